@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# Build the fully static `entrypoint` binary into dist/entrypoint.
+#
+# One script for CI, the Dockerfile's build stage and humans. Steps:
+#   1. install the Debian build dependencies that are missing (apt is skipped when all are present);
+#   2. build a minimal static libcurl from Debian's own curl source package, cached outside the clone
+#      under $ENTRYPOINT_DEPS/curl-<source version> (a rerun with the same version reuses it);
+#   3. generate Sources/CShims/embedded_ca.inc (git-ignored) from Debian's ca-certificates bundle;
+#   4. swift build -c release -static-executable against that libcurl and Debian's static archives;
+#   5. strip into dist/entrypoint and check: statically linked, not a dynamic executable, <= 16 MiB.
+#
+# Environment:
+#   ENTRYPOINT_DEPS      cache for the static libcurl (default /var/cache/entrypoint-deps)
+#   ENTRYPOINT_MAX_BYTES size budget of the stripped binary (default 16 MiB = 16777216)
+#   SWIFT                the swift driver (default: swift on PATH)
+# Facts behind the choices: shared/reference/static-build.md.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+deps_root=${ENTRYPOINT_DEPS:-/var/cache/entrypoint-deps}
+max_bytes=${ENTRYPOINT_MAX_BYTES:-$((16 * 1024 * 1024))}
+swift=${SWIFT:-swift}
+scratch=.build-static
+apt_opts=(-o DPkg::Lock::Timeout=600)
+build_deps=(libssl-dev libsqlite3-dev libnghttp2-dev zlib1g-dev dpkg-dev gcc make file binutils ca-certificates)
+ca_source=/etc/ssl/certs/ca-certificates.crt
+ca_inc="$repo/Sources/CShims/embedded_ca.inc"
+srclist=/etc/apt/sources.list.d/entrypoint-deb-src.sources
+
+start=$SECONDS
+step() { printf '==> [%3ds] %s\n' "$((SECONDS - start))" "$*"; }
+die() { printf 'build-static: error: %s\n' "$*" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+cleanup() {
+    rm -f "$srclist"
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+command -v "$swift" >/dev/null || die "swift not found (set SWIFT=/path/to/swift)"
+
+# --- 1. apt build dependencies ----------------------------------------------------------------
+missing=()
+for pkg in "${build_deps[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
+    [[ $status == ii* ]] || missing+=("$pkg")
+done
+apt_updated=
+if ((${#missing[@]})); then
+    step "installing build dependencies: ${missing[*]}"
+    [[ $(id -u) -eq 0 ]] || die "missing packages (${missing[*]}) and not root: install them first"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get "${apt_opts[@]}" update -qq
+    apt_updated=1
+    apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${missing[@]}" >"$tmp/apt.log" 2>&1 ||
+        { cat "$tmp/apt.log" >&2; die "apt-get install failed"; }
+else
+    step "build dependencies present (${#build_deps[@]} packages), apt skipped"
+fi
+
+# --- 2. minimal static libcurl from Debian's curl source package ------------------------------
+# The cache key is the curl *source* version that the current apt lists offer. It is read from the
+# binary package libcurl4 (its Source: field names the source version when it differs), so a warm run
+# needs neither deb-src nor network.
+curl_source_version() {
+    local cand src
+    cand=$(apt-cache policy libcurl4 2>/dev/null | awk '/Candidate:/ {print $2}')
+    [[ -n $cand && $cand != "(none)" ]] || return 1
+    src=$(apt-cache show "libcurl4=$cand" 2>/dev/null | awk '/^Source:/ {print $3; exit}' | tr -d '()')
+    printf '%s\n' "${src:-$cand}"
+}
+if ! curl_version=$(curl_source_version); then
+    [[ -z $apt_updated ]] || die "apt knows no libcurl4 package even after apt-get update"
+    step "apt lists are empty: apt-get update"
+    apt-get "${apt_opts[@]}" update -qq
+    curl_version=$(curl_source_version) || die "apt knows no libcurl4 package"
+fi
+prefix="$deps_root/curl-$curl_version"
+
+if [[ -f $prefix/.complete && -f $prefix/lib/libcurl.a ]]; then
+    step "static libcurl $curl_version cached at $prefix"
+else
+    step "building static libcurl $curl_version into $prefix"
+    [[ $(id -u) -eq 0 ]] || die "building libcurl needs root (apt-get source with a deb-src list)"
+    mkdir -p "$deps_root"
+    # A deb-src list of our own, mirroring the Debian suites already configured. apt works on a
+    # private state and cache directory, so the system's lists are not touched and no second
+    # apt-get update is needed afterwards; the list file goes away in the EXIT trap.
+    codename=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release | tr -d '"')
+    [[ -n $codename ]] || die "no VERSION_CODENAME in /etc/os-release"
+    {
+        shopt -s nullglob
+        for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+            [[ -f $f ]] || continue
+            # one-line format: drop "[option=...]" and keep "deb URI SUITE" of this release.
+            awk -v c="$codename" '{ sub(/\[[^]]*\]/, "") }
+                $1 == "deb" && ($3 == c || $3 == c "-updates" || $3 == c "-security") {
+                printf "Types: deb-src\nURIs: %s\nSuites: %s\nComponents: main\n\n", $2, $3 }' "$f"
+        done
+        for f in /etc/apt/sources.list.d/*.sources; do
+            [[ $f == */entrypoint-deb-src.sources ]] && continue
+            # deb822: keep stanzas of type deb whose suites are this release's; rewrite the type.
+            awk -v c="$codename" '
+                function flush() {
+                    if (types ~ /(^| )deb( |$)/ && uris != "" && suites != "") {
+                        n = split(suites, s, " "); keep = ""
+                        for (i = 1; i <= n; i++) if (s[i] == c || s[i] == c "-updates" || s[i] == c "-security") keep = keep " " s[i]
+                        if (keep != "") {
+                            printf "Types: deb-src\nURIs: %s\nSuites:%s\nComponents: main\n", uris, keep
+                            if (signed != "") printf "Signed-By: %s\n", signed
+                            printf "\n"
+                        }
+                    }
+                    types = uris = suites = signed = ""
+                }
+                /^[ \t]*$/ { flush(); next }
+                /^#/ { next }
+                /^Types:/ { sub(/^Types:[ \t]*/, ""); types = $0; next }
+                /^URIs:/ { sub(/^URIs:[ \t]*/, ""); uris = $0; next }
+                /^Suites:/ { sub(/^Suites:[ \t]*/, ""); suites = $0; next }
+                /^Signed-By:/ { sub(/^Signed-By:[ \t]*/, ""); signed = $0; next }
+                END { flush() }' "$f"
+        done
+    } >"$tmp/deb-src.sources"
+    grep -q '^Types: deb-src' "$tmp/deb-src.sources" || die "no Debian $codename suites found in the apt sources"
+    cp "$tmp/deb-src.sources" "$srclist"
+    mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/src"
+    apt_src=("${apt_opts[@]}" -o "Dir::Etc::SourceList=$srclist" -o Dir::Etc::SourceParts=- \
+        -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache" -o APT::Sandbox::User=root)
+    step "apt-get update (deb-src only, private lists)"
+    apt-get "${apt_src[@]}" update -qq
+    step "apt-get source curl=$curl_version"
+    (cd "$tmp/src" && { apt-get "${apt_src[@]}" source -qq "curl=$curl_version" >"$tmp/source.log" 2>&1 ||
+        apt-get "${apt_src[@]}" source -qq curl >"$tmp/source.log" 2>&1; }) ||
+        { cat "$tmp/source.log" >&2; die "apt-get source curl failed"; }
+    rm -f "$srclist"
+    srcdir=$(find "$tmp/src" -mindepth 1 -maxdepth 1 -type d -name 'curl-*' | head -n1)
+    [[ -n $srcdir ]] || die "apt-get source produced no curl-* directory"
+    got=$(cd "$srcdir" && dpkg-parsechangelog -S Version)
+    if [[ $got != "$curl_version" ]]; then
+        printf 'build-static: warning: archive has curl %s, apt lists said %s\n' "$got" "$curl_version" >&2
+        curl_version=$got
+        prefix="$deps_root/curl-$curl_version"
+    fi
+
+    stage="$prefix.tmp.$$"
+    rm -rf "$stage"
+    step "configure (minimal: https + http2 + zlib, threaded resolver)"
+    (cd "$srcdir" && ./configure --prefix="$stage" --disable-shared --enable-static \
+        --with-openssl --with-nghttp2 --with-zlib --enable-threaded-resolver \
+        --without-libpsl --without-libidn2 --without-librtmp --without-libssh2 --without-libssh \
+        --without-gssapi --without-zstd --without-brotli --without-libgsasl \
+        --disable-ldap --disable-ldaps --disable-rtsp --disable-dict --disable-telnet --disable-tftp \
+        --disable-pop3 --disable-imap --disable-smtp --disable-gopher --disable-mqtt --disable-smb \
+        --disable-ftp --disable-file --disable-manual >"$tmp/configure.log" 2>&1) ||
+        { tail -n 40 "$tmp/configure.log" >&2; die "curl configure failed (log above)"; }
+    step "make -C lib (-j$(nproc))"
+    (cd "$srcdir" && make -C lib -j"$(nproc)" >"$tmp/make.log" 2>&1 &&
+        make -C lib install >>"$tmp/make.log" 2>&1 &&
+        make -C include install >>"$tmp/make.log" 2>&1 &&
+        make install-pkgconfigDATA install-binSCRIPTS >>"$tmp/make.log" 2>&1) ||
+        { tail -n 40 "$tmp/make.log" >&2; die "curl build failed (log above)"; }
+    # The .pc file names the staging prefix; point it at the final one.
+    sed -i "s|$stage|$prefix|g" "$stage/lib/pkgconfig/libcurl.pc" "$stage/bin/curl-config" 2>/dev/null || true
+    printf '%s\n' "$curl_version" >"$stage/.complete"
+    rm -rf "$prefix"
+    mv "$stage" "$prefix"
+    step "static libcurl ready: $prefix/lib/libcurl.a ($(stat -c %s "$prefix/lib/libcurl.a") bytes;" \
+        "features: $("$prefix/bin/curl-config" --features | tr '\n' ' '))"
+fi
+
+# --- 3. embedded CA bundle --------------------------------------------------------------------
+# A NUL-terminated C array for the fallback used on images without any CA bundle (scratch,
+# distroless). Rewritten only when the bundle changed, so a warm build recompiles nothing.
+[[ -s $ca_source ]] || die "$ca_source is missing (install ca-certificates)"
+{
+    printf 'static const unsigned char ep_embedded_ca_data[] = {\n'
+    od -An -v -tx1 "$ca_source" | awk '
+        { for (i = 1; i <= NF; i++) { line = line sprintf("0x%s, ", $i); if (++n % 16 == 0) { print line; line = "" } } }
+        END { print line "0x00" }' | sed 's/ $//'
+    printf '};\n'
+} >"$tmp/embedded_ca.inc"
+if cmp -s "$tmp/embedded_ca.inc" "$ca_inc"; then
+    step "embedded CA bundle unchanged ($(stat -c %s "$ca_source") bytes from $ca_source)"
+else
+    cp "$tmp/embedded_ca.inc" "$ca_inc"
+    step "embedded CA bundle written to ${ca_inc#"$repo"/} ($(stat -c %s "$ca_source") bytes from $ca_source)"
+fi
+
+# --- 4. static swift build --------------------------------------------------------------------
+# PKG_CONFIG_PATH makes SwiftPM's pkg-config lookup for CCurl find the private libcurl first;
+# -I/-L do the same for the compiler and linker. The extra -l land after the autolinked
+# -lcurl/-lsqlite3/-lcrypto, so no link group is needed.
+cd "$repo"
+swift_flags=(-c release --product entrypoint --scratch-path "$scratch"
+    -Xswiftc -static-executable
+    -Xcc -I"$prefix/include"
+    -Xlinker -L"$prefix/lib"
+    -Xlinker -lnghttp2 -Xlinker -lssl -Xlinker -lcrypto -Xlinker -lz -Xlinker -lsqlite3)
+step "swift build -c release --product entrypoint -static-executable (scratch $scratch)"
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+# Known, harmless glibc warnings about getaddrinfo/dlopen in static binaries are filtered out.
+set +e
+"$swift" build "${swift_flags[@]}" 2>&1 |
+    grep -v -e 'in statically linked applications requires at runtime the shared libraries'
+status=${PIPESTATUS[0]}
+set -e
+((status == 0)) || die "swift build failed (exit $status)"
+bin="$("$swift" build "${swift_flags[@]}" --show-bin-path)/entrypoint"
+[[ -x $bin ]] || die "swift build produced no $bin"
+
+# --- 5. strip and check -----------------------------------------------------------------------
+mkdir -p dist
+strip -o dist/entrypoint.tmp "$bin"
+chmod 0755 dist/entrypoint.tmp
+mv -f dist/entrypoint.tmp dist/entrypoint
+file_out=$(file -b dist/entrypoint)
+ldd_out=$(ldd dist/entrypoint 2>&1 || true)
+size=$(stat -c %s dist/entrypoint)
+printf '    file: %s\n    ldd:  %s\n' "$file_out" "$ldd_out"
+[[ $file_out == *"statically linked"* ]] || die "dist/entrypoint is not statically linked"
+[[ $ldd_out == *"not a dynamic executable"* ]] || die "ldd does not say 'not a dynamic executable'"
+printf '    size: %d bytes (%s MiB), budget %d bytes\n' "$size" \
+    "$(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1048576 }')" "$max_bytes"
+((size <= max_bytes)) || die "dist/entrypoint is $size bytes, over the budget of $max_bytes"
+step "done: dist/entrypoint"
