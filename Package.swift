@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+// entrypoint: restore a SQLite database from Dropbox, verified and crash-safe, then execve the app.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "entrypoint",
+    products: [
+        .executable(name: "entrypoint", targets: ["entrypoint"]),
+    ],
+    targets: [
+        // System libraries: thin module maps, nothing else.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // The only C code: what Swift cannot call (variadic curl_easy_setopt/getinfo, sig_atomic_t flags,
+        // the argv hand-over for a static binary started without /proc).
+        .target(name: "CShims", dependencies: ["CCurl"]),
+        .target(
+            name: "EntrypointCore",
+            dependencies: ["CCurl", "CSQLite", "CCrypto", "CShims"],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "entrypoint", dependencies: ["EntrypointCore"], swiftSettings: strict),
+        .testTarget(name: "EntrypointCoreTests", dependencies: ["EntrypointCore", "CSQLite"], swiftSettings: strict),
+        .testTarget(name: "IntegrationTests", dependencies: ["CSQLite"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,40 @@
+// Typed, non-variadic wrappers for the few C APIs Swift cannot call directly.
+// No logic lives here.
+#ifndef ENTRYPOINT_SHIMS_H
+#define ENTRYPOINT_SHIMS_H
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdint.h>
+
+typedef size_t (*ep_data_callback)(char *_Nonnull ptr, size_t size, size_t nmemb, void *_Nullable userdata);
+typedef int (*ep_xferinfo_callback)(void *_Nullable clientp, curl_off_t dltotal, curl_off_t dlnow,
+                                    curl_off_t ultotal, curl_off_t ulnow);
+
+CURLcode ep_curl_setopt_long(CURL *_Nonnull curl, CURLoption option, long value);
+CURLcode ep_curl_setopt_off(CURL *_Nonnull curl, CURLoption option, curl_off_t value);
+CURLcode ep_curl_setopt_ptr(CURL *_Nonnull curl, CURLoption option, const void *_Nullable value);
+CURLcode ep_curl_setopt_blob(CURL *_Nonnull curl, CURLoption option, const void *_Nonnull data, size_t len);
+CURLcode ep_curl_setopt_data_callback(CURL *_Nonnull curl, CURLoption option, ep_data_callback _Nullable cb);
+CURLcode ep_curl_setopt_xferinfo(CURL *_Nonnull curl, ep_xferinfo_callback _Nullable cb);
+CURLcode ep_curl_getinfo_long(CURL *_Nonnull curl, CURLINFO info, long *_Nonnull value);
+CURLcode ep_curl_getinfo_off(CURL *_Nonnull curl, CURLINFO info, curl_off_t *_Nonnull value);
+
+/// Signal bookkeeping for the time before exec: an async-signal-safe handler records the
+/// first SIGTERM/SIGINT/SIGHUP/SIGQUIT; Swift code polls it.
+void ep_signals_install(void);
+/// Reset every signal disposition to SIG_DFL and unblock every signal (before execve).
+void ep_signals_reset_all(void);
+/// The signal received since install, or 0.
+int ep_signal_pending(void);
+
+/// errno, read right after the call that set it.
+int ep_errno(void);
+void ep_set_errno(int value);
+
+
+
+/// The CA bundle embedded at build time (scripts/build-static.sh generates embedded_ca.inc);
+/// length 0 when the build had none.
+const unsigned char *_Nonnull ep_embedded_ca(size_t *_Nonnull length);
+#endif

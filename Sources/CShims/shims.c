@@ -1,0 +1,54 @@
+#include "shims.h"
+#include <errno.h>
+#include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+CURLcode ep_curl_setopt_long(CURL *curl, CURLoption option, long value) { return curl_easy_setopt(curl, option, value); }
+CURLcode ep_curl_setopt_off(CURL *curl, CURLoption option, curl_off_t value) { return curl_easy_setopt(curl, option, value); }
+CURLcode ep_curl_setopt_ptr(CURL *curl, CURLoption option, const void *value) { return curl_easy_setopt(curl, option, value); }
+CURLcode ep_curl_setopt_blob(CURL *curl, CURLoption option, const void *data, size_t len) {
+    struct curl_blob blob = {(void *)data, len, CURL_BLOB_COPY};
+    return curl_easy_setopt(curl, option, &blob);
+}
+CURLcode ep_curl_setopt_data_callback(CURL *curl, CURLoption option, ep_data_callback cb) { return curl_easy_setopt(curl, option, cb); }
+CURLcode ep_curl_setopt_xferinfo(CURL *curl, ep_xferinfo_callback cb) { return curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, cb); }
+CURLcode ep_curl_getinfo_long(CURL *curl, CURLINFO info, long *value) { return curl_easy_getinfo(curl, info, value); }
+CURLcode ep_curl_getinfo_off(CURL *curl, CURLINFO info, curl_off_t *value) { return curl_easy_getinfo(curl, info, value); }
+
+static volatile sig_atomic_t pending_signal = 0;
+
+static void on_signal(int sig) {
+    if (pending_signal == 0) pending_signal = sig;
+}
+
+void ep_signals_install(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    // No SA_RESTART: a blocking call returns EINTR so the caller notices promptly.
+    int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+    // A dropped TLS connection must be an error, not a process-killing SIGPIPE.
+    signal(SIGPIPE, SIG_IGN);
+}
+
+void ep_signals_reset_all(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        sigaction(sig, &sa, NULL); // fails harmlessly for signals glibc reserves
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+int ep_signal_pending(void) { return pending_signal; }
+
+int ep_errno(void) { return errno; }
+void ep_set_errno(int value) { errno = value; }

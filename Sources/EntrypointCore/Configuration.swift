@@ -1,0 +1,347 @@
+// Configuration: read once from the environment into an immutable value, validated before any
+// network call. Seed-compatible names (DROPBOX_*, RAILWAY_DB_PATH); every new setting is ENTRYPOINT_*.
+import Glibc
+
+/// What to do with an existing local database (ENTRYPOINT_RESTORE_MODE).
+public enum RestoreMode: String, Sendable, CaseIterable {
+    /// Download when the remote content hash differs from the local file (the seed's behaviour).
+    case replace
+    /// Download only when there is no local database (or it is empty); never replace one.
+    case ifMissing = "if-missing"
+    /// Never contact Dropbox; just start the command.
+    case off
+}
+
+/// What to do when Dropbox cannot give us the file (ENTRYPOINT_ON_UNAVAILABLE).
+public enum UnavailablePolicy: String, Sendable, CaseIterable {
+    /// Start on the local database if one exists, otherwise exit non-zero so the platform retries.
+    case auto
+    /// Always exit non-zero.
+    case fail
+    /// Always start the command, even with no database.
+    case start
+}
+
+/// Refresh-token credentials (app key + refresh token, with the app secret unless PKCE-issued).
+public struct RefreshCredentials: Sendable, Equatable {
+    public let appKey: String
+    public let appSecret: String?
+    public let refreshToken: String
+}
+
+public struct Configuration: Sendable {
+    public enum Credentials: Sendable, Equatable {
+        /// No Dropbox credentials at all: the restore is skipped.
+        case none
+        /// An access token, optionally with refresh credentials to renew it on a 401.
+        case accessToken(String, refresh: RefreshCredentials?)
+        /// Only refresh credentials: an access token is obtained first.
+        case refresh(RefreshCredentials)
+
+        var refreshCredentials: RefreshCredentials? {
+            switch self {
+            case .none: nil
+            case .accessToken(_, let r): r
+            case .refresh(let r): r
+            }
+        }
+    }
+
+    public let credentials: Credentials
+    /// RAILWAY_DB_PATH: the database on the volume.
+    public let localPath: String
+    /// DROPBOX_DB_PATH: the file in Dropbox.
+    public let remotePath: String
+    public let apiURL: String
+    public let contentURL: String
+    public let restoreMode: RestoreMode
+    public let onUnavailable: UnavailablePolicy
+    /// Seconds for the whole restore, across all retries.
+    public let deadline: Double
+    public let connectTimeout: Double
+    /// Seconds below 1 KiB/s before a transfer counts as stalled.
+    public let stallTimeout: Double
+    public let keepCopies: Int
+    public let lockTimeout: Double
+    public let expandArguments: Bool
+    public let logLevel: LogLevel
+    /// Seconds between progress lines for large transfers.
+    public let progressInterval: Double
+    /// Transfers smaller than this log no progress lines.
+    public let progressThreshold: UInt64
+    /// Maximum attempts per request (5xx, 429, connection errors).
+    public let maxAttempts: Int
+    /// Seconds: first backoff delay and the cap.
+    public let backoffBase: Double
+    public let backoffCap: Double
+    /// Bytes per upload request (backup mode); a single upload call up to this size.
+    public let uploadChunk: Int
+    /// Every secret value, so the logger can redact them.
+    public let secrets: [String]
+
+    public static let defaultLocalPath = "/app/data/database/production.db"
+    public static let defaultRemotePath = "/database.db"
+    public static let defaultAPIURL = "https://api.dropboxapi.com"
+    public static let defaultContentURL = "https://content.dropboxapi.com"
+    public static let defaultDeadline = 240.0
+
+    /// All variables the program reads, for --help and docs.
+    public static let variables: [(name: String, defaultValue: String, meaning: String)] = [
+        ("DROPBOX_ACCESS_TOKEN", "", "access token (short-lived); also DROPBOX_ACCESS_TOKEN_FILE"),
+        ("DROPBOX_APP_KEY", "", "app key for the refresh-token flow; also _FILE"),
+        ("DROPBOX_APP_SECRET", "", "app secret (omit for a PKCE-issued refresh token); also _FILE"),
+        ("DROPBOX_REFRESH_TOKEN", "", "refresh token; also _FILE"),
+        ("RAILWAY_DB_PATH", defaultLocalPath, "the SQLite database on the volume"),
+        ("DROPBOX_DB_PATH", defaultRemotePath, "the database file in Dropbox"),
+        ("DROPBOX_API_URL", defaultAPIURL, "API base URL (tests; http only for loopback)"),
+        ("DROPBOX_CONTENT_URL", defaultContentURL, "content base URL (tests; http only for loopback)"),
+        ("ENTRYPOINT_RESTORE_MODE", "replace", "replace | if-missing | off"),
+        ("ENTRYPOINT_ON_UNAVAILABLE", "auto", "auto | fail | start: when Dropbox cannot give the file"),
+        ("ENTRYPOINT_DEADLINE", "240", "seconds for the whole restore, all retries included"),
+        ("ENTRYPOINT_CONNECT_TIMEOUT", "10", "seconds to connect"),
+        ("ENTRYPOINT_STALL_TIMEOUT", "30", "seconds under 1 KiB/s before a transfer is retried"),
+        ("ENTRYPOINT_MAX_ATTEMPTS", "6", "attempts per request on 5xx, 429 and connection errors"),
+        ("ENTRYPOINT_KEEP_COPIES", "3", "copies of a locally changed database kept before replacing it"),
+        ("ENTRYPOINT_LOCK_TIMEOUT", "120", "seconds to wait for another start's restore lock"),
+        ("ENTRYPOINT_EXPAND", "1", "0 turns off $NAME expansion in the command's arguments"),
+        ("ENTRYPOINT_LOG_LEVEL", "info", "debug | info | warning | error"),
+        ("ENTRYPOINT_PROGRESS_INTERVAL", "5", "seconds between progress lines of large transfers"),
+        ("ENTRYPOINT_UPLOAD_CHUNK_MB", "128", "backup: MiB per upload request (multiple of 4, at most 148)"),
+    ]
+
+    /// Parses and validates the environment. Throws a `.config` error naming the variable.
+    public init(environment env: [String: String]) throws(EntrypointError) {
+        var secrets: [String] = []
+        func secret(_ name: String) throws(EntrypointError) -> String? {
+            let value = try Self.readSecret(name, env)
+            if let value { secrets.append(value) }
+            return value
+        }
+        let token = try secret("DROPBOX_ACCESS_TOKEN")
+        let key = try secret("DROPBOX_APP_KEY")
+        let appSecret = try secret("DROPBOX_APP_SECRET")
+        let refresh = try secret("DROPBOX_REFRESH_TOKEN")
+
+        var refreshCredentials: RefreshCredentials?
+        switch (key, refresh) {
+        case (let k?, let r?):
+            refreshCredentials = RefreshCredentials(appKey: k, appSecret: appSecret, refreshToken: r)
+        case (nil, _?):
+            throw EntrypointError(.config, "DROPBOX_REFRESH_TOKEN is set but DROPBOX_APP_KEY is not: the refresh needs the app key")
+        case (_?, nil):
+            throw EntrypointError(.config, "DROPBOX_APP_KEY is set but DROPBOX_REFRESH_TOKEN is not: set the refresh token, or unset the app key and use DROPBOX_ACCESS_TOKEN")
+        case (nil, nil):
+            if appSecret != nil {
+                throw EntrypointError(.config, "DROPBOX_APP_SECRET is set but DROPBOX_APP_KEY and DROPBOX_REFRESH_TOKEN are not")
+            }
+        }
+        if let token {
+            credentials = .accessToken(token, refresh: refreshCredentials)
+        } else if let refreshCredentials {
+            credentials = .refresh(refreshCredentials)
+        } else {
+            credentials = .none
+        }
+        self.secrets = secrets
+
+        localPath = try Self.localPath(env["RAILWAY_DB_PATH"].nonEmpty ?? Self.defaultLocalPath)
+        remotePath = try Self.remotePath(env["DROPBOX_DB_PATH"].nonEmpty ?? Self.defaultRemotePath)
+        apiURL = try Self.baseURL("DROPBOX_API_URL", env["DROPBOX_API_URL"].nonEmpty ?? Self.defaultAPIURL)
+        contentURL = try Self.baseURL("DROPBOX_CONTENT_URL", env["DROPBOX_CONTENT_URL"].nonEmpty ?? Self.defaultContentURL)
+
+        restoreMode = try Self.choice("ENTRYPOINT_RESTORE_MODE", env, default: .replace)
+        onUnavailable = try Self.choice("ENTRYPOINT_ON_UNAVAILABLE", env, default: .auto)
+        deadline = try Self.seconds("ENTRYPOINT_DEADLINE", env, default: Self.defaultDeadline, range: 1...86_400)
+        connectTimeout = try Self.seconds("ENTRYPOINT_CONNECT_TIMEOUT", env, default: 10, range: 0.1...600)
+        stallTimeout = try Self.seconds("ENTRYPOINT_STALL_TIMEOUT", env, default: 30, range: 1...3600)
+        lockTimeout = try Self.seconds("ENTRYPOINT_LOCK_TIMEOUT", env, default: 120, range: 0...86_400)
+        progressInterval = try Self.seconds("ENTRYPOINT_PROGRESS_INTERVAL", env, default: 5, range: 0.1...3600)
+        keepCopies = try Self.integer("ENTRYPOINT_KEEP_COPIES", env, default: 3, range: 0...1000)
+        maxAttempts = try Self.integer("ENTRYPOINT_MAX_ATTEMPTS", env, default: 6, range: 1...100)
+        let chunkMB = try Self.integer("ENTRYPOINT_UPLOAD_CHUNK_MB", env, default: 128, range: 4...148)
+        guard chunkMB % 4 == 0 else {
+            throw EntrypointError(.config, "ENTRYPOINT_UPLOAD_CHUNK_MB=\(chunkMB) is not a multiple of 4 (Dropbox upload sessions need 4 MiB multiples)")
+        }
+        uploadChunk = chunkMB << 20
+        expandArguments = try Self.flag("ENTRYPOINT_EXPAND", env, default: true)
+        if let name = env["ENTRYPOINT_LOG_LEVEL"].nonEmpty {
+            guard let level = LogLevel(name: name) else {
+                throw EntrypointError(.config, "ENTRYPOINT_LOG_LEVEL=\(name) is not one of debug, info, warning, error")
+            }
+            logLevel = level
+        } else {
+            logLevel = .info
+        }
+        // Test hooks, undocumented for operators: shorter backoff so fault tests run fast.
+        backoffBase = try Self.seconds("ENTRYPOINT_BACKOFF_BASE", env, default: 0.5, range: 0.001...60)
+        backoffCap = try Self.seconds("ENTRYPOINT_BACKOFF_CAP", env, default: 8, range: 0.001...300)
+        progressThreshold = UInt64(try Self.integer("ENTRYPOINT_PROGRESS_THRESHOLD_MB", env, default: 16, range: 0...1_000_000)) << 20
+    }
+
+    // MARK: - parsing helpers
+
+    /// Reads NAME or NAME_FILE (the Docker secrets convention). Empty counts as unset.
+    static func readSecret(_ name: String, _ env: [String: String]) throws(EntrypointError) -> String? {
+        let direct = env[name].nonEmpty
+        let fileName = name + "_FILE"
+        var value = direct
+        if let path = env[fileName].nonEmpty {
+            if direct != nil {
+                throw EntrypointError(.config, "both \(name) and \(fileName) are set: set only one")
+            }
+            let contents: [UInt8]
+            do throws(SystemError) {
+                contents = try FileIO.readSmallFile(path, limit: 64 << 10)
+            } catch {
+                throw EntrypointError(.config, "\(fileName): cannot read \(path): \(error.message)")
+            }
+            let text = String(decoding: contents, as: UTF8.self).trimmingWhitespace()
+            guard !text.isEmpty else { throw EntrypointError(.config, "\(fileName): \(path) is empty") }
+            value = text
+        }
+        if let value {
+            if value.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) {
+                throw EntrypointError(.config, "\(name) contains whitespace or control characters; check for a stray newline or quote")
+            }
+        }
+        return value
+    }
+
+    static func localPath(_ path: String) throws(EntrypointError) -> String {
+        guard !path.hasSuffix("/") else {
+            throw EntrypointError(.config, "RAILWAY_DB_PATH=\(path) names a directory; it must name the database file")
+        }
+        guard !path.utf8.contains(0) else { throw EntrypointError(.config, "RAILWAY_DB_PATH contains a NUL byte") }
+        return path
+    }
+
+    static func remotePath(_ path: String) throws(EntrypointError) -> String {
+        guard path.hasPrefix("/") || path.hasPrefix("id:") else {
+            throw EntrypointError(.config, "DROPBOX_DB_PATH=\(path) must start with / (a path in the Dropbox app folder, e.g. /database.db)")
+        }
+        guard path != "/" && !path.hasSuffix("/") else {
+            throw EntrypointError(.config, "DROPBOX_DB_PATH=\(path) names a folder; it must name the database file")
+        }
+        guard !path.utf8.contains(where: { $0 < 0x20 }) else {
+            throw EntrypointError(.config, "DROPBOX_DB_PATH contains control characters")
+        }
+        return path
+    }
+
+    static func baseURL(_ name: String, _ value: String) throws(EntrypointError) -> String {
+        var url = value
+        while url.hasSuffix("/") { url.removeLast() }
+        if url.hasPrefix("https://") && url.count > 8 { return url }
+        if url.hasPrefix("http://") {
+            var host = String(url.dropFirst(7))
+            if let slash = host.firstIndex(of: "/") { host = String(host[..<slash]) }
+            if host.hasPrefix("[::1]") || host == "localhost" || host.hasPrefix("localhost:")
+                || host.hasPrefix("127.")
+            {
+                return url
+            }
+            throw EntrypointError(.config, "\(name)=\(value): plain http is allowed only for loopback addresses; use https")
+        }
+        throw EntrypointError(.config, "\(name)=\(value) is not an https:// URL")
+    }
+
+    static func choice<T: RawRepresentable & CaseIterable>(
+        _ name: String, _ env: [String: String], default value: T
+    ) throws(EntrypointError) -> T where T.RawValue == String {
+        guard let raw = env[name].nonEmpty else { return value }
+        guard let parsed = T(rawValue: raw.lowercased()) else {
+            let options = T.allCases.map(\.rawValue).joined(separator: ", ")
+            throw EntrypointError(.config, "\(name)=\(raw) is not one of \(options)")
+        }
+        return parsed
+    }
+
+    static func seconds(
+        _ name: String, _ env: [String: String], default value: Double, range: ClosedRange<Double>
+    ) throws(EntrypointError) -> Double {
+        guard let raw = env[name].nonEmpty else { return value }
+        var text = raw
+        if text.hasSuffix("s") { text.removeLast() }
+        guard let parsed = Double(text), parsed.isFinite, range.contains(parsed) else {
+            throw EntrypointError(.config, "\(name)=\(raw) is not a number of seconds between \(range.lowerBound.clean) and \(range.upperBound.clean)")
+        }
+        return parsed
+    }
+
+    static func integer(
+        _ name: String, _ env: [String: String], default value: Int, range: ClosedRange<Int>
+    ) throws(EntrypointError) -> Int {
+        guard let raw = env[name].nonEmpty else { return value }
+        guard let parsed = Int(raw), range.contains(parsed) else {
+            throw EntrypointError(.config, "\(name)=\(raw) is not a whole number between \(range.lowerBound) and \(range.upperBound)")
+        }
+        return parsed
+    }
+
+    static func flag(_ name: String, _ env: [String: String], default value: Bool) throws(EntrypointError) -> Bool {
+        guard let raw = env[name].nonEmpty else { return value }
+        switch raw.lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw EntrypointError(.config, "\(name)=\(raw) is not one of 1, 0, true, false")
+        }
+    }
+
+    /// The effective configuration with secrets redacted (check mode, debug log).
+    public var redactedSummary: [(String, String)] {
+        func shown(_ s: String?) -> String { s == nil ? "(not set)" : "(set, redacted)" }
+        var rows: [(String, String)] = []
+        switch credentials {
+        case .none:
+            rows.append(("credentials", "none (restore skipped)"))
+        case .accessToken(_, let r):
+            rows.append(("credentials", r == nil ? "access token" : "access token, refreshed with app key + refresh token"))
+        case .refresh(let r):
+            rows.append(("credentials", r.appSecret == nil ? "refresh token + app key (PKCE, no secret)" : "refresh token + app key + app secret"))
+        }
+        if case .accessToken = credentials { rows.append(("DROPBOX_ACCESS_TOKEN", "(set, redacted)")) }
+        if let r = credentials.refreshCredentials {
+            rows.append(("DROPBOX_APP_KEY", "(set, redacted)"))
+            rows.append(("DROPBOX_APP_SECRET", shown(r.appSecret)))
+            rows.append(("DROPBOX_REFRESH_TOKEN", "(set, redacted)"))
+        }
+        rows += [
+            ("RAILWAY_DB_PATH", localPath), ("DROPBOX_DB_PATH", remotePath),
+            ("DROPBOX_API_URL", apiURL), ("DROPBOX_CONTENT_URL", contentURL),
+            ("ENTRYPOINT_RESTORE_MODE", restoreMode.rawValue), ("ENTRYPOINT_ON_UNAVAILABLE", onUnavailable.rawValue),
+            ("ENTRYPOINT_DEADLINE", deadline.clean + "s"), ("ENTRYPOINT_CONNECT_TIMEOUT", connectTimeout.clean + "s"),
+            ("ENTRYPOINT_STALL_TIMEOUT", stallTimeout.clean + "s"), ("ENTRYPOINT_MAX_ATTEMPTS", String(maxAttempts)),
+            ("ENTRYPOINT_KEEP_COPIES", String(keepCopies)), ("ENTRYPOINT_LOCK_TIMEOUT", lockTimeout.clean + "s"),
+            ("ENTRYPOINT_EXPAND", expandArguments ? "1" : "0"),
+        ]
+        return rows
+    }
+}
+
+extension Optional where Wrapped == String {
+    /// nil for unset and for the empty string (the seed treats both as "missing").
+    var nonEmpty: String? {
+        guard let s = self, !s.isEmpty else { return nil }
+        return s
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        let bytes = Array(utf8)
+        var start = 0, end = bytes.count
+        func space(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
+        while start < end && space(bytes[start]) { start += 1 }
+        while end > start && space(bytes[end - 1]) { end -= 1 }
+        return String(decoding: bytes[start..<end], as: UTF8.self)
+    }
+}
+
+extension Double {
+    /// "240" rather than "240.0"; one decimal otherwise.
+    var clean: String {
+        if self == rounded() && abs(self) < 1e15 { return String(Int(self)) }
+        let tenths = (self * 10).rounded() / 10
+        return String(tenths)
+    }
+}

@@ -1,0 +1,325 @@
+// libcurl's easy API, wrapped: one handle reused for every request (connection reuse), TLS
+// verification always on, only http/https, deadlines from the caller, and a progress hook that
+// aborts a transfer when a stop signal arrives.
+import CCurl
+import CShims
+import Glibc
+
+/// Where the CA certificates come from (logged once at debug level).
+public enum CASource: Equatable, Sendable {
+    case file(String, from: String)
+    case directory(String, from: String)
+    case embedded(bytes: Int)
+
+    public var description: String {
+        switch self {
+        case .file(let p, let from): "CA bundle \(p) (\(from))"
+        case .directory(let p, let from): "CA directory \(p) (\(from))"
+        case .embedded(let n): "CA bundle embedded at build time (\(n) bytes)"
+        }
+    }
+
+    static let wellKnownFiles = [
+        "/etc/ssl/certs/ca-certificates.crt",  // Debian, Ubuntu, Alpine with ca-certificates
+        "/etc/pki/tls/certs/ca-bundle.crt",  // RHEL, Fedora, CentOS
+        "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",  // RHEL family
+        "/etc/ssl/cert.pem",  // Alpine, macOS
+        "/etc/ssl/ca-bundle.pem",  // openSUSE
+    ]
+
+    /// CURL_CA_BUNDLE, SSL_CERT_FILE, SSL_CERT_DIR, the well-known paths, then the embedded bundle.
+    public static func resolve(environment env: [String: String]) throws(EntrypointError) -> CASource {
+        for name in ["CURL_CA_BUNDLE", "SSL_CERT_FILE"] {
+            if let path = env[name].nonEmpty {
+                guard let st = try? FileIO.stat(path), (st.st_mode & S_IFMT) == S_IFREG else {
+                    throw EntrypointError(.config, "\(name)=\(path) is not a readable file")
+                }
+                return .file(path, from: name)
+            }
+        }
+        if let dir = env["SSL_CERT_DIR"].nonEmpty {
+            let first = String(dir.split(separator: ":").first ?? "")
+            guard let st = try? FileIO.stat(first), (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw EntrypointError(.config, "SSL_CERT_DIR=\(dir) is not a directory")
+            }
+            return .directory(first, from: "SSL_CERT_DIR")
+        }
+        for path in wellKnownFiles {
+            if let st = try? FileIO.stat(path), (st.st_mode & S_IFMT) == S_IFREG, st.st_size > 0 {
+                return .file(path, from: "well-known path")
+            }
+        }
+        var length = 0
+        _ = ep_embedded_ca(&length)
+        guard length > 0 else {
+            throw EntrypointError(.config, "no CA certificates found: set SSL_CERT_FILE to a PEM bundle (this build has none embedded)")
+        }
+        return .embedded(bytes: length)
+    }
+}
+
+/// A request body: bytes held in memory, or a range of an open file (uploads, flat memory).
+enum RequestBody {
+    case none
+    case bytes([UInt8])
+    case file(fd: Int32, offset: Int64, length: Int64)
+}
+
+struct HTTPResponse {
+    var status: Int = 0
+    /// Lower-cased header names; the last value wins.
+    var headers: [String: String] = [:]
+    /// The body, when the caller did not stream it elsewhere.
+    var body: [UInt8] = []
+
+    var bodyText: String { String(decoding: body, as: UTF8.self) }
+    var json: JSON? { try? JSON.parse(body) }
+}
+
+/// A transport failure (no HTTP status): libcurl's code and its message.
+struct TransportError: Error {
+    let code: CURLcode
+    let message: String
+
+    /// Connection-level failures worth retrying.
+    var isRetryable: Bool {
+        switch code {
+        case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT,
+            CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_PARTIAL_FILE,
+            CURLE_GOT_NOTHING, CURLE_SSL_CONNECT_ERROR, CURLE_HTTP2, CURLE_HTTP2_STREAM:
+            true
+        default:
+            false
+        }
+    }
+}
+
+/// Callbacks are C function pointers; this box carries the Swift state they need.
+final class TransferState {
+    var sink: ((UnsafeRawBufferPointer, TransferState) -> Bool)?
+    var response = HTTPResponse()
+    var upload: RequestBody = .none
+    var uploadPosition: Int64 = 0
+    var uploadError: SystemError?
+    var progress: ((Int64, Int64) -> Void)?
+    var abortReason: String?
+    var deadline: Double = .infinity
+}
+
+final class Curl {
+    private let handle: UnsafeMutableRawPointer
+    private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+    private let caSource: CASource
+    private var caBlob: [UInt8] = []
+    let userAgent: String
+
+    init(caSource: CASource, connectTimeout: Double, stallTimeout: Double) throws(EntrypointError) {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        guard let h = curl_easy_init() else {
+            throw EntrypointError(.software, "cannot initialise libcurl")
+        }
+        handle = h
+        self.caSource = caSource
+        userAgent = "entrypoint/\(Version.string)"
+        errorBuffer[0] = 0
+        _ = ep_curl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer)
+        _ = ep_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+        _ = "http,https".withCString { ep_curl_setopt_ptr(handle, CURLOPT_PROTOCOLS_STR, $0) }
+        _ = ep_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
+        _ = ep_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
+        _ = ep_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
+        _ = ep_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(connectTimeout * 1000))
+        _ = ep_curl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1024)
+        _ = ep_curl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, Int(stallTimeout)))
+        _ = ep_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
+        _ = ep_curl_setopt_long(handle, CURLOPT_BUFFERSIZE, 512 * 1024)
+        _ = ep_curl_setopt_long(handle, CURLOPT_UPLOAD_BUFFERSIZE, 512 * 1024)
+        _ = userAgent.withCString { ep_curl_setopt_ptr(handle, CURLOPT_USERAGENT, $0) }
+        switch caSource {
+        case .file(let path, _):
+            _ = path.withCString { ep_curl_setopt_ptr(handle, CURLOPT_CAINFO, $0) }
+        case .directory(let path, _):
+            _ = ep_curl_setopt_ptr(handle, CURLOPT_CAINFO, nil)
+            _ = path.withCString { ep_curl_setopt_ptr(handle, CURLOPT_CAPATH, $0) }
+        case .embedded:
+            var length = 0
+            let data = ep_embedded_ca(&length)
+            _ = ep_curl_setopt_ptr(handle, CURLOPT_CAINFO, nil)
+            _ = ep_curl_setopt_ptr(handle, CURLOPT_CAPATH, nil)
+            _ = ep_curl_setopt_blob(handle, CURLOPT_CAINFO_BLOB, data, length)
+        }
+    }
+
+    deinit {
+        curl_easy_cleanup(handle)
+        errorBuffer.deallocate()
+    }
+
+    /// Performs one request. The body goes to `sink` when given (return false to abort), otherwise
+    /// it is collected in the response. `deadline` is a monotonic time (Clock.now) for the whole request.
+    func perform(
+        method: String, url: String, headers: [String], body: RequestBody = .none,
+        deadline: Double, sink: ((UnsafeRawBufferPointer, TransferState) -> Bool)? = nil,
+        progress: ((Int64, Int64) -> Void)? = nil
+    ) throws(TransportError) -> HTTPResponse {
+        let state = TransferState()
+        state.sink = sink
+        state.upload = body
+        state.progress = progress
+        state.deadline = deadline
+        let context = Unmanaged.passUnretained(state).toOpaque()
+
+        curl_easy_reset_request(handle)
+        _ = url.withCString { ep_curl_setopt_ptr(handle, CURLOPT_URL, $0) }
+        var list: UnsafeMutablePointer<curl_slist>?
+        for header in headers { list = header.withCString { curl_slist_append(list, $0) } }
+        // No "Expect: 100-continue" round trip for uploads.
+        list = "Expect:".withCString { curl_slist_append(list, $0) }
+        defer { curl_slist_free_all(list) }
+        _ = ep_curl_setopt_ptr(handle, CURLOPT_HTTPHEADER, list)
+
+        switch body {
+        case .none:
+            if method == "POST" {
+                _ = ep_curl_setopt_long(handle, CURLOPT_POST, 1)
+                _ = ep_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, 0)
+                _ = "".withCString { ep_curl_setopt_ptr(handle, CURLOPT_COPYPOSTFIELDS, $0) }
+            }
+        case .bytes(let bytes):
+            _ = ep_curl_setopt_long(handle, CURLOPT_POST, 1)
+            _ = ep_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, bytes.count)
+            _ = bytes.withUnsafeBytes { ep_curl_setopt_ptr(handle, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) }
+        case .file(_, let offset, let length):
+            state.uploadPosition = offset
+            _ = ep_curl_setopt_long(handle, CURLOPT_POST, 1)
+            _ = ep_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(length))
+            _ = ep_curl_setopt_data_callback(handle, CURLOPT_READFUNCTION) { buffer, size, count, userdata in
+                let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
+                guard case .file(let fd, let offset, let length) = state.upload else { return 0 }
+                let remaining = offset + length - state.uploadPosition
+                let want = min(Int64(size * count), remaining)
+                if want <= 0 { return 0 }
+                while true {
+                    let n = pread(fd, buffer, Int(want), off_t(state.uploadPosition))
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 {
+                        state.uploadError = SystemError(errno: n < 0 ? errno : EIO, call: "pread")
+                        return Int(CURL_READFUNC_ABORT)
+                    }
+                    state.uploadPosition += Int64(n)
+                    return n
+                }
+            }
+            _ = ep_curl_setopt_ptr(handle, CURLOPT_READDATA, context)
+        }
+        if method != "POST" && method != "GET" {
+            _ = method.withCString { ep_curl_setopt_ptr(handle, CURLOPT_CUSTOMREQUEST, $0) }
+        }
+
+        _ = ep_curl_setopt_data_callback(handle, CURLOPT_WRITEFUNCTION) { ptr, size, count, userdata in
+            let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
+            let bytes = UnsafeRawBufferPointer(start: ptr, count: size * count)
+            if let sink = state.sink, (200..<300).contains(state.response.status) {
+                return sink(bytes, state) ? bytes.count : 0
+            }
+            // Error bodies are small; cap what we keep.
+            if state.response.body.count < 1 << 20 { state.response.body.append(contentsOf: bytes) }
+            return bytes.count
+        }
+        _ = ep_curl_setopt_ptr(handle, CURLOPT_WRITEDATA, context)
+        _ = ep_curl_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION) { ptr, size, count, userdata in
+            let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
+            let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: size * count), as: UTF8.self)
+            if line.hasPrefix("HTTP/") {
+                // A new response (e.g. after a 100 Continue): start over.
+                let parts = line.split(separator: " ", maxSplits: 2)
+                state.response = HTTPResponse()
+                if parts.count >= 2, let status = Int(parts[1]) { state.response.status = status }
+            } else if let colon = line.firstIndex(of: ":") {
+                let name = line[..<colon].lowercased()
+                let value = String(line[line.index(after: colon)...]).trimmingWhitespace()
+                state.response.headers[name] = value
+            }
+            return size * count
+        }
+        _ = ep_curl_setopt_ptr(handle, CURLOPT_HEADERDATA, context)
+        _ = ep_curl_setopt_long(handle, CURLOPT_NOPROGRESS, 0)
+        _ = ep_curl_setopt_xferinfo(handle) { clientp, dltotal, dlnow, ultotal, ulnow in
+            let state = Unmanaged<TransferState>.fromOpaque(clientp!).takeUnretainedValue()
+            if let sig = Optional(ep_signal_pending()), sig != 0 {
+                state.abortReason = "stopped by \(signalName(sig))"
+                return 1
+            }
+            if Clock.now() > state.deadline {
+                state.abortReason = "deadline"
+                return 1
+            }
+            state.progress?(Int64(max(dlnow, ulnow)), Int64(max(dltotal, ultotal)))
+            return 0
+        }
+        _ = ep_curl_setopt_ptr(handle, CURLOPT_XFERINFODATA, context)
+        let remaining = deadline - Clock.now()
+        if remaining.isFinite {
+            _ = ep_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, max(1, Int(remaining * 1000)))
+        }
+        errorBuffer[0] = 0
+        let code = curl_easy_perform(handle)
+        if code != CURLE_OK {
+            var message = String(cString: errorBuffer)
+            if message.isEmpty { message = String(cString: curl_easy_strerror(code)) }
+            if let reason = state.abortReason { message = reason }
+            if let e = state.uploadError { message = "reading the upload: \(e.message)" }
+            throw TransportError(code: code, message: message)
+        }
+        var status: Int = 0
+        _ = ep_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        state.response.status = status
+        return state.response
+    }
+
+    /// Resets the per-request options while keeping connections, TLS sessions and our defaults.
+    private func curl_easy_reset_request(_ handle: UnsafeMutableRawPointer) {
+        _ = ep_curl_setopt_ptr(handle, CURLOPT_CUSTOMREQUEST, nil)
+        _ = ep_curl_setopt_long(handle, CURLOPT_HTTPGET, 1)
+        _ = ep_curl_setopt_ptr(handle, CURLOPT_POSTFIELDS, nil)
+        _ = ep_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, -1)
+        _ = ep_curl_setopt_data_callback(handle, CURLOPT_READFUNCTION, nil)
+        _ = ep_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, 0)
+    }
+}
+
+/// Monotonic time in seconds.
+public enum Clock {
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// Sleeps up to `seconds`, waking early (returning false) when a stop signal is pending.
+    static func sleep(_ seconds: Double) -> Bool {
+        let end = now() + seconds
+        while true {
+            if ep_signal_pending() != 0 { return false }
+            let left = end - now()
+            if left <= 0 { return true }
+            var ts = timespec(tv_sec: 0, tv_nsec: Int(min(left, 0.05) * 1e9))
+            nanosleep(&ts, nil)
+        }
+    }
+
+    /// Wall-clock UTC time as 2026-11-28T13:05:00Z.
+    static func utcStamp(compact: Bool = false) -> String {
+        var t = time(nil)
+        var tm = Glibc.tm()
+        gmtime_r(&t, &tm)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let date = "\(tm.tm_year + 1900)\(compact ? "" : "-")\(two(tm.tm_mon + 1))\(compact ? "" : "-")\(two(tm.tm_mday))"
+        let clock = "\(two(tm.tm_hour))\(compact ? "" : ":")\(two(tm.tm_min))\(compact ? "" : ":")\(two(tm.tm_sec))"
+        return date + "T" + clock + "Z"
+    }
+}
+
+public enum Version {
+    public static let string = "0.1.0"
+}

@@ -1,0 +1,102 @@
+// The program, as a checklist: parse → configure → restore → exec.
+import CShims
+import Glibc
+
+public enum Entrypoint {
+    /// Runs the program. On success with a command this never returns (the process is replaced).
+    /// Returns the exit status otherwise. `log` is configured here from ENTRYPOINT_LOG_LEVEL.
+    public static func run(arguments: [String], environment: [String: String], log: Logger) -> Int32 {
+        let invocation: Invocation
+        do throws(EntrypointError) {
+            invocation = try Invocation(arguments: arguments)
+        } catch {
+            log.error(error.message)
+            return error.exitStatus
+        }
+        switch invocation.mode {
+        case .help:
+            print(Invocation.usage)
+            return 0
+        case .version:
+            print("entrypoint \(Version.string)")
+            return 0
+        case .hash(let files):
+            return Modes.hash(files, log: log)
+        default:
+            break
+        }
+
+        let config: Configuration
+        do throws(EntrypointError) {
+            config = try Configuration(environment: environment)
+        } catch {
+            log.error(error.message)
+            return error.exitStatus
+        }
+        log.level = config.logLevel
+        log.addSecrets(config.secrets)
+
+        switch invocation.mode {
+        case .check:
+            return Modes.check(config: config, environment: environment, log: log)
+        case .backup(let force):
+            ep_signals_install()
+            return Modes.backup(config: config, force: force, environment: environment, log: log)
+        case .run(let command):
+            // Expand before restoring: an unset $PORT is a configuration error, found before any download.
+            var finalCommand = command
+            if !command.isEmpty && config.expandArguments && !invocation.noExpand
+                && !Expansion.isShellCommandString(command)
+            {
+                do throws(EntrypointError) {
+                    finalCommand = try Expansion.expand(command, environment: environment)
+                } catch {
+                    log.error(error.message)
+                    return error.exitStatus
+                }
+            }
+            ep_signals_install()
+            if let status = restore(config: config, environment: environment, log: log) { return status }
+            guard !finalCommand.isEmpty else { return 0 }
+            log.debug("exec \(finalCommand[0])")
+            let error = Exec.replaceProcess(with: finalCommand, environment: environment)
+            log.error(error.message)
+            return error.exitStatus
+        default:
+            return 0
+        }
+    }
+
+    /// Restores and applies the failure policy. Returns an exit status to stop with, or nil to go on.
+    static func restore(config: Configuration, environment: [String: String], log: Logger) -> Int32? {
+        do throws(EntrypointError) {
+            _ = try Restorer(config: config, log: log, environment: environment).run()
+            return nil
+        } catch {
+            if let sig = error.signal {
+                log.error(error.message)
+                return 128 + sig
+            }
+            let recoverable = error.isUnavailable || error.code == .badRemoteData
+            guard recoverable else {
+                log.error(error.message)
+                return error.exitStatus
+            }
+            let local = (try? FileIO.stat(config.localPath)).flatMap { $0 }.map { $0.st_size > 0 } ?? false
+            switch config.onUnavailable {
+            case .start:
+                log.warning("\(error.message); starting anyway (ENTRYPOINT_ON_UNAVAILABLE=start)\(local ? " on the local database" : " without a database")")
+                return nil
+            case .auto where local:
+                log.warning("\(error.message); starting on the existing local database \(config.localPath), which may be out of date")
+                return nil
+            case .auto:
+                log.error("\(error.message); no local database to start on, exiting so the platform retries")
+                return error.exitStatus
+            case .fail:
+                log.error("\(error.message) (ENTRYPOINT_ON_UNAVAILABLE=fail)")
+                return error.exitStatus
+            }
+        }
+    }
+}

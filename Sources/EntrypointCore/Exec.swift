@@ -1,0 +1,62 @@
+// Replacing this process with the wrapped command: PATH search as execvp does it, every signal
+// disposition and the signal mask reset, output flushed, then execve with the same environment.
+import CShims
+import Glibc
+
+public enum Exec {
+    /// The default search path when PATH is unset (glibc's confstr(_CS_PATH)).
+    static let defaultPath = "/bin:/usr/bin"
+
+    /// Candidate paths for `name`, in execvp's order: as given when it contains a slash, else each PATH entry.
+    public static func candidates(for name: String, path: String?) -> [String] {
+        if name.contains("/") { return [name] }
+        let search = path ?? defaultPath
+        return search.split(separator: ":", omittingEmptySubsequences: false).map { dir in
+            dir.isEmpty ? name : (dir.hasSuffix("/") ? "\(dir)\(name)" : "\(dir)/\(name)")
+        }
+    }
+
+    /// Executes `command`; returns only on failure, with the error to exit with (126 or 127).
+    public static func replaceProcess(with command: [String], environment: [String: String]) -> EntrypointError {
+        let name = command[0]
+        guard !name.isEmpty else { return EntrypointError(.notFound, "cannot execute an empty command name") }
+        ep_signals_reset_all()
+        fflush(nil)
+
+        let argv = command.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var sawAccessDenied: (String, Int32)?
+        var lastError: (String, Int32)?
+        for candidate in candidates(for: name, path: environment["PATH"]) {
+            _ = execve(candidate, argv, environ)
+            let err = errno
+            switch err {
+            case EACCES, EPERM, EISDIR:
+                if sawAccessDenied == nil { sawAccessDenied = (candidate, err) }
+            case ENOEXEC:
+                // execvp runs a file without a #! line with the shell.
+                let shArgv = ([strdup("/bin/sh"), strdup(candidate)] + command.dropFirst().map { strdup($0) }) + [nil]
+                _ = execve("/bin/sh", shArgv, environ)
+                for p in shArgv { free(p) }
+                lastError = (candidate, ENOEXEC)
+            case ENOENT, ENOTDIR, ESTALE, ENODEV, ETIMEDOUT, ELOOP, ENAMETOOLONG:
+                continue
+            default:
+                lastError = (candidate, err)
+            }
+            if lastError != nil && lastError!.1 != ENOEXEC { break }
+        }
+        if let (path, err) = sawAccessDenied {
+            let detail = (try? FileIO.stat(path)).flatMap { $0 }.map { ($0.st_mode & S_IFMT) == S_IFDIR } == true
+                ? "it is a directory" : errnoText(err).lowercased()
+            return EntrypointError(.notExecutable, "cannot execute \(path): \(detail)")
+        }
+        if let (path, err) = lastError {
+            return EntrypointError(.notExecutable, "cannot execute \(path): \(errnoText(err))")
+        }
+        if name.contains("/") {
+            return EntrypointError(.notFound, "cannot execute \(name): no such file")
+        }
+        return EntrypointError(.notFound, "\(name): command not found (searched PATH=\(environment["PATH"] ?? defaultPath))")
+    }
+}

@@ -1,0 +1,216 @@
+// Thin, errno-preserving wrappers around the file system calls the restore needs.
+// Every descriptor is opened O_CLOEXEC, so nothing leaks into the exec'd program.
+import Glibc
+
+/// A failed system call: the errno, read on the line after the call.
+public struct SystemError: Error, Sendable {
+    public let errno: Int32
+    public let call: String
+    public var message: String { errnoText(errno) }
+}
+
+public enum FileIO {
+    /// Calls `body` until it stops failing with EINTR; throws the errno otherwise.
+    @discardableResult
+    static func retrying<T: FixedWidthInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T {
+        while true {
+            let result = body()
+            if result != -1 { return result }
+            let err = errno
+            if err == EINTR { continue }
+            throw SystemError(errno: err, call: call)
+        }
+    }
+
+    static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0) throws(SystemError) -> Int32 {
+        try retrying("open") { Glibc.open(path, flags | O_CLOEXEC, mode) }
+    }
+
+    static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)  // EINTR on close must not be retried (the fd is gone either way)
+    }
+
+    /// Reads a whole small file (secrets, records).
+    static func readSmallFile(_ path: String, limit: Int) throws(SystemError) -> [UInt8] {
+        let fd = try open(path, O_RDONLY)
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while out.count <= limit {
+            let n = try retrying("read") { buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+            if n == 0 { break }
+            out.append(contentsOf: buffer[0..<n])
+        }
+        if out.count > limit { throw SystemError(errno: EFBIG, call: "read") }
+        return out
+    }
+
+    static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws(SystemError) {
+        var offset = 0
+        while offset < buffer.count {
+            let n = try retrying("write") { Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset) }
+            offset += n
+        }
+    }
+
+    static func pwriteAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, at position: Int64) throws(SystemError) {
+        var offset = 0
+        while offset < buffer.count {
+            let n = try retrying("pwrite") {
+                Glibc.pwrite(fd, buffer.baseAddress! + offset, buffer.count - offset, off_t(position) + off_t(offset))
+            }
+            offset += n
+        }
+    }
+
+    static func fsync(_ fd: Int32) throws(SystemError) {
+        try retrying("fsync") { Glibc.fsync(fd) }
+    }
+
+    /// fsync of a directory, so a rename or create in it is durable.
+    static func fsyncDirectory(_ path: String) throws(SystemError) {
+        let fd = try open(path, O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        try fsync(fd)
+    }
+
+    static func rename(_ from: String, _ to: String) throws(SystemError) {
+        try retrying("rename") { Glibc.rename(from, to) }
+    }
+
+    static func link(_ from: String, _ to: String) throws(SystemError) {
+        try retrying("link") { Glibc.link(from, to) }
+    }
+
+    /// Removes a file; a missing file is not an error.
+    static func unlinkIfPresent(_ path: String) throws(SystemError) {
+        if Glibc.unlink(path) == -1 {
+            let err = errno
+            if err != ENOENT { throw SystemError(errno: err, call: "unlink") }
+        }
+    }
+
+    /// stat(2), or nil when the path does not exist.
+    static func stat(_ path: String) throws(SystemError) -> stat? {
+        var st = Glibc.stat()
+        if fstatat(AT_FDCWD, path, &st, 0) == -1 {
+            let err = errno
+            if err == ENOENT { return nil }
+            throw SystemError(errno: err, call: "stat")
+        }
+        return st
+    }
+
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    /// `mkdir -p`: creates every missing directory of `path` with mode 0755.
+    static func makeDirectories(_ path: String) throws(SystemError) {
+        if path.isEmpty || path == "/" { return }
+        if let st = try stat(path) {
+            if (st.st_mode & S_IFMT) == S_IFDIR { return }
+            throw SystemError(errno: ENOTDIR, call: "mkdir")
+        }
+        try makeDirectories(dirname(path))
+        if Glibc.mkdir(path, 0o755) == -1 {
+            let err = errno
+            if err != EEXIST { throw SystemError(errno: err, call: "mkdir") }
+        }
+    }
+
+    /// The directory part of a path ("." for a bare name).
+    static func dirname(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    static func basename(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    /// Creates a new file exclusively (O_EXCL) next to `path` named `<path><infix><random>`.
+    static func createTemporary(near path: String, infix: String, mode: mode_t) throws(SystemError) -> (fd: Int32, path: String) {
+        for _ in 0..<100 {
+            let candidate = path + infix + randomSuffix()
+            let fd = Glibc.open(candidate, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+            if fd >= 0 {
+                // The umask may have narrowed the mode; the database's mode is what we want.
+                _ = fchmod(fd, mode)
+                return (fd, candidate)
+            }
+            let err = errno
+            if err == EEXIST || err == EINTR { continue }
+            throw SystemError(errno: err, call: "open")
+        }
+        throw SystemError(errno: EEXIST, call: "open")
+    }
+
+    static func randomSuffix() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        var rng = SystemRandomNumberGenerator()
+        return String((0..<8).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+    }
+
+    /// Names in a directory (no "." or "..").
+    static func listDirectory(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Copies a file's bytes into a new file (used when a hard link is not possible).
+    static func copyFile(_ from: String, _ to: String, mode: mode_t) throws(SystemError) {
+        let src = try open(from, O_RDONLY)
+        defer { close(src) }
+        let dst = try open(to, O_WRONLY | O_CREAT | O_EXCL, mode)
+        var ok = false
+        defer {
+            close(dst)
+            if !ok { _ = Glibc.unlink(to) }
+        }
+        let size = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
+        defer { buffer.deallocate() }
+        while true {
+            let n = try retrying("read") { Glibc.read(src, buffer.baseAddress, size) }
+            if n == 0 { break }
+            try writeAll(dst, UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        }
+        try fsync(dst)
+        ok = true
+    }
+
+    /// Writes a small file atomically: temp file beside it, fsync, rename, fsync directory.
+    static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(SystemError) {
+        let (fd, temp) = try createTemporary(near: path, infix: ".tmp-", mode: mode)
+        var ok = false
+        defer {
+            if !ok { _ = Glibc.unlink(temp) }
+        }
+        do throws(SystemError) {
+            let failure: SystemError? = bytes.withUnsafeBytes { b in
+                do throws(SystemError) { try writeAll(fd, b) } catch { return error }
+                return nil
+            }
+            if let failure { throw failure }
+            try fsync(fd)
+        } catch {
+            close(fd)
+            throw error
+        }
+        close(fd)
+        try rename(temp, path)
+        ok = true
+        try fsyncDirectory(dirname(path))
+    }
+}

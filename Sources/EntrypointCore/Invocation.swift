@@ -1,0 +1,104 @@
+// The command line: `entrypoint [OPTIONS] [--] [COMMAND [ARGS...]]`.
+// Options start with "-" and come before the command. Operator modes are options (--check,
+// --backup, --hash), never bare words, so a program called `backup` can still be wrapped.
+
+/// What the user asked for.
+public enum Mode: Equatable, Sendable {
+    /// Restore, then exec the command (or exit 0 when there is none).
+    case run(command: [String])
+    case check
+    case backup(force: Bool)
+    case hash(files: [String])
+    case help
+    case version
+}
+
+public struct Invocation: Equatable, Sendable {
+    public let mode: Mode
+    /// --no-expand: pass the command's arguments untouched.
+    public let noExpand: Bool
+
+    public static let usage = """
+        usage: entrypoint [OPTIONS] [--] [COMMAND [ARGS...]]
+
+        Restores the SQLite database RAILWAY_DB_PATH from Dropbox (DROPBOX_DB_PATH) when the
+        remote copy differs, verified and crash-safe, then replaces itself with COMMAND (execve:
+        same PID, same signals, COMMAND's exit status). Without COMMAND it restores and exits.
+        $NAME and ${NAME} in ARGS are expanded from the environment ($$ is a literal $), except
+        for `sh -c` style shell command lines, which the shell expands itself.
+
+        options:
+          --check          dry run: show the configuration (secrets redacted), test the credentials,
+                           read the remote metadata, hash the local file, and say what a restore
+                           would do; changes nothing; exit 0 when a restore would succeed
+          --backup         upload a consistent snapshot of the local database to DROPBOX_DB_PATH,
+                           refusing if the remote changed since the last restore
+          --force          with --backup: overwrite the remote even if it changed
+          --hash FILE...   print the Dropbox content hash of each FILE
+          --no-expand      do not expand $NAME in COMMAND's arguments (also ENTRYPOINT_EXPAND=0)
+          -h, --help       show this help
+          -V, --version    show the version
+          --               end of options: everything after it is COMMAND
+
+        Configuration is read from the environment; see docs/configuration.md.
+        Exit codes: see docs/exit-codes.md (64 usage, 65 bad remote file, 66 remote missing,
+        69 Dropbox unavailable, 74 local I/O, 75 lock timeout, 76 backup conflict, 77 credentials
+        rejected, 78 configuration, 126 not executable, 127 not found, 128+N signal N).
+        """
+
+    /// Parses argv without the program name.
+    public init(arguments: [String]) throws(EntrypointError) {
+        var noExpand = false
+        var check = false, backup = false, force = false, help = false, version = false
+        var hashFiles: [String]?
+        var index = 0
+        var command: [String] = []
+        while index < arguments.count {
+            let arg = arguments[index]
+            if arg == "--" {
+                command = Array(arguments[(index + 1)...])
+                break
+            }
+            if !arg.hasPrefix("-") || arg == "-" {
+                if hashFiles != nil {
+                    hashFiles!.append(arg)
+                    index += 1
+                    continue
+                }
+                command = Array(arguments[index...])
+                break
+            }
+            switch arg {
+            case "-h", "--help": help = true
+            case "-V", "--version": version = true
+            case "--no-expand": noExpand = true
+            case "--check": check = true
+            case "--backup": backup = true
+            case "--force": force = true
+            case "--hash": hashFiles = hashFiles ?? []
+            default:
+                throw EntrypointError(.usage, "unknown option \(arg) (options go before the command; use -- before a command that starts with -; see --help)")
+            }
+            index += 1
+        }
+        self.noExpand = noExpand
+        if help { mode = .help; return }
+        if version { mode = .version; return }
+        let modes = [check, backup, hashFiles != nil].filter { $0 }.count
+        if modes > 1 { throw EntrypointError(.usage, "--check, --backup and --hash cannot be combined") }
+        if force && !backup { throw EntrypointError(.usage, "--force only applies to --backup") }
+        if modes == 1 && !command.isEmpty {
+            throw EntrypointError(.usage, "a command cannot follow --check, --backup or --hash (got \(command[0]))")
+        }
+        if let files = hashFiles {
+            guard !files.isEmpty else { throw EntrypointError(.usage, "--hash needs at least one FILE") }
+            mode = .hash(files: files)
+        } else if check {
+            mode = .check
+        } else if backup {
+            mode = .backup(force: force)
+        } else {
+            mode = .run(command: command)
+        }
+    }
+}
