@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+
+@testable import EntrypointCore
+
+@Suite struct ConfigurationTests {
+    func config(_ env: [String: String]) throws(EntrypointError) -> Configuration {
+        try Configuration(environment: env)
+    }
+
+    func expectConfigError(_ env: [String: String], mentioning needle: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try Configuration(environment: env)
+            Issue.record("expected a configuration error mentioning \(needle)", sourceLocation: sourceLocation)
+        } catch {
+            #expect(error.code == .config, sourceLocation: sourceLocation)
+            #expect(error.message.contains(needle), "\(error.message)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func seedDefaults() throws {
+        let c = try config([:])
+        #expect(c.credentials == .none)
+        #expect(c.localPath == "/app/data/database/production.db")
+        #expect(c.remotePath == "/database.db")
+        #expect(c.apiURL == "https://api.dropboxapi.com")
+        #expect(c.contentURL == "https://content.dropboxapi.com")
+        #expect(c.restoreMode == .replace)
+        #expect(c.onUnavailable == .auto)
+        #expect(c.deadline == 240)
+        #expect(c.deadline < 300, "must stay below Railway's health-check window")
+    }
+
+    @Test func credentialForms() throws {
+        #expect(try config(["DROPBOX_ACCESS_TOKEN": "sl.tok"]).credentials == .accessToken("sl.tok", refresh: nil))
+        let r = RefreshCredentials(appKey: "key", appSecret: "sec", refreshToken: "rt")
+        #expect(try config(["DROPBOX_APP_KEY": "key", "DROPBOX_APP_SECRET": "sec", "DROPBOX_REFRESH_TOKEN": "rt"]).credentials == .refresh(r))
+        let pkce = RefreshCredentials(appKey: "key", appSecret: nil, refreshToken: "rt")
+        #expect(try config(["DROPBOX_APP_KEY": "key", "DROPBOX_REFRESH_TOKEN": "rt"]).credentials == .refresh(pkce))
+        #expect(
+            try config(["DROPBOX_ACCESS_TOKEN": "a", "DROPBOX_APP_KEY": "key", "DROPBOX_APP_SECRET": "sec", "DROPBOX_REFRESH_TOKEN": "rt"]).credentials
+                == .accessToken("a", refresh: r))
+        // Empty values count as unset, as in the seed.
+        #expect(try config(["DROPBOX_ACCESS_TOKEN": "", "DROPBOX_APP_KEY": ""]).credentials == .none)
+    }
+
+    @Test func incompleteCredentialsNameTheMissingVariable() {
+        expectConfigError(["DROPBOX_REFRESH_TOKEN": "rt"], mentioning: "DROPBOX_APP_KEY")
+        expectConfigError(["DROPBOX_APP_KEY": "k"], mentioning: "DROPBOX_REFRESH_TOKEN")
+        expectConfigError(["DROPBOX_APP_SECRET": "s"], mentioning: "DROPBOX_APP_SECRET")
+        expectConfigError(["DROPBOX_ACCESS_TOKEN": "a b"], mentioning: "DROPBOX_ACCESS_TOKEN contains whitespace")
+    }
+
+    @Test func secretsFromFiles() throws {
+        let dir = NSTemporaryDirectory() + "cfg-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "rt-from-file\n".write(toFile: dir + "/rt", atomically: true, encoding: .utf8)
+        try "".write(toFile: dir + "/empty", atomically: true, encoding: .utf8)
+        let c = try config(["DROPBOX_APP_KEY": "k", "DROPBOX_REFRESH_TOKEN_FILE": dir + "/rt"])
+        #expect(c.credentials.refreshCredentials?.refreshToken == "rt-from-file")
+        #expect(c.secrets.contains("rt-from-file"))
+        expectConfigError(["DROPBOX_ACCESS_TOKEN_FILE": dir + "/missing"], mentioning: "DROPBOX_ACCESS_TOKEN_FILE: cannot read")
+        expectConfigError(["DROPBOX_ACCESS_TOKEN_FILE": dir + "/empty"], mentioning: "is empty")
+        expectConfigError(["DROPBOX_ACCESS_TOKEN": "a", "DROPBOX_ACCESS_TOKEN_FILE": dir + "/rt"], mentioning: "both DROPBOX_ACCESS_TOKEN and DROPBOX_ACCESS_TOKEN_FILE")
+    }
+
+    @Test func invalidSettingsNameTheVariable() {
+        expectConfigError(["ENTRYPOINT_RESTORE_MODE": "sometimes"], mentioning: "ENTRYPOINT_RESTORE_MODE=sometimes")
+        expectConfigError(["ENTRYPOINT_ON_UNAVAILABLE": "x"], mentioning: "ENTRYPOINT_ON_UNAVAILABLE")
+        expectConfigError(["ENTRYPOINT_DEADLINE": "soon"], mentioning: "ENTRYPOINT_DEADLINE=soon")
+        expectConfigError(["ENTRYPOINT_DEADLINE": "0"], mentioning: "ENTRYPOINT_DEADLINE")
+        expectConfigError(["ENTRYPOINT_KEEP_COPIES": "-1"], mentioning: "ENTRYPOINT_KEEP_COPIES")
+        expectConfigError(["ENTRYPOINT_EXPAND": "maybe"], mentioning: "ENTRYPOINT_EXPAND")
+        expectConfigError(["ENTRYPOINT_LOG_LEVEL": "loud"], mentioning: "ENTRYPOINT_LOG_LEVEL")
+        expectConfigError(["ENTRYPOINT_UPLOAD_CHUNK_MB": "6"], mentioning: "multiple of 4")
+        expectConfigError(["DROPBOX_DB_PATH": "database.db"], mentioning: "DROPBOX_DB_PATH=database.db must start with /")
+        expectConfigError(["DROPBOX_DB_PATH": "/folder/"], mentioning: "folder")
+        expectConfigError(["RAILWAY_DB_PATH": "/app/data/"], mentioning: "RAILWAY_DB_PATH")
+        expectConfigError(["DROPBOX_API_URL": "http://example.com"], mentioning: "only for loopback")
+        expectConfigError(["DROPBOX_CONTENT_URL": "ftp://x"], mentioning: "DROPBOX_CONTENT_URL")
+    }
+
+    @Test func loopbackHTTPAllowedForTests() throws {
+        let c = try config(["DROPBOX_API_URL": "http://127.0.0.1:9999/", "DROPBOX_CONTENT_URL": "http://localhost:1"])
+        #expect(c.apiURL == "http://127.0.0.1:9999")
+        #expect(c.contentURL == "http://localhost:1")
+    }
+
+    @Test func summaryRedactsSecrets() throws {
+        let c = try config(["DROPBOX_ACCESS_TOKEN": "sl.SECRET1", "DROPBOX_APP_KEY": "KEY2", "DROPBOX_APP_SECRET": "SECRET3", "DROPBOX_REFRESH_TOKEN": "RT4444"])
+        let text = c.redactedSummary.map { "\($0) \($1)" }.joined(separator: "\n")
+        for secret in ["sl.SECRET1", "KEY2", "SECRET3", "RT4444"] { #expect(!text.contains(secret)) }
+        #expect(text.contains("RAILWAY_DB_PATH /app/data/database/production.db"))
+    }
+
+    @Test func loggerRedactsEverySecret() {
+        let log = Logger(level: .debug, fd: -1)
+        log.addSecrets(["sl.tokenvalue", "rt-secret"])
+        log.error("token sl.tokenvalue and rt-secret and sl.tokenvalue")
+        #expect(log.captured == ["entrypoint: error: token [REDACTED] and [REDACTED] and [REDACTED]\n"])
+    }
+}

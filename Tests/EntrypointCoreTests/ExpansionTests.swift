@@ -1,0 +1,58 @@
+import Testing
+
+@testable import EntrypointCore
+
+@Suite struct ExpansionTests {
+    let env = ["PORT": "8080", "HOST": "0.0.0.0", "EMPTY": ""]
+
+    @Test func railwayStartCommandIsExpanded() throws {
+        let command = ["uvicorn", "src.web.asgi:app", "--host", "0.0.0.0", "--port", "$PORT"]
+        #expect(try Expansion.expand(command, environment: env) == ["uvicorn", "src.web.asgi:app", "--host", "0.0.0.0", "--port", "8080"])
+    }
+
+    @Test(arguments: [
+        ("${PORT}", "8080"), ("--bind=$HOST:$PORT", "--bind=0.0.0.0:8080"), ("$$PORT", "$PORT"),
+        ("cost: 5$", "cost: 5$"), ("$1", "$1"), ("a$-b", "a$-b"), ("${EMPTY}", ""), ("x${EMPTY:-d}y", "xdy"),
+        ("${UNSET:-8000}", "8000"), ("${PORT:-1}", "8080"), ("$PORT_X", "$PORT_X"), ("$$", "$"), ("ü$HOST", "ü0.0.0.0"),
+    ])
+    func argumentForms(input: String, expected: String) throws {
+        let env = self.env.merging(["PORT_X": "$PORT_X"]) { a, _ in a }
+        #expect(try Expansion.expand(["prog", input], environment: env) == ["prog", expected])
+    }
+
+    @Test func unsetVariableIsAnErrorNamingIt() {
+        #expect {
+            try Expansion.expand(["uvicorn", "--port", "$PORT"], environment: [:])
+        } throws: { error in
+            let e = error as! EntrypointError
+            return e.code == .config && e.message.contains("PORT is not set") && e.message.contains("--no-expand")
+        }
+    }
+
+    @Test func malformedBracesAreErrors() {
+        for bad in ["${PORT", "${}", "${1A}", "${PORT:=1}", "${PORT#x}"] {
+            #expect(throws: EntrypointError.self, "\(bad)") { try Expansion.expand(["p", bad], environment: env) }
+        }
+    }
+
+    @Test func programNameIsNeverExpanded() throws {
+        #expect(try Expansion.expand(["$PROG", "$PORT"], environment: env) == ["$PROG", "8080"])
+    }
+
+    @Test(arguments: [
+        ["sh", "-c", "echo $f"], ["/bin/sh", "-c", "x"], ["bash", "-ec", "x"], ["bash", "-o", "pipefail", "-c", "x"],
+        ["dash", "-c", "x"], ["ash", "-c", "x"], ["zsh", "-c", "x"], ["ksh", "-xc", "x"], ["busybox", "sh", "-c", "x"],
+        ["/usr/bin/bash", "--norc", "-c", "x"], ["bash", "-l", "-c", "x"],
+    ])
+    func shellCommandStringsAreLeftToTheShell(command: [String]) {
+        #expect(Expansion.isShellCommandString(command))
+    }
+
+    @Test(arguments: [
+        ["sh", "script.sh", "-c"], ["sh"], ["uvicorn", "-c", "x"], ["python3", "-c", "print(1)"], ["bash", "script", "-c"],
+        ["busybox", "httpd", "-c", "x"], ["shx", "-c", "x"], ["sh", "--", "-c"],
+    ])
+    func otherCommandsAreNotShellCommandStrings(command: [String]) {
+        #expect(!Expansion.isShellCommandString(command))
+    }
+}

@@ -1,0 +1,38 @@
+import Testing
+
+@testable import EntrypointCore
+
+@Suite struct InvocationTests {
+    @Test func firstNonOptionStartsTheCommand() throws {
+        let inv = try Invocation(arguments: ["uvicorn", "--port", "$PORT", "--check"])
+        #expect(inv.mode == .run(command: ["uvicorn", "--port", "$PORT", "--check"]))
+    }
+
+    @Test func doubleDashEndsOptions() throws {
+        #expect(try Invocation(arguments: ["--", "--weird", "-x"]).mode == .run(command: ["--weird", "-x"]))
+        #expect(try Invocation(arguments: ["--no-expand", "--", "a"]) == Invocation(arguments: ["--no-expand", "a"]))
+    }
+
+    @Test func programsNamedLikeModesCanBeWrapped() throws {
+        #expect(try Invocation(arguments: ["backup"]).mode == .run(command: ["backup"]))
+        #expect(try Invocation(arguments: ["check", "--backup"]).mode == .run(command: ["check", "--backup"]))
+        #expect(try Invocation(arguments: ["hash", "x"]).mode == .run(command: ["hash", "x"]))
+    }
+
+    @Test func modes() throws {
+        #expect(try Invocation(arguments: []).mode == .run(command: []))
+        #expect(try Invocation(arguments: ["--check"]).mode == .check)
+        #expect(try Invocation(arguments: ["--backup", "--force"]).mode == .backup(force: true))
+        #expect(try Invocation(arguments: ["--hash", "a", "b"]).mode == .hash(files: ["a", "b"]))
+        #expect(try Invocation(arguments: ["-h"]).mode == .help)
+        #expect(try Invocation(arguments: ["--version", "x"]).mode == .version)
+        #expect(try Invocation(arguments: ["--no-expand", "app"]).noExpand)
+    }
+
+    @Test(arguments: [["--bogus"], ["--check", "app"], ["--check", "--backup"], ["--force"], ["--hash"], ["-x", "app"]])
+    func usageErrors(arguments: [String]) {
+        #expect {
+            try Invocation(arguments: arguments)
+        } throws: { ($0 as? EntrypointError)?.code == .usage }
+    }
+}

@@ -1,0 +1,98 @@
+import CSQLite
+import Foundation
+import Testing
+
+@testable import EntrypointCore
+
+/// Creates SQLite fixtures with the real library.
+enum Fixture {
+    static func directory() throws -> String {
+        let dir = NSTemporaryDirectory() + "ep-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Runs SQL against a database (created if needed); returns the first column of each row.
+    @discardableResult
+    static func sql(_ path: String, _ statements: String, keepOpen: ((OpaquePointer) -> Void)? = nil) throws -> [String] {
+        var db: OpaquePointer?
+        guard sqlite3_open(path, &db) == SQLITE_OK, let db else { throw CocoaError(.fileReadUnknown) }
+        defer { sqlite3_close(db) }
+        var rows: [String] = []
+        var stmt: OpaquePointer?
+        var tail: UnsafePointer<CChar>?
+        let text = strdup(statements)!
+        defer { free(text) }
+        var cursor: UnsafePointer<CChar>? = UnsafePointer(text)
+        while let c = cursor, c.pointee != 0 {
+            guard sqlite3_prepare_v2(db, c, -1, &stmt, &tail) == SQLITE_OK else {
+                throw NSError(domain: "sqlite", code: 1, userInfo: [NSLocalizedDescriptionKey: String(cString: sqlite3_errmsg(db))])
+            }
+            guard stmt != nil else { break }
+            while sqlite3_step(stmt) == SQLITE_ROW { rows.append(sqlite3_column_text(stmt, 0).map { String(cString: $0) } ?? "") }
+            sqlite3_finalize(stmt)
+            cursor = tail
+        }
+        keepOpen?(db)
+        return rows
+    }
+}
+
+@Suite struct SQLiteTests {
+    @Test func verifyAcceptsAGoodDatabase() throws {
+        let dir = try Fixture.directory()
+        let db = dir + "/good.db"
+        try Fixture.sql(db, "CREATE TABLE t(x); INSERT INTO t VALUES (1), (2);")
+        try SQLite.verify(db, what: "good")
+        #expect(SQLite.sidecars(db).isEmpty, "a read-only immutable open creates no sidecars")
+    }
+
+    @Test func verifyRefusesNonSQLiteAndCorruptFiles() throws {
+        let dir = try Fixture.directory()
+        let html = dir + "/page.db"
+        try "<html><body>Error</body></html>".write(toFile: html, atomically: true, encoding: .utf8)
+        #expect { try SQLite.verify(html, what: "the download") } throws: {
+            let e = $0 as! EntrypointError
+            return e.code == .badRemoteData && e.message.contains("not a SQLite database")
+        }
+        // A valid header and a damaged b-tree page.
+        let corrupt = dir + "/corrupt.db"
+        try Fixture.sql(corrupt, "PRAGMA page_size=1024; CREATE TABLE t(x); INSERT INTO t SELECT randomblob(500) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<200) SELECT i FROM c);")
+        var data = try Data(contentsOf: URL(fileURLWithPath: corrupt))
+        for i in 2048..<2048 + 64 { data[i] = 0xFF }
+        try data.write(to: URL(fileURLWithPath: corrupt))
+        #expect { try SQLite.verify(corrupt, what: "the download") } throws: {
+            let e = $0 as! EntrypointError
+            return e.code == .badRemoteData && e.message.contains("quick_check")
+        }
+    }
+
+    @Test func normalizeCheckpointsAWALWithUncommittedFrames() throws {
+        let dir = try Fixture.directory()
+        let db = dir + "/wal.db"
+        try Fixture.sql(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(x);")
+        // Keep a connection open while a second one writes, then "crash": copy the files as they are.
+        try Fixture.sql(db, "PRAGMA wal_autocheckpoint=0; INSERT INTO t VALUES ('committed-in-wal');") { _ in
+            let fm = FileManager.default
+            try? fm.copyItem(atPath: db, toPath: dir + "/crashed.db")
+            try? fm.copyItem(atPath: db + "-wal", toPath: dir + "/crashed.db-wal")
+        }
+        let crashed = dir + "/crashed.db"
+        #expect(FileManager.default.fileExists(atPath: crashed + "-wal"))
+        let log = Logger(level: .debug, fd: -1)
+        #expect(try SQLite.normalize(crashed, log: log))
+        #expect(SQLite.sidecars(crashed).isEmpty)
+        // The main file alone now holds the committed row.
+        let copy = dir + "/alone.db"
+        try FileManager.default.copyItem(atPath: crashed, toPath: copy)
+        #expect(try Fixture.sql(copy, "SELECT x FROM t") == ["committed-in-wal"])
+    }
+
+    @Test func normalizeLeavesNonDatabasesAlone() throws {
+        let dir = try Fixture.directory()
+        let path = dir + "/junk.db"
+        try "junk".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try SQLite.normalize(path, log: Logger(fd: -1)) == false)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "junk")
+    }
+}
