@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Real container test with podman + runc (no Docker engine needed), as in
+# shared/reference/container-testing.md §4:
+#   - a python:3.12-slim stand-in built with mmdebstrap (cached under /var/cache/entrypoint-ci, keyed by a
+#     hash of the mmdebstrap command) is imported as docker.io/library/python:3.12-slim;
+#   - the UNCHANGED Dockerfile is built with `--build-context build=DIR`, DIR holding the host-built
+#     static binary, so `COPY --from=build /entrypoint` takes it and the Swift stage is skipped;
+#   - the image runs against the fake Dropbox on 127.0.0.1 (--network host) and the script checks:
+#       restored + verified ("Restored to ..." and identical bytes), uvicorn is PID 1, $PORT was expanded
+#       (the app answers on the port given only through the PORT variable), GET / returns the rows of the
+#       restored database, `podman stop` ends it with exit code 0 and uvicorn's graceful shutdown, and a
+#       second start with the database unchanged logs "No download needed (hash match)" and downloads nothing.
+#
+#   scripts/test-container.sh [BINARY]      (default dist/entrypoint; build it with scripts/build-static.sh)
+#
+# Environment: ENTRYPOINT_CI_CACHE (default /var/cache/entrypoint-ci) for the base tarball,
+# ENTRYPOINT_CI_STATE (default /var/tmp/entrypoint-ci) for podman's configuration and storage.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+binary=$(realpath "${1:-$repo/dist/entrypoint}")
+cache=${ENTRYPOINT_CI_CACHE:-/var/cache/entrypoint-ci}
+state=${ENTRYPOINT_CI_STATE:-/var/tmp/entrypoint-ci}
+image=localhost/entrypoint-app:ci
+base_ref=docker.io/library/python:3.12-slim
+db_path=/app/data/database/production.db
+host_ca=/etc/ssl/certs/ca-certificates.crt
+
+start=$SECONDS
+step() { printf '==> [%3ds] %s\n' "$((SECONDS - start))" "$*"; }
+die() { printf 'test-container: FAIL: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib-fake-dropbox.sh
+. "$repo/scripts/lib-fake-dropbox.sh"
+
+[[ -x $binary ]] || die "$binary not found: run scripts/build-static.sh first"
+[[ $(id -u) -eq 0 ]] || die "needs root (podman with runc, as on CI)"
+
+# --- packages ---------------------------------------------------------------------------------
+pkgs=(podman buildah runc uidmap catatonit containernetworking-plugins mmdebstrap zstd curl)
+missing=()
+for pkg in "${pkgs[@]}"; do
+    [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true) == ii* ]] || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    step "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+        apt-get -o DPkg::Lock::Timeout=600 update -qq
+        apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    }
+fi
+
+# --- podman configuration: runc, cgroupfs, file events, lowered ulimits, overlay storage ----------
+mkdir -p "$state" "$cache"
+cat >"$state/containers.conf" <<CONF
+[containers]
+netns = "host"
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+cat >"$state/storage.conf" <<CONF
+[storage]
+driver = "overlay"
+runroot = "$state/run"
+graphroot = "$state/root"
+CONF
+export CONTAINERS_CONF=$state/containers.conf CONTAINERS_STORAGE_CONF=$state/storage.conf
+
+work=$(mktemp -d /tmp/entrypoint-container.XXXXXX)
+containers=()
+cleanup() {
+    local c
+    for c in "${containers[@]}"; do podman rm -f -t 0 "$c" >/dev/null 2>&1 || true; done
+    fake_stop
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- base image: python:3.12-slim stand-in ------------------------------------------------------
+# Debian's python3 with pip, no PEP 668 marker, docs/man/locales dropped; mmdebstrap runs only when
+# the command changed or the cache is empty (33-58 s cold on 2 cores).
+# shellcheck disable=SC2016  # "$1" is for mmdebstrap's hook shell
+mmdebstrap_cmd=(mmdebstrap --variant=minbase "--include=python3,python3-pip,python3-venv,python-is-python3,ca-certificates"
+    "--dpkgopt=path-exclude=/usr/share/man/*" "--dpkgopt=path-exclude=/usr/share/doc/*"
+    "--dpkgopt=path-exclude=/usr/share/locale/*"
+    '--customize-hook=rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED' bookworm)
+key=$(printf '%s\n' "${mmdebstrap_cmd[@]}" | sha256sum | cut -c1-16)
+tarball=$cache/pyslim-$key.tar.zst
+if [[ ! -s $tarball ]]; then
+    step "building the base rootfs with mmdebstrap (cold: ~40 s)"
+    "${mmdebstrap_cmd[@]}" "$tarball.tmp.tar.zst" >"$work/mmdebstrap.log" 2>&1 ||
+        { tail -n 30 "$work/mmdebstrap.log" >&2; die "mmdebstrap failed"; }
+    mv "$tarball.tmp.tar.zst" "$tarball"
+    find "$cache" -name 'pyslim-*.tar.zst' ! -name "pyslim-$key.tar.zst" -delete
+else
+    step "base rootfs cached: $tarball"
+fi
+current=$(podman image inspect --format '{{index .Config.Labels "entrypoint.ci.base"}}' "$base_ref" 2>/dev/null || true)
+if [[ $current != "$key" ]]; then
+    step "podman import -> $base_ref"
+    podman import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' --change "LABEL entrypoint.ci.base=$key" \
+        "$tarball" "$base_ref" >"$work/import.log" 2>&1 || { cat "$work/import.log" >&2; die "podman import failed"; }
+else
+    step "base image $base_ref up to date"
+fi
+
+# --- build the unchanged Dockerfile -------------------------------------------------------------
+mkdir -p "$work/build-context"
+install -m 0755 "$binary" "$work/build-context/entrypoint"
+step "podman build (Dockerfile unchanged; build stage replaced by --build-context build=<host binary>)"
+podman build --pull=never --isolation chroot --network host \
+    -v "$host_ca:/etc/ssl/certs/ca-certificates.crt:ro" \
+    --build-context "build=$work/build-context" -t "$image" -f "$repo/Dockerfile" "$repo" >"$work/build.log" 2>&1 ||
+    { tail -n 40 "$work/build.log" >&2; die "podman build failed"; }
+inspect=$(podman image inspect --format '{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.WorkingDir}}' "$image")
+echo "    image: $inspect"
+version=$(podman run --rm --network host "$image" --version 2>&1) || die "'entrypoint --version' failed in the image: $version"
+echo "    entrypoint --version in the image: $version"
+
+# --- fake Dropbox -------------------------------------------------------------------------------
+step "fake Dropbox on 127.0.0.1 with a small SQLite database"
+expected=$(make_db "$work/source.db")
+fake_start "$work/fake" "$work/certs" "$work/source.db"
+mkdir -p "$work/ca" "$work/data"
+install -m 0644 "$work/certs/ca.pem" "$work/ca/ca.pem"
+echo "    listening on 127.0.0.1:$FAKE_PORT"
+
+# run_container NAME PORT: start the image detached; wait until the app answers HTTP on PORT (any
+# status) or the container dies; then require 200 from /healthz.
+run_container() {
+    local name=$1 port=$2 i code=000
+    podman run -d --name "$name" --network host --stop-timeout 10 \
+        -e "PORT=$port" -e "DROPBOX_ACCESS_TOKEN=$FAKE_TOKEN" \
+        -e "DROPBOX_API_URL=https://127.0.0.1:$FAKE_PORT" -e "DROPBOX_CONTENT_URL=https://127.0.0.1:$FAKE_PORT" \
+        -e SSL_CERT_FILE=/certs/ca.pem -v "$work/ca:/certs:ro" -v "$work/data:/app/data" "$image" >/dev/null
+    containers+=("$name")
+    for ((i = 0; i < 300; i++)); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz" 2>/dev/null || true)
+        [[ $code != 000 ]] && break
+        if [[ $(podman inspect --format '{{.State.Running}}' "$name") != true ]]; then
+            podman logs "$name" 2>&1 | tail -n 60 | sed 's/^/    | /' >&2
+            die "container $name exited with $(podman inspect --format '{{.State.ExitCode}}' "$name") before answering"
+        fi
+        sleep 0.1
+    done
+    if [[ $code != 200 ]]; then
+        podman logs "$name" 2>&1 | tail -n 60 | sed 's/^/    | /' >&2
+        [[ $code == 000 ]] && die "container $name did not answer on port $port within 30 s (\$PORT not expanded?)"
+        die "GET /healthz answered $code, expected 200 (database not restored?)"
+    fi
+}
+
+# stop_container NAME: podman stop, expect exit code 0 and uvicorn's graceful shutdown.
+stop_container() {
+    local name=$1 t0 code
+    t0=$(date +%s%N)
+    podman stop "$name" >/dev/null
+    code=$(podman inspect --format '{{.State.ExitCode}}' "$name")
+    podman logs "$name" >"$work/$name.log" 2>&1
+    sed 's/^/    | /' "$work/$name.log"
+    [[ $code == 0 ]] || die "podman stop: $name exited with $code, expected 0 (SIGTERM not handled by PID 1?)"
+    grep -q 'Application shutdown complete' "$work/$name.log" || die "no graceful-shutdown line from uvicorn"
+    printf '    ok: stopped in %s s with exit code 0, "Application shutdown complete"\n' \
+        "$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')"
+}
+
+# --- first start: restore ---------------------------------------------------------------------
+port=$(free_port)
+name1=entrypoint-ci-$$-1
+step "1. podman run (PORT=$port, empty volume): restore, then exec uvicorn"
+t0=$(date +%s%N)
+run_container "$name1" "$port"
+printf '    answering after %s s\n' "$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')"
+podman logs "$name1" >"$work/run1.log" 2>&1
+grep -q "Restored to $db_path" "$work/run1.log" || { sed 's/^/    | /' "$work/run1.log" >&2; die "no 'Restored to $db_path' log line"; }
+cmp "$work/source.db" "$work/data/database/production.db" || die "restored database differs from the source"
+echo "    ok: 'Restored to $db_path', bytes identical to the source"
+
+top=$(podman top "$name1" pid args)
+pid1=$(awk '$1 == 1 { $1 = ""; print substr($0, 2) }' <<<"$top")
+[[ $pid1 == *uvicorn* ]] || { echo "$top" >&2; die "PID 1 is '$pid1', expected uvicorn (the entrypoint must execve)"; }
+[[ $pid1 == *"--port $port"* ]] || die "PID 1's argv '$pid1' does not carry the expanded port $port"
+echo "    ok: PID 1 is: $pid1"
+
+curl -fsS "http://127.0.0.1:$port/" >"$work/get.json" || die "GET / on port $port failed"
+python3 - "$work/get.json" "$expected" <<'PY' || die "GET / did not return the restored database's rows"
+import json, sys
+got = json.load(open(sys.argv[1]))
+want = json.loads(sys.argv[2])
+assert got["items"] == want, f"items {got['items']} != {want}"
+assert got["tables"] == {"items": len(want), "notes": 1}, f"tables {got['tables']}"
+assert got["database"] == "/app/data/database/production.db", got["database"]
+print(f"    ok: GET / on the expanded $PORT returned {len(got['items'])} items and tables {got['tables']}")
+PY
+downloads=$(fake_count "$work/fake" files/download)
+stop_container "$name1"
+
+# --- second start: unchanged database, no download ----------------------------------------------
+port=$(free_port)
+name2=entrypoint-ci-$$-2
+step "2. podman run again (PORT=$port, same volume, database unchanged)"
+run_container "$name2" "$port"
+podman logs "$name2" >"$work/run2.log" 2>&1
+grep -q 'No download needed (hash match)' "$work/run2.log" ||
+    { sed 's/^/    | /' "$work/run2.log" >&2; die "no 'No download needed (hash match)' log line"; }
+after=$(fake_count "$work/fake" files/download)
+[[ $after -eq $downloads ]] || die "the second start made $((after - downloads)) new files/download request(s)"
+echo "    ok: 'No download needed (hash match)', files/download requests still $downloads"
+stop_container "$name2"
+
+step "container test passed"
+echo "7 passed, 0 failed"
