@@ -31,13 +31,14 @@ public enum ContentHash {
         return try ofDescriptor(fd, size: Int64(st.st_size), threads: threads)
     }
 
-    public static func ofDescriptor(_ fd: Int32, size: Int64, threads: Int? = nil) throws(SystemError) -> String {
+    /// The content hash of `size` bytes of `fd` starting at `offset` (an upload chunk, or the whole file).
+    public static func ofDescriptor(_ fd: Int32, offset: Int64 = 0, size: Int64, threads: Int? = nil) throws(SystemError) -> String {
         let blocks = Int((size + Int64(blockSize) - 1) / Int64(blockSize))
         if blocks == 0 { return empty }
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         let workers = max(1, min(threads ?? cores, blocks, 16))
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
-        let job = BlockJob(fd: fd, size: size, blocks: blocks)
+        let job = BlockJob(fd: fd, base: offset, size: size, blocks: blocks)
         if workers == 1 {
             job.work(worker: 0, of: 1)
         } else {
@@ -74,6 +75,7 @@ public enum ContentHash {
 /// Blocks are shared out round-robin; each worker has its own read buffer and EVP context.
 final class BlockJob: @unchecked Sendable {
     let fd: Int32
+    let base: Int64
     let size: Int64
     let blocks: Int
     /// 32 bytes per block, written only by the worker that owns the block.
@@ -82,8 +84,9 @@ final class BlockJob: @unchecked Sendable {
     private var lock = pthread_mutex_t()
     private(set) var error: SystemError?
 
-    init(fd: Int32, size: Int64, blocks: Int) {
+    init(fd: Int32, base: Int64, size: Int64, blocks: Int) {
         self.fd = fd
+        self.base = base
         self.size = size
         self.blocks = blocks
         self.digestStorage = .allocate(capacity: blocks * 32)
@@ -122,7 +125,7 @@ final class BlockJob: @unchecked Sendable {
             sha.reset()
             while position < end {
                 let want = Int(min(Int64(chunk), end - position))
-                let n = pread(fd, buffer, want, off_t(position))
+                let n = pread(fd, buffer, want, off_t(base + position))
                 if n < 0 {
                     if errno == EINTR { continue }
                     fail(SystemError(errno: errno, call: "pread"))

@@ -24,8 +24,13 @@ enum Modes {
     }
 
     static func backup(config: Configuration, force: Bool, environment: [String: String], log: Logger) -> Int32 {
-        log.error("--backup is not available in this build")
-        return ExitCode.software.rawValue
+        do throws(EntrypointError) {
+            try BackupMode(config: config, force: force, environment: environment, log: log).run()
+            return 0
+        } catch {
+            log.error(error.message)
+            return error.exitStatus
+        }
     }
 }
 
