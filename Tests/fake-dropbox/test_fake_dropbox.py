@@ -1,0 +1,510 @@
+"""Self-test for fake_dropbox.py: starts the server over TLS (test CA from
+make_certs.sh) and exercises every route and fault with http.client.
+
+Run from this directory:  python3 -m unittest test_fake_dropbox   (or pytest)
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import fake_dropbox  # noqa: E402  (for the content-hash vectors)
+
+TOKEN = "tok-good"
+AUTH = {"Authorization": "Bearer " + TOKEN}
+EMPTY_HASH = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def dropbox_hash(data):
+    blocks = b"".join(hashlib.sha256(data[i:i + (4 << 20)]).digest()
+                      for i in range(0, len(data), 4 << 20))
+    return hashlib.sha256(blocks).hexdigest()
+
+
+class FakeDropboxTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="fake-dropbox-test-")
+        certs = os.path.join(cls.tmp, "certs")
+        subprocess.run(["sh", os.path.join(HERE, "make_certs.sh"), certs], check=True)
+        cls.state = os.path.join(cls.tmp, "state")
+        os.makedirs(cls.state)
+        cls.proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "fake_dropbox.py"), "--state", cls.state,
+             "--cert", os.path.join(certs, "server.pem"), "--key", os.path.join(certs, "server.key")],
+            stdout=subprocess.PIPE, text=True)
+        line = cls.proc.stdout.readline()
+        with open(os.path.join(cls.state, "port")) as f:
+            cls.port = int(f.read())
+        assert line.strip() == f"listening on 127.0.0.1:{cls.port}", line
+        cls.ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
+        # Revision files.
+        cls.rev1 = cls.local("rev1.db", b"first revision")
+        cls.big = os.urandom((4 << 20) + 12345)
+        cls.rev2 = cls.local("rev2.db", cls.big)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = cls.proc.wait(10)
+        finally:
+            cls.proc.stdout.close()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+        assert rc == 0, rc
+
+    @classmethod
+    def local(cls, name, data):
+        path = os.path.join(cls.tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    # ------------------------------------------------------------ helpers
+    def setUp(self):
+        self.configure()
+        self.open_conns = []
+
+    def tearDown(self):
+        for c in self.open_conns:
+            c.close()
+
+    def configure(self, **extra):
+        cfg = {"files": {"/Data/Database.db": [self.rev1, self.rev2]},
+               "access_tokens": [TOKEN], "expired_tokens": ["tok-old"],
+               "apps": {"app-key": "app-secret", "pkce-key": None},
+               "refresh_tokens": {"rt-good": {"app_key": "app-key"},
+                                  "rt-pkce": {"app_key": "pkce-key", "pkce": True}}}
+        cfg.update(extra)
+        tmp = os.path.join(self.state, "config.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(cfg, f)
+        os.replace(tmp, os.path.join(self.state, "config.json"))
+
+    def conn(self):
+        return http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=10)
+
+    def request(self, route, body=b"", headers=None, conn=None, read=True):
+        c = conn or self.conn()
+        if conn is None:
+            self.open_conns.append(c)
+        c.request("POST", route if route.startswith("/") else "/2/" + route, body=body,
+                  headers=headers or {})
+        r = c.getresponse()
+        data = r.read() if read else None
+        return r, data
+
+    def rpc(self, route, arg, token=TOKEN, conn=None):
+        h = {"Content-Type": "application/json"}
+        if token:
+            h["Authorization"] = "Bearer " + token
+        r, data = self.request(route, json.dumps(arg).encode(), h, conn)
+        return r, (json.loads(data) if r.getheader("Content-Type") == "application/json" else data)
+
+    def download(self, arg, extra=None, conn=None, read=True):
+        h = dict(AUTH, **{"Dropbox-API-Arg": json.dumps(arg)})
+        h.update(extra or {})
+        return self.request("files/download", b"", h, conn, read)
+
+    def upload(self, route, arg, data, token=TOKEN, ctype="application/octet-stream"):
+        h = {"Authorization": "Bearer " + token, "Dropbox-API-Arg": json.dumps(arg),
+             "Content-Type": ctype}
+        r, body = self.request(route, data, h)
+        is_json = r.getheader("Content-Type") == "application/json"
+        return r, (json.loads(body) if is_json else body)
+
+    def metadata(self, path="/data/database.db"):
+        r, m = self.rpc("files/get_metadata", {"path": path})
+        self.assertEqual(r.status, 200, m)
+        return m
+
+    def log_entries(self, route=None, n=1):
+        """The last n log lines (for route), waiting briefly: the server logs
+        right after sending the response."""
+        deadline = time.time() + 5
+        while True:
+            try:
+                with open(os.path.join(self.state, "log.jsonl")) as f:
+                    lines = [json.loads(l) for l in f]
+            except FileNotFoundError:
+                lines = []
+            lines = [l for l in lines if route is None or l["route"] == route]
+            if len(lines) >= n or time.time() > deadline:
+                return lines[-n:]
+            time.sleep(0.02)
+
+    def last_log(self, route):
+        # Make sure the entry for the request just made is there.
+        time.sleep(0.05)
+        return self.log_entries(route)[-1]
+
+    # ------------------------------------------------------------ tests
+    def test_content_hash_vectors(self):
+        vectors = {0: EMPTY_HASH,
+                   1: "1cd6ef71e6e0ff46ad2609d403dc3fee244417089aa4461245a4e4fe23a55e42",
+                   4194304: "d4d63bac5b866c71620185392a8a6218ac1092454a2d16f820363b69852befa3"}
+        for n, want in vectors.items():
+            h = fake_dropbox.ContentHasher()
+            h.update(b"A" * n)
+            self.assertEqual(h.hexdigest(), want, n)
+        h = fake_dropbox.ContentHasher()
+        for i in range(0, len(self.big), 1000003):
+            h.update(self.big[i:i + 1000003])
+        self.assertEqual(h.hexdigest(), dropbox_hash(self.big))
+
+    def test_get_metadata(self):
+        m = self.metadata("/DATA/database.DB")
+        self.assertEqual(m[".tag"], "file")
+        self.assertEqual(m["name"], "Database.db")
+        self.assertEqual(m["path_display"], "/Data/Database.db")
+        self.assertEqual(m["path_lower"], "/data/database.db")
+        self.assertEqual(m["size"], len(self.big))
+        self.assertEqual(m["content_hash"], dropbox_hash(self.big))
+        self.assertTrue(m["is_downloadable"])
+        self.assertRegex(m["rev"], r"^[0-9a-f]{9,}$")
+        self.assertRegex(m["server_modified"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertEqual(self.metadata("rev:" + m["rev"]), m)
+        self.assertEqual(self.metadata(m["id"]), m)
+        # The rev is stable and differs between revisions.
+        self.assertEqual(self.metadata()["rev"], m["rev"])
+        r, body = self.rpc("files/get_metadata", {"path": "/missing"})
+        self.assertEqual(r.status, 409)
+        self.assertTrue(body["error_summary"].startswith("path/not_found/"))
+        self.assertEqual(body["error"], {".tag": "path", "path": {".tag": "not_found"}})
+        r, body = self.rpc("files/get_metadata", {"path": "rev:0123456789abcdef"})
+        self.assertEqual(r.status, 409)
+        r, body = self.rpc("files/get_metadata", {"path": "no-slash"})
+        self.assertEqual(r.status, 400)
+        self.assertIn(b'Error in call to API function "files/get_metadata"', body)
+        r, body = self.request("files/get_metadata", b'{"path": "/x"}',
+                               dict(AUTH, **{"Content-Type": "application/x-www-form-urlencoded"}))
+        self.assertEqual(r.status, 400)
+        self.assertIn(b"Content-Type", body)
+
+    def test_auth(self):
+        r, body = self.rpc("files/get_metadata", {"path": "/data/database.db"}, token="tok-old")
+        self.assertEqual((r.status, body["error"][".tag"]), (401, "expired_access_token"))
+        self.assertTrue(body["error_summary"].startswith("expired_access_token/"))
+        r, body = self.rpc("files/get_metadata", {"path": "/data/database.db"}, token="nope")
+        self.assertEqual((r.status, body["error"][".tag"]), (401, "invalid_access_token"))
+        r, body = self.rpc("files/get_metadata", {"path": "/data/database.db"}, token=None)
+        self.assertEqual(r.status, 400)
+        # Run-time expiry survives config rewrites, so use a token of its own.
+        self.configure(access_tokens=["tok-count"], expire_after_requests={"tok-count": 2})
+        statuses = [self.rpc("files/get_metadata", {"path": "/data/database.db"}, "tok-count")[0].status
+                    for _ in range(3)]
+        self.assertEqual(statuses, [200, 200, 401])
+        self.assertEqual(self.last_log("files/get_metadata")["auth"], "tok-count")
+
+    def test_content_auth_quirk(self):
+        self.configure(content_auth_quirk=True)
+        h = {"Authorization": "Bearer tok-old", "Dropbox-API-Arg": '{"path": "/data/database.db"}'}
+        r, body = self.request("files/download", b"", h)
+        body = json.loads(body)
+        self.assertEqual((r.status, body["error"]), (401, {".tag": "other"}))
+        self.assertIn("expired_access_token", body["user_message"]["text"])
+
+    def test_oauth(self):
+        def token(**form):
+            body = "&".join(f"{k}={v}" for k, v in form.items()).encode()
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+            if "basic" in form:
+                import base64
+                headers["Authorization"] = "Basic " + base64.b64encode(form.pop("basic").encode()).decode()
+                body = "&".join(f"{k}={v}" for k, v in form.items()).encode()
+            r, data = self.request("/oauth2/token", body, headers)
+            return r.status, json.loads(data)
+        self.configure(issue_tokens=["tok-new-1", "tok-new-2"], token_expires_in=600)
+        self.assertEqual(token(grant_type="refresh_token", refresh_token="bad", client_id="app-key",
+                               client_secret="app-secret")[1]["error"], "invalid_grant")
+        self.assertEqual(token(grant_type="refresh_token", refresh_token="rt-good", client_id="other",
+                               client_secret="app-secret")[1]["error"], "invalid_client")
+        self.assertEqual(token(grant_type="refresh_token", refresh_token="rt-good", client_id="app-key",
+                               client_secret="wrong")[1]["error"], "invalid_client")
+        status, body = token(grant_type="refresh_token", refresh_token="rt-good", client_id="app-key")
+        self.assertEqual((status, body["error"]), (400, "invalid_request"))
+        self.assertIn("No auth function", body["error_description"])
+        status, body = token(grant_type="refresh_token", refresh_token="rt-good", client_id="app-key",
+                             client_secret="app-secret")
+        self.assertEqual((status, body), (200, {"access_token": "tok-new-1", "token_type": "bearer",
+                                                "expires_in": 600}))
+        status, body = token(grant_type="refresh_token", refresh_token="rt-good", basic="app-key:app-secret")
+        self.assertEqual(body["access_token"], "tok-new-2")
+        status, body = token(grant_type="refresh_token", refresh_token="rt-pkce", client_id="pkce-key")
+        self.assertEqual(status, 200)
+        self.assertTrue(body["access_token"].startswith("sl.fake-"))
+        for tok in ("tok-new-1", body["access_token"]):
+            self.assertEqual(self.rpc("files/get_metadata", {"path": "/data/database.db"}, tok)[0].status, 200)
+        log = self.last_log("oauth2/token")
+        self.assertEqual(log["arg"]["refresh_token"], "rt-pkce")
+
+    def test_download_and_ranges(self):
+        m = self.metadata()
+        c = self.conn()   # all on one keep-alive connection
+        r, data = self.download({"path": "/data/database.db"}, conn=c)
+        self.assertEqual((r.status, data), (200, self.big))
+        self.assertEqual(r.getheader("Content-Type"), "application/octet-stream")
+        self.assertEqual(json.loads(r.getheader("Dropbox-API-Result")), m)
+        r, data = self.download({"path": "rev:" + m["rev"]}, {"Range": "bytes=100-"}, conn=c)
+        self.assertEqual((r.status, data), (206, self.big[100:]))
+        self.assertEqual(r.getheader("Content-Range"), f"bytes 100-{len(self.big) - 1}/{len(self.big)}")
+        r, data = self.download({"path": "rev:" + m["rev"]}, {"Range": "bytes=10-19"}, conn=c)
+        self.assertEqual((r.status, data), (206, self.big[10:20]))
+        r, data = self.download({"path": "rev:" + m["rev"]}, {"Range": "bytes=-7"}, conn=c)
+        self.assertEqual((r.status, data), (206, self.big[-7:]))
+        r, data = self.download({"path": "/data/database.db"}, {"Range": f"bytes={len(self.big)}-"}, conn=c)
+        self.assertEqual(r.status, 416)
+        log = self.last_log("files/download")
+        self.assertEqual((log["status"], log["range"]), (416, f"bytes={len(self.big)}-"))
+        r, _ = self.download({"path": "/nope"}, conn=c)
+        self.assertEqual(r.status, 409)
+        # The official SDK sends no Content-Type; a form one is rejected.
+        r, body = self.download({"path": "/data/database.db"},
+                                {"Content-Type": "application/x-www-form-urlencoded"}, conn=c)
+        self.assertEqual(r.status, 400)
+        self.assertIn(b'Bad HTTP "Content-Type" header', body)
+        # Raw non-ASCII in the header is rejected; \\u escapes are fine.
+        c.putrequest("POST", "/2/files/download")
+        c.putheader("Authorization", "Bearer " + TOKEN)
+        c.putheader("Dropbox-API-Arg", '{"path": "/dätä"}'.encode("utf-8"))
+        c.putheader("Content-Length", "0")
+        c.endheaders()
+        r = c.getresponse()
+        body = r.read()
+        self.assertEqual(r.status, 400)
+        self.assertIn(b"header", body)
+        r, _ = self.download({"path": "/dätä"}, conn=c)   # json.dumps escapes as \u00e4
+        self.assertEqual(r.status, 409)
+        c.close()
+
+    def test_old_revision(self):
+        # rev1 is revision 0 either way, so its rev is the same in both configs.
+        self.configure(files={"/Data/Database.db": [self.rev1]})
+        m1 = self.metadata()
+        self.configure()
+        self.assertNotEqual(m1["rev"], self.metadata()["rev"])
+        r, data = self.download({"path": "rev:" + m1["rev"]})
+        self.assertEqual((r.status, data), (200, b"first revision"))
+        self.assertEqual(json.loads(r.getheader("Dropbox-API-Result"))["rev"], m1["rev"])
+
+    def test_unknown_routes(self):
+        r, _ = self.rpc("files/list_folder", {"path": ""})
+        self.assertEqual(r.status, 400)
+        r, _ = self.request("/nothing", b"")
+        self.assertEqual(r.status, 400)
+
+    def test_fault_status_and_times(self):
+        body = json.dumps({"error_summary": "too_many_requests/..",
+                           "error": {"reason": {".tag": "too_many_requests"}, "retry_after": 1}})
+        self.configure(faults=[{"route": "files/get_metadata", "kind": "status", "status": 429,
+                                "body": body, "headers": {"Retry-After": "1"}, "times": 2}])
+        c = self.conn()
+        for _ in range(2):
+            r, b = self.rpc("files/get_metadata", {"path": "/data/database.db"}, conn=c)
+            self.assertEqual((r.status, r.getheader("Retry-After")), (429, "1"))
+            self.assertEqual(b["error"]["retry_after"], 1)
+        self.assertEqual(self.rpc("files/get_metadata", {"path": "/data/database.db"}, conn=c)[0].status, 200)
+        self.assertEqual(self.log_entries("files/get_metadata", 3)[0]["fault"], "status")
+        # Rewriting config resets the counters; path matching also matches by rev.
+        rev = self.metadata()["rev"]
+        self.configure(faults=[{"route": "*", "kind": "status", "status": 503, "path": "/DATA/database.db",
+                                "times": -1}])
+        self.assertEqual(self.download({"path": "/other"})[0].status, 409)
+        for _ in range(3):
+            self.assertEqual(self.download({"path": "rev:" + rev}, conn=c)[0].status, 503)
+        c.close()
+
+    def test_fault_drop_after(self):
+        self.configure(faults=[{"route": "files/download", "kind": "drop_after", "bytes": 1000}])
+        r, _ = self.download({"path": "/data/database.db"}, read=False)
+        self.assertEqual(int(r.getheader("Content-Length")), len(self.big))
+        with self.assertRaises((http.client.IncompleteRead, ConnectionError, ssl.SSLError)):
+            r.read()
+        log = self.last_log("files/download")
+        self.assertEqual((log["fault"], log["bytes_sent"]), ("drop_after", 1000))
+        r, data = self.download({"path": "/data/database.db"})
+        self.assertEqual(data, self.big)
+
+    def test_fault_truncate_corrupt_html(self):
+        # Response-replacing faults (html) are checked before body faults,
+        # whatever their order in the list.
+        self.configure(faults=[{"route": "files/download", "kind": "truncate", "bytes": 10},
+                               {"route": "files/download", "kind": "corrupt_byte", "offset": 5},
+                               {"route": "files/download", "kind": "html"}])
+        r, data = self.download({"path": "/data/database.db"})
+        self.assertEqual((r.status, r.getheader("Content-Type")), (200, "text/html"))
+        self.assertIsNone(r.getheader("Dropbox-API-Result"))
+        self.assertIn(b"<html>", data)
+        r, data = self.download({"path": "/data/database.db"})
+        self.assertEqual((r.status, data), (200, self.big[:10]))
+        r, data = self.download({"path": "/data/database.db"}, {"Range": "bytes=3-9"})
+        self.assertEqual(data, self.big[3:5] + bytes([self.big[5] ^ 0xFF]) + self.big[6:10])
+        self.assertEqual(self.last_log("files/download")["fault"], "corrupt_byte")
+
+    def test_fault_throttle_stall_delay(self):
+        self.configure(files={"/small": [self.rev1]},
+                       faults=[{"route": "files/download", "kind": "throttle", "bytes_per_second": 50},
+                               {"route": "files/download", "kind": "stall", "bytes": 3, "seconds": 0.5},
+                               {"route": "files/get_metadata", "kind": "delay", "seconds": 0.3}])
+        t0 = time.time()
+        r, data = self.download({"path": "/small"})
+        self.assertEqual(data, b"first revision")
+        self.assertGreater(time.time() - t0, 0.2)   # 14 bytes at 50 B/s
+        t0 = time.time()
+        r, _ = self.download({"path": "/small"}, read=False)
+        self.assertEqual(r.read(3), b"fir")
+        with self.assertRaises((http.client.IncompleteRead, ConnectionError, ssl.SSLError)):
+            r.read()
+        self.assertGreater(time.time() - t0, 0.4)
+        t0 = time.time()
+        self.assertEqual(self.rpc("files/get_metadata", {"path": "/small"})[0].status, 200)
+        self.assertGreater(time.time() - t0, 0.25)
+        self.assertEqual(self.last_log("files/get_metadata")["fault"], "delay")
+
+    def test_fault_auth_other_and_expire_token(self):
+        self.configure(faults=[{"route": "files/download", "kind": "auth_other"},
+                               {"route": "files/get_metadata", "kind": "expire_token"}])
+        r, data = self.download({"path": "/data/database.db"})
+        body = json.loads(data)
+        self.assertEqual((r.status, body["error"][".tag"]), (401, "other"))
+        self.assertIn("expired_access_token", body["user_message"]["text"])
+        self.configure(access_tokens=["tok-x"],
+                       faults=[{"route": "files/get_metadata", "kind": "expire_token"}])
+        self.assertEqual(self.rpc("files/get_metadata", {"path": "/data/database.db"}, "tok-x")[0].status, 200)
+        r, body = self.rpc("files/get_metadata", {"path": "/data/database.db"}, "tok-x")
+        self.assertEqual((r.status, body["error"][".tag"]), (401, "expired_access_token"))
+
+    def test_upload(self):
+        p = "/Backup/up-%d.db" % time.time_ns()
+        r, m = self.upload("files/upload", {"path": p, "mode": "add"}, b"v1")
+        self.assertEqual((r.status, m["size"], m["content_hash"]), (200, 2, dropbox_hash(b"v1")))
+        self.assertEqual(m["path_display"], p)
+        # Identical content: no-op, same rev.
+        r, m2 = self.upload("files/upload", {"path": p, "mode": "add"}, b"v1")
+        self.assertEqual((r.status, m2["rev"]), (200, m["rev"]))
+        # add with different content: conflict.
+        r, err = self.upload("files/upload", {"path": p, "mode": "add"}, b"v2")
+        self.assertEqual(r.status, 409)
+        self.assertTrue(err["error_summary"].startswith("path/conflict/file"))
+        self.assertEqual(err["error"]["reason"]["conflict"][".tag"], "file")
+        # update with a stale rev: conflict; with the current rev: ok.
+        r, err = self.upload("files/upload", {"path": p, "mode": {".tag": "update", "update": "0123456789"}}, b"v2")
+        self.assertEqual(r.status, 409)
+        r, m3 = self.upload("files/upload", {"path": p, "mode": {".tag": "update", "update": m["rev"]},
+                                             "content_hash": dropbox_hash(b"v2")}, b"v2")
+        self.assertEqual(r.status, 200)
+        self.assertNotEqual(m3["rev"], m["rev"])
+        r, m4 = self.upload("files/upload", {"path": p, "mode": "overwrite"}, b"v3")
+        self.assertEqual(r.status, 200)
+        r, data = self.download({"path": p})
+        self.assertEqual(data, b"v3")
+        with open(os.path.join(self.state, "uploaded.json")) as f:
+            files = json.load(f)[p.lower()]
+        contents = []
+        for x in files:
+            with open(x, "rb") as f:
+                contents.append(f.read())
+        self.assertEqual(contents, [b"v1", b"v2", b"v3"])
+        self.assertEqual(self.metadata("rev:" + m["rev"])["size"], 2)   # history kept
+        # Errors.
+        r, err = self.upload("files/upload", {"path": p, "mode": "overwrite",
+                                              "content_hash": dropbox_hash(b"zz")}, b"v4")
+        self.assertEqual((r.status, err["error"][".tag"]), (409, "content_hash_mismatch"))
+        r, _ = self.upload("files/upload", {"path": p}, b"v4", ctype="application/json")
+        self.assertEqual(r.status, 400)
+        self.configure(upload_limit=10)
+        r, err = self.upload("files/upload", {"path": p, "mode": "overwrite"}, b"x" * 11)
+        self.assertEqual((r.status, err["error"][".tag"]), (413, "payload_too_large"))
+        log = self.last_log("files/upload")
+        self.assertEqual((log["bytes_received"], log["arg"]), (11, {"path": p, "mode": "overwrite"}))
+
+    def test_upload_session(self):
+        p = "/Backup/session-%d.db" % time.time_ns()
+        data = os.urandom((4 << 20) + 3000)
+        r, s = self.upload("files/upload_session/start", {"close": False}, data[:1000])
+        self.assertEqual(r.status, 200)
+        sid = s["session_id"]
+        r, body = self.upload("files/upload_session/append_v2",
+                              {"cursor": {"session_id": sid, "offset": 1000}, "close": False,
+                               "content_hash": dropbox_hash(data[1000:(4 << 20)])}, data[1000:(4 << 20)])
+        self.assertEqual((r.status, body), (200, None))
+        # Wrong offset -> incorrect_offset with the real one.
+        r, err = self.upload("files/upload_session/append_v2",
+                             {"cursor": {"session_id": sid, "offset": 5}, "close": False}, b"junk")
+        self.assertEqual((r.status, err["error"]), (409, {".tag": "incorrect_offset", "correct_offset": 4 << 20}))
+        # Forced incorrect_offset: the data is discarded.
+        self.configure(faults=[{"route": "files/upload_session/append_v2", "kind": "incorrect_offset"}])
+        r, err = self.upload("files/upload_session/append_v2",
+                             {"cursor": {"session_id": sid, "offset": 4 << 20}}, data[4 << 20:(4 << 20) + 1000])
+        self.assertEqual((r.status, err["error"]["correct_offset"]), (409, 4 << 20))
+        r, body = self.upload("files/upload_session/append_v2",
+                              {"cursor": {"session_id": sid, "offset": 4 << 20}, "close": False},
+                              data[4 << 20:(4 << 20) + 1000])
+        self.assertEqual(r.status, 200)
+        # Bad per-call hash: rejected, nothing appended.
+        r, err = self.upload("files/upload_session/append_v2",
+                             {"cursor": {"session_id": sid, "offset": (4 << 20) + 1000},
+                              "content_hash": EMPTY_HASH}, b"zz")
+        self.assertEqual((r.status, err["error"][".tag"]), (409, "content_hash_mismatch"))
+        # finish with a wrong offset -> lookup_failed/incorrect_offset.
+        commit = {"path": p, "mode": "add", "autorename": False, "mute": False, "strict_conflict": False}
+        r, err = self.upload("files/upload_session/finish",
+                             {"cursor": {"session_id": sid, "offset": 1}, "commit": commit}, b"")
+        self.assertEqual(r.status, 409)
+        self.assertEqual(err["error"], {".tag": "lookup_failed", "lookup_failed": {
+            ".tag": "incorrect_offset", "correct_offset": (4 << 20) + 1000}})
+        self.assertTrue(err["error_summary"].startswith("lookup_failed/incorrect_offset/"))
+        r, m = self.upload("files/upload_session/finish",
+                           {"cursor": {"session_id": sid, "offset": (4 << 20) + 1000}, "commit": commit},
+                           data[(4 << 20) + 1000:])
+        self.assertEqual(r.status, 200, m)
+        self.assertEqual((m["size"], m["content_hash"]), (len(data), dropbox_hash(data)))
+        self.assertEqual(self.download({"path": p})[1], data)
+        # The session is gone.
+        r, err = self.upload("files/upload_session/append_v2",
+                             {"cursor": {"session_id": sid, "offset": len(data)}}, b"")
+        self.assertEqual((r.status, err["error"][".tag"]), (409, "not_found"))
+        # finish conflict (add over different content).
+        r, s = self.upload("files/upload_session/start", {"close": True}, b"other")
+        r, err = self.upload("files/upload_session/finish",
+                             {"cursor": {"session_id": s["session_id"], "offset": 5}, "commit": commit}, b"")
+        self.assertEqual(r.status, 409)
+        self.assertTrue(err["error_summary"].startswith("path/conflict/file"))
+        self.assertEqual(err["error"]["path"][".tag"], "conflict")
+
+    def test_log_format(self):
+        self.download({"path": "/data/database.db"}, {"Range": "bytes=0-9", "User-Agent": "ua-test"})
+        log = self.last_log("files/download")
+        self.assertEqual(set(log), {"t", "method", "route", "status", "auth", "arg", "range",
+                                    "content_type", "bytes_sent", "bytes_received", "fault", "user_agent"})
+        self.assertEqual((log["method"], log["status"], log["auth"], log["arg"], log["range"],
+                          log["bytes_sent"], log["fault"], log["user_agent"]),
+                         ("POST", 206, TOKEN, {"path": "/data/database.db"}, "bytes=0-9", 10, None, "ua-test"))
+
+    def test_handshake_does_not_block_others(self):
+        # A client that connects but never sends a TLS ClientHello must not
+        # stall other clients.
+        s = socket.create_connection(("127.0.0.1", self.port))
+        try:
+            t0 = time.time()
+            self.assertEqual(self.metadata()["size"], len(self.big))
+            self.assertLess(time.time() - t0, 2)
+        finally:
+            s.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
