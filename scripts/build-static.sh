@@ -64,11 +64,9 @@ fi
 # binary package libcurl4 (its Source: field names the source version when it differs), so a warm run
 # needs neither deb-src nor network.
 curl_source_version() {
-    local cand src
-    cand=$(apt-cache policy libcurl4 2>/dev/null | awk '/Candidate:/ {print $2}')
-    [[ -n $cand && $cand != "(none)" ]] || return 1
-    src=$(apt-cache show "libcurl4=$cand" 2>/dev/null | awk '/^Source:/ {print $3; exit}' | tr -d '()')
-    printf '%s\n' "${src:-$cand}"
+    apt-cache show --no-all-versions libcurl4 2>/dev/null | awk '
+        /^Version:/ { v = $2 } /^Source:/ && $3 != "" { s = $3 }
+        END { gsub(/[()]/, "", s); if (v == "") exit 1; print (s != "" ? s : v) }'
 }
 if ! curl_version=$(curl_source_version); then
     [[ -z $apt_updated ]] || die "apt knows no libcurl4 package even after apt-get update"
@@ -161,8 +159,8 @@ else
         make -C include install >>"$tmp/make.log" 2>&1 &&
         make install-pkgconfigDATA install-binSCRIPTS >>"$tmp/make.log" 2>&1) ||
         { tail -n 40 "$tmp/make.log" >&2; die "curl build failed (log above)"; }
-    # The .pc file names the staging prefix; point it at the final one.
-    sed -i "s|$stage|$prefix|g" "$stage/lib/pkgconfig/libcurl.pc" "$stage/bin/curl-config" 2>/dev/null || true
+    # The .pc file and curl-config name the staging prefix; point them at the final one.
+    sed -i "s|$stage|$prefix|g" "$stage/lib/pkgconfig/libcurl.pc" "$stage/bin/curl-config"
     printf '%s\n' "$curl_version" >"$stage/.complete"
     rm -rf "$prefix"
     mv "$stage" "$prefix"
@@ -189,17 +187,30 @@ else
 fi
 
 # --- 4. static swift build --------------------------------------------------------------------
-# PKG_CONFIG_PATH makes SwiftPM's pkg-config lookup for CCurl find the private libcurl first;
-# -I/-L do the same for the compiler and linker. The extra -l land after the autolinked
-# -lcurl/-lsqlite3/-lcrypto, so no link group is needed.
+# The package's system-library targets ask pkg-config for libcurl, sqlite3 and libcrypto. Debian's
+# sqlite3.pc and libcrypto.pc say -L/usr/lib/x86_64-linux-gnu, and SwiftPM puts those flags before
+# ours, so the system's unlinkable libcurl.a (libcurl4-openssl-dev) would win over the private one.
+# Private .pc files without any -L of the system, first in PKG_CONFIG_PATH, keep the private
+# libcurl first; the libraries themselves are still found in the linker's default directories.
 cd "$repo"
+pcdir="$repo/$scratch/pkgconfig"
+mkdir -p "$pcdir"
+write_pc() { # NAME DESCRIPTION CFLAGS LIBS
+    local text
+    text=$(printf 'Name: %s\nDescription: %s (entrypoint static build)\nVersion: 0\nCflags: %s\nLibs: %s\n' "$@")
+    [[ -f $pcdir/$1.pc && $(<"$pcdir/$1.pc") == "$text" ]] || printf '%s\n' "$text" >"$pcdir/$1.pc"
+}
+write_pc libcurl "minimal static libcurl $curl_version" "-I$prefix/include" "-L$prefix/lib -lcurl"
+write_pc sqlite3 "Debian's static libsqlite3" "" "-lsqlite3"
+write_pc libcrypto "Debian's static libcrypto" "" "-lcrypto"
+export PKG_CONFIG_PATH="$pcdir"
+# The extra -l land after the autolinked -lcurl/-lsqlite3/-lcrypto, so no link group is needed.
 swift_flags=(-c release --product entrypoint --scratch-path "$scratch"
     -Xswiftc -static-executable
     -Xcc -I"$prefix/include"
     -Xlinker -L"$prefix/lib"
-    -Xlinker -lnghttp2 -Xlinker -lssl -Xlinker -lcrypto -Xlinker -lz -Xlinker -lsqlite3)
+    -Xlinker -lnghttp2 -Xlinker -lssl -Xlinker -lcrypto -Xlinker -lz -Xlinker -lsqlite3 -Xlinker -lm)
 step "swift build -c release --product entrypoint -static-executable (scratch $scratch)"
-export PKG_CONFIG_PATH="$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 # Known, harmless glibc warnings about getaddrinfo/dlopen in static binaries are filtered out.
 set +e
 "$swift" build "${swift_flags[@]}" 2>&1 |
