@@ -53,8 +53,8 @@ step "hadolint --failure-threshold warning Dockerfile ($("$venv/bin/hadolint" --
 echo "ok -- no warnings or errors"
 
 # --- shell scripts ----------------------------------------------------------------------------
-step "shellcheck scripts/*.sh"
-shellcheck scripts/*.sh
+step "shellcheck -x scripts/*.sh"
+shellcheck -x scripts/*.sh
 echo "ok -- $(find scripts -name '*.sh' | wc -l) scripts clean"
 
 # --- semantic checks --------------------------------------------------------------------------

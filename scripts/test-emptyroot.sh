@@ -7,9 +7,11 @@
 # Checks:
 #   1. restore: exit 0, log line "Restored to /app/data/database/production.db", bytes equal the source,
 #      and the exec'd busybox prints the file's header "SQLite format 3";
-#   2. second start with the database unchanged: "No download needed (hash match)", no new download;
-#   3. without SSL_CERT_FILE the test CA is not trusted (only the embedded bundle is left in this root):
-#      TLS verification fails, the exit status is non-zero and busybox does not run.
+#   2. second start with the database unchanged and the test CA at Alpine's well-known path
+#      /etc/ssl/cert.pem instead of SSL_CERT_FILE: the bundle is found there (debug log),
+#      "No download needed (hash match)", no new download;
+#   3. no CA anywhere in the root: the binary falls back to its embedded (Debian) bundle, which does not
+#      know the test CA, so TLS verification fails: non-zero exit, busybox does not run, no file written.
 # Needs root (unshare --mount --pid), python3, openssl; installs busybox-static if missing.
 set -euo pipefail
 
@@ -62,7 +64,7 @@ run_root() {
         "DROPBOX_API_URL=https://127.0.0.1:$FAKE_PORT" "DROPBOX_CONTENT_URL=https://127.0.0.1:$FAKE_PORT" \
         "${envs[@]}" unshare --mount --pid --fork --mount-proc --root="$root" /entrypoint "$@" 2>"$log"
 }
-show_log() { sed 's/^/    | /' "$1" >&2; }
+show_log() { sed 's/^/    | /' "$1"; }
 
 # --- 1. restore, verify, exec -----------------------------------------------------------------
 step "1. restore into the empty root, then exec /bin/busybox head -c 15 $db_path"
@@ -80,26 +82,30 @@ printf '    ok: restored %s bytes, identical; busybox ran after exec and printed
     "$(stat -c %s "$root$db_path")" "$out" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) / 1e9 }')"
 
 # --- 2. unchanged database: no download -------------------------------------------------------
-step "2. second start, database unchanged"
+step "2. second start, database unchanged, CA only at the well-known path /etc/ssl/cert.pem"
+mkdir -p "$root/etc/ssl"
+mv "$root/ca.pem" "$root/etc/ssl/cert.pem"
 status=0
-out=$(run_root "$work/run2.log" SSL_CERT_FILE=/ca.pem -- /bin/busybox echo exec-ok) || status=$?
+out=$(run_root "$work/run2.log" ENTRYPOINT_LOG_LEVEL=debug -- /bin/busybox echo exec-ok) || status=$?
 ((status == 0)) || { show_log "$work/run2.log"; die "second start exited $status"; }
 show_log "$work/run2.log"
+grep -q 'CA bundle /etc/ssl/cert.pem (well-known path)' "$work/run2.log" || die "the CA bundle at /etc/ssl/cert.pem was not used"
 grep -q 'No download needed (hash match)' "$work/run2.log" || die "no 'No download needed (hash match)' log line"
 [[ $(fake_count "$work/fake" files/download) -eq $downloads ]] || die "the second start downloaded again"
 [[ $out == exec-ok ]] || die "exec'd busybox printed '$out', expected 'exec-ok'"
 echo "    ok: hash match, no new files/download request, exec ok"
 
 # --- 3. TLS verification is not switched off --------------------------------------------------
-step "3. no SSL_CERT_FILE: the test CA is unknown, so TLS must fail"
-rm -f "$root$db_path"
+step "3. no CA in the root: embedded bundle, which does not know the test CA, so TLS must fail"
+rm -f "$root$db_path" "$root/etc/ssl/cert.pem"
 status=0
-out=$(run_root "$work/run3.log" -- /bin/busybox echo must-not-run) || status=$?
+out=$(run_root "$work/run3.log" ENTRYPOINT_LOG_LEVEL=debug ENTRYPOINT_DEADLINE=30 -- /bin/busybox echo must-not-run) || status=$?
 show_log "$work/run3.log"
+grep -q 'CA bundle embedded at build time' "$work/run3.log" || die "the embedded CA bundle was not the one used"
 ((status != 0)) || die "entrypoint exited 0 although the server's certificate is not trusted"
 [[ $out != must-not-run ]] || die "the command ran although the restore failed"
 [[ ! -e $root$db_path ]] || die "a database file appeared although TLS verification failed"
-echo "    ok: exit $status, command not run, no database written"
+echo "    ok: embedded bundle used, verification failed: exit $status, command not run, no database written"
 
 step "empty-root test passed"
 echo "3 passed, 0 failed"
