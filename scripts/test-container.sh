@@ -9,7 +9,8 @@
 #       restored + verified ("Restored to ..." and identical bytes), uvicorn is PID 1, $PORT was expanded
 #       (the app answers on the port given only through the PORT variable), GET / returns the rows of the
 #       restored database, `podman stop` ends it with exit code 0 and uvicorn's graceful shutdown, and a
-#       second start with the database unchanged logs "No download needed (hash match)" and downloads nothing.
+#       second start with the database unchanged logs "No download needed (hash match)" and downloads nothing
+#       (that start runs railway.json's deploy.startCommand in place of ENTRYPOINT + CMD, as Railway does).
 #
 #   scripts/test-container.sh [BINARY]      (default dist/entrypoint; build it with scripts/build-static.sh)
 #
@@ -129,14 +130,20 @@ mkdir -p "$work/ca" "$work/data"
 install -m 0644 "$work/certs/ca.pem" "$work/ca/ca.pem"
 echo "    listening on 127.0.0.1:$FAKE_PORT"
 
-# run_container NAME PORT: start the image detached; wait until the app answers HTTP on PORT (any
-# status) or the container dies; then require 200 from /healthz.
+# run_container NAME PORT [--entrypoint BIN ARGS...]: start the image detached; wait until the app
+# answers HTTP on PORT (any status) or the container dies; then require 200 from /healthz.
 run_container() {
     local name=$1 port=$2 i code=000
-    podman run -d --name "$name" --network host --stop-timeout 10 \
+    shift 2
+    local override=()
+    if (($#)); then
+        override=("$1" "$2")
+        shift 2
+    fi
+    podman run -d --name "$name" --network host --stop-timeout 10 "${override[@]}" \
         -e "PORT=$port" -e "DROPBOX_ACCESS_TOKEN=$FAKE_TOKEN" \
         -e "DROPBOX_API_URL=https://127.0.0.1:$FAKE_PORT" -e "DROPBOX_CONTENT_URL=https://127.0.0.1:$FAKE_PORT" \
-        -e SSL_CERT_FILE=/certs/ca.pem -v "$work/ca:/certs:ro" -v "$work/data:/app/data" "$image" >/dev/null
+        -e SSL_CERT_FILE=/certs/ca.pem -v "$work/ca:/certs:ro" -v "$work/data:/app/data" "$image" "$@" >/dev/null
     containers+=("$name")
     for ((i = 0; i < 300; i++)); do
         code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz" 2>/dev/null || true)
@@ -199,11 +206,16 @@ PY
 downloads=$(fake_count "$work/fake" files/download)
 stop_container "$name1"
 
-# --- second start: unchanged database, no download ----------------------------------------------
+# --- second start: unchanged database, no download; Railway's start command ---------------------
+# Railway runs deploy.startCommand in exec form *instead of* ENTRYPOINT (and CMD), without a shell:
+# this start uses railway.json's startCommand, split into words, as the whole command line.
+mapfile -t start_argv < <(python3 -c 'import json, shlex, sys; print("\n".join(shlex.split(json.load(open(sys.argv[1]))["deploy"]["startCommand"])))' "$repo/railway.json")
+((${#start_argv[@]} >= 2)) || die "railway.json has no usable deploy.startCommand"
 port=$(free_port)
 name2=entrypoint-ci-$$-2
-step "2. podman run again (PORT=$port, same volume, database unchanged)"
-run_container "$name2" "$port"
+step "2. podman run again (PORT=$port, same volume, database unchanged) with railway.json's startCommand"
+echo "    command: ${start_argv[*]}"
+run_container "$name2" "$port" --entrypoint "${start_argv[@]}"
 podman logs "$name2" >"$work/run2.log" 2>&1
 grep -q 'No download needed (hash match)' "$work/run2.log" ||
     { sed 's/^/    | /' "$work/run2.log" >&2; die "no 'No download needed (hash match)' log line"; }
