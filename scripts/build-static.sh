@@ -5,16 +5,19 @@
 #   1. install the Debian build dependencies that are missing (apt is skipped when all are present);
 #   2. build a minimal static libcurl from Debian's own curl source package, cached outside the clone
 #      under $ENTRYPOINT_DEPS/curl-<source version> (a rerun with the same version reuses it);
-#   3. generate Sources/CShims/embedded_ca.inc (git-ignored) from Debian's ca-certificates bundle;
+#   3. generate Sources/CShims/embedded_ca.inc (git-ignored) from the certificates that Debian's
+#      ca-certificates package ships (the Mozilla set), never from local additions;
 #   4. swift build -c release -static-executable against that libcurl and Debian's static archives;
 #   5. strip into dist/entrypoint and check: statically linked, not a dynamic executable, <= 16 MiB.
 #
 # Environment:
 #   ENTRYPOINT_DEPS      cache for the static libcurl (default /var/cache/entrypoint-deps)
 #   ENTRYPOINT_MAX_BYTES size budget of the stripped binary (default 16 MiB = 16777216)
+#   ENTRYPOINT_EMBED_CA  a PEM bundle to embed instead of Debian's Mozilla set
 #   SWIFT                the swift driver (default: swift on PATH)
 # Facts behind the choices: shared/reference/static-build.md.
 set -euo pipefail
+export LC_ALL=C
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 deps_root=${ENTRYPOINT_DEPS:-/var/cache/entrypoint-deps}
@@ -23,7 +26,7 @@ swift=${SWIFT:-swift}
 scratch=.build-static
 apt_opts=(-o DPkg::Lock::Timeout=600)
 build_deps=(libssl-dev libsqlite3-dev libnghttp2-dev zlib1g-dev dpkg-dev gcc make file binutils ca-certificates)
-ca_source=/etc/ssl/certs/ca-certificates.crt
+ca_dir=/usr/share/ca-certificates/mozilla
 ca_inc="$repo/Sources/CShims/embedded_ca.inc"
 srclist=/etc/apt/sources.list.d/entrypoint-deb-src.sources
 
@@ -170,20 +173,40 @@ fi
 
 # --- 3. embedded CA bundle --------------------------------------------------------------------
 # A NUL-terminated C array for the fallback used on images without any CA bundle (scratch,
-# distroless). Rewritten only when the bundle changed, so a warm build recompiles nothing.
-[[ -s $ca_source ]] || die "$ca_source is missing (install ca-certificates)"
+# distroless). Built from the certificates the ca-certificates package ships, not from
+# /etc/ssl/certs/ca-certificates.crt: that file also holds whatever the build machine added under
+# /usr/local/share/ca-certificates (a company or sandbox proxy CA), which must not be baked into a
+# release. Rewritten only when the content changed, so a warm build recompiles nothing.
+if [[ -n ${ENTRYPOINT_EMBED_CA:-} ]]; then
+    [[ -s $ENTRYPOINT_EMBED_CA ]] || die "ENTRYPOINT_EMBED_CA=$ENTRYPOINT_EMBED_CA is not a non-empty file"
+    cp "$ENTRYPOINT_EMBED_CA" "$tmp/ca.pem"
+    ca_what=$ENTRYPOINT_EMBED_CA
+else
+    shopt -s nullglob
+    certs=("$ca_dir"/*.crt)
+    shopt -u nullglob
+    ((${#certs[@]})) || die "no certificates in $ca_dir (install ca-certificates)"
+    # sorted like the glob (C locale), each file ends with a newline
+    for crt in "${certs[@]}"; do
+        cat "$crt"
+        [[ $(tail -c1 "$crt" | od -An -c | tr -d ' ') == '\n' ]] || echo
+    done >"$tmp/ca.pem"
+    ca_what="$ca_dir (${#certs[@]} certificates, ca-certificates $(dpkg-query -W -f='${Version}' ca-certificates))"
+fi
+grep -q -- '-----BEGIN CERTIFICATE-----' "$tmp/ca.pem" || die "the CA bundle to embed holds no PEM certificate"
+ca_bytes=$(stat -c %s "$tmp/ca.pem")
 {
     printf 'static const unsigned char ep_embedded_ca_data[] = {\n'
-    od -An -v -tx1 "$ca_source" | awk '
+    od -An -v -tx1 "$tmp/ca.pem" | awk '
         { for (i = 1; i <= NF; i++) { line = line sprintf("0x%s, ", $i); if (++n % 16 == 0) { print line; line = "" } } }
         END { print line "0x00" }' | sed 's/ $//'
     printf '};\n'
 } >"$tmp/embedded_ca.inc"
 if cmp -s "$tmp/embedded_ca.inc" "$ca_inc"; then
-    step "embedded CA bundle unchanged ($(stat -c %s "$ca_source") bytes from $ca_source)"
+    step "embedded CA bundle unchanged ($ca_bytes bytes from $ca_what)"
 else
     cp "$tmp/embedded_ca.inc" "$ca_inc"
-    step "embedded CA bundle written to ${ca_inc#"$repo"/} ($(stat -c %s "$ca_source") bytes from $ca_source)"
+    step "embedded CA bundle written to ${ca_inc#"$repo"/} ($ca_bytes bytes from $ca_what)"
 fi
 
 # --- 4. static swift build --------------------------------------------------------------------
