@@ -35,8 +35,9 @@ step() { printf '==> [%3ds] %s\n' "$((SECONDS - start))" "$*"; }
 die() { printf 'build-static: error: %s\n' "$*" >&2; exit 1; }
 
 tmp=$(mktemp -d)
+own_srclist=
 cleanup() {
-    rm -f "$srclist"
+    [[ -z $own_srclist ]] || rm -f "$srclist"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -79,12 +80,18 @@ if ! curl_version=$(curl_source_version); then
 fi
 prefix="$deps_root/curl-$curl_version"
 
-if [[ -f $prefix/.complete && -f $prefix/lib/libcurl.a ]]; then
+curl_cached() { [[ -f $prefix/.complete && -f $prefix/lib/libcurl.a ]]; }
+if ! curl_cached; then
+    [[ $(id -u) -eq 0 ]] || die "building libcurl needs root (apt-get source with a deb-src list)"
+    mkdir -p "$deps_root"
+    # One builder at a time per cache; a concurrent run waits and then finds the result.
+    exec 9>"$deps_root/.lock"
+    flock 9
+fi
+if curl_cached; then
     step "static libcurl $curl_version cached at $prefix"
 else
     step "building static libcurl $curl_version into $prefix"
-    [[ $(id -u) -eq 0 ]] || die "building libcurl needs root (apt-get source with a deb-src list)"
-    mkdir -p "$deps_root"
     # A deb-src list of our own, mirroring the Debian suites already configured. apt works on a
     # private state and cache directory, so the system's lists are not touched and no second
     # apt-get update is needed afterwards; the list file goes away in the EXIT trap.
@@ -125,6 +132,7 @@ else
         done
     } >"$tmp/deb-src.sources"
     grep -q '^Types: deb-src' "$tmp/deb-src.sources" || die "no Debian $codename suites found in the apt sources"
+    own_srclist=1
     cp "$tmp/deb-src.sources" "$srclist"
     mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/src"
     apt_src=("${apt_opts[@]}" -o "Dir::Etc::SourceList=$srclist" -o Dir::Etc::SourceParts=- \
@@ -136,6 +144,7 @@ else
         apt-get "${apt_src[@]}" source -qq curl >"$tmp/source.log" 2>&1; }) ||
         { cat "$tmp/source.log" >&2; die "apt-get source curl failed"; }
     rm -f "$srclist"
+    own_srclist=
     srcdir=$(find "$tmp/src" -mindepth 1 -maxdepth 1 -type d -name 'curl-*' | head -n1)
     [[ -n $srcdir ]] || die "apt-get source produced no curl-* directory"
     got=$(cd "$srcdir" && dpkg-parsechangelog -S Version)
