@@ -27,7 +27,8 @@ let package = Package(
         ),
         .executableTarget(name: "entrypoint", dependencies: ["EntrypointCore"], swiftSettings: strict),
         .testTarget(name: "EntrypointCoreTests", dependencies: ["EntrypointCore", "CSQLite"], swiftSettings: strict),
-        .testTarget(name: "IntegrationTests", dependencies: ["CSQLite"], swiftSettings: strict),
+        // Black-box tests: run the built `entrypoint` against a fake Dropbox (Tests/fake-dropbox) over TLS.
+        .testTarget(name: "IntegrationTests", dependencies: ["entrypoint", "CSQLite", "CShims"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,8 +1,10 @@
+#define _GNU_SOURCE
 #include "shims.h"
 #include <errno.h>
 #include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <fcntl.h>
 
 CURLcode ep_curl_setopt_long(CURL *curl, CURLoption option, long value) { return curl_easy_setopt(curl, option, value); }
 CURLcode ep_curl_setopt_off(CURL *curl, CURLoption option, curl_off_t value) { return curl_easy_setopt(curl, option, value); }
@@ -52,3 +54,5 @@ int ep_signal_pending(void) { return pending_signal; }
 
 int ep_errno(void) { return errno; }
 void ep_set_errno(int value) { errno = value; }
+
+int ep_pipe_cloexec(int fds[_Nonnull 2]) { return pipe2(fds, O_CLOEXEC); }

@@ -104,6 +104,12 @@ public struct Restorer {
     var tempInfix: String { ".entrypoint-download-" }
     var copyInfix: String { ".local-" }
 
+    /// Test hook for the crash-safety test: ENTRYPOINT_TEST_CRASH_AT=<point> makes the process
+    /// SIGKILL itself at that point of the install, as a power cut or an OOM kill would.
+    func crashPoint(_ name: String) {
+        if environment["ENTRYPOINT_TEST_CRASH_AT"] == name { kill(getpid(), SIGKILL) }
+    }
+
     /// Makes the DropboxClient (libcurl, CA bundle) — only once a network call is really needed.
     func makeClient() throws(EntrypointError) -> DropboxClient {
         let ca = try CASource.resolve(environment: environment)
@@ -224,6 +230,7 @@ public struct Restorer {
         }
         let progress = Progress("downloading", total: remote.size, log: log, interval: config.progressInterval, threshold: config.progressThreshold)
         let hash = try client.download(remote, to: temp.fd, progress: progress)
+        crashPoint("downloaded")
         if hash != remote.contentHash {
             throw EntrypointError(.badRemoteData, "the downloaded file's content hash \(hash) does not match Dropbox's \(remote.contentHash) for rev \(remote.rev); nothing was installed")
         }
@@ -240,6 +247,7 @@ public struct Restorer {
         try SQLite.verify(temp.path, what: what)
         try client.checkSignal()
 
+        crashPoint("verified")
         var keptCopy: String?
         if keepLocal {
             if config.keepCopies > 0 {
@@ -249,6 +257,7 @@ public struct Restorer {
                 log.warning("replacing a locally changed database without keeping a copy (ENTRYPOINT_KEEP_COPIES=0)")
             }
         }
+        crashPoint("before-sidecars")
         // No sidecar of the old database may sit beside the new one, at any instant.
         for sidecar in SQLite.sidecars(db) {
             do throws(SystemError) {
@@ -257,18 +266,23 @@ public struct Restorer {
                 } else {
                     try FileIO.unlinkIfPresent(sidecar)
                 }
+                crashPoint("sidecar-moved")
             } catch {
                 throw localError("remove", sidecar, error.errno)
             }
         }
+        crashPoint("before-rename")
         do throws(SystemError) {
             try FileIO.rename(temp.path, db)
             installed = true
+            crashPoint("after-rename")
             try FileIO.fsyncDirectory(directory)
         } catch {
             throw localError(installed ? "sync the directory" : "rename \(temp.path) over", installed ? directory : db, error.errno)
         }
+        crashPoint("before-record")
         try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "restored", time: Clock.utcStamp()).save(db)
+        crashPoint("after-record")
         pruneCopies()
         return keptCopy
     }

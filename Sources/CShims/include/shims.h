@@ -32,6 +32,9 @@ int ep_signal_pending(void);
 int ep_errno(void);
 void ep_set_errno(int value);
 
+/// pipe2(O_CLOEXEC), for the test harness (not exposed by Glibc's Swift overlay).
+int ep_pipe_cloexec(int fds[_Nonnull 2]);
+
 
 
 /// The CA bundle embedded at build time (scripts/build-static.sh generates embedded_ca.inc);
