@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this). On a fresh Debian 12 machine with
+# Swift 6.3 it installs what it needs (apt, pip into .venv), then runs, in order:
+#   1. unit + integration tests (`swift test`, against the fake Dropbox over TLS)
+#   2. the fake Dropbox's own self-test
+#   3. railway.json schema, hadolint, shellcheck
+#   4. the fully static build (size budget) and the integration tests again against that binary
+#   5. the empty-root test and the podman container test
+# Skip the slow container steps with ENTRYPOINT_SKIP_CONTAINER=1 (never in CI).
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+step() { printf '\n=== %s ===\n' "$*"; }
+started=$SECONDS
+
+step "apt: test dependencies"
+need=(libcurl4-openssl-dev libsqlite3-dev libssl-dev openssl python3 file)
+missing=()
+for pkg in "${need[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
+    [[ $status == ii* ]] || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+step "swift test (unit and integration, debug build)"
+swift build --build-tests
+swift test
+
+step "fake Dropbox self-test"
+python3 -m unittest discover -s Tests/fake-dropbox -p 'test_*.py'
+
+step "configuration checks (railway.json schema, hadolint, shellcheck)"
+bash scripts/check-config.sh
+
+step "fully static build"
+bash scripts/build-static.sh
+
+step "integration tests against the static binary dist/entrypoint"
+ENTRYPOINT_BINARY="$repo/dist/entrypoint" swift test --skip-build --filter IntegrationTests
+
+if [[ ${ENTRYPOINT_SKIP_CONTAINER:-} == 1 && ${CI:-} != true ]]; then
+    step "container tests skipped (ENTRYPOINT_SKIP_CONTAINER=1)"
+else
+    step "empty-root test"
+    bash scripts/test-emptyroot.sh
+    step "container test (podman)"
+    bash scripts/test-container.sh
+fi
+step "all tests passed in $((SECONDS - started))s"
