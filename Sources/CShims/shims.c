@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
 
 CURLcode ep_curl_setopt_long(CURL *curl, CURLoption option, long value) { return curl_easy_setopt(curl, option, value); }
 CURLcode ep_curl_setopt_off(CURL *curl, CURLoption option, curl_off_t value) { return curl_easy_setopt(curl, option, value); }
@@ -43,7 +44,12 @@ void ep_signals_reset_all(void) {
     sigemptyset(&sa.sa_mask);
     for (int sig = 1; sig < NSIG; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
-        sigaction(sig, &sa, NULL); // fails harmlessly for signals glibc reserves
+        if (sigaction(sig, &sa, NULL) != 0) {
+            // glibc refuses its reserved real-time signals (32, 33); an inherited "ignored" on them
+            // would still survive execve, so reset them with the raw system call.
+            struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } k = {0};
+            syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof k.mask);
+        }
     }
     sigset_t none;
     sigemptyset(&none);

@@ -160,7 +160,7 @@ struct BackupMode {
         }
         let first = min(chunk, size)
         let started = try upload(
-            client, route: "upload_session/start",
+            client, route: "files/upload_session/start",
             arg: .object([("close", .bool(false)), ("content_hash", .string(try chunkHash(0, first)))]),
             fd: fd, offset: 0, length: first, progress: progress)
         guard let sessionID = started["session_id"]?.string else {
@@ -175,10 +175,10 @@ struct BackupMode {
             do throws(EntrypointError) {
                 if last {
                     let arg = JSON.object([("cursor", cursor), ("commit", commit), ("content_hash", .string(try chunkHash(offset, length)))])
-                    return try upload(client, route: "upload_session/finish", arg: arg, fd: fd, offset: offset, length: length, progress: progress)
+                    return try upload(client, route: "files/upload_session/finish", arg: arg, fd: fd, offset: offset, length: length, progress: progress)
                 }
                 let arg = JSON.object([("cursor", cursor), ("close", .bool(false)), ("content_hash", .string(try chunkHash(offset, length)))])
-                _ = try upload(client, route: "upload_session/append_v2", arg: arg, fd: fd, offset: offset, length: length, progress: progress)
+                _ = try upload(client, route: "files/upload_session/append_v2", arg: arg, fd: fd, offset: offset, length: length, progress: progress)
                 offset += length
             } catch {
                 guard let correct = OffsetMismatch.offset(error) else { throw error }
