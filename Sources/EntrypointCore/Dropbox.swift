@@ -279,7 +279,10 @@ public final class DropboxClient {
     /// Range from the last byte written. Returns the content hash of exactly the bytes written.
     public func download(_ file: RemoteFile, to fd: Int32, progress: Progress?) throws(EntrypointError) -> String {
         let arg = JSON.object([("path", .string("rev:" + file.rev))]).encoded(asciiOnly: true)
-        var hasher = ContentHasher()
+        // Bytes are written from curl's buffer at once, then copied into a small ring that a second
+        // thread hashes (and starts writing back to disk): the write callback waits for the hasher
+        // only when the ring is full.
+        var hasher = PipelinedContentHasher(writeback: fd)
         var written: Int64 = 0
         var sinkFailure: EntrypointError?
         var checkedThisResponse = false
@@ -301,7 +304,8 @@ public final class DropboxClient {
                 if response.status == 200 && written > 0 {
                     // The server ignored our Range: start over from byte 0.
                     written = 0
-                    hasher = ContentHasher()
+                    _ = hasher.finalize()
+                    hasher = PipelinedContentHasher(writeback: fd)
                     if ftruncate(fd, 0) != 0 {
                         sinkFailure = localError("truncate", "the temporary file", errno)
                         return false
