@@ -63,7 +63,13 @@ struct BackupMode {
         defer { for f in [temp.path] + SQLite.sidecarSuffixes.map({ temp.path + $0 }) { _ = unlink(f) } }
         log.info("taking a snapshot of \(db)")
         try SQLite.snapshot(db, to: temp.path)
-        try SQLite.verify(temp.path, what: "the snapshot of \(db)")
+        do throws(EntrypointError) {
+            try SQLite.verify(temp.path, what: "the snapshot of \(db)")
+        } catch {
+            throw EntrypointError(.localIO, error.message.replacingAll("; nothing was installed", with: "; the local database may be damaged, nothing was uploaded"))
+        }
+        // The live file's hash now, so the next restore can tell whether the app wrote after the backup.
+        let liveHash = try? ContentHash.ofFile(db)
 
         let fd: Int32
         do throws(SystemError) { fd = try FileIO.open(temp.path, O_RDONLY) } catch { throw localError("open", temp.path, error.errno) }
@@ -84,7 +90,7 @@ struct BackupMode {
         if let remote {
             if remote.contentHash == hash {
                 log.info("Dropbox already has this database (hash match, rev \(remote.rev)); nothing uploaded")
-                try StateRecord(contentHash: hash, rev: remote.rev, size: remote.size, event: "uploaded", time: Clock.utcStamp()).save(db)
+                try StateRecord(contentHash: hash, rev: remote.rev, size: remote.size, event: "uploaded", time: Clock.utcStamp(), localHash: liveHash).save(db)
                 return
             }
             if force {
@@ -116,7 +122,7 @@ struct BackupMode {
         guard let file = RemoteFile(uploaded), file.contentHash == hash else {
             throw EntrypointError(.badRemoteData, "after the upload Dropbox reports content hash \(uploaded["content_hash"]?.string ?? "none"), expected \(hash); check \(config.remotePath) in Dropbox")
         }
-        try StateRecord(contentHash: hash, rev: file.rev, size: file.size, event: "uploaded", time: Clock.utcStamp()).save(db)
+        try StateRecord(contentHash: hash, rev: file.rev, size: file.size, event: "uploaded", time: Clock.utcStamp(), localHash: liveHash).save(db)
         log.info("Backed up \(db) to \(config.remotePath) (rev \(file.rev), \(Progress.bytes(file.size)))")
     }
 

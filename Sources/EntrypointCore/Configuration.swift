@@ -85,30 +85,6 @@ public struct Configuration: Sendable {
     public static let defaultContentURL = "https://content.dropboxapi.com"
     public static let defaultDeadline = 240.0
 
-    /// All variables the program reads, for --help and docs.
-    public static let variables: [(name: String, defaultValue: String, meaning: String)] = [
-        ("DROPBOX_ACCESS_TOKEN", "", "access token (short-lived); also DROPBOX_ACCESS_TOKEN_FILE"),
-        ("DROPBOX_APP_KEY", "", "app key for the refresh-token flow; also _FILE"),
-        ("DROPBOX_APP_SECRET", "", "app secret (omit for a PKCE-issued refresh token); also _FILE"),
-        ("DROPBOX_REFRESH_TOKEN", "", "refresh token; also _FILE"),
-        ("RAILWAY_DB_PATH", defaultLocalPath, "the SQLite database on the volume"),
-        ("DROPBOX_DB_PATH", defaultRemotePath, "the database file in Dropbox"),
-        ("DROPBOX_API_URL", defaultAPIURL, "API base URL (tests; http only for loopback)"),
-        ("DROPBOX_CONTENT_URL", defaultContentURL, "content base URL (tests; http only for loopback)"),
-        ("ENTRYPOINT_RESTORE_MODE", "replace", "replace | if-missing | off"),
-        ("ENTRYPOINT_ON_UNAVAILABLE", "auto", "auto | fail | start: when Dropbox cannot give the file"),
-        ("ENTRYPOINT_DEADLINE", "240", "seconds for the whole restore, all retries included"),
-        ("ENTRYPOINT_CONNECT_TIMEOUT", "10", "seconds to connect"),
-        ("ENTRYPOINT_STALL_TIMEOUT", "30", "seconds under 1 KiB/s before a transfer is retried"),
-        ("ENTRYPOINT_MAX_ATTEMPTS", "6", "attempts per request on 5xx, 429 and connection errors"),
-        ("ENTRYPOINT_KEEP_COPIES", "3", "copies of a locally changed database kept before replacing it"),
-        ("ENTRYPOINT_LOCK_TIMEOUT", "120", "seconds to wait for another start's restore lock"),
-        ("ENTRYPOINT_EXPAND", "1", "0 turns off $NAME expansion in the command's arguments"),
-        ("ENTRYPOINT_LOG_LEVEL", "info", "debug | info | warning | error"),
-        ("ENTRYPOINT_PROGRESS_INTERVAL", "5", "seconds between progress lines of large transfers"),
-        ("ENTRYPOINT_UPLOAD_CHUNK_MB", "128", "backup: MiB per upload request (multiple of 4, at most 148)"),
-    ]
-
     /// Parses and validates the environment. Throws a `.config` error naming the variable.
     public init(environment env: [String: String]) throws(EntrypointError) {
         var secrets: [String] = []

@@ -57,6 +57,12 @@ public enum Entrypoint {
             }
             ep_signals_install()
             if let status = restore(config: config, environment: environment, log: log) { return status }
+            // A stop requested after the restore but before the exec is honoured, not lost.
+            let pending = ep_signal_pending()
+            if pending != 0 {
+                log.error("stopped by \(signalName(pending)) before \(finalCommand.first ?? "the command") was started")
+                return 128 + pending
+            }
             guard !finalCommand.isEmpty else { return 0 }
             log.debug("exec \(finalCommand[0])")
             let error = Exec.replaceProcess(with: finalCommand, environment: environment)

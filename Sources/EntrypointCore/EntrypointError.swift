@@ -40,7 +40,7 @@ public struct EntrypointError: Error, CustomStringConvertible, Sendable {
 
     init(signal: Int32) {
         self.code = .software
-        self.message = "stopped by \(signalName(signal)) before the command was started; nothing was changed"
+        self.message = "stopped by \(signalName(signal)); the database was left as it was"
         self.signal = signal
     }
 

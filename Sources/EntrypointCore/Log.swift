@@ -42,7 +42,7 @@ public final class Logger: @unchecked Sendable {
     public init(level: LogLevel = .info, fd: Int32 = 2) {
         self.level = level
         self.fd = fd
-        self.colour = fd >= 0 && isatty(fd) == 1 && getenv("NO_COLOR") == nil
+        self.colour = fd >= 0 && isatty(fd) == 1 && (getenv("NO_COLOR").map { $0.pointee == 0 } ?? true)
     }
 
     /// Registers secret values that must never appear in output.

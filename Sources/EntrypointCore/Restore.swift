@@ -15,11 +15,18 @@ public enum RestoreOutcome: Equatable, Sendable {
 
 /// The record beside the database of what was last installed, verified or uploaded.
 struct StateRecord: Equatable {
+    /// Dropbox's content hash of `rev`, as last restored, verified or uploaded.
     var contentHash: String
     var rev: String
     var size: UInt64
     var event: String
     var time: String
+    /// The content hash the local database had at that moment. It equals `contentHash` after a
+    /// restore; after a backup it is the live file's, whose bytes differ from the snapshot's.
+    var localHash: String? = nil
+
+    /// The local hash to compare with, to tell whether the app wrote since.
+    var expectedLocalHash: String { localHash ?? contentHash }
 
     static func path(for db: String) -> String { db + ".entrypoint.json" }
 
@@ -30,14 +37,16 @@ struct StateRecord: Equatable {
         else { return nil }
         return StateRecord(
             contentHash: hash, rev: rev, size: json["size"]?.uint64 ?? 0,
-            event: json["event"]?.string ?? "", time: json["time"]?.string ?? "")
+            event: json["event"]?.string ?? "", time: json["time"]?.string ?? "", localHash: json["local_hash"]?.string)
     }
 
     func save(_ db: String) throws(EntrypointError) {
-        let json = JSON.object([
+        var members: [(String, JSON)] = [
             ("content_hash", .string(contentHash)), ("rev", .string(rev)), ("size", .number(Double(size))),
             ("event", .string(event)), ("time", .string(time)),
-        ])
+        ]
+        if let localHash { members.append(("local_hash", .string(localHash))) }
+        let json = JSON.object(members)
         do throws(SystemError) {
             try FileIO.writeAtomically(Self.path(for: db), Array((json.encoded() + "\n").utf8), mode: 0o644)
         } catch {
@@ -76,7 +85,8 @@ final class RestoreLock {
             }
             if Clock.now() >= giveUp {
                 FileIO.close(fd)
-                throw EntrypointError(.lockTimeout, "another start held the restore lock \(path) for more than \(timeout.clean)s (ENTRYPOINT_LOCK_TIMEOUT); nothing was changed")
+                let limit = Clock.now() >= deadline ? "until the restore deadline (ENTRYPOINT_DEADLINE)" : "for more than \(timeout.clean)s (ENTRYPOINT_LOCK_TIMEOUT)"
+                throw EntrypointError(.lockTimeout, "another start held the restore lock \(path) \(limit); nothing was changed")
             }
             _ = Clock.sleep(0.1)
         }
@@ -137,10 +147,12 @@ public struct Restorer {
         }
     }
 
-    /// Temporary files of a start that was killed: under the lock nobody else owns them.
+    /// Temporary files of a start, backup or record write that was killed: under the lock nobody
+    /// else owns them.
     func removeStaleTemporaries() {
-        let prefix = FileIO.basename(db) + tempInfix
-        for name in FileIO.listDirectory(directory) where name.hasPrefix(prefix) {
+        let base = FileIO.basename(db)
+        let prefixes = [base + tempInfix, base + ".entrypoint-backup-", base + ".entrypoint.json.tmp-"]
+        for name in FileIO.listDirectory(directory) where prefixes.contains(where: name.hasPrefix) {
             let path = directory + "/" + name
             if (try? FileIO.unlinkIfPresent(path)) != nil {
                 log.info("removed \(path), left by an interrupted start")
@@ -193,14 +205,14 @@ public struct Restorer {
         if localHash == remote.contentHash {
             log.info("No download needed (hash match)")
             log.debug("content hash \(remote.contentHash), rev \(remote.rev), \(remote.size) bytes")
-            if record?.contentHash != remote.contentHash || record?.rev != remote.rev {
+            if record?.contentHash != remote.contentHash || record?.rev != remote.rev || record?.localHash != nil {
                 try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "verified", time: Clock.utcStamp()).save(db)
             }
             return .upToDate
         }
         log.info("Hash mismatch - downloading from Dropbox (local: \(hasLocal ? localHash ?? "?" : "missing"), remote: \(remote.contentHash), rev \(remote.rev), \(Progress.bytes(remote.size)))")
         // The local database holds writes Dropbox does not have when it differs from what we last installed.
-        let localChanged = hasLocal && record?.contentHash != localHash
+        let localChanged = hasLocal && record?.expectedLocalHash != localHash
         let keptCopy = try install(remote, client: client, keepLocal: localChanged, recordKnown: record != nil)
         log.info("Restored to \(db)")
         return .restored(keptCopy: keptCopy)
@@ -268,7 +280,7 @@ public struct Restorer {
                 }
                 crashPoint("sidecar-moved")
             } catch {
-                throw localError("remove", sidecar, error.errno)
+                throw localError(keptCopy == nil ? "remove" : "move", sidecar, error.errno)
             }
         }
         crashPoint("before-rename")
