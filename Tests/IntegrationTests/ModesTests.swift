@@ -125,6 +125,26 @@ import Testing
         #expect(Array(rows) == (1...rows.count).map { "row-\($0)" })
     }
 
+    @Test func restoreAfterBackupKeepsACopyOnlyIfTheAppWroteSince() throws {
+        let w = try World()
+        try restored(w)
+        try DB.sql(w.db, "INSERT INTO items VALUES ('before-backup')")
+        #expect(try run(["--backup"], env: w.env()).status == 0)
+        // No write since the backup: the next start may download (the snapshot's bytes differ from
+        // the live file's), but it must not claim the app wrote.
+        var r = try run([], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        #expect(!r.stderr.contains("KEPT A COPY"), "\(r.stderr)")
+        #expect(try DB.items(w.db) == ["base", "before-backup"])
+        // A write after the last backup is kept.
+        #expect(try run(["--backup"], env: w.env()).status == 0)
+        try DB.sql(w.db, "INSERT INTO items VALUES ('after-backup')")
+        try w.publish(["main-server"])
+        r = try run([], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.stderr.contains("KEPT A COPY"))
+    }
+
     @Test func nothingToBackUpIsOneLine() throws {
         let w = try World()
         let r = try run(["--backup"], env: w.env())
