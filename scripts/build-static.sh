@@ -267,4 +267,12 @@ printf '    file: %s\n    ldd:  %s\n' "$file_out" "$ldd_out"
 printf '    size: %d bytes (%s MiB), budget %d bytes\n' "$size" \
     "$(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1048576 }')" "$max_bytes"
 ((size <= max_bytes)) || die "dist/entrypoint is $size bytes, over the budget of $max_bytes"
+
+# --- 6. run it --------------------------------------------------------------------------------
+# Without Dropbox variables (env -i) the restore is skipped and the command is exec'd in its place.
+step "run: dist/entrypoint"
+env -i PATH=/usr/bin:/bin dist/entrypoint --version
+# shellcheck disable=SC2016  # $0 and $$ are for the exec'd shell to expand
+env -i PATH=/usr/bin:/bin ENTRYPOINT_RESTORE_MODE=off dist/entrypoint \
+    sh -c 'echo "    $0: running as PID $$ in place of entrypoint"' demo-command
 step "done: dist/entrypoint"

@@ -134,7 +134,7 @@ public struct Configuration: Sendable {
         progressInterval = try Self.seconds("ENTRYPOINT_PROGRESS_INTERVAL", env, default: 5, range: 0.1...3600)
         keepCopies = try Self.integer("ENTRYPOINT_KEEP_COPIES", env, default: 3, range: 0...1000)
         maxAttempts = try Self.integer("ENTRYPOINT_MAX_ATTEMPTS", env, default: 6, range: 1...100)
-        let chunkMB = try Self.integer("ENTRYPOINT_UPLOAD_CHUNK_MB", env, default: 128, range: 4...148)
+        let chunkMB = try Self.integer("ENTRYPOINT_UPLOAD_CHUNK_MB", env, default: 148, range: 4...148)
         guard chunkMB % 4 == 0 else {
             throw EntrypointError(.config, "ENTRYPOINT_UPLOAD_CHUNK_MB=\(chunkMB) is not a multiple of 4 (Dropbox upload sessions need 4 MiB multiples)")
         }
