@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Benchmark of issue 6 (not a test; CI does not run it): builds the static release binary, sets up
+# .venv-bench/ (matplotlib and the official dropbox SDK from PyPI), generates SQLite databases of
+# 64 MiB and 1 GiB once under $ENTRYPOINT_BENCH_DIR (default /var/tmp/entrypoint-bench), serves them
+# from the fake Dropbox over TLS on 127.0.0.1, measures entrypoint against curl -o, the Python SDK
+# and openssl dgst interleaved, prints the table and rewrites docs/benchmarks.md and docs/benchmarks.png.
+#
+#   scripts/benchmark.sh [--reps 5,3] [--sizes 64,1024] [--out DIR] [--json FILE]
+#
+# About 5 minutes on 2 cores once the databases exist (the first run adds about a minute).
+set -euo pipefail
+export LC_ALL=C
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+step() { printf '==> %s\n' "$*" >&2; }
+
+# Tools the measurement runs: /usr/bin/time (package time), curl, openssl, cmp, sync, python3 with venv.
+missing=()
+[[ -x /usr/bin/time ]] || missing+=(time)
+command -v curl >/dev/null || missing+=(curl)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v cmp >/dev/null || missing+=(diffutils)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if ((${#missing[@]})); then
+    step "installing ${missing[*]} with apt"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
+fi
+
+step "building the static release binary (scripts/build-static.sh)"
+scripts/build-static.sh >&2
+
+venv=$repo/.venv-bench
+if ! "$venv/bin/python" -c 'import matplotlib, dropbox' 2>/dev/null; then
+    step "creating $venv with matplotlib and dropbox from PyPI"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check matplotlib dropbox
+fi
+
+step "measuring"
+exec "$venv/bin/python" "$repo/bench/benchmark.py" --binary "$repo/dist/entrypoint" --python "$venv/bin/python" "$@"
