@@ -95,6 +95,38 @@ import Testing
         #expect(bytes(w.db) == bytes(source))
     }
 
+    @Test func largeTransfersLogProgress() throws {
+        let w = try World()
+        try w.publish(["progress"], padding: 1_000_000)
+        try w.fake.fault(["route": "files/download", "kind": "throttle", "bytes_per_second": 1_000_000])
+        let r = try run([], env: w.env(["ENTRYPOINT_PROGRESS_THRESHOLD_MB": "0", "ENTRYPOINT_PROGRESS_INTERVAL": "0.2"]))
+        #expect(r.status == 0, "\(r.output)")
+        let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("entrypoint: downloading: ") }
+        #expect(lines.count >= 2, "\(r.stderr)")
+        #expect(lines.first?.contains("%), ") == true && lines.first?.contains("/s") == true, "\(lines)")
+        #expect(lines.last?.contains(" in ") == true, "a closing summary line: \(lines)")
+        // Below the threshold (default 16 MiB) nothing is logged.
+        let quiet = try run([], env: w.env(["RAILWAY_DB_PATH": w.volume.file("other.db")]))
+        #expect(!quiet.stderr.contains("downloading:"), "\(quiet.stderr)")
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "util-linux script gives a terminal"))
+    func terminalGetsALiveProgressBar() throws {
+        let w = try World()
+        try w.publish(["bar"], padding: 1_000_000)
+        try w.fake.fault(["route": "files/download", "kind": "throttle", "bytes_per_second": 1_000_000])
+        var env = w.env(["ENTRYPOINT_PROGRESS_THRESHOLD_MB": "0"])
+        env["PATH"] = "/usr/bin:/bin"
+        env["TERM"] = "dumb"
+        // `script` runs the binary with stderr on a pseudo-terminal.
+        let quoted = "'\(Paths.binary)'"
+        let r = try Spawned("/usr/bin/script", ["-qec", quoted, "/dev/null"], env: env).finish(timeout: 60)
+        let out = String(decoding: r.stdout, as: UTF8.self)
+        #expect(r.status == 0, "\(out)")
+        #expect(out.contains("\r\u{1B}[2K[#"), "a redrawn bar: \(out.debugDescription)")
+        #expect(out.contains("Restored to"))
+    }
+
     @Test func stalledTransferIsNoticedAndRetried() throws {
         let w = try World()
         let source = try w.publish(["stall"], padding: 200_000)
