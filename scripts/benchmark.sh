@@ -7,7 +7,7 @@
 #
 #   scripts/benchmark.sh [--reps 5,3] [--sizes 64,1024] [--out DIR] [--json FILE]
 #
-# About 5 minutes on 2 cores once the databases exist (the first run adds about a minute).
+# About 2 minutes on 2 cores once the databases exist (generating them the first time adds about a minute).
 set -euo pipefail
 export LC_ALL=C
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
