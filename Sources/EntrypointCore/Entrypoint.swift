@@ -88,7 +88,7 @@ public enum Entrypoint {
                 log.error(error.message)
                 return error.exitStatus
             }
-            let local = (try? FileIO.stat(config.localPath)).flatMap { $0 }.map { $0.st_size > 0 } ?? false
+            let local = (FileIO.statIfPresent(config.localPath)?.st_size ?? 0) > 0
             switch config.onUnavailable {
             case .start:
                 log.warning("\(error.message); starting anyway (ENTRYPOINT_ON_UNAVAILABLE=start)\(local ? " on the local database" : " without a database")")

@@ -101,6 +101,11 @@ public enum FileIO {
         return st
     }
 
+    /// stat(2) where "missing" and "unreadable" both mean nil (for best-effort questions).
+    static func statIfPresent(_ path: String) -> stat? {
+        (try? stat(path)) ?? nil
+    }
+
     static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }

@@ -113,6 +113,8 @@ public struct Restorer {
     var directory: String { FileIO.dirname(db) }
     var tempInfix: String { ".entrypoint-download-" }
     var copyInfix: String { ".local-" }
+    /// The database's permission bits, or 0600 for a new one: temporaries and copies get the same.
+    var databaseMode: mode_t { FileIO.statIfPresent(db).map { $0.st_mode & 0o7777 } ?? 0o600 }
 
     /// Test hook for the crash-safety test: ENTRYPOINT_TEST_CRASH_AT=<point> makes the process
     /// SIGKILL itself at that point of the install, as a power cut or an OOM kill would.
@@ -220,7 +222,7 @@ public struct Restorer {
 
     /// Download → verify → keep a copy of a changed local database → rename over it → fsync.
     func install(_ remote: RemoteFile, client: DropboxClient, keepLocal: Bool, recordKnown: Bool) throws(EntrypointError) -> String? {
-        let mode: mode_t = (try? FileIO.stat(db)).flatMap { $0.map { $0.st_mode & 0o7777 } } ?? 0o600
+        let mode = databaseMode
         let temp: (fd: Int32, path: String)
         do throws(SystemError) {
             temp = try FileIO.createTemporary(near: db, infix: tempInfix, mode: mode)
@@ -312,8 +314,7 @@ public struct Restorer {
             do throws(SystemError) {
                 try FileIO.link(db, copy)
             } catch where [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) {
-                let mode = (try? FileIO.stat(db)).flatMap { $0.map { $0.st_mode & 0o7777 } } ?? 0o600
-                try FileIO.copyFile(db, copy, mode: mode)
+                try FileIO.copyFile(db, copy, mode: databaseMode)
             }
             try FileIO.fsyncDirectory(directory)
         } catch {
