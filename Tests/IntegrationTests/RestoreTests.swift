@@ -179,6 +179,27 @@ import Testing
         #expect(w.fake.requests().isEmpty)
     }
 
+    @Test func standardProxyVariablesAreHonoured() throws {
+        let w = try World()
+        try w.publish(["via-proxy"])
+        let state = TempDir()
+        let proxy = try Spawned("/usr/bin/env", ["python3", Paths.fake + "/connect_proxy.py", state.path], env: ProcessInfo.processInfo.environment, capture: false)
+        defer {
+            kill(proxy.pid, SIGKILL)
+            _ = proxy.finish(timeout: 5)
+        }
+        var port = ""
+        for _ in 0..<100 where port.isEmpty {
+            port = (try? String(contentsOfFile: state.file("port"), encoding: .utf8)) ?? ""
+            usleep(50_000)
+        }
+        let r = try run([], env: w.env(["https_proxy": "http://127.0.0.1:\(port)", "NO_PROXY": ""]))
+        #expect(r.status == 0, "\(r.output)")
+        #expect(try DB.items(w.db) == ["via-proxy"])
+        let connects = (try? String(contentsOfFile: state.file("connects"), encoding: .utf8)) ?? ""
+        #expect(connects.contains("127.0.0.1:\(w.fake.port)"), "the proxy tunnelled the requests: \(connects)")
+    }
+
     @Test func invalidConfigurationFailsBeforeAnyNetworkCall() throws {
         let w = try World()
         try w.publish(["x"])
