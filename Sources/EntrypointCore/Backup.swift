@@ -42,7 +42,7 @@ struct BackupMode {
         guard config.credentials != .none else {
             throw EntrypointError(.config, "--backup needs Dropbox credentials (DROPBOX_ACCESS_TOKEN, or DROPBOX_APP_KEY + DROPBOX_REFRESH_TOKEN)")
         }
-        let restorer = Restorer(config: config, log: log, environment: environment)
+        let restorer = Restorer(config: config, log: log, environment: environment, seconds: config.backupDeadline)
         guard let size = try restorer.localSize(), size > 0 else {
             throw EntrypointError(.config, "nothing to back up: \(db) does not exist or is empty (RAILWAY_DB_PATH)")
         }

@@ -58,6 +58,9 @@ public struct Configuration: Sendable {
     public let onUnavailable: UnavailablePolicy
     /// Seconds for the whole restore, across all retries.
     public let deadline: Double
+    /// Seconds for --backup: ENTRYPOINT_DEADLINE when set, else an hour (an operator runs it by hand,
+    /// no health check is waiting, and a large upload may take longer than a start may).
+    public let backupDeadline: Double
     public let connectTimeout: Double
     /// Seconds below 1 KiB/s before a transfer counts as stalled.
     public let stallTimeout: Double
@@ -128,6 +131,7 @@ public struct Configuration: Sendable {
         restoreMode = try Self.choice("ENTRYPOINT_RESTORE_MODE", env, default: .replace)
         onUnavailable = try Self.choice("ENTRYPOINT_ON_UNAVAILABLE", env, default: .auto)
         deadline = try Self.seconds("ENTRYPOINT_DEADLINE", env, default: Self.defaultDeadline, range: 1...86_400)
+        backupDeadline = env["ENTRYPOINT_DEADLINE"].nonEmpty == nil ? 3600 : deadline
         connectTimeout = try Self.seconds("ENTRYPOINT_CONNECT_TIMEOUT", env, default: 10, range: 0.1...600)
         stallTimeout = try Self.seconds("ENTRYPOINT_STALL_TIMEOUT", env, default: 30, range: 1...3600)
         lockTimeout = try Self.seconds("ENTRYPOINT_LOCK_TIMEOUT", env, default: 120, range: 0...86_400)

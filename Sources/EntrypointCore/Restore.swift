@@ -102,11 +102,11 @@ public struct Restorer {
     let environment: [String: String]
     let deadline: Double
 
-    public init(config: Configuration, log: Logger, environment: [String: String]) {
+    public init(config: Configuration, log: Logger, environment: [String: String], seconds: Double? = nil) {
         self.config = config
         self.log = log
         self.environment = environment
-        self.deadline = Clock.now() + config.deadline
+        self.deadline = Clock.now() + (seconds ?? config.deadline)
     }
 
     var db: String { config.localPath }

@@ -29,6 +29,8 @@ import Testing
         #expect(c.onUnavailable == .auto)
         #expect(c.deadline == 240)
         #expect(c.deadline < 300, "must stay below Railway's health-check window")
+        #expect(c.backupDeadline == 3600, "a backup is run by hand: an hour unless set")
+        #expect(try config(["ENTRYPOINT_DEADLINE": "30"]).backupDeadline == 30)
     }
 
     @Test func credentialForms() throws {
