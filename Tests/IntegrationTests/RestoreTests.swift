@@ -179,6 +179,22 @@ import Testing
         #expect(w.fake.requests().isEmpty)
     }
 
+    @Test func remoteDatabaseInWALModeIsVerifiedAndInstalled() throws {
+        let w = try World()
+        let source = w.sources.file("wal.db")
+        try DB.make(source, rows: ["wal-remote"])
+        try DB.sql(source, "PRAGMA journal_mode=WAL;")
+        #expect(bytes(source)?[18] == 2, "the file's header says WAL")
+        try w.fake.publish("/database.db", source)
+        let r = try run([], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        #expect(try DB.items(w.db) == ["wal-remote"])
+        #expect(w.leftovers().filter { $0.contains("download") }.isEmpty)
+        // The next start checkpoints whatever the app leaves in the WAL, then finds the hash unchanged.
+        let again = try run([], env: w.env())
+        #expect(again.stderr.contains("No download needed (hash match)"), "\(again.output)")
+    }
+
     @Test func standardProxyVariablesAreHonoured() throws {
         let w = try World()
         try w.publish(["via-proxy"])
