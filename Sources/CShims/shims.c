@@ -62,3 +62,7 @@ int ep_errno(void) { return errno; }
 void ep_set_errno(int value) { errno = value; }
 
 int ep_pipe_cloexec(int fds[_Nonnull 2]) { return pipe2(fds, O_CLOEXEC); }
+
+int ep_sync_file_range_write(int fd, int64_t offset, int64_t count) {
+    return sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE);
+}

@@ -277,11 +277,6 @@ public final class PipelinedContentHasher {
     }
 }
 
-/// glibc's sync_file_range(2), which the Glibc module does not import (it is behind _GNU_SOURCE).
-/// Plain integer arguments: the Swift and C calling conventions agree for this signature.
-@_silgen_name("sync_file_range")
-func ep_sync_file_range(_ fd: Int32, _ offset: Int64, _ count: Int64, _ flags: UInt32) -> Int32
-
 /// The ring shared by the producer and the hasher thread: `produced` and `consumed` are running
 /// byte counts; the ring holds bytes [consumed, produced). Each side signals the other only when
 /// it is waiting, and the hasher sleeps until a quarter of the ring is filled, so most chunks cost
@@ -404,7 +399,7 @@ final class HashRing: @unchecked Sendable {
     /// wrote those bytes before handing them over, so they are in the page cache.
     private func writeback(upTo end: UInt64, final: Bool) {
         guard writebackFD >= 0, end > writtenBack, final || end - writtenBack >= Self.writebackStep else { return }
-        _ = ep_sync_file_range(writebackFD, Int64(writtenBack), Int64(end - writtenBack), 2 /* SYNC_FILE_RANGE_WRITE */)
+        _ = ep_sync_file_range_write(writebackFD, Int64(writtenBack), Int64(end - writtenBack))
         writtenBack = end
     }
 }

@@ -32,6 +32,9 @@ int ep_signal_pending(void);
 int ep_errno(void);
 void ep_set_errno(int value);
 
+/// sync_file_range(SYNC_FILE_RANGE_WRITE): start writeback of a range (behind _GNU_SOURCE).
+int ep_sync_file_range_write(int fd, int64_t offset, int64_t count);
+
 /// pipe2(O_CLOEXEC), for the test harness (not exposed by Glibc's Swift overlay).
 int ep_pipe_cloexec(int fds[_Nonnull 2]);
 
