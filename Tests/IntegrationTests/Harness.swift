@@ -139,9 +139,23 @@ final class FakeDropbox: @unchecked Sendable {
         try write()
     }
 
-    /// Requests the fake has answered, oldest first.
+    /// Requests the fake has answered, oldest first. The fake appends a line just after it sends a
+    /// response, so a client may exit before its last line is written: wait until the log has
+    /// stopped growing for 150 ms (at most 3 s) before reading it.
     func requests() -> [[String: Any]] {
-        guard let text = try? String(contentsOfFile: state.file("log.jsonl"), encoding: .utf8) else { return [] }
+        let log = state.file("log.jsonl")
+        func size() -> Int { (try? FileManager.default.attributesOfItem(atPath: log)[.size] as? Int) ?? -1 }
+        var last = size(), stableSince = Date()
+        let giveUp = Date().addingTimeInterval(3)
+        while Date().timeIntervalSince(stableSince) < 0.15 && Date() < giveUp {
+            usleep(25_000)
+            let now = size()
+            if now != last {
+                last = now
+                stableSince = Date()
+            }
+        }
+        guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
         }
