@@ -83,7 +83,7 @@ struct CheckMode {
             } else if localHash == remote.contentHash && sidecars.isEmpty {
                 say("result: no download needed (hash match)")
             } else {
-                let changed = hasLocal && record?.contentHash != localHash
+                let changed = hasLocal && StateRecord.localChanged(record, localHash: localHash)
                 say("result: would download rev \(remote.rev) (\(Progress.bytes(remote.size))) and replace \(hasLocal ? "the local database" : "nothing (no local database)")\(changed && config.keepCopies > 0 ? ", keeping the changed local database as a copy" : "")")
                 var st = statvfs()
                 if statvfs(FileIO.dirname(config.localPath), &st) == 0 {

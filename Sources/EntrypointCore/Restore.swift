@@ -25,8 +25,12 @@ struct StateRecord: Equatable {
     /// restore; after a backup it is the live file's, whose bytes differ from the snapshot's.
     var localHash: String? = nil
 
-    /// The local hash to compare with, to tell whether the app wrote since.
-    var expectedLocalHash: String { localHash ?? contentHash }
+    /// Whether a local database with `hash` holds writes made since this record: it differs from
+    /// the local hash recorded (or, without one, from what was installed). No record counts as changed.
+    static func localChanged(_ record: StateRecord?, localHash hash: String?) -> Bool {
+        guard let record else { return true }
+        return (record.localHash ?? record.contentHash) != hash
+    }
 
     static func path(for db: String) -> String { db + ".entrypoint.json" }
 
@@ -214,7 +218,7 @@ public struct Restorer {
         }
         log.info("Hash mismatch - downloading from Dropbox (local: \(hasLocal ? localHash ?? "?" : "missing"), remote: \(remote.contentHash), rev \(remote.rev), \(Progress.bytes(remote.size)))")
         // The local database holds writes Dropbox does not have when it differs from what we last installed.
-        let localChanged = hasLocal && record?.expectedLocalHash != localHash
+        let localChanged = hasLocal && StateRecord.localChanged(record, localHash: localHash)
         let keptCopy = try install(remote, client: client, keepLocal: localChanged, recordKnown: record != nil)
         log.info("Restored to \(db)")
         return .restored(keptCopy: keptCopy)

@@ -131,7 +131,10 @@ import Testing
         try DB.sql(w.db, "INSERT INTO items VALUES ('before-backup')")
         #expect(try run(["--backup"], env: w.env()).status == 0)
         // No write since the backup: the next start may download (the snapshot's bytes differ from
-        // the live file's), but it must not claim the app wrote.
+        // the live file's), but it must not claim the app wrote; --check says the same.
+        let check = try run(["--check"], env: w.env())
+        #expect(check.status == 0, "\(check.output)")
+        #expect(!check.stdout.contains("keeping the changed local database"), "\(check.stdout)")
         var r = try run([], env: w.env())
         #expect(r.status == 0, "\(r.output)")
         #expect(!r.stderr.contains("KEPT A COPY"), "\(r.stderr)")
