@@ -333,13 +333,12 @@ public final class DropboxClient {
             return true
         }
         try withRetry(route) { (_) throws(EntrypointError) -> Attempt<Void> in
-            checkedThisResponse = false
             let response = try send(
                 route, host: config.contentURL,
                 headers: {
                     var h = ["Dropbox-API-Arg: \(arg)", "Content-Type:"]
                     if written > 0 { h.append("Range: bytes=\(written)-") }
-                    checkedThisResponse = false
+                    checkedThisResponse = false  // every attempt's response is checked afresh
                     return h
                 },
                 body: { .none }, sink: sink, sinkError: { sinkFailure },
@@ -369,21 +368,30 @@ public final class DropboxClient {
     }
 }
 
-/// application/x-www-form-urlencoded value encoding.
-func formEncode(_ value: String) -> String {
-    var out = ""
+/// Percent-encodes every UTF-8 byte of `value` for which `keep` is false.
+func percentEncode(_ value: String, keeping keep: (UInt8) -> Bool) -> String {
     let hex = Array("0123456789ABCDEF")
+    var out = ""
     for b in value.utf8 {
+        if keep(b) {
+            out.append(Character(Unicode.Scalar(b)))
+        } else {
+            out += "%" + String(hex[Int(b >> 4)]) + String(hex[Int(b & 0xF)])
+        }
+    }
+    return out
+}
+
+/// application/x-www-form-urlencoded value encoding: only unreserved characters stay.
+func formEncode(_ value: String) -> String {
+    percentEncode(value) { b in
         switch b {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
             UInt8(ascii: "~"):
-            out.append(Character(Unicode.Scalar(b)))
+            true
         default:
-            out.append("%")
-            out.append(hex[Int(b >> 4)])
-            out.append(hex[Int(b & 0xF)])
+            false
         }
     }
-    return out
 }

@@ -120,16 +120,10 @@ public enum SQLite {
         }
     }
 
+    /// A path for a `file:` URI: `?`, `#`, `%`, spaces, controls and non-ASCII bytes are escaped.
     static func uriEscape(_ path: String) -> String {
-        var out = ""
-        for b in path.utf8 {
-            if b == UInt8(ascii: "?") || b == UInt8(ascii: "#") || b == UInt8(ascii: "%") || b < 0x21 || b >= 0x7F {
-                let hex = Array("0123456789ABCDEF")
-                out += "%" + String(hex[Int(b >> 4)]) + String(hex[Int(b & 0xF)])
-            } else {
-                out.append(Character(Unicode.Scalar(b)))
-            }
+        percentEncode(path) { b in
+            b > 0x20 && b < 0x7F && b != UInt8(ascii: "?") && b != UInt8(ascii: "#") && b != UInt8(ascii: "%")
         }
-        return out
     }
 }
