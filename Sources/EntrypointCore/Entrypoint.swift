@@ -21,11 +21,32 @@ public enum Entrypoint {
             print("entrypoint \(Version.string)")
             return 0
         case .hash(let files):
-            return Modes.hash(files, log: log)
-        default:
-            break
+            return HashMode.run(files, log: log)
+        case .check:
+            return configured(environment, log) { config in
+                CheckMode(config: config, environment: environment, log: log).run()
+            }
+        case .backup(let force):
+            return configured(environment, log) { config in
+                ep_signals_install()
+                do throws(EntrypointError) {
+                    try BackupMode(config: config, force: force, environment: environment, log: log).run()
+                    return 0
+                } catch {
+                    log.error(error.message)
+                    return error.exitStatus
+                }
+            }
+        case .run(let command):
+            return configured(environment, log) { config in
+                RunMode.run(command, invocation: invocation, config: config, environment: environment, log: log)
+            }
         }
+    }
 
+    /// Reads and validates the configuration (ENTRYPOINT_LOG_LEVEL and the secrets go to `log`), then
+    /// runs `body` with it; a configuration error is logged and its exit status returned.
+    static func configured(_ environment: [String: String], _ log: Logger, _ body: (Configuration) -> Int32) -> Int32 {
         let config: Configuration
         do throws(EntrypointError) {
             config = try Configuration(environment: environment)
@@ -35,74 +56,6 @@ public enum Entrypoint {
         }
         log.level = config.logLevel
         log.addSecrets(config.secrets)
-
-        switch invocation.mode {
-        case .check:
-            return Modes.check(config: config, environment: environment, log: log)
-        case .backup(let force):
-            ep_signals_install()
-            return Modes.backup(config: config, force: force, environment: environment, log: log)
-        case .run(let command):
-            // Expand before restoring: an unset $PORT is a configuration error, found before any download.
-            var finalCommand = command
-            if !command.isEmpty && config.expandArguments && !invocation.noExpand
-                && !Expansion.isShellCommandString(command)
-            {
-                do throws(EntrypointError) {
-                    finalCommand = try Expansion.expand(command, environment: environment)
-                } catch {
-                    log.error(error.message)
-                    return error.exitStatus
-                }
-            }
-            ep_signals_install()
-            if let status = restore(config: config, environment: environment, log: log) { return status }
-            // A stop requested after the restore but before the exec is honoured, not lost.
-            let pending = ep_signal_pending()
-            if pending != 0 {
-                log.error("stopped by \(signalName(pending)) before \(finalCommand.first ?? "the command") was started")
-                return 128 + pending
-            }
-            guard !finalCommand.isEmpty else { return 0 }
-            log.debug("exec \(finalCommand[0])")
-            let error = Exec.replaceProcess(with: finalCommand, environment: environment)
-            log.error(error.message)
-            return error.exitStatus
-        default:
-            return 0
-        }
-    }
-
-    /// Restores and applies the failure policy. Returns an exit status to stop with, or nil to go on.
-    static func restore(config: Configuration, environment: [String: String], log: Logger) -> Int32? {
-        do throws(EntrypointError) {
-            _ = try Restorer(config: config, log: log, environment: environment).run()
-            return nil
-        } catch {
-            if let sig = error.signal {
-                log.error(error.message)
-                return 128 + sig
-            }
-            let recoverable = error.isUnavailable || error.code == .badRemoteData
-            guard recoverable else {
-                log.error(error.message)
-                return error.exitStatus
-            }
-            let local = (FileIO.statIfPresent(config.localPath)?.st_size ?? 0) > 0
-            switch config.onUnavailable {
-            case .start:
-                log.warning("\(error.message); starting anyway (ENTRYPOINT_ON_UNAVAILABLE=start)\(local ? " on the local database" : " without a database")")
-                return nil
-            case .auto where local:
-                log.warning("\(error.message); starting on the existing local database \(config.localPath), which may be out of date")
-                return nil
-            case .auto:
-                log.error("\(error.message); no local database to start on, exiting so the platform retries")
-                return error.exitStatus
-            case .fail:
-                log.error("\(error.message) (ENTRYPOINT_ON_UNAVAILABLE=fail)")
-                return error.exitStatus
-            }
-        }
+        return body(config)
     }
 }

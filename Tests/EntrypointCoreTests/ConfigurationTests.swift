@@ -25,7 +25,7 @@ import Testing
         #expect(c.remotePath == "/database.db")
         #expect(c.apiURL == "https://api.dropboxapi.com")
         #expect(c.contentURL == "https://content.dropboxapi.com")
-        #expect(c.restoreMode == .replace)
+        #expect(c.restorePolicy == .replace)
         #expect(c.onUnavailable == .auto)
         #expect(c.deadline == 240)
         #expect(c.deadline < 300, "must stay below Railway's health-check window")

@@ -1,38 +1,7 @@
-// Operator modes: --hash, --check, --backup.
+// --check: what a restore would do and why, without changing anything.
 import CShims
 import Glibc
 
-enum Modes {
-    /// Prints `<content hash>  <file>` for each file (the format of sha256sum).
-    static func hash(_ files: [String], log: Logger) -> Int32 {
-        var status: Int32 = 0
-        for file in files {
-            do throws(SystemError) {
-                let hash = try ContentHash.ofFile(file)
-                print("\(hash)  \(file)")
-            } catch {
-                log.error("cannot hash \(file): \(error.message)")
-                status = ExitCode.localIO.rawValue
-            }
-        }
-        fflush(nil)
-        return status
-    }
-
-    static func check(config: Configuration, environment: [String: String], log: Logger) -> Int32 {
-        return CheckMode(config: config, environment: environment, log: log).run()
-    }
-
-    static func backup(config: Configuration, force: Bool, environment: [String: String], log: Logger) -> Int32 {
-        do throws(EntrypointError) {
-            try BackupMode(config: config, force: force, environment: environment, log: log).run()
-            return 0
-        } catch {
-            log.error(error.message)
-            return error.exitStatus
-        }
-    }
-}
 
 /// --check: says what a restore would do and why, without changing anything.
 struct CheckMode {
@@ -47,7 +16,7 @@ struct CheckMode {
         for (name, value) in config.redactedSummary { say("  \(name) = \(value)") }
         let restorer = Restorer(config: config, log: log, environment: environment)
         defer { fflush(nil) }
-        if config.restoreMode == .off {
+        if config.restorePolicy == .off {
             say("result: restore is off (ENTRYPOINT_RESTORE_MODE=off); the command would start on the local database as it is")
             return 0
         }
@@ -78,7 +47,7 @@ struct CheckMode {
             }
             let record = StateRecord.load(config.localPath)
             if let record { say("record: last \(record.event) rev \(record.rev) at \(record.time), content hash \(record.contentHash)") }
-            if config.restoreMode == .ifMissing && hasLocal {
+            if config.restorePolicy == .ifMissing && hasLocal {
                 say("result: would keep the local database (ENTRYPOINT_RESTORE_MODE=if-missing)")
             } else if localHash == remote.contentHash && sidecars.isEmpty {
                 say("result: no download needed (hash match)")

@@ -53,16 +53,6 @@ public struct EntrypointError: Error, CustomStringConvertible, Sendable {
     var isUnavailable: Bool { code == .unavailable || code == .remoteMissing }
 }
 
-func signalName(_ sig: Int32) -> String {
-    switch sig {
-    case SIGTERM: "SIGTERM"
-    case SIGINT: "SIGINT"
-    case SIGHUP: "SIGHUP"
-    case SIGQUIT: "SIGQUIT"
-    default: "signal \(sig)"
-    }
-}
-
 /// `strerror` text for an errno value.
 func errnoText(_ value: Int32) -> String {
     String(cString: strerror(value))

@@ -2,26 +2,6 @@
 // network call. Seed-compatible names (DROPBOX_*, RAILWAY_DB_PATH); every new setting is ENTRYPOINT_*.
 import Glibc
 
-/// What to do with an existing local database (ENTRYPOINT_RESTORE_MODE).
-public enum RestoreMode: String, Sendable, CaseIterable {
-    /// Download when the remote content hash differs from the local file (the seed's behaviour).
-    case replace
-    /// Download only when there is no local database (or it is empty); never replace one.
-    case ifMissing = "if-missing"
-    /// Never contact Dropbox; just start the command.
-    case off
-}
-
-/// What to do when Dropbox cannot give us the file (ENTRYPOINT_ON_UNAVAILABLE).
-public enum UnavailablePolicy: String, Sendable, CaseIterable {
-    /// Start on the local database if one exists, otherwise exit non-zero so the platform retries.
-    case auto
-    /// Always exit non-zero.
-    case fail
-    /// Always start the command, even with no database.
-    case start
-}
-
 /// Refresh-token credentials (app key + refresh token, with the app secret unless PKCE-issued).
 public struct RefreshCredentials: Sendable, Equatable {
     public let appKey: String
@@ -54,7 +34,7 @@ public struct Configuration: Sendable {
     public let remotePath: String
     public let apiURL: String
     public let contentURL: String
-    public let restoreMode: RestoreMode
+    public let restorePolicy: RestorePolicy
     public let onUnavailable: UnavailablePolicy
     /// Seconds for the whole restore, across all retries.
     public let deadline: Double
@@ -128,7 +108,7 @@ public struct Configuration: Sendable {
         apiURL = try Self.baseURL("DROPBOX_API_URL", env["DROPBOX_API_URL"].nonEmpty ?? Self.defaultAPIURL)
         contentURL = try Self.baseURL("DROPBOX_CONTENT_URL", env["DROPBOX_CONTENT_URL"].nonEmpty ?? Self.defaultContentURL)
 
-        restoreMode = try Self.choice("ENTRYPOINT_RESTORE_MODE", env, default: .replace)
+        restorePolicy = try Self.choice("ENTRYPOINT_RESTORE_MODE", env, default: .replace)
         onUnavailable = try Self.choice("ENTRYPOINT_ON_UNAVAILABLE", env, default: .auto)
         deadline = try Self.seconds("ENTRYPOINT_DEADLINE", env, default: Self.defaultDeadline, range: 1...86_400)
         backupDeadline = env["ENTRYPOINT_DEADLINE"].nonEmpty == nil ? 3600 : deadline
@@ -288,40 +268,12 @@ public struct Configuration: Sendable {
         rows += [
             ("RAILWAY_DB_PATH", localPath), ("DROPBOX_DB_PATH", remotePath),
             ("DROPBOX_API_URL", apiURL), ("DROPBOX_CONTENT_URL", contentURL),
-            ("ENTRYPOINT_RESTORE_MODE", restoreMode.rawValue), ("ENTRYPOINT_ON_UNAVAILABLE", onUnavailable.rawValue),
+            ("ENTRYPOINT_RESTORE_MODE", restorePolicy.rawValue), ("ENTRYPOINT_ON_UNAVAILABLE", onUnavailable.rawValue),
             ("ENTRYPOINT_DEADLINE", deadline.clean + "s"), ("ENTRYPOINT_CONNECT_TIMEOUT", connectTimeout.clean + "s"),
             ("ENTRYPOINT_STALL_TIMEOUT", stallTimeout.clean + "s"), ("ENTRYPOINT_MAX_ATTEMPTS", String(maxAttempts)),
             ("ENTRYPOINT_KEEP_COPIES", String(keepCopies)), ("ENTRYPOINT_LOCK_TIMEOUT", lockTimeout.clean + "s"),
             ("ENTRYPOINT_EXPAND", expandArguments ? "1" : "0"),
         ]
         return rows
-    }
-}
-
-extension Optional where Wrapped == String {
-    /// nil for unset and for the empty string (the seed treats both as "missing").
-    var nonEmpty: String? {
-        guard let s = self, !s.isEmpty else { return nil }
-        return s
-    }
-}
-
-extension String {
-    func trimmingWhitespace() -> String {
-        let bytes = Array(utf8)
-        var start = 0, end = bytes.count
-        func space(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
-        while start < end && space(bytes[start]) { start += 1 }
-        while end > start && space(bytes[end - 1]) { end -= 1 }
-        return String(decoding: bytes[start..<end], as: UTF8.self)
-    }
-}
-
-extension Double {
-    /// "240" rather than "240.0"; one decimal otherwise.
-    var clean: String {
-        if self == rounded() && abs(self) < 1e15 { return String(Int(self)) }
-        let tenths = (self * 10).rounded() / 10
-        return String(tenths)
     }
 }

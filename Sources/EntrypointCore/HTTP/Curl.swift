@@ -5,59 +5,6 @@ import CCurl
 import CShims
 import Glibc
 
-/// Where the CA certificates come from (logged once at debug level).
-public enum CASource: Equatable, Sendable {
-    case file(String, from: String)
-    case directory(String, from: String)
-    case embedded(bytes: Int)
-
-    public var description: String {
-        switch self {
-        case .file(let p, let from): "CA bundle \(p) (\(from))"
-        case .directory(let p, let from): "CA directory \(p) (\(from))"
-        case .embedded(let n): "CA bundle embedded at build time (\(n) bytes)"
-        }
-    }
-
-    static let wellKnownFiles = [
-        "/etc/ssl/certs/ca-certificates.crt",  // Debian, Ubuntu, Alpine with ca-certificates
-        "/etc/pki/tls/certs/ca-bundle.crt",  // RHEL, Fedora, CentOS
-        "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",  // RHEL family
-        "/etc/ssl/cert.pem",  // Alpine, macOS
-        "/etc/ssl/ca-bundle.pem",  // openSUSE
-    ]
-
-    /// CURL_CA_BUNDLE, SSL_CERT_FILE, SSL_CERT_DIR, the well-known paths, then the embedded bundle.
-    public static func resolve(environment env: [String: String]) throws(EntrypointError) -> CASource {
-        for name in ["CURL_CA_BUNDLE", "SSL_CERT_FILE"] {
-            if let path = env[name].nonEmpty {
-                guard let st = try? FileIO.stat(path), (st.st_mode & S_IFMT) == S_IFREG else {
-                    throw EntrypointError(.config, "\(name)=\(path) is not a readable file")
-                }
-                return .file(path, from: name)
-            }
-        }
-        if let dir = env["SSL_CERT_DIR"].nonEmpty {
-            let first = String(dir.split(separator: ":").first ?? "")
-            guard let st = try? FileIO.stat(first), (st.st_mode & S_IFMT) == S_IFDIR else {
-                throw EntrypointError(.config, "SSL_CERT_DIR=\(dir) is not a directory")
-            }
-            return .directory(first, from: "SSL_CERT_DIR")
-        }
-        for path in wellKnownFiles {
-            if let st = try? FileIO.stat(path), (st.st_mode & S_IFMT) == S_IFREG, st.st_size > 0 {
-                return .file(path, from: "well-known path")
-            }
-        }
-        var length = 0
-        _ = ep_embedded_ca(&length)
-        guard length > 0 else {
-            throw EntrypointError(.config, "no CA certificates found: set SSL_CERT_FILE to a PEM bundle (this build has none embedded)")
-        }
-        return .embedded(bytes: length)
-    }
-}
-
 /// A request body: bytes held in memory, or a range of an open file (uploads, flat memory).
 enum RequestBody {
     case none
@@ -286,40 +233,4 @@ final class Curl {
         _ = ep_curl_setopt_data_callback(handle, CURLOPT_READFUNCTION, nil)
         _ = ep_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, 0)
     }
-}
-
-/// Monotonic time in seconds.
-public enum Clock {
-    public static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
-    /// Sleeps up to `seconds`, waking early (returning false) when a stop signal is pending.
-    static func sleep(_ seconds: Double) -> Bool {
-        let end = now() + seconds
-        while true {
-            if ep_signal_pending() != 0 { return false }
-            let left = end - now()
-            if left <= 0 { return true }
-            var ts = timespec(tv_sec: 0, tv_nsec: Int(min(left, 0.05) * 1e9))
-            nanosleep(&ts, nil)
-        }
-    }
-
-    /// Wall-clock UTC time as 2026-11-28T13:05:00Z.
-    static func utcStamp(compact: Bool = false) -> String {
-        var t = time(nil)
-        var tm = Glibc.tm()
-        gmtime_r(&t, &tm)
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        let date = "\(tm.tm_year + 1900)\(compact ? "" : "-")\(two(tm.tm_mon + 1))\(compact ? "" : "-")\(two(tm.tm_mday))"
-        let clock = "\(two(tm.tm_hour))\(compact ? "" : ":")\(two(tm.tm_min))\(compact ? "" : ":")\(two(tm.tm_sec))"
-        return date + "T" + clock + "Z"
-    }
-}
-
-public enum Version {
-    public static let string = "0.1.0"
 }

@@ -1,0 +1,173 @@
+// The few Dropbox HTTP calls entrypoint needs, on libcurl: token refresh, get_metadata, and the
+// authenticated request with its 401 refresh. Retries are in Retry.swift, the download in Download.swift.
+import CCurl
+import CShims
+import Glibc
+
+public final class DropboxClient {
+    let config: Configuration
+    let log: Logger
+    let curl: Curl
+    /// Monotonic time after which nothing more is attempted (ENTRYPOINT_DEADLINE).
+    let deadline: Double
+    private var accessToken: String?
+    private var tokenExpiry: Double = .infinity
+    /// Requests made, by route (for --check and tests).
+    private(set) var refreshCount = 0
+
+    init(config: Configuration, log: Logger, curl: Curl, deadline: Double) {
+        self.config = config
+        self.log = log
+        self.curl = curl
+        self.deadline = deadline
+        if case .accessToken(let token, _) = config.credentials { accessToken = token }
+    }
+
+    // MARK: - authentication
+
+    private func ensureToken() throws(EntrypointError) -> String {
+        if let token = accessToken, Clock.now() < tokenExpiry - 60 { return token }
+        if accessToken == nil || config.credentials.refreshCredentials != nil {
+            try refreshToken()
+        }
+        return accessToken ?? ""
+    }
+
+    /// The refresh-token flow (secret or PKCE): POST /oauth2/token, form-encoded, with retries.
+    func refreshToken() throws(EntrypointError) {
+        guard let r = config.credentials.refreshCredentials else {
+            throw EntrypointError(.authRejected, "no way to renew DROPBOX_ACCESS_TOKEN: set DROPBOX_APP_KEY and DROPBOX_REFRESH_TOKEN")
+        }
+        var fields = [("grant_type", "refresh_token"), ("refresh_token", r.refreshToken), ("client_id", r.appKey)]
+        if let secret = r.appSecret { fields.append(("client_secret", secret)) }
+        let body = fields.map { "\($0.0)=\(formEncode($0.1))" }.joined(separator: "&")
+        let url = config.apiURL + "/oauth2/token"
+        let what = "token refresh"
+        let json: JSON = try withRetry(what) { (_) throws(EntrypointError) -> Attempt<JSON> in
+            let response: HTTPResponse
+            do throws(TransportError) {
+                response = try curl.perform(
+                    method: "POST", url: url, headers: ["Content-Type: application/x-www-form-urlencoded"],
+                    body: .bytes(Array(body.utf8)), deadline: deadline)
+            } catch {
+                return try transportAttempt(error, what)
+            }
+            switch response.status {
+            case 200:
+                guard let json = response.json, json["access_token"]?.string != nil else {
+                    throw EntrypointError(.unavailable, "token refresh: Dropbox answered 200 without an access_token")
+                }
+                return .done(json)
+            case 429, 500...599:
+                return .retry(after: Self.retryAfter(response), reason: "HTTP \(response.status) \(Self.summary(response))")
+            default:
+                let code = response.json?["error"]?.string ?? ""
+                let detail = Self.summary(response)
+                switch code {
+                case "invalid_grant":
+                    throw EntrypointError(.authRejected, "Dropbox rejected DROPBOX_REFRESH_TOKEN (HTTP \(response.status) \(detail)); create a new refresh token")
+                case "invalid_client":
+                    throw EntrypointError(.authRejected, "Dropbox rejected DROPBOX_APP_KEY or DROPBOX_APP_SECRET (HTTP \(response.status) \(detail))")
+                case "invalid_request" where r.appSecret == nil:
+                    throw EntrypointError(.authRejected, "Dropbox refused the refresh without DROPBOX_APP_SECRET (HTTP \(response.status) \(detail)); this refresh token was not issued with PKCE, so set DROPBOX_APP_SECRET")
+                default:
+                    throw EntrypointError(.authRejected, "token refresh refused: HTTP \(response.status) \(detail)")
+                }
+            }
+        }
+        accessToken = json["access_token"]?.string
+        log.addSecrets([accessToken ?? ""])
+        if let seconds = json["expires_in"]?.number, seconds > 0 {
+            tokenExpiry = Clock.now() + seconds
+        } else {
+            tokenExpiry = .infinity
+        }
+        refreshCount += 1
+        log.debug("access token refreshed (valid for \(json["expires_in"]?.number?.clean ?? "?")s)")
+    }
+
+    /// Sends one authenticated request with retries; a 401 triggers one refresh and one retry.
+    /// Returns the first response that is not retryable (any 2xx, 4xx other than 401/429).
+    func send(
+        _ route: String, host: String, headers: @escaping () -> [String], body: () -> RequestBody,
+        sink: ((UnsafeRawBufferPointer, TransferState) -> Bool)? = nil,
+        sinkError: () -> EntrypointError? = { nil },
+        progress: ((Int64, Int64) -> Void)? = nil
+    ) throws(EntrypointError) -> HTTPResponse {
+        var refreshed = false
+        let url = host + "/2/" + route
+        return try withRetry(route) { (_) throws(EntrypointError) -> Attempt<HTTPResponse> in
+            var response: HTTPResponse
+            while true {
+                let token = try ensureToken()
+                do throws(TransportError) {
+                    response = try curl.perform(
+                        method: "POST", url: url, headers: ["Authorization: Bearer \(token)"] + headers(),
+                        body: body(), deadline: deadline, sink: sink, progress: progress)
+                } catch {
+                    if let e = sinkError() { throw e }
+                    return try transportAttempt(error, route)
+                }
+                guard response.status == 401 else { break }
+                let reason = Self.summary(response)
+                if refreshed || config.credentials.refreshCredentials == nil {
+                    if config.credentials.refreshCredentials == nil {
+                        throw EntrypointError(.authRejected, "Dropbox rejected DROPBOX_ACCESS_TOKEN (HTTP 401 \(reason)); access tokens expire after 4 hours: set DROPBOX_APP_KEY, DROPBOX_APP_SECRET and DROPBOX_REFRESH_TOKEN instead")
+                    }
+                    throw EntrypointError(.authRejected, "Dropbox rejected a freshly refreshed access token for \(route) (HTTP 401 \(reason)); check the app's permissions (files.content.read/write)")
+                }
+                log.info("access token rejected by \(route) (\(reason)); refreshing it")
+                refreshed = true
+                try refreshToken()
+            }
+            switch response.status {
+            case 429, 500...599:
+                return .retry(after: Self.retryAfter(response), reason: "HTTP \(response.status) \(Self.summary(response))")
+            default:
+                return .done(response)
+            }
+        }
+    }
+
+    /// Turns a non-success response into an error naming the route, status and Dropbox's summary.
+    func failure(_ route: String, _ response: HTTPResponse) -> EntrypointError {
+        let summary = Self.summary(response)
+        switch response.status {
+        case 400:
+            return EntrypointError(.config, "Dropbox refused \(route): HTTP 400 \(summary) (check DROPBOX_DB_PATH)")
+        case 403:
+            return EntrypointError(.authRejected, "Dropbox refused \(route): HTTP 403 \(summary) (the app lacks permission)")
+        default:
+            return EntrypointError(.unavailable, "Dropbox refused \(route): HTTP \(response.status) \(summary)")
+        }
+    }
+
+    // MARK: - files/get_metadata
+
+    /// The remote file's metadata, or nil when it does not exist (409 path/not_found).
+    public func metadata(_ path: String) throws(EntrypointError) -> RemoteFile? {
+        let arg = JSON.object([("path", .string(path)), ("include_deleted", .bool(false))]).encoded()
+        let response = try send(
+            "files/get_metadata", host: config.apiURL, headers: { ["Content-Type: application/json"] },
+            body: { .bytes(Array(arg.utf8)) })
+        if response.status == 409 {
+            let summary = Self.summary(response)
+            if summary.hasPrefix("path/not_found") { return nil }
+            if summary.hasPrefix("path/not_file") || summary.hasPrefix("path/not_folder") {
+                throw EntrypointError(.config, "DROPBOX_DB_PATH=\(path) is a folder in Dropbox, not a file")
+            }
+            throw EntrypointError(.unavailable, "files/get_metadata \(path): HTTP 409 \(summary)")
+        }
+        guard response.status == 200 else { throw failure("files/get_metadata", response) }
+        guard let json = response.json else {
+            throw EntrypointError(.unavailable, "files/get_metadata \(path): the answer is not JSON")
+        }
+        if json[".tag"]?.string == "folder" {
+            throw EntrypointError(.config, "DROPBOX_DB_PATH=\(path) is a folder in Dropbox, not a file")
+        }
+        guard let file = RemoteFile(json) else {
+            throw EntrypointError(.unavailable, "files/get_metadata \(path): the answer lacks rev, size or content_hash")
+        }
+        return file
+    }
+}

@@ -1,0 +1,157 @@
+// The Dropbox content hash: SHA-256 of each 4 MiB block, then SHA-256 of the concatenated block
+// digests, hex-encoded (dropbox.com/developers/reference/content-hash). SHA-256 is OpenSSL's EVP,
+// which TLS links anyway. Nothing here knows about Dropbox's API.
+import CCrypto
+import CShims
+import Glibc
+
+
+public enum ContentHash {
+    public static let blockSize = 4 * 1024 * 1024
+    /// The hash of an empty file (no blocks): SHA-256 of nothing.
+    public static let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+    static func hex(_ digest: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(digest.count * 2)
+        for b in digest {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The content hash of a whole file, blocks hashed in parallel on all cores with positioned reads.
+    /// - Throws: the failing system call; `SignalInterrupt` when a stop signal arrived.
+    public static func ofFile(_ path: String, threads: Int? = nil) throws(SystemError) -> String {
+        let fd = try FileIO.open(path, O_RDONLY)
+        defer { FileIO.close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SystemError(errno: errno, call: "fstat") }
+        return try ofDescriptor(fd, size: Int64(st.st_size), threads: threads)
+    }
+
+    /// The content hash of `size` bytes of `fd` starting at `offset` (an upload chunk, or the whole file).
+    public static func ofDescriptor(_ fd: Int32, offset: Int64 = 0, size: Int64, threads: Int? = nil) throws(SystemError) -> String {
+        let blocks = Int((size + Int64(blockSize) - 1) / Int64(blockSize))
+        if blocks == 0 { return empty }
+        let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let workers = max(1, min(threads ?? cores, blocks, 16))
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+        let job = BlockJob(fd: fd, base: offset, size: size, blocks: blocks)
+        if workers == 1 {
+            job.work(worker: 0, of: 1)
+        } else {
+            var tids: [pthread_t] = []
+            for w in 1..<workers {
+                let context = Unmanaged.passRetained(WorkerContext(job: job, worker: w, of: workers)).toOpaque()
+                var tid = pthread_t()
+                if pthread_create(&tid, nil, { raw in
+                    let ctx = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+                    ctx.job.work(worker: ctx.worker, of: ctx.of)
+                    return nil
+                }, context) == 0 {
+                    tids.append(tid)
+                } else {
+                    Unmanaged<WorkerContext>.fromOpaque(context).release()
+                    job.fail(SystemError(errno: EAGAIN, call: "pthread_create"))
+                }
+            }
+            job.work(worker: 0, of: workers)
+            for tid in tids { pthread_join(tid, nil) }
+        }
+        if let error = job.error { throw error }
+        return finish(job.digests)
+    }
+
+    /// SHA-256 over the concatenated 32-byte block digests.
+    static func finish(_ blockDigests: [UInt8]) -> String {
+        let sha = SHA256()
+        blockDigests.withUnsafeBytes { sha.update($0) }
+        return hex(sha.finish())
+    }
+}
+
+/// Blocks are shared out round-robin; each worker has its own read buffer and EVP context.
+final class BlockJob: @unchecked Sendable {
+    let fd: Int32
+    let base: Int64
+    let size: Int64
+    let blocks: Int
+    /// 32 bytes per block, written only by the worker that owns the block.
+    private let digestStorage: UnsafeMutablePointer<UInt8>
+    var digests: [UInt8] { Array(UnsafeBufferPointer(start: digestStorage, count: blocks * 32)) }
+    private var lock = pthread_mutex_t()
+    private(set) var error: SystemError?
+
+    init(fd: Int32, base: Int64, size: Int64, blocks: Int) {
+        self.fd = fd
+        self.base = base
+        self.size = size
+        self.blocks = blocks
+        self.digestStorage = .allocate(capacity: blocks * 32)
+        pthread_mutex_init(&lock, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(&lock)
+        digestStorage.deallocate()
+    }
+
+    func fail(_ e: SystemError) {
+        pthread_mutex_lock(&lock)
+        if error == nil { error = e }
+        pthread_mutex_unlock(&lock)
+    }
+
+    var failed: Bool {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        return error != nil
+    }
+
+    func work(worker: Int, of workers: Int) {
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 4096)
+        defer { buffer.deallocate() }
+        let sha = SHA256()
+        var block = worker
+        while block < blocks {
+            if ep_signal_pending() != 0 { fail(SystemError(errno: EINTR, call: "hash")); return }
+            if failed { return }
+            let start = Int64(block) * Int64(ContentHash.blockSize)
+            let end = min(size, start + Int64(ContentHash.blockSize))
+            var position = start
+            sha.reset()
+            while position < end {
+                let want = Int(min(Int64(chunk), end - position))
+                let n = pread(fd, buffer, want, off_t(base + position))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    fail(SystemError(errno: errno, call: "pread"))
+                    return
+                }
+                if n == 0 {  // the file shrank under us
+                    fail(SystemError(errno: EIO, call: "pread"))
+                    return
+                }
+                sha.update(UnsafeRawBufferPointer(start: buffer, count: n))
+                position += Int64(n)
+            }
+            sha.finish(into: digestStorage + block * 32)
+            block += workers
+        }
+    }
+}
+
+final class WorkerContext {
+    let job: BlockJob
+    let worker: Int
+    let of: Int
+    init(job: BlockJob, worker: Int, of: Int) {
+        self.job = job
+        self.worker = worker
+        self.of = of
+    }
+}

@@ -1,0 +1,124 @@
+// Installing a verified download: keep a changed local database as a copy, move sidecars, rename,
+// fsync, write the record, prune old copies (docs/design.md, "the order of file operations").
+import CShims
+import Glibc
+
+
+extension Restorer {
+    /// Download → verify → keep a copy of a changed local database → rename over it → fsync.
+    func install(_ remote: RemoteFile, client: DropboxClient, keepLocal: Bool, recordKnown: Bool) throws(EntrypointError) -> String? {
+        let mode = databaseMode
+        let temp: (fd: Int32, path: String)
+        do throws(SystemError) {
+            temp = try FileIO.createTemporary(near: db, infix: tempInfix, mode: mode)
+        } catch {
+            throw localError("create a temporary file in", directory, error.errno)
+        }
+        var installed = false
+        var fdOpen = true
+        defer {
+            if fdOpen { FileIO.close(temp.fd) }
+            if !installed { _ = unlink(temp.path) }
+        }
+        // Reserve the space up front: a full volume fails here, before any byte is downloaded.
+        if remote.size > 0 {
+            let rc = posix_fallocate(temp.fd, 0, off_t(remote.size))
+            if rc == ENOSPC || rc == EDQUOT {
+                throw localError("reserve \(Progress.bytes(remote.size)) for", temp.path, rc)
+            }
+        }
+        let progress = Progress("downloading", total: remote.size, log: log, interval: config.progressInterval, threshold: config.progressThreshold)
+        let hash = try client.download(remote, to: temp.fd, progress: progress)
+        crashPoint("downloaded")
+        if hash != remote.contentHash {
+            throw EntrypointError(.badRemoteData, "the downloaded file's content hash \(hash) does not match Dropbox's \(remote.contentHash) for rev \(remote.rev); nothing was installed")
+        }
+        let what = "the downloaded file (rev \(remote.rev))"
+        do throws(SystemError) {
+            // fallocate may have sized the file; the content is exactly remote.size bytes.
+            if ftruncate(temp.fd, off_t(remote.size)) != 0 { throw SystemError(errno: errno, call: "ftruncate") }
+            try FileIO.fsync(temp.fd)
+        } catch {
+            throw localError("write", temp.path, error.errno)
+        }
+        FileIO.close(temp.fd)
+        fdOpen = false
+        try SQLite.verify(temp.path, what: what)
+        try client.checkSignal()
+
+        crashPoint("verified")
+        var keptCopy: String?
+        if keepLocal {
+            if config.keepCopies > 0 {
+                keptCopy = try keepCopy()
+                log.warning("KEPT A COPY of the local database: it changed since \(recordKnown ? "the last restore" : "it was installed (no record of a restore)") and Dropbox has a different version; the old database is now \(keptCopy!)")
+            } else {
+                log.warning("replacing a locally changed database without keeping a copy (ENTRYPOINT_KEEP_COPIES=0)")
+            }
+        }
+        crashPoint("before-sidecars")
+        // No sidecar of the old database may sit beside the new one, at any instant.
+        for sidecar in SQLite.sidecars(db) {
+            do throws(SystemError) {
+                if let copy = keptCopy {
+                    try FileIO.rename(sidecar, copy + String(sidecar.dropFirst(db.count)))
+                } else {
+                    try FileIO.unlinkIfPresent(sidecar)
+                }
+                crashPoint("sidecar-moved")
+            } catch {
+                throw localError(keptCopy == nil ? "remove" : "move", sidecar, error.errno)
+            }
+        }
+        crashPoint("before-rename")
+        do throws(SystemError) {
+            try FileIO.rename(temp.path, db)
+            installed = true
+            crashPoint("after-rename")
+            try FileIO.fsyncDirectory(directory)
+        } catch {
+            throw localError(installed ? "sync the directory" : "rename \(temp.path) over", installed ? directory : db, error.errno)
+        }
+        crashPoint("before-record")
+        try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "restored", time: Clock.utcStamp()).save(db)
+        crashPoint("after-record")
+        pruneCopies()
+        return keptCopy
+    }
+
+    /// Keeps the current local database as `<db>.local-<UTC time>`: a hard link (free, atomic) when
+    /// the file system allows it, a full copy otherwise.
+    func keepCopy() throws(EntrypointError) -> String {
+        var copy = db + copyInfix + Clock.utcStamp(compact: true)
+        var n = 1
+        while FileIO.exists(copy) {
+            n += 1
+            copy = db + copyInfix + Clock.utcStamp(compact: true) + "-\(n)"
+        }
+        do throws(SystemError) {
+            do throws(SystemError) {
+                try FileIO.link(db, copy)
+            } catch where [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) {
+                try FileIO.copyFile(db, copy, mode: databaseMode)
+            }
+            try FileIO.fsyncDirectory(directory)
+        } catch {
+            throw localError("keep a copy of the local database as", copy, error.errno)
+        }
+        return copy
+    }
+
+    /// Keeps the newest ENTRYPOINT_KEEP_COPIES copies (with their sidecars), removes older ones.
+    func pruneCopies() {
+        let prefix = FileIO.basename(db) + copyInfix
+        let copies = FileIO.listDirectory(directory)
+            .filter { $0.hasPrefix(prefix) && !SQLite.sidecarSuffixes.contains(where: $0.hasSuffix) }
+            .sorted()
+        guard copies.count > config.keepCopies else { return }
+        for name in copies.prefix(copies.count - config.keepCopies) {
+            let path = directory + "/" + name
+            for file in [path] + SQLite.sidecarSuffixes.map({ path + $0 }) { try? FileIO.unlinkIfPresent(file) }
+            log.info("removed the old copy \(path) (ENTRYPOINT_KEEP_COPIES=\(config.keepCopies))")
+        }
+    }
+}

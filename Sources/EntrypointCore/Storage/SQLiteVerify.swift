@@ -1,0 +1,34 @@
+// Verifying a downloaded file before it may replace anything.
+import CSQLite
+import Glibc
+
+
+extension SQLite {
+
+    /// Verifies a downloaded file before it may replace anything: the SQLite header, then
+    /// `PRAGMA quick_check`, opened read-only and immutable (no sidecar files are created).
+    static func verify(_ path: String, what: String) throws(EntrypointError) {
+        guard hasHeader(path) else {
+            throw EntrypointError(.badRemoteData, "\(what) is not a SQLite database (no \"SQLite format 3\" header); nothing was installed")
+        }
+        let uri = "file:" + uriEscape(path) + "?mode=ro&immutable=1"
+        let result: [String]
+        do throws(EntrypointError) {
+            let connection = try Connection(uri, flags: SQLITE_OPEN_READONLY | SQLITE_OPEN_URI)
+            result = try connection.query("PRAGMA quick_check")
+        } catch {
+            throw EntrypointError(.badRemoteData, "\(what) failed PRAGMA quick_check: \(error.message); nothing was installed")
+        }
+        guard result == ["ok"] else {
+            let first = result.first ?? "no result"
+            throw EntrypointError(.badRemoteData, "\(what) failed PRAGMA quick_check: \(first)\(result.count > 1 ? " (+\(result.count - 1) more)" : ""); nothing was installed")
+        }
+    }
+
+    /// A path for a `file:` URI: `?`, `#`, `%`, spaces, controls and non-ASCII bytes are escaped.
+    static func uriEscape(_ path: String) -> String {
+        percentEncode(path) { b in
+            b > 0x20 && b < 0x7F && b != UInt8(ascii: "?") && b != UInt8(ascii: "#") && b != UInt8(ascii: "%")
+        }
+    }
+}

@@ -1,0 +1,48 @@
+// The record beside the database (<db>.entrypoint.json) of what was last installed, verified or uploaded.
+import Glibc
+
+/// The record beside the database of what was last installed, verified or uploaded.
+struct StateRecord: Equatable {
+    /// Dropbox's content hash of `rev`, as last restored, verified or uploaded.
+    var contentHash: String
+    var rev: String
+    var size: UInt64
+    var event: String
+    var time: String
+    /// The content hash the local database had at that moment. It equals `contentHash` after a
+    /// restore; after a backup it is the live file's, whose bytes differ from the snapshot's.
+    var localHash: String? = nil
+
+    /// Whether a local database with `hash` holds writes made since this record: it differs from
+    /// the local hash recorded (or, without one, from what was installed). No record counts as changed.
+    static func localChanged(_ record: StateRecord?, localHash hash: String?) -> Bool {
+        guard let record else { return true }
+        return (record.localHash ?? record.contentHash) != hash
+    }
+
+    static func path(for db: String) -> String { db + ".entrypoint.json" }
+
+    static func load(_ db: String) -> StateRecord? {
+        guard let bytes = try? FileIO.readSmallFile(path(for: db), limit: 64 << 10),
+            let json = try? JSON.parse(bytes),
+            let hash = json["content_hash"]?.string, let rev = json["rev"]?.string
+        else { return nil }
+        return StateRecord(
+            contentHash: hash, rev: rev, size: json["size"]?.uint64 ?? 0,
+            event: json["event"]?.string ?? "", time: json["time"]?.string ?? "", localHash: json["local_hash"]?.string)
+    }
+
+    func save(_ db: String) throws(EntrypointError) {
+        var members: [(String, JSON)] = [
+            ("content_hash", .string(contentHash)), ("rev", .string(rev)), ("size", .number(Double(size))),
+            ("event", .string(event)), ("time", .string(time)),
+        ]
+        if let localHash { members.append(("local_hash", .string(localHash))) }
+        let json = JSON.object(members)
+        do throws(SystemError) {
+            try FileIO.writeAtomically(Self.path(for: db), Array((json.encoded() + "\n").utf8), mode: 0o644)
+        } catch {
+            throw localError("write", Self.path(for: db), error.errno)
+        }
+    }
+}
