@@ -34,8 +34,13 @@ public enum ContentHash {
 
     /// The content hash of `size` bytes of `fd` starting at `offset` (an upload chunk, or the whole file).
     public static func ofDescriptor(_ fd: Int32, offset: Int64 = 0, size: Int64, threads: Int? = nil) throws(SystemError) -> String {
+        finish(try blockDigests(fd, offset: offset, size: size, threads: threads))
+    }
+
+    /// The 32-byte SHA-256 digest of each 4 MiB block of `size` bytes of `fd` from `offset`, concatenated.
+    static func blockDigests(_ fd: Int32, offset: Int64 = 0, size: Int64, threads: Int? = nil) throws(SystemError) -> [UInt8] {
         let blocks = Int((size + Int64(blockSize) - 1) / Int64(blockSize))
-        if blocks == 0 { return empty }
+        if blocks == 0 { return [] }
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         let workers = max(1, min(threads ?? cores, blocks, 16))
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
@@ -62,7 +67,7 @@ public enum ContentHash {
             for tid in tids { pthread_join(tid, nil) }
         }
         if let error = job.error { throw error }
-        return finish(job.digests)
+        return job.digests
     }
 
     /// SHA-256 over the concatenated 32-byte block digests.

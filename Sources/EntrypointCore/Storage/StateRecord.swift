@@ -12,6 +12,9 @@ struct StateRecord: Equatable {
     /// The content hash the local database had at that moment. It equals `contentHash` after a
     /// restore; after a backup it is the live file's, whose bytes differ from the snapshot's.
     var localHash: String? = nil
+    /// The data hash (DataHash) of the database this record describes: of the installed file after a
+    /// restore, of the uploaded snapshot after a backup. Equal data hashes mean equal data.
+    var dataHash: String? = nil
 
     /// Whether a local database with `hash` holds writes made since this record: it differs from
     /// the local hash recorded (or, without one, from what was installed). No record counts as changed.
@@ -29,7 +32,8 @@ struct StateRecord: Equatable {
         else { return nil }
         return StateRecord(
             contentHash: hash, rev: rev, size: json["size"]?.uint64 ?? 0,
-            event: json["event"]?.string ?? "", time: json["time"]?.string ?? "", localHash: json["local_hash"]?.string)
+            event: json["event"]?.string ?? "", time: json["time"]?.string ?? "", localHash: json["local_hash"]?.string,
+            dataHash: json["data_hash"]?.string)
     }
 
     func save(_ db: String) throws(EntrypointError) {
@@ -38,6 +42,7 @@ struct StateRecord: Equatable {
             ("event", .string(event)), ("time", .string(time)),
         ]
         if let localHash { members.append(("local_hash", .string(localHash))) }
+        if let dataHash { members.append(("data_hash", .string(dataHash))) }
         let json = JSON.object(members)
         do throws(SystemError) {
             try FileIO.writeAtomically(Self.path(for: db), Array((json.encoded() + "\n").utf8), mode: 0o644)

@@ -1,0 +1,35 @@
+import Testing
+
+@testable import EntrypointCore
+
+@Suite struct DataHashTests {
+    /// The online backup API rewrites header fields; the data hash of the snapshot is the live file's.
+    @Test(arguments: ["DELETE", "WAL"])
+    func snapshotHasTheLiveDatabasesDataHash(journalMode: String) throws {
+        let dir = try Fixture.directory()
+        let db = dir + "/live.db", copy = dir + "/copy.db"
+        try Fixture.sql(db, "PRAGMA journal_mode=\(journalMode); CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(5000)), (randomblob(9000000));")
+        _ = try SQLite.normalize(db, log: Logger(level: .error))
+        try SQLite.snapshot(db, to: copy)
+        let live = try DataHash.ofFile(db), snap = try DataHash.ofFile(copy)
+        #expect(live.content != snap.content, "the backup API changes header bytes, so the content hashes differ")
+        #expect(live.data == snap.data)
+        #expect(live.content == (try ContentHash.ofFile(db)))
+        // One committed row more: the data hash changes.
+        try Fixture.sql(db, "PRAGMA journal_mode=\(journalMode); INSERT INTO t VALUES (1);")
+        _ = try SQLite.normalize(db, log: Logger(level: .error))
+        #expect(try DataHash.ofFile(db).data != snap.data)
+    }
+
+    @Test func emptyFileAndTinyFile() throws {
+        let dir = try Fixture.directory()
+        let empty = dir + "/empty"
+        try FileIO.writeAtomically(empty, [], mode: 0o600)
+        #expect(try DataHash.ofFile(empty).data == ContentHash.empty)
+        let tiny = dir + "/tiny"
+        try FileIO.writeAtomically(tiny, Array(repeating: 7, count: 30), mode: 0o600)
+        let h = try DataHash.ofFile(tiny)
+        #expect(h.content == (try ContentHash.ofFile(tiny)))
+        #expect(h.data != h.content, "bytes 18-19 and 24-27 are masked")
+    }
+}
