@@ -34,6 +34,7 @@ MAX_SMALL_BODY = 16 << 20        # RPC / oauth bodies are read into memory
 HANDSHAKE_TIMEOUT = 10
 IDLE_TIMEOUT = 120
 
+VOID_ROUTES = {"users/get_current_account"}   # RPC routes whose argument is Void (body null)
 CONTENT_ROUTES = {"files/download", "files/upload", "files/upload_session/start",
                   "files/upload_session/append_v2", "files/upload_session/finish"}
 BODY_FAULTS = ("drop_after", "truncate", "corrupt_byte", "throttle", "stall")
@@ -44,6 +45,16 @@ READ_PATH_PATTERN = r"(/(.|[\r\n])*|id:.*)|(rev:[0-9a-f]{9,})|(ns:[0-9]+(/.*)?)"
 WRITE_PATH_PATTERN = r"(/(.|[\r\n])*)|(ns:[0-9]+(/.*)?)|(id:.*)"
 REV_RE = re.compile(r"[0-9a-f]{9,}\Z")
 HASH_RE = re.compile(r"[0-9a-fA-F]{64}\Z")
+PKCE_RE = re.compile(r"[A-Za-z0-9._~-]{43,128}\Z")   # RFC 7636 verifier / challenge
+DEFAULT_SCOPES = "account_info.read files.content.read files.content.write files.metadata.read"
+ACCOUNT = {"account_id": "dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc",
+           "name": {"given_name": "Franz", "surname": "Ferdinand", "familiar_name": "Franz",
+                    "display_name": "Franz Ferdinand (Personal)", "abbreviated_name": "FF"},
+           "email": "franz@example.com", "email_verified": True, "disabled": False,
+           "locale": "en", "referral_link": "https://db.tt/ZITNuhtI", "is_paired": False,
+           "account_type": {".tag": "basic"},
+           "root_info": {".tag": "user", "root_namespace_id": "3235641", "home_namespace_id": "3235641"},
+           "country": "US"}
 
 HTML_ERROR_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Dropbox - Error</title></head>"
                    b"<body><h1>Error (5xx)</h1><p>Something went wrong. Don't worry, your "
@@ -210,6 +221,9 @@ class State:
         self.uses = {}            # token -> number of requests it authorized
         self.expired = set()      # tokens expired at run time
         self.generated = 0
+        self.codes = {}           # authorization code -> grant (see authorize_page)
+        self.granted = {}         # refresh token issued by a code exchange -> {"app_key", "pkce"}
+        self.code_count = 0
         self.uploaded = {}        # path_lower -> {"display": str, "revs": [rec]}
         self.sessions = {}        # upload session id -> Session
         self._load_uploaded()
@@ -355,6 +369,97 @@ class State:
         with self.lock:
             self.expired.add(tok)
 
+    def issue_access_token(self):
+        """The next access token (issue_tokens, then sl.fake-N) and its expires_in. Lock held."""
+        cfg = self.config
+        token = next((t for t in cfg.get("issue_tokens", []) if t not in self.issued), None)
+        if token is None:
+            self.generated += 1
+            token = f"sl.fake-{self.generated}"
+        expires_in = int(cfg.get("token_expires_in", 14400))
+        self.issued[token] = time.time() + expires_in
+        return token, expires_in
+
+    # -- the authorization-code grant (the code flow without a redirect)
+    def authorize_page(self, query):
+        """GET /oauth2/authorize: what the user's browser would show after
+        "Allow". Returns (status, text): the code, or the error the page shows."""
+        def one(name):
+            v = query.get(name)
+            return v[-1] if v else None
+        with self.lock:
+            cfg = self.config
+            client_id = one("client_id")
+            apps = cfg.get("apps", {})
+            if not client_id or client_id not in apps:
+                return 400, f"Invalid client_id: {client_id!r}"
+            response_type = one("response_type")
+            if response_type != "code":
+                return 400, f"response_type must be code (got {response_type!r}): the fake models only the code flow"
+            if one("redirect_uri") is not None:
+                return 400, "redirect_uri is not registered for this app (the fake registers none: use the flow without a redirect)"
+            access_type = one("token_access_type")
+            if access_type not in (None, "online", "offline", "legacy"):
+                return 400, f"token_access_type must be online, offline or legacy (got {access_type!r})"
+            challenge, method = one("code_challenge"), one("code_challenge_method")
+            if challenge is not None:
+                method = method or "plain"
+                if method not in ("S256", "plain"):
+                    return 400, f"code_challenge_method must be S256 or plain (got {method!r})"
+                if not PKCE_RE.match(challenge):
+                    return 400, "code_challenge must be 43-128 characters of [A-Za-z0-9-._~]"
+            elif method is not None:
+                return 400, "code_challenge_method given without code_challenge"
+            self.code_count += 1
+            code = cfg.get("issue_codes", [])[self.code_count - 1:self.code_count]
+            code = code[0] if code else "fake-code-" + uuid.uuid4().hex[:24] + f"-{self.code_count}"
+            self.codes[code] = {"client_id": client_id, "offline": access_type == "offline",
+                                "challenge": challenge, "method": method,
+                                "expires": time.time() + float(cfg.get("code_expires_in", 600))}
+            return 200, code
+
+    def exchange_code(self, form, client_id, secret):
+        """POST /oauth2/token grant_type=authorization_code -> (status, json body)."""
+        def err(code, desc):
+            return 400, {"error": code, "error_description": desc}
+        code, verifier = form.get("code"), form.get("code_verifier")
+        if not code:
+            return err("invalid_request", "No code provided")
+        with self.lock:
+            cfg = self.config
+            apps = cfg.get("apps", {})
+            if not client_id:
+                return err("invalid_request", "No client_id provided")
+            if client_id not in apps:
+                return err("invalid_client", "Invalid client_id or client_secret")
+            if secret is not None and (apps.get(client_id) is None or secret != apps[client_id]):
+                return err("invalid_client", "Invalid client_id or client_secret")
+            grant = self.codes.get(code)
+            if grant is None or time.time() >= grant["expires"] or grant["client_id"] != client_id:
+                return err("invalid_grant", "code doesn't exist or has expired")
+            if grant["challenge"] is not None:
+                if not verifier:
+                    return err("invalid_request", "No code_verifier provided")
+                want = verifier
+                if grant["method"] == "S256":
+                    want = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+                if not PKCE_RE.match(verifier) or want != grant["challenge"]:
+                    return err("invalid_grant", "invalid code verifier")
+            elif secret is None:
+                return err("invalid_request", "No auth function available for given request")
+            del self.codes[code]      # single use
+            token, expires_in = self.issue_access_token()
+            apps_scopes = cfg.get("app_scopes", {})
+            body = {"access_token": token, "token_type": "bearer", "expires_in": expires_in,
+                    "scope": apps_scopes.get(client_id, DEFAULT_SCOPES),
+                    "uid": "12345", "account_id": ACCOUNT["account_id"]}
+            if grant["offline"]:
+                pool = [t for t in cfg.get("issue_refresh_tokens", []) if t not in self.granted]
+                refresh = pool[0] if pool else "fake-refresh-" + uuid.uuid4().hex
+                self.granted[refresh] = {"app_key": client_id, "pkce": grant["challenge"] is not None}
+                body["refresh_token"] = refresh
+            return 200, body
+
     def refresh(self, grant_type, refresh_token, client_id, secret):
         """POST /oauth2/token -> (status, json body)."""
         def err(code, desc):
@@ -365,7 +470,7 @@ class State:
             return err("unsupported_grant_type", f"unsupported grant_type: {grant_type}")
         with self.lock:
             cfg = self.config
-            info = cfg.get("refresh_tokens", {}).get(refresh_token or "")
+            info = cfg.get("refresh_tokens", {}).get(refresh_token or "") or self.granted.get(refresh_token or "")
             if info is None:
                 return err("invalid_grant", "refresh token is invalid or revoked")
             app_key = info.get("app_key")
@@ -377,12 +482,7 @@ class State:
                     return err("invalid_client", "Invalid client_id or client_secret")
             elif not info.get("pkce"):
                 return err("invalid_request", "No auth function available for given request")
-            token = next((t for t in cfg.get("issue_tokens", []) if t not in self.issued), None)
-            if token is None:
-                self.generated += 1
-                token = f"sl.fake-{self.generated}"
-            expires_in = int(cfg.get("token_expires_in", 14400))
-            self.issued[token] = time.time() + expires_in
+            token, expires_in = self.issue_access_token()
             return 200, {"access_token": token, "token_type": "bearer", "expires_in": expires_in}
 
     # -- faults
@@ -694,6 +794,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     ROUTES = {
         "oauth2/token": ("oauth", "route_token"),
+        "oauth2/authorize": ("page", "route_authorize"),
+        "users/get_current_account": ("rpc", "route_current_account"),
         "files/get_metadata": ("rpc", "route_get_metadata"),
         "files/download": ("download", "route_download"),
         "files/upload": ("upload", "route_upload"),
@@ -708,6 +810,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         style, fn = self.ROUTES.get(self.route, (None, None))
         if style is None:
             raise Reply(400, f'Unknown API function: "{self.route}"')
+        if style == "page":   # the authorize page: a GET in the user's browser
+            self.read_small_body()
+            self.arg = {k: v[-1] for k, v in self.query.items()}
+            return getattr(self, fn)()
         if self.command == "GET" and style != "download":
             raise Reply(400, f'Error in call to API function "{self.route}": '
                              f'HTTP method GET not supported, use POST')
@@ -743,7 +849,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except ValueError:
                     self.arg = raw
                     arg_error = 'HTTP header "Dropbox-API-Arg": could not decode input as JSON'
-        if arg_error is None and style != "oauth" and not isinstance(self.arg, dict):
+        if arg_error is None and self.route in VOID_ROUTES:
+            if self.arg is not None:
+                arg_error = "request body: expected null, got value"
+        elif arg_error is None and style != "oauth" and not isinstance(self.arg, dict):
             arg_error = "request body: expected a JSON object"
 
         # 2. Faults that replace the whole response.
@@ -839,9 +948,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except (ValueError, UnicodeDecodeError):
                 raise json_reply(400, {"error": "invalid_client",
                                        "error_description": "Invalid client_id or client_secret"})
-        status, obj = self.server.state.refresh(form.get("grant_type"), form.get("refresh_token"),
-                                                client_id, secret)
+        if form.get("grant_type") == "authorization_code":
+            status, obj = self.server.state.exchange_code(form, client_id, secret)
+        else:
+            status, obj = self.server.state.refresh(form.get("grant_type"), form.get("refresh_token"),
+                                                    client_id, secret)
         raise json_reply(status, obj)
+
+    def route_authorize(self):
+        status, text = self.server.state.authorize_page(self.query)
+        raise Reply(status, text + "\n")
+
+    def route_current_account(self):
+        raise json_reply(200, ACCOUNT)
 
     def get_path_arg(self, arg):
         p = arg.get("path")

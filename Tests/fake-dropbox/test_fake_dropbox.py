@@ -251,6 +251,142 @@ class FakeDropboxTest(unittest.TestCase):
         log = self.last_log("oauth2/token")
         self.assertEqual(log["arg"]["refresh_token"], "rt-pkce")
 
+    # -- the authorization-code grant (entrypoint --authorize)
+    def authorize_page(self, **query):
+        c = self.conn()
+        self.open_conns.append(c)
+        import urllib.parse
+        c.request("GET", "/oauth2/authorize?" + urllib.parse.urlencode(query))
+        r = c.getresponse()
+        return r.status, r.read().decode().strip()
+
+    def form_token(self, form, basic=None):
+        import base64
+        import urllib.parse
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if basic:
+            headers["Authorization"] = "Basic " + base64.b64encode(basic.encode()).decode()
+        r, data = self.request("/oauth2/token", urllib.parse.urlencode(form).encode(), headers)
+        return r.status, json.loads(data)
+
+    def test_authorize_page_validates_like_dropbox(self):
+        ok = dict(client_id="app-key", response_type="code", token_access_type="offline")
+        self.assertEqual(self.authorize_page(**ok)[0], 200)
+        for bad in (dict(ok, client_id="nope"), dict(ok, response_type="token"),
+                    dict(ok, token_access_type="forever"), dict(ok, redirect_uri="https://x/cb"),
+                    dict(ok, code_challenge="short", code_challenge_method="S256"),
+                    dict(ok, code_challenge="a" * 43, code_challenge_method="S512"),
+                    dict(ok, code_challenge_method="S256")):
+            status, text = self.authorize_page(**bad)
+            self.assertEqual(status, 400, (bad, text))
+        # A challenge without a method means plain (RFC 7636).
+        status, _ = self.authorize_page(**dict(ok, code_challenge="a" * 43))
+        self.assertEqual(status, 200)
+
+    def test_code_grant_with_secret(self):
+        self.configure(issue_tokens=["tok-code-1"], issue_refresh_tokens=["rt-code-1"])
+        status, code = self.authorize_page(client_id="app-key", response_type="code",
+                                           token_access_type="offline")
+        self.assertEqual(status, 200)
+        base = dict(grant_type="authorization_code", code=code, client_id="app-key")
+        # No secret and no PKCE: refused, the code stays usable.
+        status, body = self.form_token(base)
+        self.assertEqual((status, body["error"]), (400, "invalid_request"))
+        status, body = self.form_token(dict(base, client_secret="wrong"))
+        self.assertEqual((status, body["error"]), (400, "invalid_client"))
+        status, body = self.form_token(dict(base, client_id="other", client_secret="app-secret"))
+        self.assertEqual((status, body["error"]), (400, "invalid_client"))
+        status, body = self.form_token(dict(base, client_secret="app-secret"))
+        self.assertEqual(status, 200, body)
+        self.assertEqual((body["access_token"], body["refresh_token"], body["token_type"]),
+                         ("tok-code-1", "rt-code-1", "bearer"))
+        self.assertIn("files.content.read", body["scope"].split())
+        # Single use.
+        status, body = self.form_token(dict(base, client_secret="app-secret"))
+        self.assertEqual((status, body), (400, {"error": "invalid_grant",
+                                                "error_description": "code doesn't exist or has expired"}))
+        # The access token works; the refresh token refreshes (with the secret, also via Basic).
+        r, acct = self.request("users/get_current_account", b"null",
+                               {"Authorization": "Bearer tok-code-1", "Content-Type": "application/json"})
+        self.assertEqual(r.status, 200)
+        self.assertTrue(json.loads(acct)["account_id"].startswith("dbid:"))
+        status, body = self.form_token(dict(grant_type="refresh_token", refresh_token="rt-code-1"),
+                                       basic="app-key:app-secret")
+        self.assertEqual(status, 200, body)
+        status, body = self.form_token(dict(grant_type="refresh_token", refresh_token="rt-code-1",
+                                            client_id="app-key"))
+        self.assertEqual((status, body["error"]), (400, "invalid_request"))
+        # HTTP Basic for the exchange too.
+        _, code = self.authorize_page(client_id="app-key", response_type="code", token_access_type="offline")
+        status, body = self.form_token(dict(grant_type="authorization_code", code=code),
+                                       basic="app-key:app-secret")
+        self.assertEqual(status, 200, body)
+
+    def test_code_grant_with_pkce(self):
+        import base64
+        verifier = "v" * 20 + "-._~" + "A1" * 20
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+        status, code = self.authorize_page(client_id="pkce-key", response_type="code",
+                                           token_access_type="offline", code_challenge=challenge,
+                                           code_challenge_method="S256")
+        self.assertEqual(status, 200)
+        base = dict(grant_type="authorization_code", code=code, client_id="pkce-key")
+        status, body = self.form_token(base)
+        self.assertEqual((status, body["error"]), (400, "invalid_request"))
+        status, body = self.form_token(dict(base, code_verifier="w" * 43))
+        self.assertEqual((status, body["error"]), (400, "invalid_grant"))
+        # A secret for an app without one is a client error.
+        status, body = self.form_token(dict(base, code_verifier=verifier, client_secret="x"))
+        self.assertEqual((status, body["error"]), (400, "invalid_client"))
+        status, body = self.form_token(dict(base, code_verifier=verifier))
+        self.assertEqual(status, 200, body)
+        refresh = body["refresh_token"]
+        # Used.
+        self.assertEqual(self.form_token(dict(base, code_verifier=verifier))[1]["error"], "invalid_grant")
+        # A PKCE refresh token refreshes without a secret.
+        status, body = self.form_token(dict(grant_type="refresh_token", refresh_token=refresh,
+                                            client_id="pkce-key"))
+        self.assertEqual(status, 200, body)
+        # PKCE works for an app that has a secret too, without sending it.
+        _, code = self.authorize_page(client_id="app-key", response_type="code", token_access_type="offline",
+                                      code_challenge=challenge, code_challenge_method="S256")
+        status, body = self.form_token(dict(grant_type="authorization_code", code=code, client_id="app-key",
+                                            code_verifier=verifier))
+        self.assertEqual(status, 200, body)
+
+    def test_code_grant_expiry_and_offline(self):
+        self.configure(code_expires_in=0)
+        _, code = self.authorize_page(client_id="app-key", response_type="code", token_access_type="offline")
+        status, body = self.form_token(dict(grant_type="authorization_code", code=code, client_id="app-key",
+                                            client_secret="app-secret"))
+        self.assertEqual((status, body["error"]), (400, "invalid_grant"))
+        self.configure()
+        # Without token_access_type=offline there is no refresh token.
+        _, code = self.authorize_page(client_id="app-key", response_type="code")
+        status, body = self.form_token(dict(grant_type="authorization_code", code=code, client_id="app-key",
+                                            client_secret="app-secret"))
+        self.assertEqual(status, 200, body)
+        self.assertNotIn("refresh_token", body)
+        # A code is bound to the app it was issued to.
+        _, code = self.authorize_page(client_id="app-key", response_type="code", token_access_type="offline")
+        status, body = self.form_token(dict(grant_type="authorization_code", code=code, client_id="pkce-key",
+                                            code_verifier="v" * 43))
+        self.assertEqual((status, body["error"]), (400, "invalid_grant"))
+
+    def test_get_current_account(self):
+        h = {"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"}
+        r, body = self.request("users/get_current_account", b"null", h)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(json.loads(body)["email"], "franz@example.com")
+        r, body = self.request("users/get_current_account", b"{}", h)
+        self.assertEqual(r.status, 400)
+        self.assertIn(b"expected null", body)
+        r, body = self.request("users/get_current_account", b"null",
+                               {"Authorization": "Bearer nope", "Content-Type": "application/json"})
+        self.assertEqual(r.status, 401)
+        r, body = self.request("users/get_current_account", b"null", {"Authorization": "Bearer " + TOKEN})
+        self.assertEqual(r.status, 400)
+
     def test_download_and_ranges(self):
         m = self.metadata()
         c = self.conn()   # all on one keep-alive connection
