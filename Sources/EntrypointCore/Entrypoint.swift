@@ -22,6 +22,8 @@ public enum Entrypoint {
             return 0
         case .hash(let files):
             return HashMode.run(files, log: log)
+        case .authorize:
+            return AuthorizeMode(environment: environment, log: log).run()
         case .check:
             return configured(environment, log) { config in
                 CheckMode(config: config, environment: environment, log: log).run()

@@ -9,6 +9,8 @@ public enum Mode: Equatable, Sendable {
     case check
     case backup(force: Bool)
     case hash(files: [String])
+    /// --authorize: get a refresh token (the code flow without a redirect).
+    case authorize
     case help
     case version
 }
@@ -35,6 +37,9 @@ public struct Invocation: Equatable, Sendable {
                            refusing if the remote changed since the last restore
           --force          with --backup: overwrite the remote even if it changed
           --hash FILE...   print the Dropbox content hash of each FILE
+          --authorize      get a refresh token once: prints the Dropbox authorize URL, reads the
+                           code you paste, prints DROPBOX_APP_KEY=... and DROPBOX_REFRESH_TOKEN=...
+                           (needs DROPBOX_APP_KEY; DROPBOX_APP_SECRET, or PKCE without it)
           --no-expand      do not expand $NAME in COMMAND's arguments (also ENTRYPOINT_EXPAND=0)
           -h, --help       show this help
           -V, --version    show the version
@@ -51,6 +56,7 @@ public struct Invocation: Equatable, Sendable {
         var noExpand = false
         var check = false, backup = false, force = false, help = false, version = false
         var hashFiles: [String]?
+        var authorize = false
         var index = 0
         var command: [String] = []
         while index < arguments.count {
@@ -76,6 +82,7 @@ public struct Invocation: Equatable, Sendable {
             case "--backup": backup = true
             case "--force": force = true
             case "--hash": hashFiles = hashFiles ?? []
+            case "--authorize": authorize = true
             default:
                 throw EntrypointError(.usage, "unknown option \(arg) (options go before the command; use -- before a command that starts with -; see --help)")
             }
@@ -84,15 +91,17 @@ public struct Invocation: Equatable, Sendable {
         self.noExpand = noExpand
         if help { mode = .help; return }
         if version { mode = .version; return }
-        let modes = [check, backup, hashFiles != nil].filter { $0 }.count
-        if modes > 1 { throw EntrypointError(.usage, "--check, --backup and --hash cannot be combined") }
+        let modes = [check, backup, hashFiles != nil, authorize].filter { $0 }.count
+        if modes > 1 { throw EntrypointError(.usage, "--check, --backup, --hash and --authorize cannot be combined") }
         if force && !backup { throw EntrypointError(.usage, "--force only applies to --backup") }
         if modes == 1 && !command.isEmpty {
-            throw EntrypointError(.usage, "a command cannot follow --check, --backup or --hash (got \(command[0]))")
+            throw EntrypointError(.usage, "a command cannot follow --check, --backup, --hash or --authorize (got \(command[0]))")
         }
         if let files = hashFiles {
             guard !files.isEmpty else { throw EntrypointError(.usage, "--hash needs at least one FILE") }
             mode = .hash(files: files)
+        } else if authorize {
+            mode = .authorize
         } else if check {
             mode = .check
         } else if backup {
