@@ -330,16 +330,18 @@ final class Interactive: @unchecked Sendable {
         let r = p.finish(timeout: 20)
         p.closeInput()
         #expect(r.status == 130, "\(r.output)")
-        #expect(errorLines(r) == ["entrypoint: error: stopped by SIGINT; no token was issued"], "\(r.stderr)")
+        #expect(errorLines(r) == ["entrypoint: error: stopped by SIGINT; no refresh token was printed"], "\(r.stderr)")
         #expect(r.stdout.isEmpty)
         #expect(w.fake.requests("oauth2/token").isEmpty)
     }
 
     @Test func promptOnATerminal() throws {
         let w = try World()
-        let (r, _) = try authorize(w, ["DROPBOX_APP_KEY": Secrets.pkceKey], input: .pty)
+        // ENTRYPOINT_LOG_LEVEL=error (copied from a service) does not hide the instructions.
+        let (r, _) = try authorize(w, ["DROPBOX_APP_KEY": Secrets.pkceKey, "ENTRYPOINT_LOG_LEVEL": "error"], input: .pty)
         #expect(r.status == 0, "\(r.output)")
         #expect(r.stderr.contains("Access code: "))
+        #expect(r.stderr.contains("1. open this URL") && r.stderr.contains("3. paste the code here"), "\(r.stderr)")
         _ = try variableLines(r, key: Secrets.pkceKey)
     }
 

@@ -20,7 +20,7 @@ struct AuthorizeMode {
             return 0
         } catch {
             if let sig = error.signal {
-                log.error("stopped by \(signalName(sig)); no token was issued")
+                log.error("stopped by \(signalName(sig)); no refresh token was printed")
             } else {
                 log.error(error.message)
             }
@@ -36,7 +36,8 @@ struct AuthorizeMode {
             rest[name + "_FILE"] = nil
         }
         let config = try Configuration(environment: rest)
-        log.level = config.logLevel
+        // The instructions are info lines: a quieter ENTRYPOINT_LOG_LEVEL copied from the service must not hide them.
+        log.level = min(config.logLevel, .info)
         guard let appKey = try Configuration.readSecret("DROPBOX_APP_KEY", environment) else {
             throw EntrypointError(.config, "DROPBOX_APP_KEY is not set: --authorize needs the app key (App Console, the app's Settings page), and DROPBOX_APP_SECRET unless you want PKCE")
         }
