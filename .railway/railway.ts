@@ -36,7 +36,7 @@ export default defineRailway(() => {
       restartPolicyMaxRetries: 5,
       // SIGTERM -> SIGKILL window. The stop backup (ENTRYPOINT_BACKUP_ON_STOP=1) runs in it:
       // uvicorn's graceful shutdown, then a snapshot and the upload of a changed database with a
-      // retry or two. ENTRYPOINT_STOP_DEADLINE defaults from it (RAILWAY_DEPLOYMENT_DRAINING_SECONDS).
+      // retry or two. ENTRYPOINT_STOP_DEADLINE defaults from it (RAILWAY_DEPLOYMENT_DRAINING_SECONDS, below).
       drainingSeconds: 60,
       // Serverless off: a wake-up would re-run the restore, and the first request could get a 502.
       sleepApplication: false,
@@ -53,6 +53,9 @@ export default defineRailway(() => {
       // the Dockerfile's ENV. Cost: docs/operations.md section 4.5.
       ENTRYPOINT_BACKUP_INTERVAL: "5m",
       ENTRYPOINT_BACKUP_ON_STOP: "1",
+      // The draining window as a variable, equal to deploy.drainingSeconds (CI checks it): the
+      // entrypoint's stop deadline defaults from it, whether or not Railway injects it by itself.
+      RAILWAY_DEPLOYMENT_DRAINING_SECONDS: "60",
     },
   });
 

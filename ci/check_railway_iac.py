@@ -93,6 +93,10 @@ stop_backup = (variables.get("ENTRYPOINT_BACKUP_ON_STOP", {}).get("value") or fi
 if stop_backup not in ("", "0", "false", "no", "off") and not (deploy.get("drainingSeconds") or 0) > 0:
     errors.append(f"deploy.drainingSeconds is {deploy.get('drainingSeconds')!r}: the stop backup "
                   "(ENTRYPOINT_BACKUP_ON_STOP) needs a window between SIGTERM and SIGKILL (Railway's default is 0 s)")
+draining_var = variables.get("RAILWAY_DEPLOYMENT_DRAINING_SECONDS")
+if draining_var is not None and draining_var.get("value") != str(deploy.get("drainingSeconds")):
+    errors.append(f"env.RAILWAY_DEPLOYMENT_DRAINING_SECONDS differs: {draining_var.get('value', draining_var.get('type'))!r}, "
+                  f"deploy.drainingSeconds {deploy.get('drainingSeconds')!r}")
 if deploy.get("sleepApplication") is not False:
     errors.append(f"deploy.sleepApplication is {deploy.get('sleepApplication')!r}, expected false (no sleeping)")
 
