@@ -173,7 +173,7 @@ for ((i = 0; i < ${#cases[@]}; i += 2)); do
 done
 
 step "evaluate .railway/railway.ts (deno run, stand-in railway/iac) and compare with railway.json and the Dockerfile"
-"${deno[@]}" run --quiet --config ci/deno.json --allow-read="$repo" --allow-env \
+"${deno[@]}" run --quiet --config ci/deno.json --allow-read="$repo" \
     ci/railway-iac/evaluate.ts .railway/railway.ts >"$tmp/evaluated.json"
 "$venv/bin/python" ci/check_railway_iac.py "$tmp/evaluated.json" railway.json Dockerfile
 
@@ -193,7 +193,7 @@ echo "ok -- $out"
 
 step "partial self-test: a railway.ts without \`export const partial\` must be refused"
 grep -v '^export const partial' .railway/railway.ts >"$tmp/whole-project.ts"
-"${deno[@]}" run --quiet --config ci/deno.json --allow-read="$repo,$tmp" --allow-env \
+"${deno[@]}" run --quiet --config ci/deno.json --allow-read="$repo,$tmp" \
     ci/railway-iac/evaluate.ts "$tmp/whole-project.ts" >"$tmp/whole-project.json"
 if out=$("$venv/bin/python" ci/check_railway_iac.py "$tmp/whole-project.json" railway.json Dockerfile 2>&1); then
     fail "ci/check_railway_iac.py accepted a railway.ts that does not declare itself partial"
