@@ -14,6 +14,9 @@ enum UploadAnswer {
     case incorrectOffset(UInt64)
     /// 409 path/conflict: Dropbox's error summary.
     case conflict(String)
+    /// 409 not_found (also lookup_failed/not_found): the upload session is gone, e.g. finished by a
+    /// resend whose answer was lost.
+    case sessionGone(String)
 }
 
 extension DropboxClient {
@@ -56,24 +59,37 @@ extension DropboxClient {
     func committing(
         _ route: String, arg: JSON, fd: Int32, offset: Int64, length: Int64, path: String, contentHash: String, progress: Progress
     ) throws(EntrypointError) -> RemoteFile {
-        let (answer, attempts) = try uploadRequest(route, arg: arg, fd: fd, offset: offset, length: length, progress: progress)
+        let answer = try uploadRequest(route, arg: arg, fd: fd, offset: offset, length: length, progress: progress)
         switch answer {
         case .stored(let json):
             return try storedFile(route, json)
         case .incorrectOffset(let correct):
             throw EntrypointError(.unavailable, "\(route): Dropbox's upload session is at offset \(correct), not \(offset + length) as expected")
         case .conflict(let summary):
-            return try resolveConflict(route, summary, attempts: attempts, path: path, contentHash: contentHash)
+            return try resolveConflict(route, summary, path: path, contentHash: contentHash)
+        case .sessionGone(let summary):
+            return try resolveSessionGone(route, summary, path: path, contentHash: contentHash)
         }
     }
 
-    /// A conflict on the commit. After a retry it may be our own lost success: ask Dropbox.
-    func resolveConflict(_ route: String, _ summary: String, attempts: Int, path: String, contentHash: String) throws(EntrypointError) -> RemoteFile {
-        if attempts > 1, let remote = try metadata(path), remote.contentHash == contentHash {
-            log.info("\(route): the retry got \(summary), but Dropbox holds this snapshot at \(path) (rev \(remote.rev)): the first upload attempt had already stored it")
+    /// A conflict on the commit. It may be our own success whose answer was lost: the request was
+    /// sent again (by our retry loop, or by libcurl on a connection that died) and the first copy had
+    /// already moved the rev on. Ask Dropbox: if it holds this snapshot, the backup is done.
+    func resolveConflict(_ route: String, _ summary: String, path: String, contentHash: String) throws(EntrypointError) -> RemoteFile {
+        if let remote = try metadata(path), remote.contentHash == contentHash {
+            log.info("\(route): Dropbox answered \(summary), but it holds this snapshot at \(path) (rev \(remote.rev)): the first upload attempt had already stored it")
             return remote
         }
         throw EntrypointError(.conflict, "Dropbox refused the upload to \(path): \(summary) (the remote file changed since the last restore); nothing was overwritten. Use --backup --force to overwrite it")
+    }
+
+    /// The session is gone on a finish: a resend of a finish that was carried out. Ask Dropbox.
+    func resolveSessionGone(_ route: String, _ summary: String, path: String, contentHash: String) throws(EntrypointError) -> RemoteFile {
+        if let remote = try metadata(path), remote.contentHash == contentHash {
+            log.info("\(route): Dropbox answered \(summary), but it holds this snapshot at \(path) (rev \(remote.rev)): the first finish had already stored it")
+            return remote
+        }
+        throw EntrypointError(.unavailable, "\(route): HTTP 409 \(summary) (the upload session is gone and \(path) does not hold this snapshot)")
     }
 
     func storedFile(_ route: String, _ json: JSON) throws(EntrypointError) -> RemoteFile {
@@ -95,7 +111,7 @@ extension DropboxClient {
             }
         }
         let first = min(chunk, size)
-        let (started, _) = try uploadRequest(
+        let started = try uploadRequest(
             "files/upload_session/start",
             arg: .object([("close", .bool(false)), ("content_hash", .string(try chunkHash(0, first)))]),
             fd: fd, offset: 0, length: first, progress: progress)
@@ -111,22 +127,21 @@ extension DropboxClient {
             let correct: UInt64
             if last {
                 let arg = JSON.object([("cursor", cursor), ("commit", commit), ("content_hash", .string(try chunkHash(offset, length)))])
-                let (answer, attempts) = try uploadRequest("files/upload_session/finish", arg: arg, fd: fd, offset: offset, length: length, progress: progress)
-                switch answer {
-                case .stored(let json): return try storedFile("files/upload_session/finish", json)
+                let route = "files/upload_session/finish"
+                switch try uploadRequest(route, arg: arg, fd: fd, offset: offset, length: length, progress: progress) {
+                case .stored(let json): return try storedFile(route, json)
                 case .incorrectOffset(let c): correct = c
-                case .conflict(let summary):
-                    return try resolveConflict("files/upload_session/finish", summary, attempts: attempts, path: path, contentHash: contentHash)
+                case .conflict(let summary): return try resolveConflict(route, summary, path: path, contentHash: contentHash)
+                case .sessionGone(let summary): return try resolveSessionGone(route, summary, path: path, contentHash: contentHash)
                 }
             } else {
                 let arg = JSON.object([("cursor", cursor), ("close", .bool(false)), ("content_hash", .string(try chunkHash(offset, length)))])
-                let (answer, _) = try uploadRequest("files/upload_session/append_v2", arg: arg, fd: fd, offset: offset, length: length, progress: progress)
-                switch answer {
+                switch try uploadRequest("files/upload_session/append_v2", arg: arg, fd: fd, offset: offset, length: length, progress: progress) {
                 case .stored:
                     offset += length
                     continue
                 case .incorrectOffset(let c): correct = c
-                case .conflict(let summary):
+                case .conflict(let summary), .sessionGone(let summary):
                     throw EntrypointError(.unavailable, "files/upload_session/append_v2: HTTP 409 \(summary)")
                 }
             }
@@ -146,31 +161,32 @@ extension DropboxClient {
     /// One upload request streaming `length` bytes of `fd` from `offset`, inside one retry loop:
     /// transport failures (reset, timeout) and retryable statuses are retried under the usual
     /// backoff, Retry-After and deadline rules; the body is re-read from the file each time.
-    /// Returns the typed answer and how many attempts were made.
+    /// Returns the typed answer.
     func uploadRequest(
         _ route: String, arg: JSON, fd: Int32, offset: Int64, length: Int64, progress: Progress
-    ) throws(EntrypointError) -> (UploadAnswer, Int) {
+    ) throws(EntrypointError) -> UploadAnswer {
         let header = "Dropbox-API-Arg: " + arg.encoded(asciiOnly: true)
         var refreshed = false
-        var attempts = 0
-        let response: HTTPResponse = try withRetry(route) { (n) throws(EntrypointError) -> Attempt<HTTPResponse> in
-            attempts = n
-            return try attempt(
+        let response: HTTPResponse = try withRetry(route) { (_) throws(EntrypointError) -> Attempt<HTTPResponse> in
+            try attempt(
                 route, host: config.contentURL,
                 headers: { [header, "Content-Type: application/octet-stream"] },
                 body: { .file(fd: fd, offset: offset, length: length) },
                 progress: { sent, _ in progress.update(UInt64(offset) + UInt64(max(0, sent))) },
                 refreshed: &refreshed)
         }
-        if response.status == 200 { return (.stored(response.json ?? .null), attempts) }
+        if response.status == 200 { return .stored(response.json ?? .null) }
         let summary = Self.summary(response)
         if response.status == 409 {
             let error = response.json?["error"]
             if let correct = error?["correct_offset"]?.uint64 ?? error?["lookup_failed"]?["correct_offset"]?.uint64 {
-                return (.incorrectOffset(correct), attempts)
+                return .incorrectOffset(correct)
             }
             if summary.hasPrefix("path/conflict") || error?["reason"]?[".tag"]?.string == "conflict" || error?["path"]?[".tag"]?.string == "conflict" {
-                return (.conflict(summary), attempts)
+                return .conflict(summary)
+            }
+            if error?[".tag"]?.string == "not_found" || error?["lookup_failed"]?[".tag"]?.string == "not_found" {
+                return .sessionGone(summary)
             }
             throw EntrypointError(.unavailable, "\(route): HTTP 409 \(summary)")
         }

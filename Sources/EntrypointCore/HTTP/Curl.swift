@@ -247,7 +247,7 @@ final class Curl {
     /// nil for any other header line. The reason phrase is optional (RFC 9112 section 4).
     static func statusCode(_ line: String) -> Int? {
         guard line.hasPrefix("HTTP/") else { return nil }
-        let parts = line.split(whereSeparator: { $0 == " " || $0 == "\r" || $0 == "\n" || $0 == "\t" })
+        let parts = line.split(whereSeparator: { $0.isWhitespace })
         guard parts.count >= 2, parts[1].count == 3, let status = Int(parts[1]), (100...999).contains(status) else { return nil }
         return status
     }
