@@ -69,11 +69,15 @@ private func lines(_ text: String, containing needle: String) -> Int {
     @Test func onePersistentFailureIsRetriedByOneLoopOnly() throws {
         let w = try World()
         try w.publish(["x"])
-        try w.fake.fault(["route": "files/download", "kind": "status", "status": 503, "times": -1])
+        // Two 503s, then bodies that end at once (200 with Content-Length 0): no attempt makes progress.
+        try w.fake.fault(["route": "files/download", "kind": "status", "status": 503, "times": 2])
+        try w.fake.fault(["route": "files/download", "kind": "truncate", "bytes": 0, "times": -1])
         let r = try run([], env: w.env(fast.merging(["ENTRYPOINT_MAX_ATTEMPTS": "3", "ENTRYPOINT_ON_UNAVAILABLE": "fail"]) { _, b in b }))
         #expect(r.status == 69, "\(r.output)")
-        // ENTRYPOINT_MAX_ATTEMPTS requests, not its square (a retry loop inside a retry loop).
+        // ENTRYPOINT_MAX_ATTEMPTS requests in all, not a fresh budget for the 503s inside each attempt
+        // of the download (a retry loop inside a retry loop).
         #expect(w.fake.requests("files/download").count == 3)
+        #expect(r.stderr.contains("files/download failed after 3 attempts"), "\(r.stderr)")
     }
 
     @Test func requestTimeoutAndTooEarlyAreRetried() throws {
