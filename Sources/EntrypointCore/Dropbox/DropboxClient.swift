@@ -7,7 +7,7 @@ import Glibc
 public final class DropboxClient {
     let config: Configuration
     let log: Logger
-    let curl: Curl
+    let curl: any Transport
     /// Monotonic time after which nothing more is attempted (ENTRYPOINT_DEADLINE).
     let deadline: Double
     private var accessToken: String?
@@ -15,7 +15,7 @@ public final class DropboxClient {
     /// Requests made, by route (for --check and tests).
     private(set) var refreshCount = 0
 
-    init(config: Configuration, log: Logger, curl: Curl, deadline: Double) {
+    init(config: Configuration, log: Logger, curl: any Transport, deadline: Double) {
         self.config = config
         self.log = log
         self.curl = curl
@@ -48,7 +48,7 @@ public final class DropboxClient {
             do throws(TransportError) {
                 response = try curl.perform(
                     method: "POST", url: url, headers: ["Content-Type: application/x-www-form-urlencoded"],
-                    body: .bytes(Array(body.utf8)), deadline: deadline)
+                    body: .bytes(Array(body.utf8)), deadline: deadline, sink: nil, progress: nil)
             } catch {
                 return try transportAttempt(error, what)
             }

@@ -65,7 +65,16 @@ final class TransferState {
     var deadline: Double = .infinity
 }
 
-final class Curl {
+/// What DropboxClient needs from HTTP: one request, no retries. `Curl` is the real one; unit tests
+/// script answers with their own (Tests/EntrypointCoreTests/RetryTests.swift).
+protocol Transport: AnyObject {
+    func perform(
+        method: String, url: String, headers: [String], body: RequestBody, deadline: Double,
+        sink: ((UnsafeRawBufferPointer, TransferState) -> Bool)?, progress: ((Int64, Int64) -> Void)?
+    ) throws(TransportError) -> HTTPResponse
+}
+
+final class Curl: Transport {
     private let handle: UnsafeMutableRawPointer
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
     private let caSource: CASource
