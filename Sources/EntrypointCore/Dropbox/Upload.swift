@@ -22,11 +22,13 @@ enum UploadAnswer {
 extension DropboxClient {
 
     /// Uploads the `size` bytes of `fd` (content hash `contentHash`) with `commit` (CommitInfo),
-    /// in one call up to `chunk` bytes, in an upload session otherwise. Returns Dropbox's metadata of
-    /// the stored file after checking it (get_metadata: same size and content hash).
+    /// in one call up to `chunk` bytes (default ENTRYPOINT_UPLOAD_CHUNK_MB), in an upload session
+    /// otherwise. `commit["path"]` is where it goes. Returns Dropbox's metadata of the stored file
+    /// after checking it (get_metadata: same size and content hash).
     func upload(
-        fd: Int32, size: Int64, contentHash: String, commit: JSON, chunk: Int64, progress: Progress
+        fd: Int32, size: Int64, contentHash: String, commit: JSON, progress: Progress, chunk: Int64? = nil
     ) throws(EntrypointError) -> RemoteFile {
+        let chunk = chunk ?? Int64(config.uploadChunk)
         let path = commit["path"]?.string ?? config.remotePath
         let reported: RemoteFile
         if size <= chunk {

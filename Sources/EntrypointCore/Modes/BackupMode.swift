@@ -89,7 +89,7 @@ struct BackupMode {
             ("path", .string(config.remotePath)), ("mode", mode), ("autorename", .bool(false)),
             ("mute", .bool(true)), ("strict_conflict", .bool(true)),
         ])
-        let file = try client.upload(fd: fd, size: snapshotSize, contentHash: hash, commit: commit, chunk: chunk, progress: progress)
+        let file = try client.upload(fd: fd, size: snapshotSize, contentHash: hash, commit: commit, progress: progress)
         try StateRecord(contentHash: hash, rev: file.rev, size: file.size, event: "uploaded", time: Clock.utcStamp(), localHash: liveHash).save(db)
         log.info("Backed up \(db) to \(config.remotePath) (rev \(file.rev), \(Progress.bytes(file.size)))")
     }
