@@ -39,6 +39,8 @@ CONTENT_ROUTES = {"files/download", "files/upload", "files/upload_session/start"
                   "files/upload_session/append_v2", "files/upload_session/finish"}
 BODY_FAULTS = ("drop_after", "truncate", "corrupt_byte", "throttle", "stall")
 RESPONSE_FAULTS = ("status", "html", "auth_other")
+UPLOAD_ROUTES = ("files/upload", "files/upload_session/start",
+                 "files/upload_session/append_v2", "files/upload_session/finish")
 CORS_HACK = "text/plain;charset=dropbox-cors-hack"  # normalized (no spaces)
 
 READ_PATH_PATTERN = r"(/(.|[\r\n])*|id:.*)|(rev:[0-9a-f]{9,})|(ns:[0-9]+(/.*)?)"
@@ -217,6 +219,7 @@ class State:
         self.config = {}
         self._config_sig = None
         self.fault_left = []
+        self.fault_skip = []
         self.issued = {}          # access token issued by a refresh -> expiry epoch
         self.uses = {}            # token -> number of requests it authorized
         self.expired = set()      # tokens expired at run time
@@ -252,6 +255,7 @@ class State:
                     return
             self.config, self._config_sig = cfg, sig
             self.fault_left = [int(f.get("times", 1)) for f in cfg.get("faults", [])]
+            self.fault_skip = [int(f.get("skip", 0)) for f in cfg.get("faults", [])]
         # Warm the hash cache so the first request on a big file is fast.
         threading.Thread(target=self._prehash, daemon=True).start()
 
@@ -502,6 +506,9 @@ class State:
                     continue
                 if "path" in f and str(f["path"]).lower() not in ids:
                     continue
+                if self.fault_skip[i] > 0:    # this matching request is let through
+                    self.fault_skip[i] -= 1
+                    continue
                 if self.fault_left[i] > 0:
                     self.fault_left[i] -= 1
                 return f
@@ -519,10 +526,13 @@ class State:
             display, recs = self.history(pl)
             if recs:
                 cur = self.file_meta(display, len(recs) - 1, recs[-1])
+                stale = mode == "update" and want_rev != cur["rev"]
+                if stale and commit.get("strict_conflict"):
+                    return None, "conflict"           # even for identical content
                 if cur["content_hash"] == digest:     # identical content: no-op
                     os.unlink(local)
                     return cur, None
-                if mode == "add" or (mode == "update" and want_rev != cur["rev"]):
+                if mode == "add" or stale:
                     return None, "conflict"
             elif mode == "update" and commit.get("strict_conflict"):
                 return None, "conflict"
@@ -746,6 +756,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.handle_route()
             except Reply as r:
                 self.drain_body()
+                if 200 <= r.status < 300 and self.route in UPLOAD_ROUTES and r.shape:
+                    f = st.take_fault(self.route, ("reset_after_store",), self.path_ids)
+                    if f:   # the data is stored (and committed): the answer is lost
+                        self.faults.append("reset_after_store")
+                        self.abort_connection()
+                        return
                 self.send_reply(r)
         except (ConnectionError, TimeoutError, ssl.SSLError) as e:
             if self.server.verbose:
@@ -866,6 +882,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             r = self.fault_reply(f)
             r.shape = False
             raise r
+
+        if style == "upload":
+            f = st.take_fault(self.route, ("reset_during_body",), self.path_ids)
+            if f:   # read part of the body, then the connection breaks: nothing is stored
+                self.faults.append("reset_during_body")
+                self.body_done = True
+                want = int(self.headers.get("Content-Length") or 0)
+                for _ in self._read_exact(min(want, int(f.get("bytes", 0)))):
+                    pass
+                self.abort_connection()
+                raise ConnectionAbortedError("fault reset_during_body")
 
         if style == "oauth":
             return self.route_token()

@@ -621,6 +621,75 @@ class FakeDropboxTest(unittest.TestCase):
         self.assertTrue(err["error_summary"].startswith("path/conflict/file"))
         self.assertEqual(err["error"]["path"][".tag"], "conflict")
 
+    def test_upload_retry_with_strict_conflict_is_a_conflict(self):
+        p = "/Backup/strict-%d.db" % time.time_ns()
+        r, m = self.upload("files/upload", {"path": p, "mode": "add"}, b"v1")
+        self.assertEqual(r.status, 200)
+        mode = {".tag": "update", "update": m["rev"]}
+        r, m2 = self.upload("files/upload", {"path": p, "mode": mode, "strict_conflict": True}, b"v2")
+        self.assertEqual(r.status, 200)
+        # The same request again (its answer was lost): the rev moved on, so a conflict...
+        r, err = self.upload("files/upload", {"path": p, "mode": mode, "strict_conflict": True}, b"v2")
+        self.assertEqual(r.status, 409)
+        self.assertTrue(err["error_summary"].startswith("path/conflict/file"), err)
+        # ...but without strict_conflict identical content is still a no-op.
+        r, m3 = self.upload("files/upload", {"path": p, "mode": mode}, b"v2")
+        self.assertEqual((r.status, m3["rev"]), (200, m2["rev"]))
+
+    def upload_raises(self, route, arg, data):
+        with self.assertRaises((http.client.RemoteDisconnected, http.client.IncompleteRead,
+                                ConnectionError, ssl.SSLError)):
+            self.upload(route, arg, data)
+
+    def test_fault_reset_after_store(self):
+        p = "/Backup/reset-%d.db" % time.time_ns()
+        self.configure(faults=[{"route": "files/upload", "kind": "reset_after_store"}])
+        self.upload_raises("files/upload", {"path": p, "mode": "add"}, b"stored")
+        log = self.last_log("files/upload")
+        self.assertEqual((log["fault"], log["status"], log["bytes_received"]), ("reset_after_store", None, 6))
+        # The data was committed although the answer was lost.
+        self.assertEqual(self.metadata(p)["content_hash"], dropbox_hash(b"stored"))
+        # Session: the append is stored, the answer lost; the retry learns the offset.
+        self.configure(faults=[{"route": "files/upload_session/append_v2", "kind": "reset_after_store"},
+                               {"route": "files/upload_session/finish", "kind": "reset_after_store"}])
+        r, s = self.upload("files/upload_session/start", {"close": False}, b"abc")
+        sid = s["session_id"]
+        cursor = {"session_id": sid, "offset": 3}
+        self.upload_raises("files/upload_session/append_v2", {"cursor": cursor}, b"def")
+        r, err = self.upload("files/upload_session/append_v2", {"cursor": cursor}, b"def")
+        self.assertEqual((r.status, err["error"]), (409, {".tag": "incorrect_offset", "correct_offset": 6}))
+        q = p + ".session"
+        commit = {"path": q, "mode": "add"}
+        self.upload_raises("files/upload_session/finish", {"cursor": {"session_id": sid, "offset": 6}, "commit": commit}, b"g")
+        self.assertEqual(self.metadata(q)["content_hash"], dropbox_hash(b"abcdefg"))
+        # Only successes lose their answer: an error is answered normally.
+        self.configure(faults=[{"route": "files/upload", "kind": "reset_after_store"}])
+        r, err = self.upload("files/upload", {"path": p, "mode": "add"}, b"different")
+        self.assertEqual(r.status, 409)
+        self.assertIsNone(self.last_log("files/upload")["fault"])
+
+    def test_fault_reset_during_body_and_skip(self):
+        p = "/Backup/body-%d.db" % time.time_ns()
+        self.configure(faults=[{"route": "files/upload", "kind": "reset_during_body", "bytes": 4}])
+        self.upload_raises("files/upload", {"path": p, "mode": "add"}, b"x" * 100000)
+        log = self.last_log("files/upload")
+        self.assertEqual((log["fault"], log["status"]), ("reset_during_body", None))
+        self.assertLessEqual(log["bytes_received"], 100000)
+        r, m = self.rpc("files/get_metadata", {"path": p})
+        self.assertEqual(r.status, 409)   # nothing stored
+        # skip: the first matching request passes, the second gets the fault.
+        self.configure(faults=[{"route": "files/upload_session/finish", "kind": "status", "status": 503, "skip": 1}])
+        r, s = self.upload("files/upload_session/start", {"close": False}, b"")
+        r, _ = self.upload("files/upload_session/finish", {"cursor": {"session_id": "0" * 32, "offset": 0},
+                                                          "commit": {"path": p}}, b"")
+        self.assertEqual(r.status, 409)   # not found: let through
+        r, _ = self.upload("files/upload_session/finish", {"cursor": {"session_id": s["session_id"], "offset": 0},
+                                                          "commit": {"path": p}}, b"")
+        self.assertEqual(r.status, 503)
+        r, m = self.upload("files/upload_session/finish", {"cursor": {"session_id": s["session_id"], "offset": 0},
+                                                          "commit": {"path": p}}, b"")
+        self.assertEqual(r.status, 200, m)
+
     def test_log_format(self):
         self.download({"path": "/data/database.db"}, {"Range": "bytes=0-9", "User-Agent": "ua-test"})
         log = self.last_log("files/download")

@@ -1,4 +1,5 @@
-// files/download: pinned to a rev, resumable with Range, hashed as the bytes arrive.
+// files/download: pinned to a rev, resumable with Range, hashed as the bytes arrive, verified against
+// Dropbox's content hash, all inside one retry loop.
 import CCurl
 import CShims
 import Glibc
@@ -7,7 +8,12 @@ import Glibc
 extension DropboxClient {
 
     /// Streams revision `file.rev` into `fd` (positioned writes from 0), resuming a dropped transfer with
-    /// Range from the last byte written. Returns the content hash of exactly the bytes written.
+    /// Range from the last byte written. Returns the content hash of exactly the bytes written, which
+    /// equals `file.contentHash`: a download whose bytes fail verification (content hash mismatch, an
+    /// HTML page, another rev in Dropbox-API-Result, too many bytes) is refused, logged, and started
+    /// again from byte 0 within the same attempt budget and deadline. When those run out, the last
+    /// refusal is the error (exit 65).
+    /// One retry loop: an attempt that wrote bytes does not use up ENTRYPOINT_MAX_ATTEMPTS.
     public func download(_ file: RemoteFile, to fd: Int32, progress: Progress?) throws(EntrypointError) -> String {
         let arg = JSON.object([("path", .string("rev:" + file.rev))]).encoded(asciiOnly: true)
         // Bytes are written from curl's buffer at once, then copied into a small ring that a second
@@ -15,21 +21,23 @@ extension DropboxClient {
         // only when the ring is full.
         var hasher = PipelinedContentHasher(writeback: fd)
         var written: Int64 = 0
-        var sinkFailure: EntrypointError?
+        var fatal: EntrypointError?  // a local failure: stops everything
+        var refusal: EntrypointError?  // bad data from Dropbox: start over
         var checkedThisResponse = false
+        var refreshed = false
         let route = "files/download"
         let sink = { (bytes: UnsafeRawBufferPointer, state: TransferState) -> Bool in
             if !checkedThisResponse {
                 checkedThisResponse = true
                 let response = state.response
                 if let type = response.headers["content-type"], type.lowercased().hasPrefix("text/html") {
-                    sinkFailure = EntrypointError(.badRemoteData, "Dropbox answered \(route) with an HTML page (HTTP \(response.status), Content-Type \(type)) instead of the file; nothing was installed")
+                    refusal = EntrypointError(.badRemoteData, "Dropbox answered \(route) with an HTML page (HTTP \(response.status), Content-Type \(type)) instead of the file; nothing was installed")
                     return false
                 }
                 if let result = response.headers["dropbox-api-result"], let json = try? JSON.parse(result),
                     let rev = json["rev"]?.string, rev != file.rev
                 {
-                    sinkFailure = EntrypointError(.badRemoteData, "\(route) returned rev \(rev), expected \(file.rev); nothing was installed")
+                    refusal = EntrypointError(.badRemoteData, "\(route) returned rev \(rev), expected \(file.rev); nothing was installed")
                     return false
                 }
                 if response.status == 200 && written > 0 {
@@ -38,52 +46,76 @@ extension DropboxClient {
                     _ = hasher.finalize()
                     hasher = PipelinedContentHasher(writeback: fd)
                     if ftruncate(fd, 0) != 0 {
-                        sinkFailure = localError("truncate", "the temporary file", errno)
+                        fatal = localError("truncate", "the temporary file", errno)
                         return false
                     }
                 } else if response.status == 206 {
                     let range = response.headers["content-range"] ?? ""
                     if !range.hasPrefix("bytes \(written)-") {
-                        sinkFailure = EntrypointError(.unavailable, "\(route): resumed at the wrong offset (Content-Range \(range), wanted \(written))")
+                        refusal = EntrypointError(.badRemoteData, "\(route): resumed at the wrong offset (Content-Range \(range), wanted \(written)); nothing was installed")
                         return false
                     }
                 }
             }
             if UInt64(written) + UInt64(bytes.count) > file.size {
-                sinkFailure = EntrypointError(.badRemoteData, "\(route) sent more than the \(file.size) bytes of rev \(file.rev); nothing was installed")
+                refusal = EntrypointError(.badRemoteData, "\(route) sent more than the \(file.size) bytes of rev \(file.rev); nothing was installed")
                 return false
             }
             do throws(SystemError) {
                 try FileIO.pwriteAll(fd, bytes, at: written)
             } catch {
-                sinkFailure = localError("write", "the temporary file", error.errno)
+                fatal = localError("write", "the temporary file", error.errno)
                 return false
             }
             hasher.update(bytes)
             written += Int64(bytes.count)
             return true
         }
-        try withRetry(route) { (_) throws(EntrypointError) -> Attempt<Void> in
-            let response = try send(
-                route, host: config.contentURL,
-                headers: {
-                    var h = ["Dropbox-API-Arg: \(arg)", "Content-Type:"]
-                    if written > 0 { h.append("Range: bytes=\(written)-") }
-                    checkedThisResponse = false  // every attempt's response is checked afresh
-                    return h
-                },
-                body: { .none }, sink: sink, sinkError: { sinkFailure },
-                progress: { _, _ in progress?.update(UInt64(written)) })
-            if let e = sinkFailure { throw e }
+        /// Refuses what arrived so far: back to byte 0, a fresh hasher, and a retry that counts.
+        func startOver(_ why: EntrypointError) throws(EntrypointError) -> Attempt<String> {
+            written = 0
+            _ = hasher.finalize()
+            hasher = PipelinedContentHasher(writeback: fd)
+            if ftruncate(fd, 0) != 0 { throw localError("truncate", "the temporary file", errno) }
+            return .retry(after: nil, reason: "refused the download: \(why.message)", failure: why)
+        }
+        let hash: String = try withRetry(route) { (_) throws(EntrypointError) -> Attempt<String> in
+            let before = written
+            refusal = nil
+            let outcome: Attempt<HTTPResponse>
+            do throws(EntrypointError) {
+                outcome = try attempt(
+                    route, host: config.contentURL,
+                    headers: {
+                        var h = ["Dropbox-API-Arg: \(arg)", "Content-Type:"]
+                        if written > 0 { h.append("Range: bytes=\(written)-") }
+                        checkedThisResponse = false  // every attempt's response is checked afresh
+                        return h
+                    },
+                    body: { .none }, sink: sink, sinkError: { fatal ?? refusal },
+                    progress: { _, _ in progress?.update(UInt64(written)) },
+                    refreshed: &refreshed)
+            } catch {
+                if fatal == nil, let why = refusal { return try startOver(why) }
+                throw error
+            }
+            if let e = fatal { throw e }
+            if let why = refusal { return try startOver(why) }
+            let response: HTTPResponse
+            switch outcome {
+            case .retry(let after, let reason, _, _):
+                return .retry(after: after, reason: reason, progressed: written > before)
+            case .done(let r):
+                response = r
+            }
             switch response.status {
             case 200, 206:
                 if UInt64(written) < file.size {
                     // The server closed a "complete" body early (or sent a short Content-Length).
-                    return .retry(after: nil, reason: "the body ended after \(written) of \(file.size) bytes")
+                    return .retry(after: nil, reason: "the body ended after \(written) of \(file.size) bytes", progressed: written > before)
                 }
-                return .done(())
             case 416 where UInt64(written) == file.size:
-                return .done(())
+                break
             case 409:
                 let summary = Self.summary(response)
                 if summary.hasPrefix("path/not_found") {
@@ -93,8 +125,14 @@ extension DropboxClient {
             default:
                 throw failure(route, response)
             }
+            // All bytes are here: they must be the ones Dropbox describes.
+            let got = hasher.finalize()
+            if got != file.contentHash {
+                return try startOver(EntrypointError(.badRemoteData, "the downloaded file's content hash \(got) does not match Dropbox's \(file.contentHash) for rev \(file.rev); nothing was installed"))
+            }
+            return .done(got)
         }
         progress?.finish(UInt64(written))
-        return hasher.finalize()
+        return hash
     }
 }

@@ -7,7 +7,7 @@ import Glibc
 public final class DropboxClient {
     let config: Configuration
     let log: Logger
-    let curl: Curl
+    let curl: any Transport
     /// Monotonic time after which nothing more is attempted (ENTRYPOINT_DEADLINE).
     let deadline: Double
     private var accessToken: String?
@@ -15,7 +15,7 @@ public final class DropboxClient {
     /// Requests made, by route (for --check and tests).
     private(set) var refreshCount = 0
 
-    init(config: Configuration, log: Logger, curl: Curl, deadline: Double) {
+    init(config: Configuration, log: Logger, curl: any Transport, deadline: Double) {
         self.config = config
         self.log = log
         self.curl = curl
@@ -48,18 +48,17 @@ public final class DropboxClient {
             do throws(TransportError) {
                 response = try curl.perform(
                     method: "POST", url: url, headers: ["Content-Type: application/x-www-form-urlencoded"],
-                    body: .bytes(Array(body.utf8)), deadline: deadline)
+                    body: .bytes(Array(body.utf8)), deadline: deadline, sink: nil, progress: nil)
             } catch {
                 return try transportAttempt(error, what)
             }
+            if case .retry(let after, let reason, _, _) = Self.classify(response) { return .retry(after: after, reason: reason) }
             switch response.status {
             case 200:
                 guard let json = response.json, json["access_token"]?.string != nil else {
                     throw EntrypointError(.unavailable, "token refresh: Dropbox answered 200 without an access_token")
                 }
                 return .done(json)
-            case 429, 500...599:
-                return .retry(after: Self.retryAfter(response), reason: "HTTP \(response.status) \(Self.summary(response))")
             default:
                 let code = response.json?["error"]?.string ?? ""
                 let detail = Self.summary(response)
@@ -86,8 +85,9 @@ public final class DropboxClient {
         log.debug("access token refreshed (valid for \(json["expires_in"]?.number?.clean ?? "?")s)")
     }
 
-    /// Sends one authenticated request with retries; a 401 triggers one refresh and one retry.
-    /// Returns the first response that is not retryable (any 2xx, 4xx other than 401/429).
+    /// Sends one authenticated request with retries (one retry loop, see withRetry); a 401 triggers
+    /// one refresh and one resend. Returns the first response that is not retryable (any 2xx, 4xx
+    /// other than 401/408/425/429).
     func send(
         _ route: String, host: String, headers: @escaping () -> [String], body: () -> RequestBody,
         sink: ((UnsafeRawBufferPointer, TransferState) -> Bool)? = nil,
@@ -95,38 +95,46 @@ public final class DropboxClient {
         progress: ((Int64, Int64) -> Void)? = nil
     ) throws(EntrypointError) -> HTTPResponse {
         var refreshed = false
-        let url = host + "/2/" + route
         return try withRetry(route) { (_) throws(EntrypointError) -> Attempt<HTTPResponse> in
-            var response: HTTPResponse
-            while true {
-                let token = try ensureToken()
-                do throws(TransportError) {
-                    response = try curl.perform(
-                        method: "POST", url: url, headers: ["Authorization: Bearer \(token)"] + headers(),
-                        body: body(), deadline: deadline, sink: sink, progress: progress)
-                } catch {
-                    if let e = sinkError() { throw e }
-                    return try transportAttempt(error, route)
-                }
-                guard response.status == 401 else { break }
-                let reason = Self.summary(response)
-                if refreshed || config.credentials.refreshCredentials == nil {
-                    if config.credentials.refreshCredentials == nil {
-                        throw EntrypointError(.authRejected, "Dropbox rejected DROPBOX_ACCESS_TOKEN (HTTP 401 \(reason)); access tokens expire after 4 hours: set DROPBOX_APP_KEY, DROPBOX_APP_SECRET and DROPBOX_REFRESH_TOKEN instead")
-                    }
-                    throw EntrypointError(.authRejected, "Dropbox rejected a freshly refreshed access token for \(route) (HTTP 401 \(reason)); check the app's permissions (files.content.read/write)")
-                }
-                log.info("access token rejected by \(route) (\(reason)); refreshing it")
-                refreshed = true
-                try refreshToken()
-            }
-            switch response.status {
-            case 429, 500...599:
-                return .retry(after: Self.retryAfter(response), reason: "HTTP \(response.status) \(Self.summary(response))")
-            default:
-                return .done(response)
-            }
+            try attempt(route, host: host, headers: headers, body: body, sink: sink, sinkError: sinkError, progress: progress, refreshed: &refreshed)
         }
+    }
+
+    /// One attempt at an authenticated request, without retrying: a transport failure or a
+    /// retryable status is returned as `.retry` for the caller's (single) retry loop. A 401 is
+    /// answered by one token refresh per operation (`refreshed`) and a resend.
+    func attempt(
+        _ route: String, host: String, headers: () -> [String], body: () -> RequestBody,
+        sink: ((UnsafeRawBufferPointer, TransferState) -> Bool)? = nil,
+        sinkError: () -> EntrypointError? = { nil },
+        progress: ((Int64, Int64) -> Void)? = nil,
+        refreshed: inout Bool
+    ) throws(EntrypointError) -> Attempt<HTTPResponse> {
+        let url = host + "/2/" + route
+        var response: HTTPResponse
+        while true {
+            let token = try ensureToken()
+            do throws(TransportError) {
+                response = try curl.perform(
+                    method: "POST", url: url, headers: ["Authorization: Bearer \(token)"] + headers(),
+                    body: body(), deadline: deadline, sink: sink, progress: progress)
+            } catch {
+                if let e = sinkError() { throw e }
+                return try transportAttempt(error, route)
+            }
+            guard response.status == 401 else { break }
+            let reason = Self.summary(response)
+            if refreshed || config.credentials.refreshCredentials == nil {
+                if config.credentials.refreshCredentials == nil {
+                    throw EntrypointError(.authRejected, "Dropbox rejected DROPBOX_ACCESS_TOKEN (HTTP 401 \(reason)); access tokens expire after 4 hours: set DROPBOX_APP_KEY, DROPBOX_APP_SECRET and DROPBOX_REFRESH_TOKEN instead")
+                }
+                throw EntrypointError(.authRejected, "Dropbox rejected a freshly refreshed access token for \(route) (HTTP 401 \(reason)); check the app's permissions (files.content.read/write)")
+            }
+            log.info("access token rejected by \(route) (\(reason)); refreshing it")
+            refreshed = true
+            try refreshToken()
+        }
+        return Self.classify(response)
     }
 
     /// Turns a non-success response into an error naming the route, status and Dropbox's summary.

@@ -7,37 +7,73 @@ import Glibc
 /// Result of one attempt inside the retry loop.
 enum Attempt<T> {
     case done(T)
-    case retry(after: Double?, reason: String)
+    /// Try again. `progressed`: this attempt moved the operation forward (bytes arrived or were
+    /// accepted), so it does not use up the attempt budget. `failure`: the error to report when the
+    /// budget or the deadline ends the retries (default: "Dropbox unavailable", exit 69).
+    case retry(after: Double?, reason: String, progressed: Bool = false, failure: EntrypointError? = nil)
 }
 
 extension DropboxClient {
 
     /// Runs `body` until it is done, retrying with capped exponential backoff and full jitter,
     /// honouring the server's Retry-After, within the attempt budget and the deadline.
+    /// The budget (ENTRYPOINT_MAX_ATTEMPTS) counts attempts that made no progress; an attempt that
+    /// made progress resets the backoff and is not counted. The deadline bounds everything.
+    /// There is exactly one such loop per operation: `body` performs one request (or one attempt at
+    /// a multi-request step) and never retries by itself.
     func withRetry<T>(_ what: String, _ body: (Int) throws(EntrypointError) -> Attempt<T>) throws(EntrypointError) -> T {
         var attempt = 0
+        var wasted = 0  // attempts without progress: the budget
+        var streak = 0  // consecutive attempts without progress: the backoff exponent
         while true {
             attempt += 1
             try checkSignal()
             switch try body(attempt) {
             case .done(let value):
                 return value
-            case .retry(let after, let reason):
-                if attempt >= config.maxAttempts {
-                    throw EntrypointError(.unavailable, "\(what) failed after \(attempt) attempts: \(reason)")
+            case .retry(let after, let reason, let progressed, let failure):
+                if progressed {
+                    streak = 0
+                } else {
+                    wasted += 1
+                    streak += 1
                 }
-                let backoff = min(config.backoffCap, config.backoffBase * Double(1 << min(attempt - 1, 20)))
+                if wasted >= config.maxAttempts {
+                    if let failure { throw failure }
+                    let counted = attempt == wasted ? "" : " (\(wasted) of them without progress)"
+                    throw EntrypointError(.unavailable, "\(what) failed after \(attempt) attempts\(counted): \(reason)")
+                }
+                let backoff = min(config.backoffCap, config.backoffBase * Double(1 << min(max(streak, 1) - 1, 20)))
                 var delay = Double.random(in: 0...backoff)
                 if let after { delay = max(delay, after) }
                 let left = deadline - Clock.now()
                 if delay >= left {
+                    if let failure { throw failure }
                     throw EntrypointError(
                         .unavailable,
                         "\(what) failed: \(reason); the next try (in \(delay.clean)s) would pass the \(config.deadline.clean)s deadline (ENTRYPOINT_DEADLINE)")
                 }
-                log.warning("\(what): \(reason); retrying in \(delay.clean)s (attempt \(attempt + 1) of \(config.maxAttempts))")
+                let budget = progressed
+                    ? "attempt \(attempt + 1); the last one made progress and does not count against ENTRYPOINT_MAX_ATTEMPTS=\(config.maxAttempts)"
+                    : "attempt \(attempt + 1), \(wasted) of \(config.maxAttempts) without progress used"
+                log.warning("\(what): \(reason); retrying in \(delay.clean)s (\(budget))")
                 if !Clock.sleep(delay) { try checkSignal() }
             }
+        }
+    }
+
+    /// The one classifier of HTTP answers, used by every request: statuses worth another try
+    /// (408 Request Timeout, 425 Too Early, 429 Too Many Requests, any 5xx) become `.retry` with the
+    /// server's Retry-After; everything else is the caller's to interpret.
+    static func classify(_ response: HTTPResponse) -> Attempt<HTTPResponse> {
+        guard isRetryable(status: response.status) else { return .done(response) }
+        return .retry(after: retryAfter(response), reason: "HTTP \(response.status) \(summary(response))")
+    }
+
+    static func isRetryable(status: Int) -> Bool {
+        switch status {
+        case 408, 425, 429, 500...599: true
+        default: false
         }
     }
 
@@ -53,7 +89,11 @@ extension DropboxClient {
     /// Classifies a transport failure: signal and deadline stop, connection errors retry.
     func transportAttempt<T>(_ error: TransportError, _ what: String) throws(EntrypointError) -> Attempt<T> {
         try checkSignal()
-        if error.message == "deadline" || Clock.now() >= deadline { throw deadlineError(what) }
+        switch error.abort {
+        case .signal(let sig): throw EntrypointError(signal: sig)
+        case .deadline: throw deadlineError(what)
+        case nil: if Clock.now() >= deadline { throw deadlineError(what) }
+        }
         if error.code == CURLE_PEER_FAILED_VERIFICATION || error.code == CURLE_SSL_CACERT_BADFILE {
             throw EntrypointError(.unavailable, "\(what): TLS certificate verification failed: \(error.message) (check SSL_CERT_FILE / the CA bundle)")
         }
@@ -61,15 +101,50 @@ extension DropboxClient {
         throw EntrypointError(.unavailable, "\(what): \(error.message) (curl \(error.code.rawValue))")
     }
 
-    /// Seconds to wait from a 429/503: the Retry-After header or the JSON `retry_after`.
-    static func retryAfter(_ response: HTTPResponse) -> Double? {
-        if let header = response.headers["retry-after"], let seconds = Double(header.trimmingWhitespace()) {
-            return max(0, seconds)
+    /// Seconds to wait from a 429/503: the Retry-After header (seconds, or an HTTP date, RFC 9110
+    /// section 10.2.3) or the JSON `retry_after`. `now` is the wall clock in seconds since the epoch.
+    static func retryAfter(_ response: HTTPResponse, now: Double = wallClock()) -> Double? {
+        if let header = response.headers["retry-after"]?.trimmingWhitespace() {
+            if let seconds = Double(header), seconds.isFinite { return max(0, seconds) }
+            if let date = httpDate(header) { return max(0, Double(date) - now) }
         }
         if let json = response.json, let seconds = json["error"]?["retry_after"]?.number ?? json["retry_after"]?.number {
             return max(0, seconds)
         }
         return nil
+    }
+
+    /// The wall clock (CLOCK_REALTIME) in seconds since the epoch, for HTTP dates.
+    static func wallClock() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// Seconds since the epoch of an IMF-fixdate (`Wed, 21 Oct 2026 07:28:00 GMT`, RFC 9110 section
+    /// 5.6.7), or nil. Computed with timegm from the fields; the weekday is not checked.
+    static func httpDate(_ text: String) -> Int? {
+        let fields = text.split(separator: " ", omittingEmptySubsequences: true)
+        guard fields.count == 6, fields[0].hasSuffix(","), fields[5] == "GMT",
+            fields[1].count == 2, let day = Int(fields[1]), (1...31).contains(day),
+            let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].firstIndex(of: String(fields[2])),
+            fields[3].count == 4, let year = Int(fields[3]), year >= 1970
+        else { return nil }
+        let clock = fields[4].split(separator: ":", omittingEmptySubsequences: false)
+        guard clock.count == 3, clock.allSatisfy({ $0.count == 2 }),
+            let hour = Int(clock[0]), let minute = Int(clock[1]), let second = Int(clock[2]),
+            (0...23).contains(hour), (0...59).contains(minute), (0...60).contains(second)
+        else { return nil }
+        var t = tm()
+        t.tm_year = Int32(year - 1900)
+        t.tm_mon = Int32(month)
+        t.tm_mday = Int32(day)
+        t.tm_hour = Int32(hour)
+        t.tm_min = Int32(minute)
+        t.tm_sec = Int32(second)
+        let seconds = timegm(&t)
+        guard seconds != -1 else { return nil }
+        return Int(seconds)
     }
 
     /// One short line describing an error response: the error_summary, or the first line of text.

@@ -23,17 +23,28 @@ struct HTTPResponse {
     var json: JSON? { try? JSON.parse(body) }
 }
 
+/// Why entrypoint itself stopped a transfer (a typed value, never a message to parse).
+enum TransferAbort: Equatable {
+    /// ENTRYPOINT_DEADLINE was reached during the transfer.
+    case deadline
+    /// A stop signal (SIGTERM, SIGINT) arrived.
+    case signal(Int32)
+}
+
 /// A transport failure (no HTTP status): libcurl's code and its message.
 struct TransportError: Error {
     let code: CURLcode
     let message: String
+    /// Set when entrypoint aborted the transfer itself (deadline, signal).
+    var abort: TransferAbort? = nil
 
     /// Connection-level failures worth retrying.
     var isRetryable: Bool {
         switch code {
         case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT,
             CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_PARTIAL_FILE,
-            CURLE_GOT_NOTHING, CURLE_SSL_CONNECT_ERROR, CURLE_HTTP2, CURLE_HTTP2_STREAM:
+            CURLE_GOT_NOTHING, CURLE_SSL_CONNECT_ERROR, CURLE_HTTP2, CURLE_HTTP2_STREAM,
+            CURLE_WEIRD_SERVER_REPLY, CURLE_SEND_FAIL_REWIND:
             true
         default:
             false
@@ -50,10 +61,20 @@ final class TransferState {
     var uploadError: SystemError?
     var progress: ((Int64, Int64) -> Void)?
     var abortReason: String?
+    var abort: TransferAbort?
     var deadline: Double = .infinity
 }
 
-final class Curl {
+/// What DropboxClient needs from HTTP: one request, no retries. `Curl` is the real one; unit tests
+/// script answers with their own (Tests/EntrypointCoreTests/RetryTests.swift).
+protocol Transport: AnyObject {
+    func perform(
+        method: String, url: String, headers: [String], body: RequestBody, deadline: Double,
+        sink: ((UnsafeRawBufferPointer, TransferState) -> Bool)?, progress: ((Int64, Int64) -> Void)?
+    ) throws(TransportError) -> HTTPResponse
+}
+
+final class Curl: Transport {
     private let handle: UnsafeMutableRawPointer
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
     private let caSource: CASource
@@ -158,6 +179,10 @@ final class Curl {
                 }
             }
             _ = ep_curl_setopt_ptr(handle, CURLOPT_READDATA, context)
+            // A body curl must send again (a retried connection, a redirect-free resend) is re-read
+            // from the file: without this callback curl fails with CURLE_SEND_FAIL_REWIND (65).
+            _ = ep_curl_setopt_ptr(handle, CURLOPT_SEEKFUNCTION, unsafeBitCast(Curl.seekCallback, to: UnsafeRawPointer.self))
+            _ = ep_curl_setopt_ptr(handle, CURLOPT_SEEKDATA, context)
         }
         if method != "POST" && method != "GET" {
             _ = method.withCString { ep_curl_setopt_ptr(handle, CURLOPT_CUSTOMREQUEST, $0) }
@@ -177,11 +202,10 @@ final class Curl {
         _ = ep_curl_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION) { ptr, size, count, userdata in
             let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
             let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: size * count), as: UTF8.self)
-            if line.hasPrefix("HTTP/") {
+            if let status = Curl.statusCode(line) {
                 // A new response (e.g. after a 100 Continue): start over.
-                let parts = line.split(separator: " ", maxSplits: 2)
                 state.response = HTTPResponse()
-                if parts.count >= 2, let status = Int(parts[1]) { state.response.status = status }
+                state.response.status = status
             } else if let colon = line.firstIndex(of: ":") {
                 let name = line[..<colon].lowercased()
                 let value = String(line[line.index(after: colon)...]).trimmingWhitespace()
@@ -195,10 +219,12 @@ final class Curl {
             let state = Unmanaged<TransferState>.fromOpaque(clientp!).takeUnretainedValue()
             if let sig = Optional(ep_signal_pending()), sig != 0 {
                 state.abortReason = "stopped by \(signalName(sig))"
+                state.abort = .signal(sig)
                 return 1
             }
             if Clock.now() > state.deadline {
-                state.abortReason = "deadline"
+                state.abortReason = "the deadline was reached"
+                state.abort = .deadline
                 return 1
             }
             state.progress?(Int64(max(dlnow, ulnow)), Int64(max(dltotal, ultotal)))
@@ -216,12 +242,33 @@ final class Curl {
             if message.isEmpty { message = String(cString: curl_easy_strerror(code)) }
             if let reason = state.abortReason { message = reason }
             if let e = state.uploadError { message = "reading the upload: \(e.message)" }
-            throw TransportError(code: code, message: message)
+            var abort = state.abort
+            if abort == nil && code == CURLE_OPERATION_TIMEDOUT && Clock.now() >= deadline { abort = .deadline }
+            throw TransportError(code: code, message: message, abort: abort)
         }
         var status: Int = 0
         _ = ep_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         state.response.status = status
         return state.response
+    }
+
+    /// The status code of an HTTP status line (`HTTP/1.1 200 OK`, `HTTP/1.1 200`, `HTTP/2 200`), or
+    /// nil for any other header line. The reason phrase is optional (RFC 9112 section 4).
+    static func statusCode(_ line: String) -> Int? {
+        guard line.hasPrefix("HTTP/") else { return nil }
+        let parts = line.split(whereSeparator: { $0.isWhitespace })
+        guard parts.count >= 2, parts[1].count == 3, let status = Int(parts[1]), (100...999).contains(status) else { return nil }
+        return status
+    }
+
+    /// CURLOPT_SEEKFUNCTION for a file body: curl asks to rewind before sending the body again.
+    static let seekCallback: @convention(c) (UnsafeMutableRawPointer?, curl_off_t, Int32) -> Int32 = { userdata, offset, origin in
+        let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
+        guard origin == SEEK_SET, case .file(_, let start, let length) = state.upload, offset >= 0, Int64(offset) <= length else {
+            return Int32(CURL_SEEKFUNC_CANTSEEK)
+        }
+        state.uploadPosition = start + Int64(offset)
+        return Int32(CURL_SEEKFUNC_OK)
     }
 
     /// Resets the per-request options while keeping connections, TLS sessions and our defaults.
@@ -231,6 +278,7 @@ final class Curl {
         _ = ep_curl_setopt_ptr(handle, CURLOPT_POSTFIELDS, nil)
         _ = ep_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, -1)
         _ = ep_curl_setopt_data_callback(handle, CURLOPT_READFUNCTION, nil)
+        _ = ep_curl_setopt_ptr(handle, CURLOPT_SEEKFUNCTION, nil)
         _ = ep_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, 0)
     }
 }

@@ -1,0 +1,197 @@
+// Uploads for --backup: files/upload for a snapshot up to one chunk, an upload session otherwise.
+// Every request retries transport failures and retryable statuses in one loop (Retry.swift); a lost
+// answer is recovered from what Dropbox reports (correct_offset, get_metadata), and every success is
+// checked against Dropbox's metadata afterwards.
+import CCurl
+import CShims
+import Glibc
+
+/// What one upload request ended with, as typed values (no message parsing).
+enum UploadAnswer {
+    /// 200: the JSON answer.
+    case stored(JSON)
+    /// 409 incorrect_offset (also lookup_failed/incorrect_offset): where Dropbox's session really is.
+    case incorrectOffset(UInt64)
+    /// 409 path/conflict: Dropbox's error summary.
+    case conflict(String)
+    /// 409 not_found (also lookup_failed/not_found): the upload session is gone, e.g. finished by a
+    /// resend whose answer was lost.
+    case sessionGone(String)
+}
+
+extension DropboxClient {
+
+    /// Uploads the `size` bytes of `fd` (content hash `contentHash`) with `commit` (CommitInfo),
+    /// in one call up to `chunk` bytes (default ENTRYPOINT_UPLOAD_CHUNK_MB), in an upload session
+    /// otherwise. `commit["path"]` is where it goes. Returns Dropbox's metadata of the stored file
+    /// after checking it (get_metadata: same size and content hash).
+    func upload(
+        fd: Int32, size: Int64, contentHash: String, commit: JSON, progress: Progress, chunk: Int64? = nil
+    ) throws(EntrypointError) -> RemoteFile {
+        let chunk = chunk ?? Int64(config.uploadChunk)
+        let path = commit["path"]?.string ?? config.remotePath
+        let reported: RemoteFile
+        if size <= chunk {
+            var arg = commit
+            if case .object(var members) = commit {
+                members.append(("content_hash", .string(contentHash)))
+                arg = .object(members)
+            }
+            reported = try committing("files/upload", arg: arg, fd: fd, offset: 0, length: size, path: path, contentHash: contentHash, progress: progress)
+        } else {
+            reported = try session(fd: fd, size: size, commit: commit, chunk: chunk, path: path, contentHash: contentHash, progress: progress)
+        }
+        progress.finish(UInt64(size))
+        guard reported.contentHash == contentHash, reported.size == UInt64(size) else {
+            throw EntrypointError(.badRemoteData, "after the upload Dropbox reports content hash \(reported.contentHash) and \(reported.size) bytes, expected \(contentHash) and \(size) bytes; check \(path) in Dropbox")
+        }
+        // What Dropbox holds now, asked separately: the upload's own answer is not the proof.
+        guard let stored = try metadata(path) else {
+            throw EntrypointError(.badRemoteData, "after the upload of rev \(reported.rev) Dropbox has no file at \(path); check it in Dropbox")
+        }
+        guard stored.contentHash == contentHash, stored.size == UInt64(size) else {
+            throw EntrypointError(.badRemoteData, "after the upload Dropbox's metadata of \(path) shows rev \(stored.rev), \(stored.size) bytes, content hash \(stored.contentHash); the snapshot is \(size) bytes, \(contentHash)")
+        }
+        return stored
+    }
+
+    /// A request that commits the file (files/upload, upload_session/finish). When a retry of it gets
+    /// a conflict, the first attempt may have been carried out with its answer lost: Dropbox's
+    /// metadata decides (its content hash is this snapshot's: success; anything else: a conflict).
+    func committing(
+        _ route: String, arg: JSON, fd: Int32, offset: Int64, length: Int64, path: String, contentHash: String, progress: Progress
+    ) throws(EntrypointError) -> RemoteFile {
+        let answer = try uploadRequest(route, arg: arg, fd: fd, offset: offset, length: length, progress: progress)
+        switch answer {
+        case .stored(let json):
+            return try storedFile(route, json)
+        case .incorrectOffset(let correct):
+            throw EntrypointError(.unavailable, "\(route): Dropbox's upload session is at offset \(correct), not \(offset + length) as expected")
+        case .conflict(let summary):
+            return try resolveConflict(route, summary, path: path, contentHash: contentHash)
+        case .sessionGone(let summary):
+            return try resolveSessionGone(route, summary, path: path, contentHash: contentHash)
+        }
+    }
+
+    /// A conflict on the commit. It may be our own success whose answer was lost: the request was
+    /// sent again (by our retry loop, or by libcurl on a connection that died) and the first copy had
+    /// already moved the rev on. Ask Dropbox: if it holds this snapshot, the backup is done.
+    func resolveConflict(_ route: String, _ summary: String, path: String, contentHash: String) throws(EntrypointError) -> RemoteFile {
+        if let remote = try metadata(path), remote.contentHash == contentHash {
+            log.info("\(route): Dropbox answered \(summary), but it holds this snapshot at \(path) (rev \(remote.rev)): the first upload attempt had already stored it")
+            return remote
+        }
+        throw EntrypointError(.conflict, "Dropbox refused the upload to \(path): \(summary) (the remote file changed since the last restore); nothing was overwritten. Use --backup --force to overwrite it")
+    }
+
+    /// The session is gone on a finish: a resend of a finish that was carried out. Ask Dropbox.
+    func resolveSessionGone(_ route: String, _ summary: String, path: String, contentHash: String) throws(EntrypointError) -> RemoteFile {
+        if let remote = try metadata(path), remote.contentHash == contentHash {
+            log.info("\(route): Dropbox answered \(summary), but it holds this snapshot at \(path) (rev \(remote.rev)): the first finish had already stored it")
+            return remote
+        }
+        throw EntrypointError(.unavailable, "\(route): HTTP 409 \(summary) (the upload session is gone and \(path) does not hold this snapshot)")
+    }
+
+    func storedFile(_ route: String, _ json: JSON) throws(EntrypointError) -> RemoteFile {
+        guard let file = RemoteFile(json) else {
+            throw EntrypointError(.badRemoteData, "\(route) answered 200 without a file's rev, size and content_hash; check \(config.remotePath) in Dropbox")
+        }
+        return file
+    }
+
+    /// An upload session: start, append in chunks (multiples of 4 MiB), finish with the commit. An
+    /// `incorrect_offset` answer (e.g. the retry of an append whose answer was lost) moves the cursor
+    /// to Dropbox's `correct_offset` and goes on: no byte is sent twice into the file, none skipped.
+    func session(
+        fd: Int32, size: Int64, commit: JSON, chunk: Int64, path: String, contentHash: String, progress: Progress
+    ) throws(EntrypointError) -> RemoteFile {
+        func chunkHash(_ offset: Int64, _ length: Int64) throws(EntrypointError) -> String {
+            do throws(SystemError) { return try ContentHash.ofDescriptor(fd, offset: offset, size: length) } catch {
+                throw localError("read", "the snapshot", error.errno)
+            }
+        }
+        let first = min(chunk, size)
+        let started = try uploadRequest(
+            "files/upload_session/start",
+            arg: .object([("close", .bool(false)), ("content_hash", .string(try chunkHash(0, first)))]),
+            fd: fd, offset: 0, length: first, progress: progress)
+        guard case .stored(let json) = started, let sessionID = json["session_id"]?.string else {
+            throw EntrypointError(.unavailable, "upload_session/start answered without a session_id")
+        }
+        var offset = first
+        var corrections = 0
+        while true {
+            let length = min(chunk, size - offset)
+            let last = offset + length >= size
+            let cursor = JSON.object([("session_id", .string(sessionID)), ("offset", .number(Double(offset)))])
+            let correct: UInt64
+            if last {
+                let arg = JSON.object([("cursor", cursor), ("commit", commit), ("content_hash", .string(try chunkHash(offset, length)))])
+                let route = "files/upload_session/finish"
+                switch try uploadRequest(route, arg: arg, fd: fd, offset: offset, length: length, progress: progress) {
+                case .stored(let json): return try storedFile(route, json)
+                case .incorrectOffset(let c): correct = c
+                case .conflict(let summary): return try resolveConflict(route, summary, path: path, contentHash: contentHash)
+                case .sessionGone(let summary): return try resolveSessionGone(route, summary, path: path, contentHash: contentHash)
+                }
+            } else {
+                let arg = JSON.object([("cursor", cursor), ("close", .bool(false)), ("content_hash", .string(try chunkHash(offset, length)))])
+                switch try uploadRequest("files/upload_session/append_v2", arg: arg, fd: fd, offset: offset, length: length, progress: progress) {
+                case .stored:
+                    offset += length
+                    continue
+                case .incorrectOffset(let c): correct = c
+                case .conflict(let summary), .sessionGone(let summary):
+                    throw EntrypointError(.unavailable, "files/upload_session/append_v2: HTTP 409 \(summary)")
+                }
+            }
+            corrections += 1
+            guard corrections <= 10, correct <= UInt64(size) else {
+                throw EntrypointError(.unavailable, "upload session: Dropbox keeps reporting incorrect_offset (now \(correct) of \(size) bytes)")
+            }
+            if correct == UInt64(offset) + UInt64(length) {
+                log.info("upload session: Dropbox already has the \(length) bytes at offset \(offset) (the answer was lost); continuing at \(correct)")
+            } else {
+                log.warning("upload session: Dropbox has \(correct) bytes, not \(offset); continuing from there")
+            }
+            offset = Int64(correct)
+        }
+    }
+
+    /// One upload request streaming `length` bytes of `fd` from `offset`, inside one retry loop:
+    /// transport failures (reset, timeout) and retryable statuses are retried under the usual
+    /// backoff, Retry-After and deadline rules; the body is re-read from the file each time.
+    /// Returns the typed answer.
+    func uploadRequest(
+        _ route: String, arg: JSON, fd: Int32, offset: Int64, length: Int64, progress: Progress
+    ) throws(EntrypointError) -> UploadAnswer {
+        let header = "Dropbox-API-Arg: " + arg.encoded(asciiOnly: true)
+        var refreshed = false
+        let response: HTTPResponse = try withRetry(route) { (_) throws(EntrypointError) -> Attempt<HTTPResponse> in
+            try attempt(
+                route, host: config.contentURL,
+                headers: { [header, "Content-Type: application/octet-stream"] },
+                body: { .file(fd: fd, offset: offset, length: length) },
+                progress: { sent, _ in progress.update(UInt64(offset) + UInt64(max(0, sent))) },
+                refreshed: &refreshed)
+        }
+        if response.status == 200 { return .stored(response.json ?? .null) }
+        let summary = Self.summary(response)
+        if response.status == 409 {
+            let error = response.json?["error"]
+            if let correct = error?["correct_offset"]?.uint64 ?? error?["lookup_failed"]?["correct_offset"]?.uint64 {
+                return .incorrectOffset(correct)
+            }
+            if summary.hasPrefix("path/conflict") || error?["reason"]?[".tag"]?.string == "conflict" || error?["path"]?[".tag"]?.string == "conflict" {
+                return .conflict(summary)
+            }
+            if error?[".tag"]?.string == "not_found" || error?["lookup_failed"]?[".tag"]?.string == "not_found" {
+                return .sessionGone(summary)
+            }
+            throw EntrypointError(.unavailable, "\(route): HTTP 409 \(summary)")
+        }
+        throw failure(route, response)
+    }
+}

@@ -1,0 +1,227 @@
+// Issues 10 (items 7, 8), 12 (item 1): one retry loop per operation, bad downloads retried,
+// uploads that survive a network that drops connections and loses answers.
+import Foundation
+import Testing
+
+/// Short backoff so the many retries of these tests stay quick; the behaviour does not depend on it.
+private let fast = ["ENTRYPOINT_BACKOFF_BASE": "0.05", "ENTRYPOINT_BACKOFF_CAP": "0.2"]
+
+private func record(_ w: World) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: w.db + ".entrypoint.json"))) as? [String: Any])
+}
+
+private func lines(_ text: String, containing needle: String) -> Int {
+    text.split(separator: "\n").filter { $0.contains(needle) }.count
+}
+
+@Suite struct DownloadRetryTests {
+    @Test func oneCorruptedByteOnceThenGoodIsRestored() throws {
+        let w = try World()
+        let source = try w.publish(["good"], padding: 100_000)
+        try w.fake.fault(["route": "files/download", "kind": "corrupt_byte", "offset": 50_000, "times": 1])
+        let r = try run([], env: w.env(fast))
+        #expect(r.status == 0, "\(r.output)")
+        #expect(bytes(w.db) == bytes(source))
+        #expect(w.fake.requests("files/download").count == 2)
+        // One line per refusal, naming what was refused.
+        #expect(lines(r.stderr, containing: "refused the download") == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("content hash"), "\(r.stderr)")
+        #expect(w.leftovers().isEmpty, "\(w.leftovers())")
+    }
+
+    @Test func htmlPageWith200OnceThenGoodIsRestored() throws {
+        let w = try World()
+        let source = try w.publish(["good"])
+        try w.fake.fault(["route": "files/download", "kind": "html", "times": 1])
+        let r = try run([], env: w.env(fast))
+        #expect(r.status == 0, "\(r.output)")
+        #expect(bytes(w.db) == bytes(source))
+        #expect(lines(r.stderr, containing: "refused the download") == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("HTML page"))
+    }
+
+    @Test func corruptedAlwaysExits65AfterTheBudget() throws {
+        let w = try World()
+        try w.publish(["never"], padding: 100_000)
+        try w.fake.fault(["route": "files/download", "kind": "corrupt_byte", "offset": 1_000, "times": -1])
+        let r = try run([], env: w.env(fast.merging(["ENTRYPOINT_MAX_ATTEMPTS": "3"]) { _, b in b }))
+        #expect(r.status == 65, "\(r.output)")
+        #expect(w.fake.requests("files/download").count == 3)
+        #expect(lines(r.stderr, containing: "refused the download") == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("does not match Dropbox's"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: w.db))
+        #expect(w.leftovers().isEmpty, "\(w.leftovers())")
+    }
+
+    @Test func linkThatDropsEveryFewBytesStillCompletes() throws {
+        let w = try World()
+        let source = try w.publish(["drops"], padding: 3_000_000)
+        // Every response is cut after 400 kB: about 8 attempts, more than ENTRYPOINT_MAX_ATTEMPTS=3, but
+        // each one made progress.
+        try w.fake.fault(["route": "files/download", "kind": "drop_after", "bytes": 400_000, "times": -1])
+        let r = try run([], env: w.env(fast.merging(["ENTRYPOINT_MAX_ATTEMPTS": "3"]) { _, b in b }))
+        #expect(r.status == 0, "\(r.output)")
+        #expect(bytes(w.db) == bytes(source))
+        #expect(w.fake.requests("files/download").count > 3)
+        #expect(r.stderr.contains("made progress"), "\(r.stderr)")
+    }
+
+    @Test func onePersistentFailureIsRetriedByOneLoopOnly() throws {
+        let w = try World()
+        try w.publish(["x"])
+        // Two 503s, then bodies that end at once (200 with Content-Length 0): no attempt makes progress.
+        try w.fake.fault(["route": "files/download", "kind": "status", "status": 503, "times": 2])
+        try w.fake.fault(["route": "files/download", "kind": "truncate", "bytes": 0, "times": -1])
+        let r = try run([], env: w.env(fast.merging(["ENTRYPOINT_MAX_ATTEMPTS": "3", "ENTRYPOINT_ON_UNAVAILABLE": "fail"]) { _, b in b }))
+        #expect(r.status == 69, "\(r.output)")
+        // ENTRYPOINT_MAX_ATTEMPTS requests in all, not a fresh budget for the 503s inside each attempt
+        // of the download (a retry loop inside a retry loop).
+        #expect(w.fake.requests("files/download").count == 3)
+        #expect(r.stderr.contains("files/download failed after 3 attempts"), "\(r.stderr)")
+    }
+
+    @Test func requestTimeoutAndTooEarlyAreRetried() throws {
+        let w = try World()
+        let source = try w.publish(["x"])
+        try w.fake.fault(["route": "files/get_metadata", "kind": "status", "status": 408])
+        try w.fake.fault(["route": "files/download", "kind": "status", "status": 425])
+        let r = try run([], env: w.env(fast))
+        #expect(r.status == 0, "\(r.output)")
+        #expect(bytes(w.db) == bytes(source))
+        #expect(w.fake.requests("files/get_metadata").map { $0["status"] as? Int } == [408, 200])
+    }
+
+    @Test func retryAfterAsAnHTTPDateIsHonoured() throws {
+        let w = try World()
+        try w.publish(["x"])
+        // A date two seconds ahead (whole seconds: the wait is between 1 and 2 s).
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        let date = formatter.string(from: Date().addingTimeInterval(2))
+        try w.fake.fault(["route": "files/get_metadata", "kind": "status", "status": 503, "headers": ["Retry-After": date]])
+        let r = try run([], env: w.env(fast))
+        #expect(r.status == 0, "\(r.output)")
+        let times = w.fake.requests("files/get_metadata").compactMap { $0["t"] as? Double }
+        #expect(times.count == 2)
+        #expect(times.count == 2 && times[1] - times[0] >= 0.9, "waited for the Retry-After date \(date): \(times)")
+    }
+}
+
+@Suite struct UploadRetryTests {
+    func restored(_ w: World, padding: Int = 0) throws {
+        try w.publish(["base"], padding: padding)
+        #expect(try run([], env: w.env()).status == 0)
+        try DB.sql(w.db, "INSERT INTO items VALUES ('railway')")
+    }
+
+    /// The uploaded revision is byte-identical to the snapshot the record describes.
+    func expectUploadedIsTheSnapshot(_ w: World, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let uploaded = try #require(w.fake.uploaded("/database.db").last, sourceLocation: sourceLocation)
+        #expect(try DB.items(uploaded) == ["base", "railway"], sourceLocation: sourceLocation)
+        let hash = try run(["--hash", uploaded], env: [:])
+        let rec = try record(w)
+        #expect(hash.stdout.hasPrefix(rec["content_hash"] as? String ?? "?"), "\(hash.stdout) vs \(rec)", sourceLocation: sourceLocation)
+        let size = (try FileManager.default.attributesOfItem(atPath: uploaded)[.size] as? Int) ?? -1
+        #expect(size == rec["size"] as? Int, sourceLocation: sourceLocation)
+    }
+
+    @Test func resetAfterDropboxStoredASingleUploadIsASuccess() throws {
+        let w = try World()
+        try restored(w)
+        try w.fake.fault(["route": "files/upload", "kind": "reset_after_store"])
+        let r = try run(["--backup"], env: w.env(fast))
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.stderr.contains("the first upload attempt had already stored it"), "\(r.stderr)")
+        // No conflict, no duplicate revision.
+        #expect(w.fake.uploaded("/database.db").count == 1)
+        #expect(w.fake.requests("files/upload").map { $0["fault"] as? String } == ["reset_after_store", nil])
+        try expectUploadedIsTheSnapshot(w)
+        let again = try run(["--backup"], env: w.env())
+        #expect(again.status == 0 && again.stderr.contains("already has this database"), "\(again.output)")
+    }
+
+    @Test func resetAfterStoreOfAFirstUploadIsANoOpRetry() throws {
+        let w = try World()
+        try FileManager.default.createDirectory(atPath: (w.db as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try DB.make(w.db, rows: ["base", "railway"])
+        try w.fake.fault(["route": "files/upload", "kind": "reset_after_store"])
+        let r = try run(["--backup"], env: w.env(fast))
+        #expect(r.status == 0, "\(r.output)")
+        #expect(w.fake.uploaded("/database.db").count == 1)
+        try expectUploadedIsTheSnapshot(w)
+    }
+
+    @Test func resetDuringTheBodyIsRetried() throws {
+        let w = try World()
+        try restored(w, padding: 300_000)
+        try w.fake.fault(["route": "files/upload", "kind": "reset_during_body", "bytes": 100_000])
+        let r = try run(["--backup"], env: w.env(fast))
+        #expect(r.status == 0, "\(r.output)")
+        #expect(w.fake.requests("files/upload").map { $0["status"] as? Int } == [nil, 200])
+        #expect(w.fake.uploaded("/database.db").count == 1)
+        try expectUploadedIsTheSnapshot(w)
+    }
+
+    @Test func resetAfterAStoredSessionAppendContinuesAtTheCorrectOffset() throws {
+        let w = try World()
+        try restored(w, padding: 9_000_000)
+        try w.fake.fault(["route": "files/upload_session/append_v2", "kind": "reset_after_store"])
+        let r = try run(["--backup"], env: w.env(fast.merging(["ENTRYPOINT_UPLOAD_CHUNK_MB": "4"]) { _, b in b }))
+        #expect(r.status == 0, "\(r.output)")
+        // The session was not restarted; the retry learned Dropbox's offset and went on from there.
+        #expect(w.fake.requests("files/upload_session/start").count == 1)
+        let appends = w.fake.requests("files/upload_session/append_v2")
+        #expect(appends.first?["fault"] as? String == "reset_after_store")
+        #expect(appends.contains { $0["status"] as? Int == 409 }, "\(appends)")
+        #expect(r.stderr.contains("Dropbox already has the"), "\(r.stderr)")
+        // No byte sent twice into the file, none skipped.
+        try expectUploadedIsTheSnapshot(w)
+    }
+
+    @Test func resetAfterAStoredFinishIsASuccess() throws {
+        let w = try World()
+        try restored(w, padding: 5_000_000)
+        try w.fake.fault(["route": "files/upload_session/finish", "kind": "reset_after_store"])
+        let r = try run(["--backup"], env: w.env(fast.merging(["ENTRYPOINT_UPLOAD_CHUNK_MB": "4"]) { _, b in b }))
+        #expect(r.status == 0, "\(r.output)")
+        #expect(w.fake.uploaded("/database.db").count == 1)
+        try expectUploadedIsTheSnapshot(w)
+    }
+
+    @Test func serviceUnavailableOnFinishIsRetried() throws {
+        let w = try World()
+        try restored(w, padding: 5_000_000)
+        try w.fake.fault(["route": "files/upload_session/finish", "kind": "status", "status": 503])
+        let r = try run(["--backup"], env: w.env(fast.merging(["ENTRYPOINT_UPLOAD_CHUNK_MB": "4"]) { _, b in b }))
+        #expect(r.status == 0, "\(r.output)")
+        #expect(w.fake.requests("files/upload_session/finish").map { $0["status"] as? Int } == [503, 200])
+        try expectUploadedIsTheSnapshot(w)
+    }
+
+    @Test func aRealConflictOnTheRetryIsStillAConflict() throws {
+        let w = try World()
+        try restored(w)
+        // The first attempt breaks before Dropbox stores anything; its retry gets a conflict while
+        // Dropbox still holds the other (restored) content: a real conflict.
+        let conflict = #"{"error_summary": "path/conflict/file/..", "error": {".tag": "path", "reason": {".tag": "conflict", "conflict": {".tag": "file"}}}}"#
+        try w.fake.fault(["route": "files/upload", "kind": "status", "status": 409, "body": conflict, "skip": 1])
+        try w.fake.fault(["route": "files/upload", "kind": "reset_during_body", "bytes": 0])
+        let r = try run(["--backup"], env: w.env(fast))
+        #expect(r.status == 76, "\(r.output)")
+        #expect(r.stderr.contains("path/conflict"), "\(r.stderr)")
+        #expect(w.fake.uploaded("/database.db").isEmpty)
+    }
+
+    @Test func metadataAfterTheUploadMustShowTheSnapshot() throws {
+        let w = try World()
+        try restored(w)
+        // The get_metadata after the upload (the second one) reports other content.
+        let other = #"{".tag": "file", "name": "database.db", "path_display": "/database.db", "rev": "0123456789abc", "size": 5, "content_hash": "\#(String(repeating: "ab", count: 32))", "server_modified": "2026-12-01T00:00:00Z"}"#
+        try w.fake.fault(["route": "files/get_metadata", "kind": "status", "status": 200, "body": other, "skip": 1])
+        let r = try run(["--backup"], env: w.env(fast))
+        #expect(r.status == 65, "\(r.output)")
+        #expect(lines(r.stderr, containing: "0123456789abc") == 1, "\(r.stderr)")
+    }
+}
