@@ -71,18 +71,17 @@ extension DropboxClient {
             do throws(TransportError) {
                 response = try curl.perform(
                     method: "POST", url: url, headers: ["Content-Type: application/x-www-form-urlencoded"],
-                    body: .bytes(Array(body.utf8)), deadline: deadline)
+                    body: .bytes(Array(body.utf8)), deadline: deadline, sink: nil, progress: nil)
             } catch {
                 return try transportAttempt(error, what)
             }
+            if case .retry(let after, let reason, _, _) = Self.classify(response) { return .retry(after: after, reason: reason) }
             switch response.status {
             case 200:
                 guard let json = response.json, json["access_token"]?.string != nil else {
                     throw EntrypointError(.unavailable, "\(what): Dropbox answered 200 without an access_token")
                 }
                 return .done(json)
-            case 429, 500...599:
-                return .retry(after: Self.retryAfter(response), reason: "HTTP \(response.status) \(Self.summary(response))")
             default:
                 let detail = Self.summary(response)
                 switch response.json?["error"]?.string ?? "" {
@@ -115,16 +114,12 @@ extension DropboxClient {
                 response = try curl.perform(
                     method: "POST", url: url,
                     headers: ["Authorization: Bearer \(accessToken)", "Content-Type: application/json"],
-                    body: .bytes(Array("null".utf8)), deadline: deadline)
+                    body: .bytes(Array("null".utf8)), deadline: deadline, sink: nil, progress: nil)
             } catch {
                 return try transportAttempt(error, route)
             }
-            switch response.status {
-            case 429, 500...599:
-                return .retry(after: Self.retryAfter(response), reason: "HTTP \(response.status) \(Self.summary(response))")
-            default:
-                return .done(response)
-            }
+            if case .retry(let after, let reason, _, _) = Self.classify(response) { return .retry(after: after, reason: reason) }
+            return .done(response)
         }
         switch response.status {
         case 200:
