@@ -215,6 +215,13 @@ func record(_ w: World) -> [String: Any] {
         #expect(status == 128 + SIGKILL)
         let journal = FileManager.default.contents(atPath: w.db + "-journal") ?? Data()
         #expect(Array(journal.prefix(8)) == [0xD9, 0xD5, 0x05, 0xF9, 0x20, 0xA1, 0x63, 0xD7], "a hot journal")
+        // --check rolls back a copy, not the volume's files, and decides as the restore will.
+        let dbBefore = bytes(w.db)
+        let check = try run(["--check"], env: w.env())
+        #expect(check.status == 0, "\(check.output)")
+        #expect(check.stdout.contains("result: no download needed"), "\(check.stdout)")
+        #expect(check.stdout.contains("of a checkpointed copy"), "\(check.stdout)")
+        #expect(bytes(w.db + "-journal") == journal && bytes(w.db) == dbBefore, "--check changed nothing")
         let r = try run([], env: w.env())
         #expect(r.status == 0, "\(r.output)")
         #expect(DB.integrity(w.db) == "ok")
