@@ -95,7 +95,7 @@ struct CheckMode {
             say("local: cannot make a temporary directory to checkpoint a copy in (\(String(cString: strerror(errno)))); hashing the main file as it is")
             return inspect(size: size, pending: [])
         }
-        let dir = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+        let dir = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         let copy = dir + "/" + FileIO.basename(path)
         defer {
             for f in [copy] + SQLite.sidecarSuffixes.map({ copy + $0 }) { try? FileIO.unlinkIfPresent(f) }

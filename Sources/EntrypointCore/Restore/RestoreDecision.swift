@@ -59,8 +59,10 @@ enum RestoreDecision: Equatable {
     }
 
     /// The restore's log line for a decision that downloads nothing.
-    static func sameDataLine(rev: String, record: StateRecord?) -> String {
-        "No download needed: the local database holds the same data as Dropbox's rev \(rev) (\(record?.event == "uploaded" ? "uploaded from" : "restored to") this volume)"
+    static func sameDataLine(rev: String, record: StateRecord?) -> String { "No download needed: " + sameDataText(rev: rev, record: record) }
+
+    static func sameDataText(rev: String, record: StateRecord?) -> String {
+        "the local database holds the same data as Dropbox's rev \(rev) (\(record?.event == "uploaded" ? "uploaded from" : "restored to") this volume)"
     }
 
     static func keepLocalLine(rev: String) -> String {
@@ -87,7 +89,7 @@ enum RestoreDecision: Equatable {
         case .hashMatch:
             return "result: no download needed (hash match)"
         case .sameData(let rev):
-            return "result: no download needed: the local database holds the same data as Dropbox's rev \(rev) (\(record?.event == "uploaded" ? "uploaded from" : "restored to") this volume)"
+            return "result: no download needed: " + Self.sameDataText(rev: rev, record: record)
         case .keepLocalChanges(let rev):
             return "result: would keep the local database: it has changes not yet in Dropbox (rev \(rev) unchanged); nothing would be downloaded"
         case .download(let keepCopy, let reason):
