@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct DataHashTests {
     /// The online backup API rewrites header fields; the data hash of the snapshot is the live file's.
-    @Test(arguments: ["DELETE", "WAL"])
+    @Test(arguments: ["DELETE", "WAL", "PERSIST", "TRUNCATE"])
     func snapshotHasTheLiveDatabasesDataHash(journalMode: String) throws {
         let dir = try Fixture.directory()
         let db = dir + "/live.db", copy = dir + "/copy.db"

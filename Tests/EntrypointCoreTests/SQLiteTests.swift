@@ -80,7 +80,7 @@ enum Fixture {
         let crashed = dir + "/crashed.db"
         #expect(FileManager.default.fileExists(atPath: crashed + "-wal"))
         let log = Logger(level: .debug, fd: -1)
-        #expect(try SQLite.normalize(crashed, log: log))
+        #expect(try SQLite.normalize(crashed, log: log) == .complete)
         #expect(SQLite.sidecars(crashed).isEmpty)
         // The main file alone now holds the committed row.
         let copy = dir + "/alone.db"
@@ -92,7 +92,7 @@ enum Fixture {
         let dir = try Fixture.directory()
         let path = dir + "/junk.db"
         try "junk".write(toFile: path, atomically: true, encoding: .utf8)
-        #expect(try SQLite.normalize(path, log: Logger(fd: -1)) == false)
+        #expect(try SQLite.normalize(path, log: Logger(fd: -1)) != .complete)
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "junk")
     }
 }

@@ -6,11 +6,11 @@ import Testing
 /// Short backoff so the many retries of these tests stay quick; the behaviour does not depend on it.
 private let fast = ["ENTRYPOINT_BACKOFF_BASE": "0.05", "ENTRYPOINT_BACKOFF_CAP": "0.2"]
 
-private func record(_ w: World) throws -> [String: Any] {
+private func savedRecord(_ w: World) throws -> [String: Any] {
     try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: w.db + ".entrypoint.json"))) as? [String: Any])
 }
 
-private func lines(_ text: String, containing needle: String) -> Int {
+private func countLines(_ text: String, containing needle: String) -> Int {
     text.split(separator: "\n").filter { $0.contains(needle) }.count
 }
 
@@ -24,7 +24,7 @@ private func lines(_ text: String, containing needle: String) -> Int {
         #expect(bytes(w.db) == bytes(source))
         #expect(w.fake.requests("files/download").count == 2)
         // One line per refusal, naming what was refused.
-        #expect(lines(r.stderr, containing: "refused the download") == 1, "\(r.stderr)")
+        #expect(countLines(r.stderr, containing: "refused the download") == 1, "\(r.stderr)")
         #expect(r.stderr.contains("content hash"), "\(r.stderr)")
         #expect(w.leftovers().isEmpty, "\(w.leftovers())")
     }
@@ -36,7 +36,7 @@ private func lines(_ text: String, containing needle: String) -> Int {
         let r = try run([], env: w.env(fast))
         #expect(r.status == 0, "\(r.output)")
         #expect(bytes(w.db) == bytes(source))
-        #expect(lines(r.stderr, containing: "refused the download") == 1, "\(r.stderr)")
+        #expect(countLines(r.stderr, containing: "refused the download") == 1, "\(r.stderr)")
         #expect(r.stderr.contains("HTML page"))
     }
 
@@ -47,7 +47,7 @@ private func lines(_ text: String, containing needle: String) -> Int {
         let r = try run([], env: w.env(fast.merging(["ENTRYPOINT_MAX_ATTEMPTS": "3"]) { _, b in b }))
         #expect(r.status == 65, "\(r.output)")
         #expect(w.fake.requests("files/download").count == 3)
-        #expect(lines(r.stderr, containing: "refused the download") == 2, "\(r.stderr)")
+        #expect(countLines(r.stderr, containing: "refused the download") == 2, "\(r.stderr)")
         #expect(r.stderr.contains("does not match Dropbox's"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: w.db))
         #expect(w.leftovers().isEmpty, "\(w.leftovers())")
@@ -121,7 +121,7 @@ private func lines(_ text: String, containing needle: String) -> Int {
         let uploaded = try #require(w.fake.uploaded("/database.db").last, sourceLocation: sourceLocation)
         #expect(try DB.items(uploaded) == ["base", "railway"], sourceLocation: sourceLocation)
         let hash = try run(["--hash", uploaded], env: [:])
-        let rec = try record(w)
+        let rec = try savedRecord(w)
         #expect(hash.stdout.hasPrefix(rec["content_hash"] as? String ?? "?"), "\(hash.stdout) vs \(rec)", sourceLocation: sourceLocation)
         let size = (try FileManager.default.attributesOfItem(atPath: uploaded)[.size] as? Int) ?? -1
         #expect(size == rec["size"] as? Int, sourceLocation: sourceLocation)
@@ -222,6 +222,6 @@ private func lines(_ text: String, containing needle: String) -> Int {
         try w.fake.fault(["route": "files/get_metadata", "kind": "status", "status": 200, "body": other, "skip": 1])
         let r = try run(["--backup"], env: w.env(fast))
         #expect(r.status == 65, "\(r.output)")
-        #expect(lines(r.stderr, containing: "0123456789abc") == 1, "\(r.stderr)")
+        #expect(countLines(r.stderr, containing: "0123456789abc") == 1, "\(r.stderr)")
     }
 }

@@ -383,6 +383,8 @@ import Testing
         // The app wrote in WAL mode since: sidecars exist, and a copy must be kept.
         try DB.sql(w.db, "PRAGMA journal_mode=WAL; INSERT INTO items VALUES ('local');")
         let new = try w.publish(["new"], padding: 300_000)
+        // The record of the old restore: part of "the old state" that each point starts from.
+        let oldRecord = try #require(bytes(w.db + ".entrypoint.json"))
         let points = ["downloaded", "verified", "before-sidecars", "sidecar-moved", "before-rename", "after-rename", "before-record", "after-record"]
         for point in points {
             let r = try run([], env: w.env(["ENTRYPOINT_TEST_CRASH_AT": point]))
@@ -392,6 +394,7 @@ import Testing
                 try FileManager.default.removeItem(atPath: w.db)
                 try FileManager.default.copyItem(atPath: old, toPath: w.db)
                 try DB.sql(w.db, "PRAGMA journal_mode=WAL; INSERT INTO items VALUES ('local');")
+                try oldRecord.write(to: URL(fileURLWithPath: w.db + ".entrypoint.json"))
             }
         }
         // Random kills during the (throttled) download.

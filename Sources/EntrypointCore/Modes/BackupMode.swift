@@ -45,8 +45,13 @@ struct BackupMode {
         } catch {
             throw EntrypointError(.localIO, error.message.replacingAll("; nothing was installed", with: "; the local database may be damaged, nothing was uploaded"))
         }
-        // The live file's hash now, so the next restore can tell whether the app wrote after the backup.
-        let liveHash = try? ContentHash.ofFile(db)
+        // The record describes the snapshot itself: its data hash. No hash of the live file is taken
+        // after the snapshot: a commit made during or after it changes the live file's data hash, so
+        // the next restore sees a local change and keeps it (docs/design.md, "The record").
+        let snapshotDataHash: String
+        do throws(SystemError) { snapshotDataHash = try DataHash.ofFile(temp.path).data } catch {
+            throw localError("read", temp.path, error.errno)
+        }
 
         let fd: Int32
         do throws(SystemError) { fd = try FileIO.open(temp.path, O_RDONLY) } catch { throw localError("open", temp.path, error.errno) }
@@ -67,7 +72,7 @@ struct BackupMode {
         if let remote {
             if remote.contentHash == hash {
                 log.info("Dropbox already has this database (hash match, rev \(remote.rev)); nothing uploaded")
-                try StateRecord(contentHash: hash, rev: remote.rev, size: remote.size, event: "uploaded", time: Clock.utcStamp(), localHash: liveHash).save(db)
+                try StateRecord(contentHash: hash, rev: remote.rev, size: remote.size, event: "uploaded", time: Clock.utcStamp(), dataHash: snapshotDataHash).save(db)
                 return
             }
             if force {
@@ -90,7 +95,7 @@ struct BackupMode {
             ("mute", .bool(true)), ("strict_conflict", .bool(true)),
         ])
         let file = try client.upload(fd: fd, size: snapshotSize, contentHash: hash, commit: commit, progress: progress)
-        try StateRecord(contentHash: hash, rev: file.rev, size: file.size, event: "uploaded", time: Clock.utcStamp(), localHash: liveHash).save(db)
+        try StateRecord(contentHash: hash, rev: file.rev, size: file.size, event: "uploaded", time: Clock.utcStamp(), dataHash: snapshotDataHash).save(db)
         log.info("Backed up \(db) to \(config.remotePath) (rev \(file.rev), \(Progress.bytes(file.size)))")
     }
 }

@@ -29,7 +29,10 @@ struct CheckMode {
             let hasLocal = (size ?? 0) > 0
             say("local: \(config.localPath): \(size.map { "\(Progress.bytes($0)) (\($0) bytes)" } ?? "missing")")
             let sidecars = SQLite.sidecars(config.localPath)
-            if !sidecars.isEmpty { say("local: sidecar files \(sidecars.joined(separator: ", ")) would be checkpointed first") }
+            let pending = SQLite.pendingSidecars(config.localPath)
+            if !sidecars.isEmpty {
+                say("local: sidecar files \(sidecars.joined(separator: ", "))\(pending.isEmpty ? " (a cold journal: SQLite ignores it; a restore that replaces the database moves it away)" : " would be checkpointed first")")
+            }
             let client = try restorer.makeClient()
             if config.credentials.refreshCredentials != nil {
                 try client.refreshToken()
@@ -40,20 +43,28 @@ struct CheckMode {
             }
             say("credentials: OK (files/get_metadata answered)")
             say("remote: \(remote.pathDisplay) rev \(remote.rev), \(Progress.bytes(remote.size)) (\(remote.size) bytes), modified \(remote.serverModified), content hash \(remote.contentHash)")
-            var localHash: String?
-            if size != nil {
-                localHash = try? ContentHash.ofFile(config.localPath)
-                say("local: content hash \(localHash ?? "unreadable")\(sidecars.isEmpty ? "" : " (before checkpointing the sidecars)")")
+            var local: LocalState?
+            if let size {
+                local = inspect(size: size, pending: hasLocal ? pending : [])
+                if let local {
+                    say("local: content hash \(local.contentHash), data hash \(local.dataHash)\(pending.isEmpty || !hasLocal ? "" : " (of a checkpointed copy: what the restore would find after checkpointing)")")
+                    if let why = local.unusable { say("local: not a usable SQLite database (\(why))") }
+                } else {
+                    say("local: content hash unreadable")
+                }
             }
             let record = StateRecord.load(config.localPath)
-            if let record { say("record: last \(record.event) rev \(record.rev) at \(record.time), content hash \(record.contentHash)") }
+            if let record {
+                say("record: last \(record.event) rev \(record.rev) at \(record.time), content hash \(record.contentHash)\(record.dataHash.map { ", data hash \($0)" } ?? "")")
+            }
             if config.restorePolicy == .ifMissing && hasLocal {
                 say("result: would keep the local database (ENTRYPOINT_RESTORE_MODE=if-missing)")
-            } else if localHash == remote.contentHash && sidecars.isEmpty {
-                say("result: no download needed (hash match)")
-            } else {
-                let changed = hasLocal && StateRecord.localChanged(record, localHash: localHash)
-                say("result: would download rev \(remote.rev) (\(Progress.bytes(remote.size))) and replace \(hasLocal ? "the local database" : "nothing (no local database)")\(changed && config.keepCopies > 0 ? ", keeping the changed local database as a copy" : "")")
+                return 0
+            }
+            // The restore's own decision function (Restorer.run calls the same).
+            let decision = RestoreDecision.decide(local: local, remote: remote, record: record)
+            say(decision.checkLine(remote: remote, record: record, keepCopies: config.keepCopies))
+            if case .download = decision {
                 var st = statvfs()
                 if statvfs(FileIO.dirname(config.localPath), &st) == 0 {
                     let free = UInt64(st.f_bavail) * UInt64(st.f_frsize)
@@ -68,5 +79,45 @@ struct CheckMode {
             log.error(error.message)
             return error.exitStatus
         }
+    }
+
+    /// The local database as the restore would see it after normalizing, without changing it: with
+    /// a `-wal` or a hot `-journal` beside it, a copy (main file, `-wal`, `-journal`; SQLite rebuilds
+    /// the `-shm`) in a temporary directory is normalized and hashed instead. Nil when unreadable.
+    func inspect(size: UInt64, pending: [String]) -> LocalState? {
+        let path = config.localPath
+        guard !pending.isEmpty else {
+            guard let hashes = try? DataHash.ofFile(path) else { return nil }
+            return LocalState(size: size, contentHash: hashes.content, dataHash: hashes.data, unusable: size > 0 ? SQLite.unusableReason(path) : nil)
+        }
+        var template = Array(((environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp") + "/entrypoint-check-XXXXXX").utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            say("local: cannot make a temporary directory to checkpoint a copy in (\(String(cString: strerror(errno)))); hashing the main file as it is")
+            return inspect(size: size, pending: [])
+        }
+        let dir = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let copy = dir + "/" + FileIO.basename(path)
+        defer {
+            for f in [copy] + SQLite.sidecarSuffixes.map({ copy + $0 }) { try? FileIO.unlinkIfPresent(f) }
+            if rmdir(dir) != 0 { log.debug("cannot remove \(dir)") }
+        }
+        do throws(SystemError) {
+            try FileIO.copyFile(path, copy, mode: 0o600)
+            for suffix in ["-wal", "-journal"] where FileIO.exists(path + suffix) {
+                try FileIO.copyFile(path + suffix, copy + suffix, mode: 0o600)
+            }
+        } catch {
+            say("local: cannot copy the database to \(dir) to checkpoint it (\(error.message)); hashing the main file as it is")
+            return inspect(size: size, pending: [])
+        }
+        let state: LocalDatabase
+        do throws(EntrypointError) { state = try SQLite.normalize(copy, log: Logger(level: .error, fd: -1)) } catch {
+            say("local: checkpointing a copy failed (\(error.message)); hashing the main file as it is")
+            return inspect(size: size, pending: [])
+        }
+        guard let hashes = try? DataHash.ofFile(copy) else { return nil }
+        var unusable: String?
+        if case .unusable(let why) = state { unusable = why }
+        return LocalState(size: size, contentHash: hashes.content, dataHash: hashes.data, unusable: unusable)
     }
 }

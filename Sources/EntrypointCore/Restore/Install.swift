@@ -6,7 +6,7 @@ import Glibc
 
 extension Restorer {
     /// Download → verify → keep a copy of a changed local database → rename over it → fsync.
-    func install(_ remote: RemoteFile, client: DropboxClient, keepLocal: Bool, recordKnown: Bool) throws(EntrypointError) -> String? {
+    func install(_ remote: RemoteFile, client: DropboxClient, keepLocal: Bool, reason: DownloadReason) throws(EntrypointError) -> String? {
         let mode = databaseMode
         let temp: (fd: Int32, path: String)
         do throws(SystemError) {
@@ -44,6 +44,11 @@ extension Restorer {
         FileIO.close(temp.fd)
         fdOpen = false
         try SQLite.verify(temp.path, what: what)
+        // The record describes the installed file by its data hash too (docs/design.md, "The record").
+        let dataHash: String
+        do throws(SystemError) { dataHash = try DataHash.ofFile(temp.path).data } catch {
+            throw localError("read", temp.path, error.errno)
+        }
         try client.checkSignal()
 
         crashPoint("verified")
@@ -51,9 +56,9 @@ extension Restorer {
         if keepLocal {
             if config.keepCopies > 0 {
                 keptCopy = try keepCopy()
-                log.warning("KEPT A COPY of the local database: it changed since \(recordKnown ? "the last restore" : "it was installed (no record of a restore)") and Dropbox has a different version; the old database is now \(keptCopy!)")
+                log.warning("KEPT A COPY of the local database: \(RestoreDecision.copyReason(reason, remote: remote)); the old database is now \(keptCopy!)")
             } else {
-                log.warning("replacing a locally changed database without keeping a copy (ENTRYPOINT_KEEP_COPIES=0)")
+                log.warning("replacing the local database without keeping a copy (ENTRYPOINT_KEEP_COPIES=0): \(RestoreDecision.copyReason(reason, remote: remote))")
             }
         }
         crashPoint("before-sidecars")
@@ -80,7 +85,7 @@ extension Restorer {
             throw localError(installed ? "sync the directory" : "rename \(temp.path) over", installed ? directory : db, error.errno)
         }
         crashPoint("before-record")
-        try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "restored", time: Clock.utcStamp()).save(db)
+        try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "restored", time: Clock.utcStamp(), dataHash: dataHash).save(db)
         crashPoint("after-record")
         pruneCopies()
         return keptCopy

@@ -10,6 +10,8 @@ public enum RestoreOutcome: Equatable, Sendable {
     case skippedModeOff
     case keptExisting  // if-missing with a database present
     case upToDate  // hash match
+    case sameData  // neither side changed since the record; nothing downloaded
+    case keptLocalChanges  // Dropbox unchanged, the local database changed: kept, nothing downloaded
     case restored(keptCopy: String?)
 }
 
@@ -94,10 +96,9 @@ public struct Restorer {
         removeStaleTemporaries()
 
         var size = try localSize()
+        var unusable: String?
         if let s = size, s > 0 {
-            if !(try SQLite.normalize(db, log: log)) {
-                log.warning("\(db) is not a SQLite database")
-            }
+            if case .unusable(let why) = try SQLite.normalize(db, log: log) { unusable = why }
             size = try localSize()
         }
         let hasLocal = (size ?? 0) > 0
@@ -111,29 +112,44 @@ public struct Restorer {
         guard let remote = try client.metadata(config.remotePath) else {
             throw EntrypointError(.remoteMissing, "\(config.remotePath) does not exist in Dropbox (HTTP 409 path/not_found; check DROPBOX_DB_PATH)")
         }
-        var localHash: String?
-        if size != nil {
+        var local: LocalState?
+        if let size {
             do throws(SystemError) {
-                localHash = try ContentHash.ofFile(db)
+                let hashes = try DataHash.ofFile(db)
+                local = LocalState(size: size, contentHash: hashes.content, dataHash: hashes.data, unusable: unusable)
             } catch {
                 try client.checkSignal()
                 throw localError("read", db, error.errno)
             }
         }
         let record = StateRecord.load(db)
-        if localHash == remote.contentHash {
+        switch RestoreDecision.decide(local: local, remote: remote, record: record) {
+        case .hashMatch:
             log.info("No download needed (hash match)")
             log.debug("content hash \(remote.contentHash), rev \(remote.rev), \(remote.size) bytes")
-            if record?.contentHash != remote.contentHash || record?.rev != remote.rev || record?.localHash != nil {
-                try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "verified", time: Clock.utcStamp()).save(db)
+            let dataHash = local?.dataHash
+            if record?.contentHash != remote.contentHash || record?.rev != remote.rev || record?.localHash != nil || record?.dataHash != dataHash {
+                try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "verified", time: Clock.utcStamp(), dataHash: dataHash).save(db)
             }
             return .upToDate
+        case .sameData(let rev):
+            log.info(RestoreDecision.sameDataLine(rev: rev, record: record))
+            if var upgraded = record, upgraded.dataHash == nil, let local {
+                // A record of an older version: from now on the data hash decides.
+                upgraded.dataHash = local.dataHash
+                upgraded.localHash = nil
+                try upgraded.save(db)
+            }
+            return .sameData
+        case .keepLocalChanges(let rev):
+            // The record keeps saying what Dropbox has: the next start decides the same way.
+            log.info(RestoreDecision.keepLocalLine(rev: rev))
+            return .keptLocalChanges
+        case .download(let keepCopy, let reason):
+            log.info("Hash mismatch - downloading from Dropbox (local: \(hasLocal ? local?.contentHash ?? "?" : "missing"), remote: \(remote.contentHash), rev \(remote.rev), \(Progress.bytes(remote.size)))")
+            let keptCopy = try install(remote, client: client, keepLocal: hasLocal && keepCopy, reason: reason)
+            log.info("Restored to \(db)")
+            return .restored(keptCopy: keptCopy)
         }
-        log.info("Hash mismatch - downloading from Dropbox (local: \(hasLocal ? localHash ?? "?" : "missing"), remote: \(remote.contentHash), rev \(remote.rev), \(Progress.bytes(remote.size)))")
-        // The local database holds writes Dropbox does not have when it differs from what we last installed.
-        let localChanged = hasLocal && StateRecord.localChanged(record, localHash: localHash)
-        let keptCopy = try install(remote, client: client, keepLocal: localChanged, recordKnown: record != nil)
-        log.info("Restored to \(db)")
-        return .restored(keptCopy: keptCopy)
     }
 }

@@ -9,18 +9,26 @@ struct StateRecord: Equatable {
     var size: UInt64
     var event: String
     var time: String
-    /// The content hash the local database had at that moment. It equals `contentHash` after a
-    /// restore; after a backup it is the live file's, whose bytes differ from the snapshot's.
+    /// Written by older versions after a backup: the live file's content hash, taken after the
+    /// snapshot (a commit in between was counted as backed up). Read for compatibility, no longer
+    /// written: `dataHash` replaces it.
     var localHash: String? = nil
     /// The data hash (DataHash) of the database this record describes: of the installed file after a
-    /// restore, of the uploaded snapshot after a backup. Equal data hashes mean equal data.
+    /// restore, of the uploaded snapshot file itself after a backup. Equal data hashes mean equal data.
     var dataHash: String? = nil
 
-    /// Whether a local database with `hash` holds writes made since this record: it differs from
-    /// the local hash recorded (or, without one, from what was installed). No record counts as changed.
-    static func localChanged(_ record: StateRecord?, localHash hash: String?) -> Bool {
+    /// Whether a local database (normalized, so the main file is complete) with these hashes holds
+    /// writes made since this record: its data hash differs from the record's `data_hash`. A record
+    /// without one (written by an older version) uses the old rule: the content hash differs from the
+    /// recorded `local_hash`, or without one from `content_hash`. No record counts as changed.
+    static func localChanged(_ record: StateRecord?, contentHash: String?, dataHash: String?) -> Bool {
         guard let record else { return true }
-        return (record.localHash ?? record.contentHash) != hash
+        if let recorded = record.dataHash { return recorded != dataHash }
+        return (record.localHash ?? record.contentHash) != contentHash
+    }
+
+    static func localChanged(_ record: StateRecord?, local: LocalState) -> Bool {
+        localChanged(record, contentHash: local.contentHash, dataHash: local.dataHash)
     }
 
     static func path(for db: String) -> String { db + ".entrypoint.json" }

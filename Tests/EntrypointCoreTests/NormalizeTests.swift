@@ -1,0 +1,199 @@
+// Issue 10 item 1: normalization follows SQLite's own hot-journal rule; one rule for an unusable
+// local database, with or without sidecars. And the restore decision (issue 10 item 0).
+import Foundation
+import Testing
+
+@testable import EntrypointCore
+
+/// Runs a Python sqlite3 script (the app's stack) with `db` as argv[1]; returns its stdout.
+@discardableResult
+func python(_ script: String, _ db: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", script, db]
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// The first bytes of the hot journal magic, for assertions.
+func journalHead(_ db: String) -> [UInt8] {
+    Array((FileManager.default.contents(atPath: db + "-journal") ?? Data()).prefix(8))
+}
+
+@Suite struct NormalizeTests {
+    let quiet = Logger(level: .error, fd: -1)
+
+    /// Apps that closed cleanly in each journal mode leave their files; normalization never stops
+    /// on them, and the main file alone holds every commit afterwards.
+    @Test(arguments: ["DELETE", "WAL", "PERSIST", "TRUNCATE"])
+    func cleanlyClosedAppInEachJournalMode(journalMode: String) throws {
+        let dir = try Fixture.directory()
+        let db = dir + "/app.db"
+        try Fixture.sql(db, "CREATE TABLE items(name TEXT);")
+        try python("""
+            import sqlite3, sys
+            c = sqlite3.connect(sys.argv[1])
+            c.execute('PRAGMA journal_mode=\(journalMode)')
+            for i in range(5):
+                c.execute('INSERT INTO items VALUES (?)', (f'row-{i}',)); c.commit()
+            c.close()
+            """, db)
+        let fm = FileManager.default
+        if journalMode == "PERSIST" || journalMode == "TRUNCATE" {
+            #expect(fm.fileExists(atPath: db + "-journal"), "the app left its cold journal")
+            #expect(!SQLite.journalLooksHot(db))
+        }
+        #expect(try SQLite.normalize(db, log: quiet) == .complete)
+        #expect(!fm.fileExists(atPath: db + "-wal") && !fm.fileExists(atPath: db + "-shm"))
+        let alone = dir + "/alone.db"
+        try fm.copyItem(atPath: db, toPath: alone)
+        #expect(try Fixture.sql(alone, "SELECT count(*) FROM items") == ["5"])
+    }
+
+    /// A zero-length or zeroed journal is cold whatever its name says; one with the magic may be hot.
+    @Test func journalMagicRule() throws {
+        let dir = try Fixture.directory()
+        let db = dir + "/j.db"
+        try Fixture.sql(db, "CREATE TABLE t(x);")
+        try Data().write(to: URL(fileURLWithPath: db + "-journal"))
+        #expect(!SQLite.journalLooksHot(db))
+        #expect(SQLite.pendingSidecars(db).isEmpty)
+        try Data(repeating: 0, count: 512).write(to: URL(fileURLWithPath: db + "-journal"))
+        #expect(!SQLite.journalLooksHot(db))
+        try Data(SQLite.journalMagic + [UInt8](repeating: 1, count: 504)).write(to: URL(fileURLWithPath: db + "-journal"))
+        #expect(SQLite.journalLooksHot(db))
+        #expect(SQLite.pendingSidecars(db) == [db + "-journal"])
+    }
+
+    /// A writer killed in the middle of a big transaction (pages already spilled into the main file):
+    /// the hot journal is rolled back by SQLite, never simply deleted.
+    @Test func hotJournalOfAKilledWriterIsRolledBack() throws {
+        let dir = try Fixture.directory()
+        let db = dir + "/hot.db"
+        try Fixture.sql(db, "CREATE TABLE items(name TEXT); CREATE TABLE pad(b BLOB); INSERT INTO items VALUES ('committed');")
+        let before = try DataHash.ofFile(db)
+        try python("""
+            import sqlite3, sys, os
+            c = sqlite3.connect(sys.argv[1], isolation_level=None)
+            c.execute('PRAGMA cache_size=10')
+            c.execute('BEGIN')
+            c.execute("INSERT INTO items VALUES ('uncommitted')")
+            for i in range(3000):
+                c.execute('INSERT INTO pad VALUES (randomblob(3000))')
+            os.kill(os.getpid(), 9)
+            """, db)
+        #expect(journalHead(db) == SQLite.journalMagic, "the killed writer left a hot journal")
+        #expect((FileManager.default.contents(atPath: db)?.count ?? 0) > 1_000_000, "pages were spilled into the main file")
+        #expect(try SQLite.normalize(db, log: quiet) == .complete)
+        #expect(!FileManager.default.fileExists(atPath: db + "-journal"))
+        #expect(try Fixture.sql(db, "PRAGMA integrity_check") == ["ok"])
+        #expect(try Fixture.sql(db, "SELECT name FROM items") == ["committed"])
+        #expect(try DataHash.ofFile(db).data == before.data, "rolled back to exactly the committed state")
+    }
+
+    /// A journal with the magic while another process holds its transaction (its lock) is that
+    /// process's live transaction, not a hot journal: exit 74 (after SQLite's 5 s busy wait), nothing touched.
+    @Test func journalOfALiveTransactionIsAnotherProcess() throws {
+        let dir = try Fixture.directory()
+        let db = dir + "/busy.db"
+        try Fixture.sql(db, "CREATE TABLE items(name TEXT); CREATE TABLE pad(b BLOB); INSERT INTO items VALUES ('committed');")
+        let ready = dir + "/ready"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", """
+            import sqlite3, sys, time
+            c = sqlite3.connect(sys.argv[1], isolation_level=None)
+            c.execute('PRAGMA cache_size=10')
+            c.execute('BEGIN IMMEDIATE'); c.execute("INSERT INTO items VALUES ('open')")
+            for i in range(2000):
+                c.execute('INSERT INTO pad VALUES (randomblob(3000))')  # spills: the journal gets its magic
+            open(sys.argv[2], 'w').close()
+            time.sleep(30)
+            """, db, ready]
+        try p.run()
+        defer {
+            kill(p.processIdentifier, SIGKILL)  // the test runner's blocked signals are inherited: not SIGTERM
+            p.waitUntilExit()
+        }
+        for _ in 0..<400 where !FileManager.default.fileExists(atPath: ready) { usleep(25_000) }
+        try #require(FileManager.default.fileExists(atPath: ready))
+        #expect(journalHead(db) == SQLite.journalMagic)
+        #expect { try SQLite.normalize(db, log: quiet) } throws: {
+            let e = $0 as! EntrypointError
+            return e.code == .localIO && e.message.contains(db) && e.message.contains("another process")
+        }
+        #expect(journalHead(db) == SQLite.journalMagic, "the live transaction's journal is left alone")
+    }
+
+    /// One rule for a damaged file, with or without sidecars: unusable, left untouched (no exit 74).
+    @Test(arguments: [false, true])
+    func damagedDatabaseIsUnusableWithOrWithoutSidecars(sidecars: Bool) throws {
+        let dir = try Fixture.directory()
+        let db = dir + "/damaged.db"
+        try Fixture.sql(db, "CREATE TABLE items(name TEXT); INSERT INTO items VALUES ('x');")
+        var data = try Data(contentsOf: URL(fileURLWithPath: db))
+        for i in 100..<1024 { data[i] = 0xFF }  // page 1's b-tree: the schema cannot be read
+        try data.write(to: URL(fileURLWithPath: db))
+        if sidecars {
+            try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31) }).write(to: URL(fileURLWithPath: db + "-wal"))
+            try Data(repeating: 0, count: 32768).write(to: URL(fileURLWithPath: db + "-shm"))
+            try Data(repeating: 0, count: 512).write(to: URL(fileURLWithPath: db + "-journal"))
+        }
+        let result = try SQLite.normalize(db, log: quiet)
+        guard case .unusable(let reason) = result else {
+            Issue.record("expected unusable, got \(result)")
+            return
+        }
+        #expect(reason.contains("SQLite"), "\(reason)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: db)) == data, "the damaged file is left as it was")
+        // No header at all: the same rule.
+        try Data("not a database at all, just text".utf8).write(to: URL(fileURLWithPath: db))
+        #expect(try SQLite.normalize(db, log: quiet) == .unusable(reason: "no \"SQLite format 3\" header"))
+    }
+}
+
+@Suite struct RestoreDecisionTests {
+    let remote = RemoteFile(.object([("rev", .string("r2")), ("size", .number(100)), ("content_hash", .string("remote"))]))!
+
+    func record(rev: String = "r2", content: String = "remote", data: String? = "data-r2", localHash: String? = nil) -> StateRecord {
+        StateRecord(contentHash: content, rev: rev, size: 100, event: "uploaded", time: "t", localHash: localHash, dataHash: data)
+    }
+
+    func local(content: String = "live", data: String = "data-r2", unusable: String? = nil) -> LocalState {
+        LocalState(size: 100, contentHash: content, dataHash: data, unusable: unusable)
+    }
+
+    @Test func allCases() {
+        // Byte for byte Dropbox's file.
+        #expect(RestoreDecision.decide(local: local(content: "remote"), remote: remote, record: nil) == .hashMatch)
+        // No local database, or an empty one.
+        #expect(RestoreDecision.decide(local: nil, remote: remote, record: record()) == .download(keepCopy: false, reason: .noLocal))
+        #expect(RestoreDecision.decide(local: LocalState(size: 0, contentHash: "e", dataHash: "e"), remote: remote, record: nil) == .download(keepCopy: false, reason: .noLocal))
+        // Neither changed (issue 12 item 5): same data, no download.
+        #expect(RestoreDecision.decide(local: local(), remote: remote, record: record()) == .sameData(rev: "r2"))
+        // Local changed, Dropbox unchanged (issue 10 item 0): keep it.
+        #expect(RestoreDecision.decide(local: local(data: "newer"), remote: remote, record: record()) == .keepLocalChanges(rev: "r2"))
+        // Dropbox changed (rev or content hash), local unchanged: download, no copy.
+        #expect(RestoreDecision.decide(local: local(), remote: remote, record: record(rev: "r1")) == .download(keepCopy: false, reason: .remoteChanged))
+        #expect(RestoreDecision.decide(local: local(), remote: remote, record: record(content: "old")) == .download(keepCopy: false, reason: .remoteChanged))
+        // Both changed: divergence, download and keep a copy.
+        #expect(RestoreDecision.decide(local: local(data: "newer"), remote: remote, record: record(rev: "r1")) == .download(keepCopy: true, reason: .bothChanged))
+        // No record: cannot prove unchanged.
+        #expect(RestoreDecision.decide(local: local(), remote: remote, record: nil) == .download(keepCopy: true, reason: .noRecord))
+        // Not a usable database: replaced, kept as a copy, whatever the record says.
+        #expect(RestoreDecision.decide(local: local(unusable: "bad"), remote: remote, record: record()) == .download(keepCopy: true, reason: .localUnusable("bad")))
+    }
+
+    /// Records of older versions have no data_hash: the old content-hash rule applies.
+    @Test func recordsWithoutDataHash() {
+        let afterRestore = record(content: "remote", data: nil)
+        #expect(RestoreDecision.decide(local: local(content: "live"), remote: remote, record: afterRestore) == .keepLocalChanges(rev: "r2"))
+        let afterBackup = record(data: nil, localHash: "live")
+        #expect(RestoreDecision.decide(local: local(content: "live"), remote: remote, record: afterBackup) == .sameData(rev: "r2"))
+        #expect(RestoreDecision.decide(local: local(content: "other"), remote: remote, record: afterBackup) == .keepLocalChanges(rev: "r2"))
+    }
+}

@@ -1,0 +1,271 @@
+// Issue 10 items 0, 1, 2 and issue 12 item 5: the restore decision against the fake Dropbox.
+// The app's writes are made by Python's sqlite3 (the seed's stack), leaving the files as an app does.
+import Foundation
+import Testing
+
+/// Runs a Python script with the database path as argv[1] (and `extra` after it); returns its status.
+@discardableResult
+func app(_ script: String, _ db: String, _ extra: [String] = [], timeout: Double = 60) throws -> Int32 {
+    try Spawned("/usr/bin/env", ["python3", "-c", script] + [db] + extra, env: ProcessInfo.processInfo.environment).finish(timeout: timeout).status
+}
+
+/// The app commits `rows` into items in `journalMode`. WAL: it is killed afterwards, leaving its -wal
+/// and -shm (a crash, a redeploy); the other modes close cleanly, leaving what they leave.
+func appCommits(_ rows: [String], to db: String, journalMode: String) throws {
+    let end = journalMode == "WAL" ? "os._exit(0)" : "c.close()"
+    let status = try app("""
+        import sqlite3, sys, os
+        c = sqlite3.connect(sys.argv[1])
+        c.execute('PRAGMA journal_mode=\(journalMode)')
+        c.execute('PRAGMA wal_autocheckpoint=0')
+        for r in sys.argv[2:]:
+            c.execute('INSERT INTO items VALUES (?)', (r,)); c.commit()
+        \(end)
+        """, db, rows)
+    #expect(status == 0)
+}
+
+func lines(_ text: String, containing part: String) -> [Substring] {
+    text.split(separator: "\n").filter { $0.contains(part) }
+}
+
+func record(_ w: World) -> [String: Any] {
+    (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: w.db + ".entrypoint.json")))) as? [String: Any] ?? [:]
+}
+
+@Suite struct LocalChangesTests {
+    /// Item 0: restore, the app commits, the container restarts while Dropbox still has the same
+    /// rev: nothing is downloaded, the app's rows are still there, one line says so, --check agrees.
+    @Test(arguments: ["WAL", "DELETE", "PERSIST", "TRUNCATE"])
+    func localChangesAreKeptWhileDropboxIsUnchanged(journalMode: String) throws {
+        let w = try World()
+        try w.publish(["base"])
+        #expect(try run([], env: w.env()).status == 0)
+        let rev = try #require(record(w)["rev"] as? String)
+        try appCommits(["booking-1", "booking-2"], to: w.db, journalMode: journalMode)
+        if journalMode == "WAL" { #expect(FileManager.default.fileExists(atPath: w.db + "-wal")) }
+        if journalMode == "PERSIST" || journalMode == "TRUNCATE" { #expect(FileManager.default.fileExists(atPath: w.db + "-journal")) }
+        let recordBefore = bytes(w.db + ".entrypoint.json")
+
+        let filesBefore = w.leftovers(), dbBefore = bytes(w.db)
+        let check = try run(["--check"], env: w.env())
+        #expect(check.status == 0, "\(check.output)")
+        #expect(check.stdout.contains("result: would keep the local database: it has changes not yet in Dropbox (rev \(rev) unchanged)"), "\(check.stdout)")
+        #expect(w.leftovers() == filesBefore && bytes(w.db) == dbBefore, "--check changes nothing")
+
+        let r = try run(["sh", "-c", "echo app-started"], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.stdout.contains("app-started"))
+        let line = "Local database has changes not yet in Dropbox (rev \(rev) unchanged); keeping it"
+        #expect(lines(r.stderr, containing: line).count == 1, "\(r.stderr)")
+        #expect(!r.stderr.contains("Hash mismatch") && !r.stderr.contains("KEPT A COPY") && !r.stderr.contains("different version"), "\(r.stderr)")
+        #expect(w.fake.requests("files/download").count == 1, "only the first restore downloaded")
+        #expect(try DB.items(w.db) == ["base", "booking-1", "booking-2"])
+        #expect(DB.integrity(w.db) == "ok")
+        #expect(!w.leftovers().contains { $0.contains(".local-") }, "no copy: nothing was replaced: \(w.leftovers())")
+        #expect(bytes(w.db + ".entrypoint.json") == recordBefore, "the record keeps saying what Dropbox has")
+
+        // Another restart: the same decision, still nothing downloaded.
+        let again = try run([], env: w.env())
+        #expect(lines(again.stderr, containing: line).count == 1, "\(again.stderr)")
+        #expect(w.fake.requests("files/download").count == 1)
+    }
+
+    /// Item 0, divergence: both sides changed. Remote wins, the local database is kept as a copy,
+    /// one loud line says both changed and names the copy and the rev; --check says the same.
+    @Test(arguments: ["WAL", "DELETE"])
+    func divergenceDownloadsAndKeepsTheLocalDatabase(journalMode: String) throws {
+        let w = try World()
+        try w.publish(["base"])
+        #expect(try run([], env: w.env()).status == 0)
+        try appCommits(["booking-1"], to: w.db, journalMode: journalMode)
+        try w.publish(["base", "main-server"])  // the main server uploaded meanwhile: a new rev
+
+        let check = try run(["--check"], env: w.env())
+        #expect(check.status == 0, "\(check.output)")
+        #expect(check.stdout.contains("keeping the local database as a copy first: both changed"), "\(check.stdout)")
+
+        let r = try run([], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        let newRev = try #require(record(w)["rev"] as? String)
+        let loud = lines(r.stderr, containing: "KEPT A COPY")
+        #expect(loud.count == 1, "\(r.stderr)")
+        let copies = w.leftovers().filter { $0.hasPrefix("production.db.local-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }
+        #expect(copies.count == 1, "\(w.leftovers())")
+        if let l = loud.first, let copy = copies.first {
+            #expect(l.contains("warning:") && l.contains("both changed") && l.contains("rev \(newRev)") && l.contains(copy), "\(l)")
+        }
+        #expect(!r.stderr.contains("different version"))
+        #expect(w.fake.requests("files/download").count == 2)
+        #expect(try DB.items(w.db) == ["base", "main-server"])
+        if let copy = copies.first { #expect(try DB.items(w.volume.path + "/database/" + copy) == ["base", "booking-1"]) }
+        #expect(!FileManager.default.fileExists(atPath: w.db + "-wal") && !FileManager.default.fileExists(atPath: w.db + "-journal"))
+    }
+
+    /// Issue 12 item 5: --backup, then a restore with neither side changed: no files/download at all.
+    @Test(arguments: ["WAL", "DELETE"])
+    func restoreAfterABackupDownloadsNothing(journalMode: String) throws {
+        let w = try World()
+        try w.publish(["base"])
+        #expect(try run([], env: w.env()).status == 0)
+        try appCommits(["emergency"], to: w.db, journalMode: journalMode)
+        let backup = try run(["--backup"], env: w.env())
+        #expect(backup.status == 0, "\(backup.output)")
+        let rev = try #require(record(w)["rev"] as? String)
+        let downloads = w.fake.requests("files/download").count
+
+        let check = try run(["--check"], env: w.env())
+        #expect(check.stdout.contains("result: no download needed: the local database holds the same data as Dropbox's rev \(rev) (uploaded from this volume)"), "\(check.stdout)")
+        let r = try run([], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.stderr.contains("No download needed: the local database holds the same data as Dropbox's rev \(rev) (uploaded from this volume)"), "\(r.stderr)")
+        #expect(w.fake.requests("files/download").count == downloads, "no files/download after the backup")
+        #expect(try DB.items(w.db) == ["base", "emergency"])
+        #expect(w.leftovers().isEmpty, "\(w.leftovers())")
+    }
+
+    /// Item 2: a commit made while --backup runs (after its snapshot) is never counted as backed up:
+    /// the next restore with Dropbox unchanged keeps every committed row. The writer, in the default
+    /// rollback-journal mode, commits in a loop until the backup's snapshot file appears, then holds
+    /// one more transaction open across the snapshot and commits it as soon as the snapshot's read
+    /// lock is gone: in the window between the snapshot and the end of the backup.
+    /// In WAL mode the last commit does not wait for the snapshot; it lands during or after it.
+    @Test(arguments: ["DELETE", "WAL"])
+    func aCommitDuringABackupIsNeverLost(journalMode: String) throws {
+        let w = try World()
+        try w.publish(["base"], padding: 24_000_000)
+        #expect(try run([], env: w.env()).status == 0)
+        if journalMode == "WAL" { try DB.sql(w.db, "PRAGMA journal_mode=WAL;") }
+        let writer = try Spawned("/usr/bin/env", ["python3", "-c", """
+            import sqlite3, sys, os, time
+            db = sys.argv[1]; d = os.path.dirname(db); base = os.path.basename(db) + '.entrypoint-backup-'
+            c = sqlite3.connect(db, timeout=60, isolation_level=None)
+            i = 0; end = time.time() + 60
+            while not any(n.startswith(base) for n in os.listdir(d)) and time.time() < end:
+                i += 1; c.execute('INSERT INTO items VALUES (?)', (f'row-{i}',)); time.sleep(0.005)
+            c.execute('BEGIN IMMEDIATE'); i += 1; c.execute('INSERT INTO items VALUES (?)', (f'row-{i}',))
+            time.sleep(0.03)
+            c.execute('COMMIT')
+            print(i, flush=True)
+            """, w.db], env: ProcessInfo.processInfo.environment)
+        // Let the writer commit a few rows before the backup starts.
+        for _ in 0..<400 where ((try? DB.sql(w.db, "SELECT count(*) FROM items").first) ?? nil).flatMap({ Int($0) }) ?? 0 < 10 {
+            usleep(10_000)
+        }
+        let backup = try run(["--backup"], env: w.env())
+        let written = writer.finish(timeout: 90)
+        #expect(backup.status == 0, "\(backup.output)")
+        #expect(written.status == 0)
+        let n = try #require(Int(String(decoding: written.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let expected = ["base"] + (1...n).map { "row-\($0)" }
+        #expect(try DB.items(w.db) == expected)
+
+        // Dropbox still has the uploaded rev: the restore must not replace the live database.
+        let r = try run([], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        #expect(try DB.items(w.db) == expected, "every committed row is still there")
+        #expect(!r.stderr.contains("Restored to"), "\(r.stderr)")
+    }
+}
+
+/// Item 1: journals that apps leave behind, a real hot journal, and one rule for a damaged database.
+@Suite struct JournalTests {
+    /// PERSIST and TRUNCATE leave a cold -journal after a clean close: no exit 74; when a new rev is
+    /// installed, the cold journal goes beside the copy, never beside the new database.
+    @Test(arguments: ["PERSIST", "TRUNCATE"])
+    func coldJournalNeverStopsTheStartNorSitsBesideTheNewDatabase(journalMode: String) throws {
+        let w = try World()
+        try w.publish(["base"])
+        #expect(try run([], env: w.env()).status == 0)
+        try appCommits(["local"], to: w.db, journalMode: journalMode)
+        #expect(FileManager.default.fileExists(atPath: w.db + "-journal"))
+        var r = try run(["sh", "-c", "echo app-started"], env: w.env())
+        #expect(r.status == 0 && r.stdout.contains("app-started"), "\(r.output)")
+        #expect(try DB.items(w.db) == ["base", "local"])
+
+        try w.publish(["remote-2"])
+        r = try run([], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        #expect(try DB.items(w.db) == ["remote-2"])
+        #expect(!FileManager.default.fileExists(atPath: w.db + "-journal"), "no old journal beside the new database")
+        let copies = w.leftovers().filter { $0.hasPrefix("production.db.local-") && !$0.hasSuffix("-journal") }
+        #expect(copies.count == 1, "\(w.leftovers())")
+        if let copy = copies.first {
+            #expect(w.leftovers().contains(copy + "-journal"), "the cold journal went beside the copy: \(w.leftovers())")
+            #expect(try DB.items(w.volume.path + "/database/" + copy) == ["base", "local"])
+        }
+    }
+
+    /// A writer killed in the middle of a big transaction leaves a hot journal: SQLite rolls it back
+    /// (it is not deleted), the database is the committed state, and nothing is downloaded.
+    @Test func hotJournalOfAKilledWriterIsRolledBack() throws {
+        let w = try World()
+        try w.publish(["base"])
+        #expect(try run([], env: w.env()).status == 0)
+        let status = try app("""
+            import sqlite3, sys, os
+            c = sqlite3.connect(sys.argv[1], isolation_level=None)
+            c.execute('PRAGMA cache_size=10')
+            c.execute('BEGIN')
+            c.execute("INSERT INTO items VALUES ('uncommitted')")
+            for i in range(3000):
+                c.execute('INSERT INTO pad VALUES (randomblob(3000))')
+            os.kill(os.getpid(), 9)
+            """, w.db)
+        #expect(status == 128 + SIGKILL)
+        let journal = FileManager.default.contents(atPath: w.db + "-journal") ?? Data()
+        #expect(Array(journal.prefix(8)) == [0xD9, 0xD5, 0x05, 0xF9, 0x20, 0xA1, 0x63, 0xD7], "a hot journal")
+        // --check rolls back a copy, not the volume's files, and decides as the restore will.
+        let dbBefore = bytes(w.db)
+        let check = try run(["--check"], env: w.env())
+        #expect(check.status == 0, "\(check.output)")
+        #expect(check.stdout.contains("result: no download needed"), "\(check.stdout)")
+        #expect(check.stdout.contains("of a checkpointed copy"), "\(check.stdout)")
+        #expect(bytes(w.db + "-journal") == journal && bytes(w.db) == dbBefore, "--check changed nothing")
+        let r = try run([], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        #expect(DB.integrity(w.db) == "ok")
+        #expect(try DB.items(w.db) == ["base"])
+        #expect(!FileManager.default.fileExists(atPath: w.db + "-journal"))
+        #expect(r.stderr.contains("No download needed"), "\(r.stderr)")
+        #expect(w.fake.requests("files/download").count == 1)
+    }
+
+    /// One rule for a damaged local database, with or without sidecars: kept as a copy (its sidecars
+    /// beside it), replaced by Dropbox's verified file, one warning line; never exit 74.
+    @Test(arguments: [false, true])
+    func damagedLocalDatabaseIsKeptAsACopyAndReplaced(sidecars: Bool) throws {
+        let w = try World()
+        try w.publish(["base"])
+        #expect(try run([], env: w.env()).status == 0)
+        var data = try #require(bytes(w.db))
+        for i in 100..<1024 { data[i] = 0xFF }
+        try data.write(to: URL(fileURLWithPath: w.db))
+        if sidecars {
+            try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31) }).write(to: URL(fileURLWithPath: w.db + "-wal"))
+            try Data(repeating: 0, count: 32768).write(to: URL(fileURLWithPath: w.db + "-shm"))
+            try Data(repeating: 0, count: 512).write(to: URL(fileURLWithPath: w.db + "-journal"))
+        }
+        let r = try run(["sh", "-c", "echo app-started"], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.stdout.contains("app-started"))
+        let warnings = lines(r.stderr, containing: "warning:")
+        #expect(warnings.count == 1, "\(r.stderr)")
+        #expect(warnings.first?.contains("not a usable SQLite database") == true, "\(r.stderr)")
+        #expect(try DB.items(w.db) == ["base"])
+        #expect(DB.integrity(w.db) == "ok")
+        for suffix in ["-wal", "-shm", "-journal"] { #expect(!FileManager.default.fileExists(atPath: w.db + suffix), "\(suffix)") }
+        let copies = w.leftovers().filter { $0.hasPrefix("production.db.local-") && !SQLiteSuffixes.all.contains(where: $0.hasSuffix) }
+        #expect(copies.count == 1, "\(w.leftovers())")
+        if let copy = copies.first {
+            #expect(bytes(w.volume.path + "/database/" + copy) == data, "the damaged file is kept as it was")
+            // Its sidecars went with it (SQLite may have removed the garbage -wal and -shm on close).
+            #expect(w.leftovers().allSatisfy { $0 == copy || $0.hasPrefix(copy + "-") }, "\(w.leftovers())")
+            if sidecars { #expect(w.leftovers().contains(copy + "-journal"), "\(w.leftovers())") }
+        }
+    }
+}
+
+enum SQLiteSuffixes {
+    static let all = ["-wal", "-shm", "-journal"]
+}
