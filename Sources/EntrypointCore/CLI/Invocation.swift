@@ -7,7 +7,8 @@ public enum Mode: Equatable, Sendable {
     /// Restore, then exec the command (or exit 0 when there is none).
     case run(command: [String])
     case check
-    case backup(force: Bool)
+    /// `automatic`: `--backup --auto`, as the supervisor runs it (never overwrites, never gives up).
+    case backup(force: Bool, automatic: Bool)
     case hash(files: [String])
     case help
     case version
@@ -34,6 +35,9 @@ public struct Invocation: Equatable, Sendable {
           --backup         upload a consistent snapshot of the local database to DROPBOX_DB_PATH,
                            refusing if the remote changed since the last restore
           --force          with --backup: overwrite the remote even if it changed
+          --auto           with --backup: as the supervisor runs it: upload nothing when the data
+                           did not change; when the remote changed, upload beside it as
+                           <name>.failback-<UTC time><ext> instead of refusing; never overwrites
           --hash FILE...   print the Dropbox content hash of each FILE
           --no-expand      do not expand $NAME in COMMAND's arguments (also ENTRYPOINT_EXPAND=0)
           -h, --help       show this help
@@ -49,7 +53,7 @@ public struct Invocation: Equatable, Sendable {
     /// Parses argv without the program name.
     public init(arguments: [String]) throws(EntrypointError) {
         var noExpand = false
-        var check = false, backup = false, force = false, help = false, version = false
+        var check = false, backup = false, force = false, auto = false, help = false, version = false
         var hashFiles: [String]?
         var index = 0
         var command: [String] = []
@@ -75,6 +79,7 @@ public struct Invocation: Equatable, Sendable {
             case "--check": check = true
             case "--backup": backup = true
             case "--force": force = true
+            case "--auto": auto = true
             case "--hash": hashFiles = hashFiles ?? []
             default:
                 throw EntrypointError(.usage, "unknown option \(arg) (options go before the command; use -- before a command that starts with -; see --help)")
@@ -87,6 +92,8 @@ public struct Invocation: Equatable, Sendable {
         let modes = [check, backup, hashFiles != nil].filter { $0 }.count
         if modes > 1 { throw EntrypointError(.usage, "--check, --backup and --hash cannot be combined") }
         if force && !backup { throw EntrypointError(.usage, "--force only applies to --backup") }
+        if auto && !backup { throw EntrypointError(.usage, "--auto only applies to --backup") }
+        if auto && force { throw EntrypointError(.usage, "--auto and --force cannot be combined (an automatic backup never overwrites)") }
         if modes == 1 && !command.isEmpty {
             throw EntrypointError(.usage, "a command cannot follow --check, --backup or --hash (got \(command[0]))")
         }
@@ -96,7 +103,7 @@ public struct Invocation: Equatable, Sendable {
         } else if check {
             mode = .check
         } else if backup {
-            mode = .backup(force: force)
+            mode = .backup(force: force, automatic: auto)
         } else {
             mode = .run(command: command)
         }
