@@ -174,13 +174,30 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: w.db + ".entrypoint.json"))
     }
 
+    @Test func anIDPathGetsItsSideCopyBesideTheRealPath() throws {
+        let w = try World()
+        // The fake's file ids are "id:" + the first 22 hex digits of sha1(path_lower).
+        let id = try Spawned("/usr/bin/env", ["python3", "-c", "import hashlib; print('id:' + hashlib.sha1(b'/database.db').hexdigest()[:22])"], env: ProcessInfo.processInfo.environment)
+        let out = id.finish(timeout: 30)
+        try w.publish(["base"])
+        w.remotePath = String(decoding: out.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(w.remotePath.hasPrefix("id:"))
+        #expect(try run([], env: w.env()).status == 0)
+        try DB.sql(w.db, "INSERT INTO items VALUES ('railway')")
+        try w.publish(["main-server"], at: "/database.db")
+        let r = try run(["--backup", "--auto"], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        let side = try #require(sidePath(in: r.stderr), "\(r.stderr)")
+        #expect(try DB.items(try #require(sideCopies(w)[side.lowercased()]?.last)) == ["base", "railway"])
+    }
+
     @Test func conflictOnTheUploadItselfGoesBeside() throws {
         let w = try World()
         try restored(w)
         try DB.sql(w.db, "INSERT INTO items VALUES ('railway')")
-        // The upload is held for a few seconds; the main server uploads meanwhile, so Dropbox refuses
-        // the update-mode commit (the rev it names is no longer current).
-        try w.fake.fault(["route": "files/upload", "path": "/database.db", "kind": "delay", "seconds": 6])
+        // The upload is held for 12 s (a generous margin on a loaded machine); the main server
+        // uploads meanwhile, so Dropbox refuses the update-mode commit (its rev is no longer current).
+        try w.fake.fault(["route": "files/upload", "path": "/database.db", "kind": "delay", "seconds": 12])
         let before = w.fake.requests("files/get_metadata").count
         let backup = try Runner(["--backup", "--auto"], env: w.env())
         let giveUp = Date().addingTimeInterval(30)

@@ -166,9 +166,13 @@ struct BackupMode {
             log.info("backup: no change since the failback copy \(previous.path) (rev \(previous.rev)); nothing uploaded. Dropbox's \(main) still differs from this volume: reconcile by hand (docs/operations.md)")
             return
         }
+        // DROPBOX_DB_PATH may be an id: path: the copy goes beside the file's real path then.
+        guard let base = main.hasPrefix("/") ? main : remote.map(\.pathDisplay), base.hasPrefix("/") else {
+            throw EntrypointError(.conflict, "Dropbox's \(main) \(why), and Dropbox gave no folder to put a copy beside it (DROPBOX_DB_PATH is an id: path); nothing was uploaded or overwritten")
+        }
         let stamp = Clock.utcStamp(compact: true)
         for attempt in 1...Self.sideCopyNames {
-            let path = FailbackRecord.sidePath(main, stamp: stamp, attempt: attempt)
+            let path = FailbackRecord.sidePath(base, stamp: stamp, attempt: attempt)
             let file: RemoteFile
             do throws(EntrypointError) {
                 file = try store(client, snapshot, path: path, mode: .string("add"))
@@ -185,7 +189,7 @@ struct BackupMode {
             ).save(config.localPath)
             return
         }
-        throw EntrypointError(.conflict, "Dropbox's \(main) \(why), and \(Self.sideCopyNames) names for a copy beside it (\(FailbackRecord.sidePath(main, stamp: stamp))...) already exist with other content; nothing was uploaded or overwritten")
+        throw EntrypointError(.conflict, "Dropbox's \(main) \(why), and \(Self.sideCopyNames) names for a copy beside it (\(FailbackRecord.sidePath(base, stamp: stamp))...) already exist with other content; nothing was uploaded or overwritten")
     }
 
     func commitArg(_ commit: JSON, hash: String) -> JSON {
