@@ -68,14 +68,11 @@ struct BackupMode {
         let record = StateRecord.load(db)
         let remote = try client.metadata(config.remotePath)
         let snapshot = Snapshot(fd: fd, size: snapshotSize, hash: hash, dataHash: dataHash)
-        // --auto: the data is what Dropbox had at the record's rev (restored or uploaded): nothing of
-        // ours to keep, even when Dropbox's file has moved on since (its history still holds that rev).
-        if automatic, let record, record.dataHash == dataHash, let remote {
-            if remote.rev == record.rev {
-                log.info("backup: no change since rev \(remote.rev); nothing uploaded")
-            } else {
-                log.info("backup: no change since rev \(record.rev); nothing uploaded (Dropbox's \(config.remotePath) is now rev \(remote.rev), uploaded from elsewhere; this volume holds no writes of its own)")
-            }
+        // --auto: the data is what Dropbox still has at the record's rev: nothing to upload. (When
+        // Dropbox's file moved on, even unchanged data goes beside it below: the record's rev may be
+        // this volume's own upload, which someone else's upload has just replaced.)
+        if automatic, let record, record.dataHash == dataHash, let remote, remote.rev == record.rev {
+            log.info("backup: no change since rev \(remote.rev); nothing uploaded")
             return
         }
         var mode: JSON
@@ -92,7 +89,10 @@ struct BackupMode {
             } else if let record, record.rev == remote.rev {
                 mode = .object([(".tag", .string("update")), ("update", .string(record.rev))])
             } else if automatic {
-                let why = record.map { "changed since this volume's last \($0.event == "uploaded" ? "upload" : "restore") (rev \($0.rev), now rev \(remote.rev))" }
+                let why = record.map {
+                    "changed since this volume's last \($0.event == "uploaded" ? "upload" : "restore") (rev \($0.rev), now rev \(remote.rev)"
+                        + ($0.dataHash == dataHash ? "; this volume has written nothing since rev \($0.rev))" : ")")
+                }
                     ?? "(rev \(remote.rev)) is not known to this volume (\(StateRecord.path(for: db)) is missing)"
                 try uploadBeside(client, snapshot, remote: remote, why: why)
                 return
