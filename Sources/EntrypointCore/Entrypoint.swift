@@ -28,11 +28,11 @@ public enum Entrypoint {
             return configured(environment, log) { config in
                 CheckMode(config: config, environment: environment, log: log).run()
             }
-        case .backup(let force):
+        case .backup(let force, let automatic):
             return configured(environment, log) { config in
                 ep_signals_install()
                 do throws(EntrypointError) {
-                    try BackupMode(config: config, force: force, environment: environment, log: log).run()
+                    try BackupMode(config: config, force: force, automatic: automatic, environment: environment, log: log).run()
                     return 0
                 } catch {
                     log.error(error.message)

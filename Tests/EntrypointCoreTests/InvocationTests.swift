@@ -22,14 +22,15 @@ import Testing
     @Test func modes() throws {
         #expect(try Invocation(arguments: []).mode == .run(command: []))
         #expect(try Invocation(arguments: ["--check"]).mode == .check)
-        #expect(try Invocation(arguments: ["--backup", "--force"]).mode == .backup(force: true))
+        #expect(try Invocation(arguments: ["--backup", "--force"]).mode == .backup(force: true, automatic: false))
+        #expect(try Invocation(arguments: ["--backup", "--auto"]).mode == .backup(force: false, automatic: true))
         #expect(try Invocation(arguments: ["--hash", "a", "b"]).mode == .hash(files: ["a", "b"]))
         #expect(try Invocation(arguments: ["-h"]).mode == .help)
         #expect(try Invocation(arguments: ["--version", "x"]).mode == .version)
         #expect(try Invocation(arguments: ["--no-expand", "app"]).noExpand)
     }
 
-    @Test(arguments: [["--bogus"], ["--check", "app"], ["--check", "--backup"], ["--force"], ["--hash"], ["-x", "app"]])
+    @Test(arguments: [["--bogus"], ["--check", "app"], ["--check", "--backup"], ["--force"], ["--hash"], ["-x", "app"], ["--auto"], ["--check", "--auto"], ["--backup", "--auto", "--force"]])
     func usageErrors(arguments: [String]) {
         #expect {
             try Invocation(arguments: arguments)

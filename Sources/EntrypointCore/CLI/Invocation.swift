@@ -7,7 +7,8 @@ public enum Mode: Equatable, Sendable {
     /// Restore, then exec the command (or exit 0 when there is none).
     case run(command: [String])
     case check
-    case backup(force: Bool)
+    /// `automatic`: `--backup --auto`, as the supervisor runs it (never overwrites, never gives up).
+    case backup(force: Bool, automatic: Bool)
     case hash(files: [String])
     /// --authorize: get a refresh token (the code flow without a redirect).
     case authorize
@@ -36,6 +37,9 @@ public struct Invocation: Equatable, Sendable {
           --backup         upload a consistent snapshot of the local database to DROPBOX_DB_PATH,
                            refusing if the remote changed since the last restore
           --force          with --backup: overwrite the remote even if it changed
+          --auto           with --backup: as the supervisor runs it: upload nothing when the data
+                           did not change; when the remote changed, upload beside it as
+                           <name>.failback-<UTC time><ext> instead of refusing; never overwrites
           --hash FILE...   print the Dropbox content hash of each FILE
           --authorize      get a refresh token once: prints the Dropbox authorize URL, reads the
                            code you paste, prints DROPBOX_APP_KEY=... and DROPBOX_REFRESH_TOKEN=...
@@ -54,7 +58,7 @@ public struct Invocation: Equatable, Sendable {
     /// Parses argv without the program name.
     public init(arguments: [String]) throws(EntrypointError) {
         var noExpand = false
-        var check = false, backup = false, force = false, help = false, version = false
+        var check = false, backup = false, force = false, auto = false, help = false, version = false
         var hashFiles: [String]?
         var authorize = false
         var index = 0
@@ -81,6 +85,7 @@ public struct Invocation: Equatable, Sendable {
             case "--check": check = true
             case "--backup": backup = true
             case "--force": force = true
+            case "--auto": auto = true
             case "--hash": hashFiles = hashFiles ?? []
             case "--authorize": authorize = true
             default:
@@ -94,6 +99,8 @@ public struct Invocation: Equatable, Sendable {
         let modes = [check, backup, hashFiles != nil, authorize].filter { $0 }.count
         if modes > 1 { throw EntrypointError(.usage, "--check, --backup, --hash and --authorize cannot be combined") }
         if force && !backup { throw EntrypointError(.usage, "--force only applies to --backup") }
+        if auto && !backup { throw EntrypointError(.usage, "--auto only applies to --backup") }
+        if auto && force { throw EntrypointError(.usage, "--auto and --force cannot be combined (an automatic backup never overwrites)") }
         if modes == 1 && !command.isEmpty {
             throw EntrypointError(.usage, "a command cannot follow --check, --backup, --hash or --authorize (got \(command[0]))")
         }
@@ -105,7 +112,7 @@ public struct Invocation: Equatable, Sendable {
         } else if check {
             mode = .check
         } else if backup {
-            mode = .backup(force: force)
+            mode = .backup(force: force, automatic: auto)
         } else {
             mode = .run(command: command)
         }

@@ -1,5 +1,7 @@
 // --backup: a consistent snapshot of the live database uploaded to DROPBOX_DB_PATH without ever
-// overwriting a remote copy that moved on since the last restore.
+// overwriting a remote copy that moved on since the last restore. --backup --auto (the supervisor's
+// periodic and stop backups) uploads nothing when the data did not change, and uploads beside a remote
+// copy that moved on (<stem>.failback-<UTC time><ext>) instead of refusing.
 import CSQLite
 import CShims
 import Glibc
@@ -8,11 +10,10 @@ import Glibc
 struct BackupMode {
     let config: Configuration
     let force: Bool
+    /// `--backup --auto`: never overwrite, never give up (docs/design.md, "Automatic backups").
+    var automatic = false
     let environment: [String: String]
     let log: Logger
-
-    /// The largest single upload: the chunk size, at most 148 MiB (under Dropbox's 150 MiB per request).
-    var chunk: Int64 { Int64(config.uploadChunk) }
 
     func run() throws(EntrypointError) {
         let db = config.localPath
@@ -45,13 +46,10 @@ struct BackupMode {
         } catch {
             throw EntrypointError(.localIO, error.message.replacingAll("; nothing was installed", with: "; the local database may be damaged, nothing was uploaded"))
         }
-        // The record describes the snapshot itself: its data hash. No hash of the live file is taken
-        // after the snapshot: a commit made during or after it changes the live file's data hash, so
-        // the next restore sees a local change and keeps it (docs/design.md, "The record").
-        let snapshotDataHash: String
-        do throws(SystemError) { snapshotDataHash = try DataHash.ofFile(temp.path).data } catch {
-            throw localError("read", temp.path, error.errno)
-        }
+        // The record describes the snapshot itself: its data hash (computed below with its content
+        // hash, in one pass). No hash of the live file is taken after the snapshot: a commit made during
+        // or after it changes the live file's data hash, so the next restore sees a local change and
+        // keeps it (docs/design.md, "The record").
 
         let fd: Int32
         do throws(SystemError) { fd = try FileIO.open(temp.path, O_RDONLY) } catch { throw localError("open", temp.path, error.errno) }
@@ -59,8 +57,8 @@ struct BackupMode {
         var st = stat()
         fstat(fd, &st)
         let snapshotSize = Int64(st.st_size)
-        let hash: String
-        do throws(SystemError) { hash = try ContentHash.ofDescriptor(fd, size: snapshotSize) } catch {
+        let hash: String, dataHash: String
+        do throws(SystemError) { (hash, dataHash) = try DataHash.ofDescriptor(fd, size: snapshotSize) } catch {
             throw localError("read", temp.path, error.errno)
         }
         log.info("snapshot: \(Progress.bytes(UInt64(snapshotSize))), content hash \(hash)")
@@ -68,11 +66,20 @@ struct BackupMode {
         let client = try restorer.makeClient()
         let record = StateRecord.load(db)
         let remote = try client.metadata(config.remotePath)
+        let snapshot = Snapshot(fd: fd, size: snapshotSize, hash: hash, dataHash: dataHash)
+        // --auto: the data is what Dropbox still has at the record's rev: nothing to upload. (When
+        // Dropbox's file moved on, even unchanged data goes beside it below: the record's rev may be
+        // this volume's own upload, which someone else's upload has just replaced.)
+        if automatic, let record, record.dataHash == dataHash, let remote, remote.rev == record.rev {
+            log.info("backup: no change since rev \(remote.rev); nothing uploaded")
+            return
+        }
         var mode: JSON
         if let remote {
             if remote.contentHash == hash {
                 log.info("Dropbox already has this database (hash match, rev \(remote.rev)); nothing uploaded")
-                try StateRecord(contentHash: hash, rev: remote.rev, size: remote.size, event: "uploaded", time: Clock.utcStamp(), dataHash: snapshotDataHash).save(db)
+                try StateRecord(contentHash: hash, rev: remote.rev, size: remote.size, event: "uploaded", time: Clock.utcStamp(), dataHash: dataHash).save(db)
+                try FailbackRecord.remove(db)
                 return
             }
             if force {
@@ -80,6 +87,14 @@ struct BackupMode {
                 mode = .string("overwrite")
             } else if let record, record.rev == remote.rev {
                 mode = .object([(".tag", .string("update")), ("update", .string(record.rev))])
+            } else if automatic {
+                let why = record.map {
+                    "changed since this volume's last \($0.event == "uploaded" ? "upload" : "restore") (rev \($0.rev), now rev \(remote.rev)"
+                        + ($0.dataHash == dataHash ? "; this volume has written nothing since rev \($0.rev))" : ")")
+                }
+                    ?? "(rev \(remote.rev)) is not known to this volume (\(StateRecord.path(for: db)) is missing)"
+                try uploadBeside(client, snapshot, remote: remote, why: why)
+                return
             } else {
                 let why = record.map { "it is rev \(remote.rev) (modified \(remote.serverModified)), but this volume last restored rev \($0.rev)" }
                     ?? "this volume has no record of restoring it (\(StateRecord.path(for: db)) is missing)"
@@ -89,13 +104,80 @@ struct BackupMode {
             mode = .string("add")
         }
 
-        let progress = Progress("uploading", total: UInt64(snapshotSize), log: log, interval: config.progressInterval, threshold: config.progressThreshold)
+        let file: RemoteFile
+        do throws(EntrypointError) {
+            file = try store(client, snapshot, path: config.remotePath, mode: mode)
+        } catch {
+            // Dropbox's file moved on between the metadata and the commit (update mode refused it).
+            guard automatic, error.code == .conflict else { throw error }
+            let now = try client.metadata(config.remotePath)
+            let why = "changed during this backup (rev \(remote?.rev ?? "none"), now \(now.map { "rev " + $0.rev } ?? "no file"))"
+            try uploadBeside(client, snapshot, remote: now, why: why)
+            return
+        }
+        try StateRecord(contentHash: hash, rev: file.rev, size: file.size, event: "uploaded", time: Clock.utcStamp(), dataHash: dataHash).save(db)
+        try FailbackRecord.remove(db)
+        log.info("Backed up \(db) to \(config.remotePath) (rev \(file.rev), \(Progress.bytes(file.size)))")
+    }
+
+    /// The snapshot being uploaded: its open descriptor, size and both hashes.
+    struct Snapshot {
+        let fd: Int32
+        let size: Int64
+        let hash: String
+        let dataHash: String
+    }
+
+    /// Uploads the snapshot to `path` with write mode `mode` (autorename off, strict conflicts) and
+    /// checks Dropbox's answer against the snapshot's content hash.
+    func store(_ client: DropboxClient, _ snapshot: Snapshot, path: String, mode: JSON) throws(EntrypointError) -> RemoteFile {
+        let progress = Progress("uploading", total: UInt64(snapshot.size), log: log, interval: config.progressInterval, threshold: config.progressThreshold)
         let commit = JSON.object([
-            ("path", .string(config.remotePath)), ("mode", mode), ("autorename", .bool(false)),
+            ("path", .string(path)), ("mode", mode), ("autorename", .bool(false)),
             ("mute", .bool(true)), ("strict_conflict", .bool(true)),
         ])
-        let file = try client.upload(fd: fd, size: snapshotSize, contentHash: hash, commit: commit, progress: progress)
-        try StateRecord(contentHash: hash, rev: file.rev, size: file.size, event: "uploaded", time: Clock.utcStamp(), dataHash: snapshotDataHash).save(db)
-        log.info("Backed up \(db) to \(config.remotePath) (rev \(file.rev), \(Progress.bytes(file.size)))")
+        return try client.upload(fd: snapshot.fd, size: snapshot.size, contentHash: snapshot.hash, commit: commit, progress: progress)
+    }
+
+    /// Name collisions tried before giving up on a side copy (each try is a new name, never an overwrite).
+    static let sideCopyNames = 10
+
+    /// `--auto` when Dropbox's file is not the one this volume last restored or uploaded (`why`
+    /// says how): upload the snapshot beside it as `<stem>.failback-<UTC time><ext>` with mode
+    /// `add`, so nothing in Dropbox is overwritten and nothing of ours is dropped. The main record
+    /// is left as it is (a later restore still sees the local database as changed and keeps it);
+    /// the failback record stops the next backup from uploading the same data beside it again.
+    func uploadBeside(_ client: DropboxClient, _ snapshot: Snapshot, remote: RemoteFile?, why: String) throws(EntrypointError) {
+        let main = config.remotePath
+        if let previous = FailbackRecord.load(config.localPath), previous.dataHash == snapshot.dataHash,
+            let there = try client.metadata(previous.path), there.rev == previous.rev
+        {
+            log.info("backup: no change since the failback copy \(previous.path) (rev \(previous.rev)); nothing uploaded. Dropbox's \(main) still differs from this volume: reconcile by hand (docs/operations.md)")
+            return
+        }
+        // DROPBOX_DB_PATH may be an id: path: the copy goes beside the file's real path then.
+        guard let base = main.hasPrefix("/") ? main : remote.map(\.pathDisplay), base.hasPrefix("/") else {
+            throw EntrypointError(.conflict, "Dropbox's \(main) \(why), and Dropbox gave no folder to put a copy beside it (DROPBOX_DB_PATH is an id: path); nothing was uploaded or overwritten")
+        }
+        let stamp = Clock.utcStamp(compact: true)
+        for attempt in 1...Self.sideCopyNames {
+            let path = FailbackRecord.sidePath(base, stamp: stamp, attempt: attempt)
+            let file: RemoteFile
+            do throws(EntrypointError) {
+                file = try store(client, snapshot, path: path, mode: .string("add"))
+            } catch {
+                // `add` refuses a name that holds other content: try the next name, never overwrite.
+                guard error.code == .conflict else { throw error }
+                log.info("\(path) already exists in Dropbox with other content; trying the next name")
+                continue
+            }
+            log.warning("Dropbox's \(main) \(why): uploaded this database beside it as \(path) (rev \(file.rev)); nothing was overwritten. Reconcile by hand (docs/operations.md, \"The round trip (failback)\")")
+            try FailbackRecord(
+                path: path, rev: file.rev, contentHash: snapshot.hash, dataHash: snapshot.dataHash, size: file.size,
+                time: Clock.utcStamp(), remotePath: main, remoteRev: remote?.rev
+            ).save(config.localPath)
+            return
+        }
+        throw EntrypointError(.conflict, "Dropbox's \(main) \(why), and \(Self.sideCopyNames) names for a copy beside it (\(FailbackRecord.sidePath(base, stamp: stamp))...) already exist with other content; nothing was uploaded or overwritten")
     }
 }
