@@ -125,6 +125,60 @@ final class AppWriter {
 
     static let writerTimeout = 1.0
 
+    /// One commit, made while the stepped copy of a 64 MiB rollback-journal database is under way, by
+    /// an impatient app (busy timeout 100 ms): it waits for at most the one step in progress (a few
+    /// ms), so it succeeds. The one-step snapshot before this fix held the read lock for the whole
+    /// copy and the destination's fsync (0.2-0.3 s here), and this commit failed with "database is locked".
+    @Test func aCommitDuringTheSteppedCopyWaitsForOneStepOnly() throws {
+        let dir = try Fixture.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = try Self.database(dir, journalMode: "DELETE")
+        let copy = dir + "/snapshot.db"
+        try #require(FileManager.default.createFile(atPath: copy, contents: nil))
+        let trigger = dir + "/commit-now"
+        let probe = Process()
+        let output = Pipe()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = ["python3", "-c", """
+            import os, sqlite3, sys, time
+            db, trigger = sys.argv[1], sys.argv[2]
+            c = sqlite3.connect(db, timeout=0.1)
+            c.execute("SELECT count(*) FROM log").fetchone()
+            open(trigger + ".ready", "w").close()
+            while not os.path.exists(trigger): time.sleep(0.001)
+            t = time.monotonic()
+            try:
+                c.execute("INSERT INTO log(n) VALUES (1)"); c.commit()
+                print(f"committed {time.monotonic() - t:.3f}", flush=True)
+            except sqlite3.OperationalError as e:
+                print(f"failed {time.monotonic() - t:.3f} {e}", flush=True)
+            """, db, trigger]
+        probe.standardOutput = output
+        try probe.run()
+        for _ in 0..<1000 where !FileManager.default.fileExists(atPath: trigger + ".ready") { usleep(5_000) }
+        try #require(FileManager.default.fileExists(atPath: trigger + ".ready"))
+
+        let box = ReportBox()
+        let finished = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            box.result = Result { () throws -> SQLite.SnapshotReport in try SQLite.snapshot(db, to: copy, deadline: Clock.now() + 120) }
+            finished.signal()
+        }
+        thread.start()
+        usleep(20_000)  // the copy of 64 MiB is under way
+        try #require(FileManager.default.createFile(atPath: trigger, contents: nil))
+        probe.waitUntilExit()
+        finished.wait()
+        let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        print("probe: \(said)", box.result.map { "\($0)" } ?? "")
+        #expect(said.hasPrefix("committed"), "the app's commit failed during the snapshot: \(said)")
+        let report = try #require(try box.result?.get())
+        #expect(report.method == .steps, "one commit restarts the stepped copy once at most")
+        #expect(try Fixture.sql(copy, "PRAGMA integrity_check") == ["ok"])
+        let rows = try Fixture.sql(copy, "SELECT count(*) FROM log")
+        #expect(rows == ["0"] || rows == ["1"])
+    }
+
     /// Nobody writes: the stepped copy completes without a restart and without the locked copy.
     @Test func aQuietDatabaseIsCopiedInSteps() throws {
         let dir = try Fixture.directory()
@@ -208,6 +262,11 @@ final class AppWriter {
         #expect(sqlite3_exec(handle, "BEGIN EXCLUSIVE; INSERT INTO log VALUES (NULL); ROLLBACK;", nil, nil, nil) == SQLITE_OK,
                 "\(String(cString: sqlite3_errmsg(handle)))")
     }
+}
+
+/// The snapshot's outcome, handed from its thread to the test.
+final class ReportBox: @unchecked Sendable {
+    var result: Result<SQLite.SnapshotReport, any Error>?
 }
 
 /// A call counter for the stop closures.
