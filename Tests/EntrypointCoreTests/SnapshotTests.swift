@@ -188,6 +188,7 @@ final class AppWriter {
         let copy = dir + "/snapshot.db"
         try #require(FileManager.default.createFile(atPath: copy, contents: nil))
         let report = try SQLite.snapshot(db, to: copy)
+        print("quiet snapshot: \(report)")
         #expect(report.method == .steps)
         #expect(report.restarts == 0)
         try Self.expectConsistentPrefix(copy, committed: 25)
