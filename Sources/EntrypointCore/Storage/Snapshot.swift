@@ -33,8 +33,8 @@ extension SQLite {
         static let pause = 0.002
         /// The poll interval while the source is locked by a writer.
         static let busyPause = 0.001
-        /// A rollback-journal copy that SQLite restarted this often (the app kept committing) gives
-        /// up stepping and copies the file under one read lock instead.
+        /// A rollback-journal copy that SQLite restarts more often than this (the app kept
+        /// committing) gives up stepping and copies the file under one read lock instead.
         static let maxRestarts = 3
         /// Chunk of the locked copy: the stop signal is checked between two chunks.
         static let copyChunk = 1 << 20
@@ -46,9 +46,9 @@ extension SQLite {
     /// - WAL: one read transaction for the whole copy, stepped so a stop signal is seen promptly.
     /// - Rollback journal: `sqlite3_backup_step` in steps of `SnapshotTuning.stepBytes`, the read
     ///   lock released and a short pause between steps. A commit by the app between two steps makes
-    ///   SQLite start the copy over; after `maxRestarts` restarts the file is instead copied with
-    ///   plain reads under one read lock (the shortest consistent copy there is: the app's commits
-    ///   wait for that one copy, about 25 ms per 64 MiB here).
+    ///   SQLite start the copy over; at the restart after `maxRestarts` the file is instead copied with
+    ///   plain reads and made consistent under one read lock (`lockedCopy`: the app's commits wait
+    ///   for one pass that reads the file twice, 20-150 ms per 64 MiB here).
     ///
     /// A busy or locked source is retried every millisecond until `deadline` (monotonic, `Clock.now`).
     /// `stop` is the pending stop signal (0 for none); it is checked before every step and chunk.
