@@ -341,7 +341,11 @@ struct SnapshotRun {
         let mode = try beginRead()
         var inTransaction = true
         defer { if inTransaction { _ = rollback() } }
-        if mode.wal { return nil }
+        if mode.wal {
+            // The torn copy has a WAL header; the backup API must start from an empty file.
+            guard ftruncate(output, 0) == 0 else { throw localError("truncate", destination, errno) }
+            return nil
+        }
         let started = Clock.now()
         let fileSize = try size(input, source)
         offset = 0
