@@ -40,7 +40,7 @@ struct BackupMode {
         FileIO.close(temp.fd)
         defer { for f in [temp.path] + SQLite.sidecarSuffixes.map({ temp.path + $0 }) { _ = unlink(f) } }
         log.info("taking a snapshot of \(db)")
-        try SQLite.snapshot(db, to: temp.path)
+        try SQLite.snapshot(db, to: temp.path, deadline: restorer.deadline, log: log)
         do throws(EntrypointError) {
             try SQLite.verify(temp.path, what: "the snapshot of \(db)")
         } catch {

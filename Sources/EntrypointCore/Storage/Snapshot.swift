@@ -1,27 +1,370 @@
-// A consistent snapshot of the live database with SQLite's online backup API.
+// A consistent snapshot of the live database with SQLite's online backup API, without holding the
+// app's writers off for longer than one short step (see docs/design.md, "The backup", step 3).
 import CSQLite
 import CShims
 import Glibc
 
 extension SQLite {
-    /// Copies the live database `source` into `destination` with sqlite3_backup, in one step, so the
-    /// copy is one consistent snapshot (a WAL-mode writer is not blocked meanwhile).
-    static func snapshot(_ source: String, to destination: String) throws(EntrypointError) {
+    /// How a snapshot was taken: for the log line and the tests.
+    struct SnapshotReport: Equatable, Sendable {
+        enum Method: Equatable, Sendable {
+            /// WAL database: every page copied inside one read transaction (a WAL reader never
+            /// blocks the app's writers, and nothing can restart the copy).
+            case walReadTransaction
+            /// Rollback journal: bounded steps, the read lock released between them.
+            case steps
+            /// Rollback journal written throughout the steps: the file copied under one read lock.
+            case lockedCopy
+        }
+        var method: Method
+        /// How often SQLite started the stepped copy over because another connection wrote.
+        var restarts = 0
+        /// The longest single hold of the source's read lock, in seconds (the WAL read transaction
+        /// included, although it blocks nobody).
+        var longestLock = 0.0
+    }
+
+    /// The numbers behind the snapshot (docs/design.md, "The backup", step 3).
+    enum SnapshotTuning {
+        /// Bytes copied per backup step: 1 MiB (256 pages of 4 KiB) takes about 1-2 ms here, so an
+        /// app's commit waits at most that long (plus its own busy-handler sleep) for one step.
+        static let stepBytes = 1 << 20
+        /// The pause between two steps of a rollback-journal copy, so waiting writers get in.
+        static let pause = 0.002
+        /// The poll interval while the source is locked by a writer.
+        static let busyPause = 0.001
+        /// A rollback-journal copy that SQLite restarts more often than this (the app kept
+        /// committing) gives up stepping and copies the file under one read lock instead.
+        static let maxRestarts = 3
+        /// Chunk of the locked copy: the stop signal is checked between two chunks.
+        static let copyChunk = 1 << 20
+    }
+
+    /// Copies the live database `source` into `destination` (an existing, empty, private file) as one
+    /// consistent state.
+    ///
+    /// - WAL: one read transaction for the whole copy, stepped so a stop signal is seen promptly.
+    /// - Rollback journal: `sqlite3_backup_step` in steps of `SnapshotTuning.stepBytes`, the read
+    ///   lock released and a short pause between steps. A commit by the app between two steps makes
+    ///   SQLite start the copy over; at the restart after `maxRestarts` the file is instead copied with
+    ///   plain reads and made consistent under one read lock (`lockedCopy`: the app's commits wait
+    ///   for one pass that reads the file twice, 20-150 ms per 64 MiB here).
+    ///
+    /// A busy or locked source is retried every millisecond until `deadline` (monotonic, `Clock.now`).
+    /// `stop` is the pending stop signal (0 for none); it is checked before every step and chunk.
+    @discardableResult
+    static func snapshot(
+        _ source: String, to destination: String, deadline: Double = .infinity, log: Logger? = nil,
+        stop: @escaping () -> Int32 = { ep_signal_pending() }
+    ) throws(EntrypointError) -> SnapshotReport {
         let from = try Connection(source, flags: SQLITE_OPEN_READWRITE)
-        let to = try Connection(destination, flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+        defer { withExtendedLifetime(from) {} }
+        // No busy handler on the source: a step that meets a writer's lock returns at once and this
+        // loop retries, checking the stop signal and the deadline, and the measured step time is the
+        // time the lock was held.
+        guard sqlite3_busy_timeout(from.db, 0) == SQLITE_OK else {
+            throw EntrypointError(.localIO, "cannot set up the snapshot of \(source): \(from.errorMessage)")
+        }
+        let run = SnapshotRun(from: from, source: source, destination: destination, deadline: deadline, stop: stop)
+        var restarts = 0
+        // The journal mode is read inside a read transaction, where it cannot change. An app that
+        // switches between WAL and a rollback journal during the snapshot sends it round again.
+        for _ in 0..<3 {
+            let mode = try run.beginRead()
+            if mode.wal {
+                var report = try run.walCopy(pageSize: mode.pageSize)
+                report.restarts += restarts
+                log?.debug("snapshot of \(source): one WAL read transaction, \(Int(report.longestLock * 1000)) ms")
+                return report
+            }
+            try run.endRead()
+            var report = try run.steps(pageSize: mode.pageSize)
+            report.restarts += restarts
+            restarts = report.restarts
+            if report.method == .steps {
+                log?.debug("snapshot of \(source): \(report.restarts) restarts, longest read lock \(Int(report.longestLock * 1000)) ms")
+                return report
+            }
+            guard let held = try run.lockedCopy() else { continue }
+            report.longestLock = max(report.longestLock, held)
+            log?.info("snapshot: the app kept writing to \(source) (the stepped copy restarted \(report.restarts) times); copied it under one read lock instead, which held the app's writes for \(Int(held * 1000)) ms")
+            return report
+        }
+        throw EntrypointError(.localIO, "the snapshot of \(source) failed: its journal mode kept changing between WAL and a rollback journal")
+    }
+}
+
+/// One snapshot: the source connection, the paths, the limits.
+struct SnapshotRun {
+    let from: SQLite.Connection
+    let source: String
+    let destination: String
+    let deadline: Double
+    let stop: () -> Int32
+
+    // MARK: waiting
+
+    func checkStop() throws(EntrypointError) {
+        let signal = stop()
+        if signal != 0 { throw EntrypointError(signal: signal) }
+    }
+
+    func pause(_ seconds: Double) throws(EntrypointError) {
+        var ts = timespec(tv_sec: 0, tv_nsec: Int(seconds * 1e9))
+        // EINTR (a signal) ends the pause early; checkStop below sees the signal.
+        if nanosleep(&ts, nil) != 0 && errno != EINTR {
+            throw EntrypointError(.software, "nanosleep failed: \(errnoText(errno))")
+        }
+        try checkStop()
+    }
+
+    /// Runs `body` until it answers something other than BUSY or LOCKED, polling every millisecond.
+    func untilUnlocked(_ what: String, _ body: () -> Int32) throws(EntrypointError) -> Int32 {
+        while true {
+            try checkStop()
+            let rc = body()
+            let primary = rc & 0xFF
+            guard primary == SQLITE_BUSY || primary == SQLITE_LOCKED else { return rc }
+            if Clock.now() >= deadline {
+                throw EntrypointError(.localIO, "the snapshot of \(source) gave up \(what): another process kept it locked until the backup deadline (ENTRYPOINT_DEADLINE): \(String(cString: sqlite3_errstr(rc))); nothing was uploaded")
+            }
+            try pause(SQLite.SnapshotTuning.busyPause)
+        }
+    }
+
+    // MARK: SQL on the source
+
+    func exec(_ connection: SQLite.Connection, _ sql: String) -> Int32 {
+        sqlite3_exec(connection.db, sql, nil, nil, nil)
+    }
+
+    /// The first column of the first row of `sql`, or the SQLite result code that stopped it.
+    func scalar(_ connection: SQLite.Connection, _ sql: String) -> (rc: Int32, text: String) {
+        var stmt: OpaquePointer?
+        let prepared = sqlite3_prepare_v2(connection.db, sql, -1, &stmt, nil)
+        defer { sqlite3_finalize(stmt) }
+        guard prepared == SQLITE_OK else { return (prepared, "") }
+        let rc = sqlite3_step(stmt)
+        guard rc == SQLITE_ROW else { return (rc, "") }
+        return (SQLITE_OK, sqlite3_column_text(stmt, 0).map { String(cString: $0) } ?? "")
+    }
+
+    func failure(_ what: String, _ rc: Int32, _ connection: SQLite.Connection) -> EntrypointError {
+        EntrypointError(.localIO, "the snapshot of \(source) failed \(what): \(String(cString: sqlite3_errstr(rc))) (\(connection.errorMessage))")
+    }
+
+    /// Starts a read transaction on the source (taking SQLite's shared lock, or a WAL read mark) and
+    /// reads the journal mode and the page size inside it.
+    func beginRead() throws(EntrypointError) -> (wal: Bool, pageSize: Int) {
+        let begin = exec(from, "BEGIN")
+        guard begin == SQLITE_OK else { throw failure("starting a read transaction", begin, from) }
+        var ok = false
+        defer { if !ok { _ = rollback() } }
+        let read = try untilUnlocked("taking a read lock") { scalar(from, "SELECT count(*) FROM sqlite_schema").rc }
+        guard read == SQLITE_OK else { throw failure("reading the schema", read, from) }
+        let mode = scalar(from, "PRAGMA journal_mode")
+        guard mode.rc == SQLITE_OK else { throw failure("reading the journal mode", mode.rc, from) }
+        let size = scalar(from, "PRAGMA page_size")
+        guard size.rc == SQLITE_OK, let pageSize = Int(size.text), pageSize > 0 else { throw failure("reading the page size", size.rc, from) }
+        ok = true
+        return (mode.text.lowercased() == "wal", pageSize)
+    }
+
+    func endRead() throws(EntrypointError) {
+        let rc = exec(from, "COMMIT")
+        guard rc == SQLITE_OK else { throw failure("ending the read transaction", rc, from) }
+    }
+
+    /// Ends the read transaction on an error path; the result only tells whether it was still open.
+    func rollback() -> Int32 { exec(from, "ROLLBACK") }
+
+    // MARK: the destination
+
+    /// The destination is a private temporary file that is never installed: no rollback journal and
+    /// no fsync (it is read back through the page cache for the check, the hash and the upload, and
+    /// a crash discards it). Its write lock is SQLite's, held until the backup finishes.
+    func openDestination() throws(EntrypointError) -> SQLite.Connection {
+        let to = try SQLite.Connection(destination, flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+        let journal = scalar(to, "PRAGMA journal_mode=OFF")
+        guard journal.rc == SQLITE_OK, journal.text.lowercased() == "off" else {
+            throw failure("setting journal_mode=OFF on \(destination)", journal.rc, to)
+        }
+        let sync = exec(to, "PRAGMA synchronous=OFF")
+        guard sync == SQLITE_OK else { throw failure("setting synchronous=OFF on \(destination)", sync, to) }
+        return to
+    }
+
+    func pages(_ pageSize: Int) -> Int32 { Int32(max(1, SQLite.SnapshotTuning.stepBytes / pageSize)) }
+
+    // MARK: the three ways
+
+    /// WAL: the read transaction from `beginRead` is still open; every step reads that one snapshot.
+    func walCopy(pageSize: Int) throws(EntrypointError) -> SQLite.SnapshotReport {
+        var inTransaction = true
+        defer { if inTransaction { _ = rollback() } }
+        let started = Clock.now()
+        let to = try openDestination()
+        defer { withExtendedLifetime(to) {} }
         guard let backup = sqlite3_backup_init(to.db, "main", from.db, "main") else {
-            throw EntrypointError(.localIO, "cannot start a backup of \(source): \(to.errorMessage)")
+            throw failure("starting the backup into \(destination)", sqlite3_errcode(to.db), to)
         }
-        var rc: Int32
-        repeat {
-            rc = sqlite3_backup_step(backup, -1)
-            if rc == SQLITE_BUSY || rc == SQLITE_LOCKED { _ = Clock.sleep(0.05) }
-            if ep_signal_pending() != 0 { break }
-        } while rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED
+        var report = SQLite.SnapshotReport(method: .walReadTransaction)
+        let step = pages(pageSize)
+        var copiedBefore: Int32 = 0
+        var rc: Int32 = SQLITE_OK
+        do throws(EntrypointError) {
+            while true {
+                rc = try untilUnlocked("copying a step") { sqlite3_backup_step(backup, step) }
+                if rc != SQLITE_OK { break }
+                let copied = sqlite3_backup_pagecount(backup) - sqlite3_backup_remaining(backup)
+                if copied <= copiedBefore { report.restarts += 1 }
+                copiedBefore = copied
+            }
+        } catch {
+            _ = sqlite3_backup_finish(backup)
+            throw error
+        }
         let finish = sqlite3_backup_finish(backup)
-        if ep_signal_pending() != 0 { throw EntrypointError(signal: ep_signal_pending()) }
-        guard rc == SQLITE_DONE, finish == SQLITE_OK else {
-            throw EntrypointError(.localIO, "backup of \(source) failed: \(String(cString: sqlite3_errstr(rc == SQLITE_DONE ? finish : rc)))")
+        guard rc == SQLITE_DONE else { throw failure("copying", rc, from) }
+        guard finish == SQLITE_OK else { throw failure("finishing the backup", finish, to) }
+        inTransaction = false
+        try endRead()
+        report.longestLock = Clock.now() - started
+        return report
+    }
+
+    /// Rollback journal: bounded steps, the lock released between them. Returns `.steps` when the
+    /// copy completed, `.lockedCopy` (not yet made) when SQLite restarted it more than `maxRestarts` times.
+    func steps(pageSize: Int) throws(EntrypointError) -> SQLite.SnapshotReport {
+        let to = try openDestination()
+        defer { withExtendedLifetime(to) {} }
+        guard let backup = sqlite3_backup_init(to.db, "main", from.db, "main") else {
+            throw failure("starting the backup into \(destination)", sqlite3_errcode(to.db), to)
         }
+        var report = SQLite.SnapshotReport(method: .steps)
+        let step = pages(pageSize)
+        var copiedBefore: Int32 = 0
+        var rc: Int32 = SQLITE_OK
+        do throws(EntrypointError) {
+            while true {
+                // Polls while a writer holds its lock; only the successful attempt holds ours.
+                var held = 0.0
+                rc = try untilUnlocked("copying a step") {
+                    let t = Clock.now()
+                    let rc = sqlite3_backup_step(backup, step)
+                    held = Clock.now() - t
+                    return rc
+                }
+                report.longestLock = max(report.longestLock, held)
+                if rc != SQLITE_OK { break }
+                // SQLite starts over silently when another connection wrote between two steps:
+                // the pages copied so far then do not grow.
+                let copied = sqlite3_backup_pagecount(backup) - sqlite3_backup_remaining(backup)
+                if copied <= copiedBefore {
+                    report.restarts += 1
+                    if report.restarts > SQLite.SnapshotTuning.maxRestarts {
+                        report.method = .lockedCopy
+                        break
+                    }
+                }
+                copiedBefore = copied
+                try pause(SQLite.SnapshotTuning.pause)
+            }
+        } catch {
+            _ = sqlite3_backup_finish(backup)
+            throw error
+        }
+        let finish = sqlite3_backup_finish(backup)
+        guard report.method == .lockedCopy || rc == SQLITE_DONE else { throw failure("copying", rc, from) }
+        guard finish == SQLITE_OK else { throw failure("finishing the backup", finish, to) }
+        return report
+    }
+
+    /// Rollback journal written throughout: a plain copy of the file, made consistent under one read
+    /// lock. First the file is copied without any lock (a torn copy); then, holding SQLite's shared
+    /// lock on the source (no writer can change the file meanwhile, and taking it rolled back any hot
+    /// journal), every chunk of the file is read and compared with the copy and the chunks that
+    /// differ are rewritten. The lock is held for reading the file twice, not for writing it.
+    /// Returns the seconds the lock was held, or nil when the database turned out to be in WAL mode
+    /// (then the caller starts again).
+    func lockedCopy() throws(EntrypointError) -> Double? {
+        // Opened before the lock and closed after it: closing any descriptor of a file drops every
+        // POSIX lock this process holds on it, SQLite's shared lock included.
+        let input: Int32, output: Int32
+        do throws(SystemError) { input = try FileIO.open(source, O_RDONLY) } catch { throw localError("open", source, error.errno) }
+        defer { FileIO.close(input) }
+        do throws(SystemError) { output = try FileIO.open(destination, O_RDWR) } catch {
+            throw localError("open", destination, error.errno)
+        }
+        defer { FileIO.close(output) }
+        let chunk = SQLite.SnapshotTuning.copyChunk
+        let live = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
+        defer { live.deallocate() }
+        let copied = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
+        defer { copied.deallocate() }
+
+        func read(_ fd: Int32, _ path: String, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, _ count: Int) throws(EntrypointError) -> Int {
+            var done = 0
+            while done < count {
+                let n: Int
+                do throws(SystemError) {
+                    n = try FileIO.retrying("pread") { Glibc.pread(fd, buffer.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
+                } catch { throw localError("read", path, error.errno) }
+                if n == 0 { break }
+                done += n
+            }
+            return done
+        }
+        func write(_ buffer: UnsafeMutableRawBufferPointer, _ count: Int, at offset: Int64) throws(EntrypointError) {
+            do throws(SystemError) {
+                try FileIO.pwriteAll(output, UnsafeRawBufferPointer(rebasing: buffer[0..<count]), at: offset)
+            } catch { throw localError("write", destination, error.errno) }
+        }
+        func size(_ fd: Int32, _ path: String) throws(EntrypointError) -> Int64 {
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw localError("stat", path, errno) }
+            return Int64(st.st_size)
+        }
+
+        // 1. The torn copy, without a lock.
+        let roughSize = try size(input, source)
+        var offset: Int64 = 0
+        while offset < roughSize {
+            try checkStop()
+            let n = try read(input, source, into: live, at: offset, Int(min(Int64(chunk), roughSize - offset)))
+            if n == 0 { break }
+            try write(live, n, at: offset)
+            offset += Int64(n)
+        }
+
+        // 2. Under the read lock: the chunks that changed meanwhile.
+        let mode = try beginRead()
+        var inTransaction = true
+        defer { if inTransaction { _ = rollback() } }
+        if mode.wal {
+            // The torn copy has a WAL header; the backup API must start from an empty file.
+            guard ftruncate(output, 0) == 0 else { throw localError("truncate", destination, errno) }
+            return nil
+        }
+        let started = Clock.now()
+        let fileSize = try size(input, source)
+        offset = 0
+        while offset < fileSize {
+            try checkStop()
+            let want = Int(min(Int64(chunk), fileSize - offset))
+            let n = try read(input, source, into: live, at: offset, want)
+            guard n == want else {
+                throw EntrypointError(.localIO, "cannot read \(source): it ended at \(offset + Int64(n)) of \(fileSize) bytes while locked")
+            }
+            let m = try read(output, destination, into: copied, at: offset, want)
+            if m != n || memcmp(live.baseAddress!, copied.baseAddress!, n) != 0 {
+                try write(live, n, at: offset)
+            }
+            offset += Int64(n)
+        }
+        guard ftruncate(output, off_t(fileSize)) == 0 else { throw localError("truncate", destination, errno) }
+        inTransaction = false
+        try endRead()
+        return Clock.now() - started
     }
 }
