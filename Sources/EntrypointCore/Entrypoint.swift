@@ -30,7 +30,7 @@ public enum Entrypoint {
             return configured(environment, log) { config in
                 ep_signals_install()
                 do throws(EntrypointError) {
-                    try BackupMode(config: config, force: force, environment: environment, log: log).run()
+                    try BackupMode(config: config, force: force, environment: environment, log: log, automatic: invocation.automatic).run()
                     return 0
                 } catch {
                     log.error(error.message)

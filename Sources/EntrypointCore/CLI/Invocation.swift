@@ -17,6 +17,8 @@ public struct Invocation: Equatable, Sendable {
     public let mode: Mode
     /// --no-expand: pass the command's arguments untouched.
     public let noExpand: Bool
+    /// --auto (only with --backup): the backup as the supervisor runs it (periodic and on stop).
+    public let automatic: Bool
 
     public static let usage = """
         usage: entrypoint [OPTIONS] [--] [COMMAND [ARGS...]]
@@ -34,6 +36,8 @@ public struct Invocation: Equatable, Sendable {
           --backup         upload a consistent snapshot of the local database to DROPBOX_DB_PATH,
                            refusing if the remote changed since the last restore
           --force          with --backup: overwrite the remote even if it changed
+          --auto           with --backup: the backup as the supervisor runs it (periodic and
+                           on-stop backups, ENTRYPOINT_BACKUP_INTERVAL / ENTRYPOINT_BACKUP_ON_STOP)
           --hash FILE...   print the Dropbox content hash of each FILE
           --no-expand      do not expand $NAME in COMMAND's arguments (also ENTRYPOINT_EXPAND=0)
           -h, --help       show this help
@@ -49,7 +53,7 @@ public struct Invocation: Equatable, Sendable {
     /// Parses argv without the program name.
     public init(arguments: [String]) throws(EntrypointError) {
         var noExpand = false
-        var check = false, backup = false, force = false, help = false, version = false
+        var check = false, backup = false, force = false, automatic = false, help = false, version = false
         var hashFiles: [String]?
         var index = 0
         var command: [String] = []
@@ -75,6 +79,7 @@ public struct Invocation: Equatable, Sendable {
             case "--check": check = true
             case "--backup": backup = true
             case "--force": force = true
+            case "--auto": automatic = true
             case "--hash": hashFiles = hashFiles ?? []
             default:
                 throw EntrypointError(.usage, "unknown option \(arg) (options go before the command; use -- before a command that starts with -; see --help)")
@@ -82,11 +87,13 @@ public struct Invocation: Equatable, Sendable {
             index += 1
         }
         self.noExpand = noExpand
+        self.automatic = automatic
         if help { mode = .help; return }
         if version { mode = .version; return }
         let modes = [check, backup, hashFiles != nil].filter { $0 }.count
         if modes > 1 { throw EntrypointError(.usage, "--check, --backup and --hash cannot be combined") }
         if force && !backup { throw EntrypointError(.usage, "--force only applies to --backup") }
+        if automatic && !backup { throw EntrypointError(.usage, "--auto only applies to --backup") }
         if modes == 1 && !command.isEmpty {
             throw EntrypointError(.usage, "a command cannot follow --check, --backup or --hash (got \(command[0]))")
         }

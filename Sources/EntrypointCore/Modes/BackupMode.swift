@@ -10,6 +10,8 @@ struct BackupMode {
     let force: Bool
     let environment: [String: String]
     let log: Logger
+    /// --backup --auto: the backup as the supervisor runs it (periodic and on stop).
+    var automatic: Bool = false
 
     /// The largest single upload: the chunk size, at most 148 MiB (under Dropbox's 150 MiB per request).
     var chunk: Int64 { Int64(config.uploadChunk) }
