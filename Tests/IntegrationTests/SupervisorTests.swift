@@ -162,6 +162,9 @@ func procState(_ pid: Int32) -> (state: Character, ppid: Int32)? {
         #expect(r.status == 0, "\(r.output)")
         #expect(r.stderr.contains("backups every 1s"), "\(r.stderr)")
         #expect(w.fake.requests("files/upload").isEmpty, "\(r.stderr)")
+        // Decided from stat() alone: no worker started, so Dropbox was asked nothing after the restore.
+        #expect(!r.stderr.contains("taking a snapshot"), "\(r.stderr)")
+        #expect(w.fake.requests("files/get_metadata").count == 1, "\(r.stderr)")
     }
 
     @Test func aChangeCausesOneUpload() throws {
