@@ -186,11 +186,11 @@ final class Supervisor {
         while var w = worker {
             let now = Clock.now()
             if w.terminatedAt == nil && now >= deadline {
-                _ = kill(w.pid, SIGTERM)
+                if kill(w.pid, SIGTERM) != 0 && errno != ESRCH { log.warning("cannot stop the backup worker \(w.pid): \(errnoText(errno))") }
                 w.terminatedAt = now
                 worker = w
             } else if let at = w.terminatedAt, now >= at + Self.killGrace {
-                _ = kill(w.pid, SIGKILL)
+                if kill(w.pid, SIGKILL) != 0 && errno != ESRCH { log.warning("cannot kill the backup worker \(w.pid): \(errnoText(errno))") }
             }
             let wake = w.terminatedAt.map { $0 + Self.killGrace } ?? deadline
             if let sig = waitForSignal(min(max(wake - now, 0.01), 0.5)), sig != SIGCHLD { forward(sig) }
