@@ -255,17 +255,19 @@ func procState(_ pid: Int32) -> (state: Character, ppid: Int32)? {
                 db.close()
                 sys.exit(0)
             signal.signal(signal.SIGTERM, stop)
-            open(sys.argv[1], "w").write("ready")
+            open(sys.argv[1], "w").write(str(os.getpid()))
             while True:
                 time.sleep(0.02)
             """
         // A slow upload, so that a second SIGTERM arrives during the stop backup.
-        try w.fake.fault(["route": "files/upload", "kind": "delay", "seconds": 1.5, "times": 1])
+        try w.fake.fault(["route": "files/upload", "kind": "delay", "seconds": 2, "times": 1])
         let runner = try Runner(["python3", "-c", app, ready], env: w.env(onStop))
-        #expect(eventually { FileManager.default.fileExists(atPath: ready) })
+        #expect(eventually { Int32(fileText(ready)) != nil })
+        let appPid = try #require(Int32(fileText(ready)))
         try DB.sql(w.db, "INSERT INTO items VALUES ('committed-right-before-the-stop')")
         kill(runner.pid, SIGTERM)
-        usleep(700_000)
+        // Once the app is gone (reaped by the supervisor), a second SIGTERM: the stop backup goes on.
+        #expect(eventually { procState(appPid) == nil })
         kill(runner.pid, SIGTERM)
         let r = runner.wait()
         #expect(r.status == 0, "\(r.output)")
@@ -273,6 +275,39 @@ func procState(_ pid: Int32) -> (state: Character, ppid: Int32)? {
         #expect(r.stderr.contains("stop backup done"), "\(r.stderr)")
         let uploaded = try #require(w.fake.uploaded("/database.db").last, "\(r.stderr)")
         #expect(try DB.items(uploaded) == ["base", "committed-right-before-the-stop", "committed-while-shutting-down"])
+    }
+
+    @Test func signalsAreForwardedWhileABackupRuns() throws {
+        let w = try world()
+        let dir = TempDir()
+        let report = dir.file("report"), ready = dir.file("ready")
+        // The periodic upload is held by the fake for 6 s.
+        try w.fake.fault(["route": "files/upload", "kind": "delay", "seconds": 6, "times": 1])
+        let app = """
+            import os, signal, sqlite3, sys, time
+            signal.signal(signal.SIGUSR1, lambda n, f: open(sys.argv[1], "a").write("USR1\\n"))
+            db = sqlite3.connect(os.environ["RAILWAY_DB_PATH"])
+            db.execute("INSERT INTO items VALUES ('changed')")
+            db.commit()
+            open(sys.argv[2], "w").write(str(os.getpid()))
+            time.sleep(12)
+            """
+        let runner = try Runner(["python3", "-c", app, report, ready], env: w.env(["ENTRYPOINT_BACKUP_INTERVAL": "1"]))
+        #expect(eventually { Int32(fileText(ready)) != nil })
+        let appPid = Int32(fileText(ready)) ?? 0
+        func otherChildren() -> [Int32] {
+            fileText("/proc/\(runner.pid)/task/\(runner.pid)/children").split(separator: " ").compactMap { Int32($0) }.filter { $0 != appPid }
+        }
+        // Wait for the backup worker, then signal while it is uploading.
+        #expect(eventually { !otherChildren().isEmpty }, "no backup worker started")
+        usleep(500_000)
+        let worker = otherChildren()
+        kill(runner.pid, SIGUSR1)
+        #expect(eventually(3) { fileText(report).contains("USR1") }, "SIGUSR1 did not reach the app during the backup")
+        #expect(!worker.isEmpty && worker.allSatisfy { procState($0) != nil }, "the backup was still running when the signal arrived")
+        kill(runner.pid, SIGTERM)
+        let r = runner.wait()
+        #expect(r.status == 143, "\(r.output)")
     }
 
     @Test func aCrashedAppStillGetsItsStopBackup() throws {
