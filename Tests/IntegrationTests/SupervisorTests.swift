@@ -333,6 +333,33 @@ func procState(_ pid: Int32) -> (state: Character, ppid: Int32)? {
         #expect(w.fake.uploaded("/database.db").isEmpty)
     }
 
+    @Test func aStopBackupThatOverrunsItsDeadlineIsStopped() throws {
+        let w = try world()
+        let dir = TempDir()
+        let holder = dir.file("holder")
+        // The app commits, then leaves behind a process that keeps the database locked (rollback
+        // journal, BEGIN EXCLUSIVE): the stop backup's snapshot waits for the lock and would never end.
+        let locker = "import os, sqlite3, sys, time; db = sqlite3.connect(os.environ['RAILWAY_DB_PATH'], isolation_level=None); db.execute('BEGIN EXCLUSIVE'); open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(20)"
+        let app = """
+            import os, sqlite3, subprocess, sys, time
+            db = sqlite3.connect(os.environ["RAILWAY_DB_PATH"])
+            db.execute("INSERT INTO items VALUES ('changed')")
+            db.commit()
+            db.close()
+            subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            while not os.path.exists(sys.argv[2]) or not open(sys.argv[2]).read():
+                time.sleep(0.02)
+            """
+        let started = Date()
+        let r = try run(["python3", "-c", app, locker, holder], env: w.env(onStop.merging(["ENTRYPOINT_STOP_DEADLINE": "2"]) { $1 }))
+        if let pid = Int32(fileText(holder)) { kill(pid, SIGKILL) }
+        #expect(r.status == 0, "the app's status: \(r.output)")
+        // SIGTERM at the deadline, SIGKILL a second later if that did not end it.
+        #expect(r.stderr.contains("stop backup did not finish within the 2s stop deadline (ENTRYPOINT_STOP_DEADLINE); stopped it (exit 1"), "\(r.stderr)")
+        #expect(Date().timeIntervalSince(started) < 12, "bounded by the stop deadline, not the 20 s lock")
+        #expect(w.fake.uploaded("/database.db").isEmpty)
+    }
+
     @Test func sigkillDuringAPeriodicUploadLeavesDropboxsFileIntact() throws {
         let w = try World()
         try w.publish(["base"], padding: 9_000_000)
