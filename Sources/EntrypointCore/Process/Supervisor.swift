@@ -142,6 +142,8 @@ final class Supervisor {
     // MARK: - backups
 
     func periodicBackup() {
+        // Stopping: no new periodic backup (the stop backup, if enabled, comes after the child's exit).
+        if stopSignalAt != nil { return }
         if worker != nil {
             log.debug("the previous backup is still running; not starting another")
             return
