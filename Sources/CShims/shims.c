@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
+#include <sys/prctl.h>
 
 CURLcode ep_curl_setopt_long(CURL *curl, CURLoption option, long value) { return curl_easy_setopt(curl, option, value); }
 CURLcode ep_curl_setopt_off(CURL *curl, CURLoption option, curl_off_t value) { return curl_easy_setopt(curl, option, value); }
@@ -57,6 +58,9 @@ void ep_signals_reset_all(void) {
 }
 
 int ep_signal_pending(void) { return pending_signal; }
+
+int ep_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L); }
+int ep_set_parent_death_signal(int sig) { return prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0L, 0L, 0L); }
 
 int ep_errno(void) { return errno; }
 void ep_set_errno(int value) { errno = value; }

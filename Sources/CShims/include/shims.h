@@ -28,6 +28,12 @@ void ep_signals_reset_all(void);
 /// The signal received since install, or 0.
 int ep_signal_pending(void);
 
+/// prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants are re-parented to this process (the
+/// supervisor), also when it is not PID 1. prctl is variadic, so Swift cannot call it.
+int ep_set_child_subreaper(void);
+/// prctl(PR_SET_PDEATHSIG, sig): the calling process gets `sig` when its parent dies (backup workers).
+int ep_set_parent_death_signal(int sig);
+
 /// errno, read right after the call that set it.
 int ep_errno(void);
 void ep_set_errno(int value);

@@ -29,6 +29,9 @@ public struct Invocation: Equatable, Sendable {
         same PID, same signals, COMMAND's exit status). Without COMMAND it restores and exits.
         $NAME and ${NAME} in ARGS are expanded from the environment ($$ is a literal $), except
         for `sh -c` style shell command lines, which the shell expands itself.
+        With ENTRYPOINT_BACKUP_INTERVAL or ENTRYPOINT_BACKUP_ON_STOP it runs COMMAND as its child
+        instead and stays (forwarding signals, reaping, exiting with COMMAND's status) to upload
+        the database while COMMAND runs and when it stops.
 
         options:
           --check          dry run: show the configuration (secrets redacted), test the credentials,

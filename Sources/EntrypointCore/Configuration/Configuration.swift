@@ -61,12 +61,25 @@ public struct Configuration: Sendable {
     public let uploadChunk: Int
     /// Every secret value, so the logger can redact them.
     public let secrets: [String]
+    /// ENTRYPOINT_BACKUP_INTERVAL: seconds between periodic backups while the app runs; nil = off.
+    public let backupInterval: Double?
+    /// ENTRYPOINT_BACKUP_ON_STOP: a last backup when the app stops.
+    public let backupOnStop: Bool
+    /// ENTRYPOINT_STOP_DEADLINE: seconds from the stop signal by which the stop backup must be done.
+    public let stopDeadline: Double
+    /// Where `stopDeadline` came from, for --check ("set", "RAILWAY_DEPLOYMENT_DRAINING_SECONDS=30 minus 2", "default").
+    public let stopDeadlineSource: String
+    /// Supervise instead of exec: periodic or on-stop backups are on (and there are credentials to back up with).
+    public var supervises: Bool { (backupInterval != nil || backupOnStop) && credentials != .none }
 
     public static let defaultLocalPath = "/app/data/database/production.db"
     public static let defaultRemotePath = "/database.db"
     public static let defaultAPIURL = "https://api.dropboxapi.com"
     public static let defaultContentURL = "https://content.dropboxapi.com"
     public static let defaultDeadline = 240.0
+    public static let defaultStopDeadline = 30.0
+    /// Seconds kept free before Railway's SIGKILL at the end of RAILWAY_DEPLOYMENT_DRAINING_SECONDS.
+    public static let drainingMargin = 2.0
 
     /// Parses and validates the environment. Throws a `.config` error naming the variable.
     public init(environment env: [String: String]) throws(EntrypointError) {
@@ -124,6 +137,20 @@ public struct Configuration: Sendable {
         }
         uploadChunk = chunkMB << 20
         expandArguments = try Self.flag("ENTRYPOINT_EXPAND", env, default: true)
+        let interval = try Self.duration("ENTRYPOINT_BACKUP_INTERVAL", env, default: 0, range: 1...(7 * 86_400), zeroAllowed: true)
+        backupInterval = interval > 0 ? interval : nil
+        backupOnStop = try Self.flag("ENTRYPOINT_BACKUP_ON_STOP", env, default: false)
+        if env["ENTRYPOINT_STOP_DEADLINE"].nonEmpty != nil {
+            stopDeadline = try Self.duration("ENTRYPOINT_STOP_DEADLINE", env, default: 30, range: 1...86_400, zeroAllowed: false)
+            stopDeadlineSource = "set"
+        } else if let raw = env["RAILWAY_DEPLOYMENT_DRAINING_SECONDS"].nonEmpty, let draining = Double(raw), draining.isFinite, draining > 0 {
+            // Railway SIGKILLs at the end of the draining window: finish a little before it.
+            stopDeadline = max(1, draining - Self.drainingMargin)
+            stopDeadlineSource = "RAILWAY_DEPLOYMENT_DRAINING_SECONDS=\(raw) minus \(Self.drainingMargin.clean)s"
+        } else {
+            stopDeadline = Self.defaultStopDeadline
+            stopDeadlineSource = "default"
+        }
         if let name = env["ENTRYPOINT_LOG_LEVEL"].nonEmpty {
             guard let level = LogLevel(name: name) else {
                 throw EntrypointError(.config, "ENTRYPOINT_LOG_LEVEL=\(name) is not one of debug, info, warning, error")
@@ -228,6 +255,45 @@ public struct Configuration: Sendable {
         return parsed
     }
 
+    /// A duration: a number of seconds, or with a unit (`90s`, `5m`, `1h`); fractions accepted.
+    /// `0` means off when `zeroAllowed`; otherwise the value must lie in `range`.
+    static func duration(
+        _ name: String, _ env: [String: String], default value: Double, range: ClosedRange<Double>, zeroAllowed: Bool
+    ) throws(EntrypointError) -> Double {
+        guard let raw = env[name].nonEmpty else { return value }
+        guard let parsed = parseDuration(raw), parsed.isFinite,
+            (zeroAllowed && parsed == 0) || range.contains(parsed)
+        else {
+            let zero = zeroAllowed ? "0 (off) or " : ""
+            throw EntrypointError(.config, "\(name)=\(raw) is not \(zero)a duration between \(formatDuration(range.lowerBound)) and \(formatDuration(range.upperBound)) (seconds, or with a unit: 90s, 5m, 1h)")
+        }
+        return parsed
+    }
+
+    /// `90`, `90s`, `1.5m`, `5m`, `1h` -> seconds; nil when it is not a duration.
+    static func parseDuration(_ raw: String) -> Double? {
+        var text = raw.lowercased()
+        var unit = 1.0
+        if let last = text.last, !last.isNumber {
+            switch last {
+            case "s": unit = 1
+            case "m": unit = 60
+            case "h": unit = 3600
+            default: return nil
+            }
+            text.removeLast()
+        }
+        guard !text.isEmpty, text.first != "+", text.first != "-", let number = Double(text), number.isFinite else { return nil }
+        return number * unit
+    }
+
+    /// Seconds as the operator writes them: `5m`, `1h`, `90s`, `1.5s`.
+    public static func formatDuration(_ seconds: Double) -> String {
+        if seconds >= 3600 && seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
+        if seconds >= 60 && seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds / 60))m" }
+        return seconds.clean + "s"
+    }
+
     static func integer(
         _ name: String, _ env: [String: String], default value: Int, range: ClosedRange<Int>
     ) throws(EntrypointError) -> Int {
@@ -273,7 +339,15 @@ public struct Configuration: Sendable {
             ("ENTRYPOINT_STALL_TIMEOUT", stallTimeout.clean + "s"), ("ENTRYPOINT_MAX_ATTEMPTS", String(maxAttempts)),
             ("ENTRYPOINT_KEEP_COPIES", String(keepCopies)), ("ENTRYPOINT_LOCK_TIMEOUT", lockTimeout.clean + "s"),
             ("ENTRYPOINT_EXPAND", expandArguments ? "1" : "0"),
+            ("ENTRYPOINT_BACKUP_INTERVAL", backupInterval.map { Self.formatDuration($0) } ?? "off"),
+            ("ENTRYPOINT_BACKUP_ON_STOP", backupOnStop ? "1" : "0"),
+            ("ENTRYPOINT_STOP_DEADLINE", stopDeadline.clean + "s" + (stopDeadlineSource == "set" ? "" : " (\(stopDeadlineSource))")),
         ]
+        if backupInterval != nil || backupOnStop {
+            rows.append(("supervision", credentials == .none
+                ? "off: no Dropbox credentials, so no backups; the command is exec'd"
+                : "on: the command runs as a child; entrypoint stays to forward signals, reap and back up"))
+        }
         return rows
     }
 }

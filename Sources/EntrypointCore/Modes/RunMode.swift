@@ -18,6 +18,14 @@ enum RunMode {
         }
         ep_signals_install()
         if let status = restore(config: config, environment: environment, log: log) { return status }
+        // Periodic or on-stop backups: stay as the command's supervisor instead of exec'ing it.
+        let supervisor = !finalCommand.isEmpty && config.supervises
+            ? Supervisor(command: finalCommand, config: config, environment: environment, log: log) : nil
+        if !finalCommand.isEmpty && !config.supervises && (config.backupInterval != nil || config.backupOnStop) {
+            log.warning("ENTRYPOINT_BACKUP_INTERVAL / ENTRYPOINT_BACKUP_ON_STOP are set but there are no Dropbox credentials: no backups; starting \(finalCommand[0]) without supervision")
+        }
+        // From here a signal is queued for the supervisor, not only recorded.
+        supervisor?.blockSignals()
         // A stop requested after the restore but before the exec is honoured, not lost.
         let pending = ep_signal_pending()
         if pending != 0 {
@@ -25,6 +33,7 @@ enum RunMode {
             return 128 + pending
         }
         guard !finalCommand.isEmpty else { return 0 }
+        if let supervisor { return supervisor.run() }
         log.debug("exec \(finalCommand[0])")
         let error = Exec.replaceProcess(with: finalCommand, environment: environment)
         log.error(error.message)

@@ -1,0 +1,246 @@
+// Supervision (opt-in: ENTRYPOINT_BACKUP_INTERVAL or ENTRYPOINT_BACKUP_ON_STOP): the command runs
+// as a child and entrypoint stays, the way tini does it: it forwards signals, reaps every zombie,
+// exits with the child's status, and runs backups as separate worker processes
+// (`entrypoint --backup --auto`), so that waiting for a backup never delays a signal.
+// All signals are blocked and taken with sigtimedwait: no work happens in a signal handler.
+import CShims
+import Glibc
+
+final class Supervisor {
+    /// Forwarded to the child at once, whatever else is going on.
+    static let forwarded: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH]
+    /// Seconds between the SIGTERM to a worker that overran its deadline and the SIGKILL.
+    static let killGrace = 1.0
+
+    struct Worker {
+        let pid: pid_t
+        /// Taken just before it started; becomes the clean state when it exits 0 (nil: racy).
+        let fingerprint: Fingerprint?
+        let final: Bool
+        let started: Double
+        var terminatedAt: Double?
+    }
+
+    let command: [String]
+    let config: Configuration
+    let environment: [String: String]
+    let log: Logger
+    var signals = sigset_t()
+    var child: pid_t = 0
+    var childStatus: Int32?
+    var childExitedAt = 0.0
+    var stopSignalAt: Double?
+    var worker: Worker?
+    /// The database as last restored or uploaded (nil: unknown, so the next tick backs up).
+    var clean: Fingerprint?
+    /// The exit status of the last worker that ended.
+    var lastWorkerStatus: Int32?
+    var name: String { command.first ?? "the command" }
+
+    init(command: [String], config: Configuration, environment: [String: String], log: Logger) {
+        self.command = command
+        self.config = config
+        self.environment = environment
+        self.log = log
+    }
+
+    /// Blocks the handled signals. Called before the stop-signal check that precedes the start, so
+    /// a signal from then on is queued for sigtimedwait instead of being lost.
+    func blockSignals() {
+        sigemptyset(&signals)
+        for sig in Self.forwarded + [SIGCHLD] { sigaddset(&signals, sig) }
+        if sigprocmask(SIG_BLOCK, &signals, nil) != 0 {
+            log.warning("cannot block signals for supervision: \(errnoText(errno))")
+        }
+        // The child may take the terminal's foreground; our own log lines must not stop us.
+        _ = signal(SIGTTOU, SIG_IGN)
+        _ = signal(SIGTTIN, SIG_IGN)
+    }
+
+    /// Runs the command to its end and returns the exit status to exit with.
+    func run() -> Int32 {
+        if ep_set_child_subreaper() != 0 {
+            log.warning("cannot become a child subreaper (\(errnoText(errno))); orphaned processes of \(name) are reaped only when entrypoint is PID 1")
+        }
+        // The state the restore left, taken before the app can write: nobody else writes now.
+        clean = Fingerprint.take(config.localPath)
+        child = Spawn.command(command, environment: environment, log: log)
+        guard child > 0 else {
+            log.error("cannot start \(name): fork failed: \(errnoText(errno))")
+            return ExitCode.software.rawValue
+        }
+        var what: [String] = []
+        if let interval = config.backupInterval { what.append("backups every \(Configuration.formatDuration(interval))") }
+        if config.backupOnStop { what.append("a last backup on stop within \(config.stopDeadline.clean)s") }
+        log.info("supervising \(name) as pid \(child) (\(what.joined(separator: ", ")))")
+
+        var nextTick = config.backupInterval.map { Clock.now() + $0 }
+        while childStatus == nil {
+            let timeout = nextTick.map { $0 - Clock.now() } ?? 3600
+            if let sig = waitForSignal(timeout), sig != SIGCHLD { forward(sig) }
+            reap()
+            if childStatus != nil { break }
+            if let tick = nextTick, let interval = config.backupInterval, Clock.now() >= tick {
+                periodicBackup()
+                nextTick = max(tick + interval, Clock.now() + min(interval, 1))
+            }
+        }
+        return finish(childStatus!)
+    }
+
+    // MARK: - signals and children
+
+    /// Waits up to `seconds` for one of the handled signals; nil on timeout.
+    func waitForSignal(_ seconds: Double) -> Int32? {
+        let s = max(0, min(seconds, 86_400))
+        var ts = timespec(tv_sec: Int(s), tv_nsec: Int((s - s.rounded(.down)) * 1e9))
+        var info = siginfo_t()
+        let sig = sigtimedwait(&signals, &info, &ts)
+        return sig > 0 ? sig : nil
+    }
+
+    func forward(_ sig: Int32) {
+        let stop = sig == SIGTERM || sig == SIGINT
+        guard childStatus == nil else {
+            if stop { log.info("\(signalName(sig)) received while stopping; \(name) has already exited; the stop backup goes on until its deadline") }
+            return
+        }
+        if kill(child, sig) != 0 && errno != ESRCH {
+            log.warning("cannot forward \(signalName(sig)) to pid \(child): \(errnoText(errno))")
+        }
+        if stop && stopSignalAt == nil {
+            stopSignalAt = Clock.now()
+            log.info("\(signalName(sig)) forwarded to \(name) (pid \(child)); waiting for it to exit\(config.backupOnStop ? ", then a last backup" : "")")
+        } else {
+            log.debug("\(signalName(sig)) forwarded to pid \(child)")
+        }
+    }
+
+    /// Reaps every child that has ended: the command, a worker, or an orphan re-parented to us.
+    func reap() {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid == 0 { return }
+            if pid < 0 {
+                if errno == EINTR { continue }
+                return  // ECHILD: no children left
+            }
+            if pid == child && childStatus == nil {
+                childStatus = Spawn.exitStatus(status)
+                childExitedAt = Clock.now()
+                let signal = status & 0x7F
+                log.info("\(name) (pid \(child)) \(signal == 0 ? "exited with status \(childStatus!)" : "was killed by \(signalName(signal)) (status \(childStatus!))")")
+            } else if let w = worker, pid == w.pid {
+                workerEnded(w, status: Spawn.exitStatus(status))
+            } else {
+                log.debug("reaped orphaned process \(pid)")
+            }
+        }
+    }
+
+    // MARK: - backups
+
+    func periodicBackup() {
+        // Stopping: no new periodic backup (the stop backup, if enabled, comes after the child's exit).
+        if stopSignalAt != nil { return }
+        if worker != nil {
+            log.debug("the previous backup is still running; not starting another")
+            return
+        }
+        let now = Fingerprint.take(config.localPath)
+        if let clean, now == clean {
+            log.debug("periodic backup: \(config.localPath) unchanged since the last restore or upload")
+            return
+        }
+        startWorker(fingerprint: now, final: false, overrides: [:])
+    }
+
+    func startWorker(fingerprint: Fingerprint, final: Bool, overrides: [String: String]) {
+        let pid = Spawn.worker(environment: environment, overrides: overrides, log: log)
+        guard pid > 0 else {
+            log.error("cannot start the \(final ? "stop" : "periodic") backup: fork failed: \(errnoText(errno))")
+            lastWorkerStatus = ExitCode.software.rawValue
+            return
+        }
+        log.debug("\(final ? "stop" : "periodic") backup started as pid \(pid)")
+        worker = Worker(pid: pid, fingerprint: fingerprint.racy ? nil : fingerprint, final: final, started: Clock.now())
+    }
+
+    func workerEnded(_ w: Worker, status: Int32) {
+        worker = nil
+        lastWorkerStatus = status
+        let took = (Clock.now() - w.started).clean
+        if status == 0 {
+            // Only now: a commit made while it ran changed the file after the fingerprint.
+            if let fp = w.fingerprint { clean = fp } else { clean = nil }
+            log.debug("\(w.final ? "stop" : "periodic") backup finished in \(took)s")
+            return
+        }
+        if w.final { return }  // finish() logs the stop backup's result
+        let again = config.backupInterval.map { "trying again in \(Configuration.formatDuration($0))" } ?? "not trying again"
+        log.warning("periodic backup failed (exit \(status) after \(took)s); \(name) keeps running; \(again)")
+    }
+
+    /// Waits for the running worker until `deadline`; then SIGTERM, and SIGKILL after a grace.
+    /// Signals keep being taken (and forwarded while the child runs) meanwhile.
+    func waitForWorker(until deadline: Double) {
+        while var w = worker {
+            let now = Clock.now()
+            if w.terminatedAt == nil && now >= deadline {
+                if kill(w.pid, SIGTERM) != 0 && errno != ESRCH { log.warning("cannot stop the backup worker \(w.pid): \(errnoText(errno))") }
+                w.terminatedAt = now
+                worker = w
+            } else if let at = w.terminatedAt, now >= at + Self.killGrace {
+                if kill(w.pid, SIGKILL) != 0 && errno != ESRCH { log.warning("cannot kill the backup worker \(w.pid): \(errnoText(errno))") }
+            }
+            let wake = w.terminatedAt.map { $0 + Self.killGrace } ?? deadline
+            if let sig = waitForSignal(min(max(wake - now, 0.01), 0.5)), sig != SIGCHLD { forward(sig) }
+            reap()
+        }
+    }
+
+    /// The child has exited: the stop backup when enabled, then the child's status.
+    func finish(_ status: Int32) -> Int32 {
+        let deadline = (stopSignalAt ?? childExitedAt) + config.stopDeadline
+        guard config.backupOnStop else {
+            if worker != nil {
+                log.info("waiting for the running backup to finish (at most \(max(0, deadline - Clock.now()).clean)s)")
+                waitForWorker(until: deadline)
+            }
+            return status
+        }
+        if worker != nil {
+            // A periodic backup is running: let it finish within half the time left, then stop it;
+            // the stop backup takes a newer snapshot anyway.
+            let half = Clock.now() + max(0, deadline - Clock.now()) / 2
+            log.info("waiting for the running periodic backup (at most \(max(0, half - Clock.now()).rounded().clean)s) before the stop backup")
+            waitForWorker(until: half)
+        }
+        let now = Fingerprint.take(config.localPath)
+        if let clean, now == clean {
+            log.info("stop backup: \(config.localPath) did not change since the last restore or upload; nothing to upload; exiting with \(name)'s status \(status)")
+            return status
+        }
+        let left = deadline - Clock.now()
+        guard left >= 1 else {
+            log.error("stop backup skipped: the \(config.stopDeadline.clean)s stop deadline (ENTRYPOINT_STOP_DEADLINE) has passed; exiting with \(name)'s status \(status)")
+            return status
+        }
+        let started = Clock.now()
+        startWorker(fingerprint: now, final: true, overrides: ["ENTRYPOINT_DEADLINE": ((left * 10).rounded(.down) / 10).clean])
+        waitForWorker(until: deadline)
+        let took = (Clock.now() - started).clean
+        switch lastWorkerStatus {
+        case 0?:
+            log.info("stop backup done in \(took)s; exiting with \(name)'s status \(status)")
+        case let code? where Clock.now() >= deadline:
+            log.error("stop backup did not finish within the \(config.stopDeadline.clean)s stop deadline (ENTRYPOINT_STOP_DEADLINE); stopped it (exit \(code)); Dropbox keeps its previous file; exiting with \(name)'s status \(status)")
+        case let code?:
+            log.error("stop backup failed (exit \(code) after \(took)s); Dropbox keeps its previous file; exiting with \(name)'s status \(status)")
+        case nil:
+            break
+        }
+        return status
+    }
+}
