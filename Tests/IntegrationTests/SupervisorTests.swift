@@ -333,7 +333,7 @@ func procState(_ pid: Int32) -> (state: Character, ppid: Int32)? {
         #expect(w.fake.uploaded("/database.db").isEmpty)
     }
 
-    @Test func aStopBackupThatOverrunsItsDeadlineIsStopped() throws {
+    @Test func aDatabaseLockedThroughTheStopEndsTheStopBackupAtItsDeadline() throws {
         let w = try world()
         let dir = TempDir()
         let holder = dir.file("holder")
@@ -354,9 +354,23 @@ func procState(_ pid: Int32) -> (state: Character, ppid: Int32)? {
         let r = try run(["python3", "-c", app, locker, holder], env: w.env(onStop.merging(["ENTRYPOINT_STOP_DEADLINE": "2"]) { $1 }))
         if let pid = Int32(fileText(holder)) { kill(pid, SIGKILL) }
         #expect(r.status == 0, "the app's status: \(r.output)")
-        // SIGTERM at the deadline, SIGKILL a second later if that did not end it.
-        #expect(r.stderr.contains("stop backup did not finish within the 2s stop deadline (ENTRYPOINT_STOP_DEADLINE); stopped it (exit 1"), "\(r.stderr)")
+        // The worker's snapshot gives up at its own deadline (the seconds left, as ENTRYPOINT_DEADLINE).
+        #expect(r.stderr.contains("kept it locked until the backup deadline (ENTRYPOINT_DEADLINE)"), "\(r.stderr)")
+        #expect(r.stderr.contains("stop backup failed (exit 74"), "\(r.stderr)")
         #expect(Date().timeIntervalSince(started) < 12, "bounded by the stop deadline, not the 20 s lock")
+        #expect(w.fake.uploaded("/database.db").isEmpty)
+    }
+
+    @Test func aStopBackupThatOverrunsItsDeadlineIsStopped() throws {
+        let w = try world()
+        // A worker deaf to SIGTERM and stuck (ENTRYPOINT_TEST_HANG_AT): SIGTERM at the deadline,
+        // SIGKILL a second later.
+        let app = "import os, sqlite3; db = sqlite3.connect(os.environ['RAILWAY_DB_PATH']); db.execute(\"INSERT INTO items VALUES ('late')\"); db.commit()"
+        let started = Date()
+        let r = try run(["python3", "-c", app], env: w.env(onStop.merging(["ENTRYPOINT_STOP_DEADLINE": "2", "ENTRYPOINT_TEST_HANG_AT": "snapshot"]) { $1 }))
+        #expect(r.status == 0, "the app's status: \(r.output)")
+        #expect(r.stderr.contains("stop backup did not finish within the 2s stop deadline (ENTRYPOINT_STOP_DEADLINE); stopped it (exit 137"), "\(r.stderr)")
+        #expect(Date().timeIntervalSince(started) < 12, "bounded by the stop deadline")
         #expect(w.fake.uploaded("/database.db").isEmpty)
     }
 

@@ -40,6 +40,7 @@ struct BackupMode {
         FileIO.close(temp.fd)
         defer { for f in [temp.path] + SQLite.sidecarSuffixes.map({ temp.path + $0 }) { _ = unlink(f) } }
         log.info("taking a snapshot of \(db)")
+        hangForTest()
         try SQLite.snapshot(db, to: temp.path, deadline: restorer.deadline, log: log)
         do throws(EntrypointError) {
             try SQLite.verify(temp.path, what: "the snapshot of \(db)")
@@ -179,5 +180,13 @@ struct BackupMode {
             return
         }
         throw EntrypointError(.conflict, "Dropbox's \(main) \(why), and \(Self.sideCopyNames) names for a copy beside it (\(FailbackRecord.sidePath(base, stamp: stamp))...) already exist with other content; nothing was uploaded or overwritten")
+    }
+
+    /// Test hook for the supervisor's last resort: ENTRYPOINT_TEST_HANG_AT=snapshot makes a backup hang
+    /// here, deaf to SIGTERM, as a worker stuck in a system call would, so only SIGKILL ends it.
+    func hangForTest() {
+        guard environment["ENTRYPOINT_TEST_HANG_AT"] == "snapshot" else { return }
+        _ = signal(SIGTERM, SIG_IGN)
+        while true { _ = sleep(1) }
     }
 }
