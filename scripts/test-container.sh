@@ -131,6 +131,10 @@ mkdir -p "$work/ca" "$work/data"
 install -m 0644 "$work/certs/ca.pem" "$work/ca/ca.pem"
 echo "    listening on 127.0.0.1:$FAKE_PORT"
 
+# Extra `podman run` options of the next run_container call, and its stop timeout.
+run_env=(-e ENTRYPOINT_BACKUP_INTERVAL=0 -e ENTRYPOINT_BACKUP_ON_STOP=0)
+stop_timeout=10
+
 # run_container NAME PORT [--entrypoint BIN ARGS...]: start the image detached; wait until the app
 # answers HTTP on PORT (any status) or the container dies; then require 200 from /healthz.
 run_container() {
@@ -143,10 +147,10 @@ run_container() {
     fi
     # The image enables periodic and on-stop backups (ENV ENTRYPOINT_BACKUP_INTERVAL=5m,
     # ENTRYPOINT_BACKUP_ON_STOP=1), with which the entrypoint stays PID 1 and supervises uvicorn.
-    # These checks assert the exec path (uvicorn is PID 1, its own graceful stop), so both are
-    # overridden to off here (a supervised round trip is to be added to this test: issue 12).
-    podman run -d --name "$name" --network host --stop-timeout 10 "${override[@]}" \
-        -e ENTRYPOINT_BACKUP_INTERVAL=0 -e ENTRYPOINT_BACKUP_ON_STOP=0 \
+    # Starts 1 and 2 assert the exec path (uvicorn is PID 1, its own graceful stop), so both are
+    # overridden to off there (run_env); start 3 is the supervised round trip.
+    podman run -d --name "$name" --network host --stop-timeout "$stop_timeout" "${override[@]}" \
+        "${run_env[@]}" \
         -e "PORT=$port" -e "DROPBOX_ACCESS_TOKEN=$FAKE_TOKEN" \
         -e "DROPBOX_API_URL=https://127.0.0.1:$FAKE_PORT" -e "DROPBOX_CONTENT_URL=https://127.0.0.1:$FAKE_PORT" \
         -e SSL_CERT_FILE=/certs/ca.pem -v "$work/ca:/certs:ro" -v "$work/data:/app/data" "$image" "$@" >/dev/null
@@ -230,5 +234,58 @@ after=$(fake_count "$work/fake" files/download)
 echo "    ok: 'No download needed (hash match)', files/download requests still $downloads"
 stop_container "$name2"
 
+# --- third start: the round trip -----------------------------------------------------------------
+# The image's own configuration (supervision, periodic and on-stop backups) with a short interval and
+# a draining window; the app takes bookings; the container is stopped as Railway stops it (SIGTERM,
+# then SIGKILL at the end of the window); then the "main server" pulls Dropbox's copy on the host.
+port=$(free_port)
+name3=entrypoint-ci-$$-3
+step "3. round trip: podman run with the image's backups (interval 2s, on stop, draining 30 s), bookings, stop, main-server pull"
+run_env=(-e ENTRYPOINT_BACKUP_INTERVAL=2s -e RAILWAY_DEPLOYMENT_DRAINING_SECONDS=30)
+stop_timeout=30
+run_container "$name3" "$port"
+top=$(podman top "$name3" pid args)
+pid1=$(awk '$1 == 1 { $1 = ""; print substr($0, 2) }' <<<"$top")
+[[ $pid1 == *entrypoint* ]] || { echo "$top" >&2; die "PID 1 is '$pid1', expected the supervising entrypoint"; }
+grep -q uvicorn <<<"$top" || { echo "$top" >&2; die "uvicorn is not running under the entrypoint"; }
+echo "    ok: PID 1 is the entrypoint, supervising uvicorn"
+book() {
+    local code
+    code=$(curl -s -o "$work/booking.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+        --data "{\"name\": \"$1\"}" "http://127.0.0.1:$port/bookings")
+    [[ $code == 201 ]] || { cat "$work/booking.json" >&2; die "POST /bookings answered $code, expected 201"; }
+}
+for n in ann bob cem; do book "$n"; done
+# A periodic backup uploads the first bookings while the app runs.
+for ((i = 0; i < 300; i++)); do
+    podman logs "$name3" 2>&1 | grep -q 'Backed up' && break
+    sleep 0.1
+done
+podman logs "$name3" 2>&1 | grep -q 'Backed up' ||
+    { podman logs "$name3" 2>&1 | tail -n 40 | sed 's/^/    | /' >&2; die "no periodic backup within 30 s"; }
+echo "    ok: a periodic backup uploaded the database while the app ran"
+# These last ones only the stop backup can carry.
+for n in dee eve; do book "$n"; done
+before=$(podman logs "$name3" 2>&1 | grep -c 'Backed up' || true)
+stop_container "$name3"
+after=$(grep -c 'Backed up' "$work/$name3.log" || true)
+((after > before)) || die "no backup at the stop ($before 'Backed up' lines before podman stop, $after after)"
+echo "    ok: the stop backup uploaded the last bookings; exit code 0"
+
+# The main server: its own database is the pre-emergency file; the app there is stopped.
+mkdir -p "$work/main-server"
+cp "$work/source.db" "$work/main-server/production.db"
+env -i PATH=/usr/bin:/bin RAILWAY_DB_PATH="$work/main-server/production.db" DROPBOX_ACCESS_TOKEN="$FAKE_TOKEN" \
+    DROPBOX_API_URL="https://127.0.0.1:$FAKE_PORT" DROPBOX_CONTENT_URL="https://127.0.0.1:$FAKE_PORT" \
+    SSL_CERT_FILE="$work/certs/ca.pem" "$binary" >"$work/pull.log" 2>&1 ||
+    { sed 's/^/    | /' "$work/pull.log" >&2; die "the main server's pull failed"; }
+sed 's/^/    | /' "$work/pull.log"
+python3 - "$work/main-server/production.db" <<'PY' || die "the main server's database lacks bookings made during the emergency"
+import sqlite3, sys
+names = [r[0] for r in sqlite3.connect(sys.argv[1]).execute("SELECT name FROM bookings ORDER BY id")]
+assert names == ["ann", "bob", "cem", "dee", "eve"], names
+print(f"    ok: the main server's database holds every booking: {names}")
+PY
+
 step "container test passed"
-echo "7 passed, 0 failed"
+echo "10 passed, 0 failed"

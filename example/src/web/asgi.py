@@ -5,7 +5,11 @@ It reads the SQLite database that `entrypoint` restored (RAILWAY_DB_PATH) and an
                 (if such a table exists, at most 100)
   GET /healthz  200 {"status": "ok", ...} when the database opens and has a schema,
                 503 otherwise (so a deploy without a restored database is not marked healthy)
-Standard library only (sqlite3, json); the database is opened read-only.
+  POST /bookings  {"name": "..."}: inserts a row into `bookings` (created if missing) and answers
+                201 {"id": ..., "name": ...}: the writes an emergency copy takes, which must survive
+                the way back to the main server.
+Standard library only (sqlite3, json). Reads open the database read-only; a booking is one
+transaction in SQLite's default rollback-journal mode, as Python's sqlite3 does by default.
 """
 
 import json
@@ -62,7 +66,33 @@ def health(path):
     return {"status": "ok", "database": path, "schema_objects": count}
 
 
-def handle(method, route):
+def add_booking(path, body):
+    try:
+        name = json.loads(body or b"{}").get("name")
+    except (ValueError, AttributeError):
+        name = None
+    if not isinstance(name, str) or not name:
+        return 400, {"error": 'expected a JSON body {"name": "..."}'}
+    # No mode=ro here, but no creation either: a missing database is an error, not a new empty file.
+    uri = pathlib.Path(path).absolute().as_uri() + "?mode=rw"
+    conn = sqlite3.connect(uri, uri=True, timeout=5)
+    try:
+        with conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS bookings (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+            cursor = conn.execute("INSERT INTO bookings (name) VALUES (?)", (name,))
+        return 201, {"id": cursor.lastrowid, "name": name}
+    finally:
+        conn.close()
+
+
+def handle(method, route, body=b""):
+    if route == "/bookings":
+        if method != "POST":
+            return 405, {"error": "method not allowed"}
+        try:
+            return add_booking(db_path(), body)
+        except sqlite3.Error as exc:
+            return 503, {"status": "unavailable", "database": db_path(), "error": str(exc)}
     if route not in ("/", "/healthz"):
         return 404, {"error": "not found", "path": route}
     if method not in ("GET", "HEAD"):
@@ -92,17 +122,26 @@ async def app(scope, receive, send):
         return
     if scope["type"] != "http":
         return
-    status, payload = handle(scope["method"], scope["path"])
-    body = json.dumps(payload, indent=2, sort_keys=True).encode() + b"\n"
+    body = b""
+    if scope["method"] == "POST":
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if len(body) > 1 << 16:
+                break
+            if not message.get("more_body"):
+                break
+    status, payload = handle(scope["method"], scope["path"], body)
+    out = json.dumps(payload, indent=2, sort_keys=True).encode() + b"\n"
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
+                (b"content-length", str(len(out)).encode()),
                 (b"cache-control", b"no-store"),
             ],
         }
     )
-    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else out})
