@@ -17,7 +17,6 @@ CURLcode ep_curl_setopt_blob(CURL *curl, CURLoption option, const void *data, si
 CURLcode ep_curl_setopt_data_callback(CURL *curl, CURLoption option, ep_data_callback cb) { return curl_easy_setopt(curl, option, cb); }
 CURLcode ep_curl_setopt_xferinfo(CURL *curl, ep_xferinfo_callback cb) { return curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, cb); }
 CURLcode ep_curl_getinfo_long(CURL *curl, CURLINFO info, long *value) { return curl_easy_getinfo(curl, info, value); }
-CURLcode ep_curl_getinfo_off(CURL *curl, CURLINFO info, curl_off_t *value) { return curl_easy_getinfo(curl, info, value); }
 
 static volatile sig_atomic_t pending_signal = 0;
 
@@ -57,9 +56,6 @@ void ep_signals_reset_all(void) {
 }
 
 int ep_signal_pending(void) { return pending_signal; }
-
-int ep_errno(void) { return errno; }
-void ep_set_errno(int value) { errno = value; }
 
 int ep_pipe_cloexec(int fds[_Nonnull 2]) { return pipe2(fds, O_CLOEXEC); }
 

@@ -43,6 +43,14 @@ import Testing
         ["sh", "-c", "echo $f"], ["/bin/sh", "-c", "x"], ["bash", "-ec", "x"], ["bash", "-o", "pipefail", "-c", "x"],
         ["dash", "-c", "x"], ["ash", "-c", "x"], ["zsh", "-c", "x"], ["ksh", "-xc", "x"], ["busybox", "sh", "-c", "x"],
         ["/usr/bin/bash", "--norc", "-c", "x"], ["bash", "-l", "-c", "x"],
+        // Issue 10 item 4: an option cluster ending in o/O, and the long options that take a word.
+        ["sh", "-euo", "pipefail", "-c", "x"], ["bash", "-eo", "pipefail", "-c", "x"],
+        ["bash", "--rcfile", "F", "-c", "x"], ["bash", "--init-file", "F", "-c", "x"],
+        ["bash", "-O", "extglob", "-c", "x"], ["bash", "+O", "extglob", "-c", "x"],
+        ["sh", "-o", "errexit", "-c", "x"], ["sh", "+o", "errexit", "-c", "x"], ["sh", "+eo", "errexit", "-c", "x"],
+        ["bash", "-oO", "pipefail", "extglob", "-c", "x"], ["bash", "-co", "pipefail", "x"],
+        ["bash", "--noprofile", "--rcfile", "/etc/rc", "-euxo", "pipefail", "-c", "x"], ["zsh", "--emulate", "sh", "-c", "x"],
+        ["busybox", "sh", "-euo", "pipefail", "-c", "x"],
     ])
     func shellCommandStringsAreLeftToTheShell(command: [String]) {
         #expect(Expansion.isShellCommandString(command))
@@ -51,6 +59,9 @@ import Testing
     @Test(arguments: [
         ["sh", "script.sh", "-c"], ["sh"], ["uvicorn", "-c", "x"], ["python3", "-c", "print(1)"], ["bash", "script", "-c"],
         ["busybox", "httpd", "-c", "x"], ["shx", "-c", "x"], ["sh", "--", "-c"],
+        // The word after -o / -O / --rcfile is an argument, not an operand nor an option.
+        ["bash", "--rcfile", "-c", "script"], ["bash", "--init-file", "-c", "script"], ["sh", "-o", "-c", "script"],
+        ["bash", "-O", "extglob", "script", "-c"], ["sh", "-euo", "pipefail", "script.sh", "-c"], ["sh", "+o", "errexit", "script.sh"],
     ])
     func otherCommandsAreNotShellCommandStrings(command: [String]) {
         #expect(!Expansion.isShellCommandString(command))

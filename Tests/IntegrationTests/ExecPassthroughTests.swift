@@ -102,6 +102,20 @@ import Testing
         #expect(r.stdout.contains("port 9001"), "the shell expanded $PORT from the environment")
     }
 
+    // Issue 10 item 4: options with an argument before -c (`-euo pipefail`, `--rcfile F`, ...).
+    @Test(arguments: [
+        ["bash", "-euo", "pipefail", "-c"], ["bash", "-eo", "pipefail", "-c"], ["bash", "--rcfile", "/dev/null", "-c"],
+        ["bash", "--init-file", "/dev/null", "-c"], ["bash", "-O", "extglob", "-c"], ["sh", "-o", "errexit", "-c"],
+        ["sh", "-euo", "nounset", "-c"], ["sh", "+o", "errexit", "-c"],
+    ])
+    func shellOptionsWithArgumentsStillLeaveTheScriptToTheShell(shell: [String]) throws {
+        let script = #"for f in a b; do printf '%s,' "$f"; done; PORT=inner; echo "port:$PORT pid:$$""#
+        let runner = try Runner(shell + [script], env: ["PORT": "8080"])
+        let r = runner.wait()
+        #expect(r.status == 0, "\(shell): \(r.output)")
+        #expect(r.stdout == "a,b,port:inner pid:\(runner.pid)\n", "\(shell): \(r.output)")
+    }
+
     @Test func shellSeesDollarDollarAsItsPid() throws {
         let runner = try Runner(["sh", "-c", "echo $$"], env: [:])
         let r = runner.wait()

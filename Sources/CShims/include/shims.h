@@ -18,7 +18,6 @@ CURLcode ep_curl_setopt_blob(CURL *_Nonnull curl, CURLoption option, const void 
 CURLcode ep_curl_setopt_data_callback(CURL *_Nonnull curl, CURLoption option, ep_data_callback _Nullable cb);
 CURLcode ep_curl_setopt_xferinfo(CURL *_Nonnull curl, ep_xferinfo_callback _Nullable cb);
 CURLcode ep_curl_getinfo_long(CURL *_Nonnull curl, CURLINFO info, long *_Nonnull value);
-CURLcode ep_curl_getinfo_off(CURL *_Nonnull curl, CURLINFO info, curl_off_t *_Nonnull value);
 
 /// Signal bookkeeping for the time before exec: an async-signal-safe handler records the
 /// first SIGTERM/SIGINT/SIGHUP/SIGQUIT; Swift code polls it.
@@ -27,10 +26,6 @@ void ep_signals_install(void);
 void ep_signals_reset_all(void);
 /// The signal received since install, or 0.
 int ep_signal_pending(void);
-
-/// errno, read right after the call that set it.
-int ep_errno(void);
-void ep_set_errno(int value);
 
 /// sync_file_range(SYNC_FILE_RANGE_WRITE): start writeback of a range (behind _GNU_SOURCE).
 int ep_sync_file_range_write(int fd, int64_t offset, int64_t count);

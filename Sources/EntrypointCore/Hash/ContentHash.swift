@@ -23,7 +23,7 @@ public enum ContentHash {
     }
 
     /// The content hash of a whole file, blocks hashed in parallel on all cores with positioned reads.
-    /// - Throws: the failing system call; `SignalInterrupt` when a stop signal arrived.
+    /// - Throws: the failing system call; `EINTR` (call `hash`) when a stop signal arrived.
     public static func ofFile(_ path: String, threads: Int? = nil) throws(SystemError) -> String {
         let fd = try FileIO.open(path, O_RDONLY)
         defer { FileIO.close(fd) }

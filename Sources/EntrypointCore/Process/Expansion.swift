@@ -5,8 +5,20 @@ public enum Expansion {
     /// Shells that expand their own command string: with `-c`, their arguments are left untouched.
     static let shells: Set<String> = ["sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "busybox"]
 
+    /// Long options that take the next word as their argument: bash's `--rcfile FILE` and
+    /// `--init-file FILE` (bash(1), INVOCATION; its other long options take none), and zsh's
+    /// `--emulate MODE`.
+    static let longOptionsWithArgument: Set<String> = ["--rcfile", "--init-file", "--emulate"]
+
     /// True when `command` is a POSIX shell given a command string (`sh -c '...'`, `bash -ec '...'`,
-    /// `busybox sh -c '...'`): the shell does its own expansion from the same environment.
+    /// `sh -euo pipefail -c '...'`, `busybox sh -c '...'`): the shell does its own expansion from the
+    /// same environment.
+    ///
+    /// The options are read the way the shells read them: a word starting with `-` or `+` is an
+    /// option cluster, and every `o` or `O` in it (`-o pipefail`, `-euo pipefail`, `-O extglob`,
+    /// `+o errexit`) takes the next word as its argument; `--rcfile`, `--init-file` and `--emulate`
+    /// take the next word too. `-c` anywhere in a `-` cluster before the first operand means a
+    /// command string. `--` or `-` ends the options.
     public static func isShellCommandString(_ command: [String]) -> Bool {
         guard let first = command.first else { return false }
         var name = basename(first)
@@ -17,18 +29,23 @@ public enum Expansion {
             rest = rest.dropFirst()
         }
         guard shells.contains(name) else { return false }
-        // -c among the shell's options (before the command string / first operand).
         var args = rest.makeIterator()
+        var sawCommandFlag = false
         while let arg = args.next() {
             if arg == "--" || arg == "-" || !(arg.hasPrefix("-") || arg.hasPrefix("+")) { break }
-            if arg.hasPrefix("--") { continue }  // --login, --norc, ...
-            if arg == "-o" || arg == "+o" || arg == "-O" || arg == "+O" {
-                _ = args.next()  // the option's name, e.g. `-o pipefail`
-                continue
+            if arg.hasPrefix("--") {
+                // `--rcfile=F` carries its argument; `--rcfile F` takes the next word.
+                if longOptionsWithArgument.contains(arg) { _ = args.next() }
+                continue  // --login, --norc, --posix, ...
             }
-            if arg.hasPrefix("-") && arg.dropFirst().contains("c") { return true }
+            let letters = arg.utf8.dropFirst()
+            if arg.hasPrefix("-") && letters.contains(UInt8(ascii: "c")) { sawCommandFlag = true }
+            // Each `o`/`O` in the cluster consumes one following word (its option name).
+            for letter in letters where letter == UInt8(ascii: "o") || letter == UInt8(ascii: "O") {
+                _ = args.next()
+            }
         }
-        return false
+        return sawCommandFlag
     }
 
     /// Expands `$NAME`, `${NAME}` and `${NAME:-default}` in every argument after the program name;
