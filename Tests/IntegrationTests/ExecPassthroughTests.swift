@@ -66,6 +66,15 @@ import Testing
         #expect(r.stdout.contains("['--port', '8123', '0.0.0.0:8123', '$PORT', 'd']"))
     }
 
+    // Issue 10 item 5: nested and unexpanded defaults never reach the app as text.
+    @Test func nestedDefaultsAreExpandedBeforeTheApp() throws {
+        let r = try run(["python3", "-c", "import sys; print(sys.argv[1:])", "${PORT:-${DEF}}", "${MISSING:-$DEF}", "${MISSING:-${HOST:-h}:$DEF}"], env: ["PORT": "8123", "DEF": "9"])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.stdout.contains("['8123', '9', 'h:9']"), "\(r.output)")
+        let unset = try run(["python3", "-c", "print('started')", "${MISSING:-$DEF}"], env: [:])
+        #expect(unset.status == 78 && unset.stderr.contains("DEF is not set") && !unset.stdout.contains("started"), "\(unset.output)")
+    }
+
     @Test func unsetVariableStopsBeforeAnyNetworkCall() throws {
         let w = try World()
         try w.publish(["x"])
