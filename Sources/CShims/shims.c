@@ -36,7 +36,21 @@ void ep_signals_install(void) {
     signal(SIGPIPE, SIG_IGN);
 }
 
-void ep_signals_reset_all(void) {
+static void stop_signals(sigset_t *set) {
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGQUIT);
+}
+
+int ep_signals_block_stop(void) {
+    sigset_t set;
+    stop_signals(&set);
+    return sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+void ep_signals_reset_dispositions(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
@@ -50,9 +64,22 @@ void ep_signals_reset_all(void) {
             syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof k.mask);
         }
     }
+}
+
+int ep_signals_pending_stop(void) {
+    sigset_t pending;
+    if (sigpending(&pending) != 0) return -1;
+    int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        if (sigismember(&pending, sigs[i]) == 1) return sigs[i];
+    }
+    return 0;
+}
+
+int ep_signals_unblock_all(void) {
     sigset_t none;
     sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    return sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 int ep_signal_pending(void) { return pending_signal; }

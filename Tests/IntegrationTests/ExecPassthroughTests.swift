@@ -42,6 +42,26 @@ import Testing
         #expect(fds == baseline, "extra descriptors: \(fds.subtracting(baseline))")
     }
 
+    // Issue 10 item 9: a SIGTERM between the last check of the flag and the exec is not lost.
+    // ENTRYPOINT_TEST_SIGNAL_AT makes the process send itself SIGTERM at that exact point.
+    @Test(arguments: ["exec-start", "exec-blocked"])
+    func aStopSignalJustBeforeTheExecIsHonoured(point: String) throws {
+        let dir = TempDir()
+        let marker = dir.file("started")
+        let r = try run(["sh", "-c", "touch '\(marker)'"], env: ["ENTRYPOINT_TEST_SIGNAL_AT": point])
+        #expect(r.status == 128 + SIGTERM, "\(point): \(r.output)")
+        #expect(r.stderr.contains("stopped by SIGTERM before sh was started"), "\(point): \(r.output)")
+        #expect(!FileManager.default.fileExists(atPath: marker), "\(point): the command must not start")
+    }
+
+    @Test func aStopSignalAfterTheLastCheckEndsTheProcessByItsDefaultAction() throws {
+        let dir = TempDir()
+        let marker = dir.file("started")
+        let r = try run(["sh", "-c", "touch '\(marker)'"], env: ["ENTRYPOINT_TEST_SIGNAL_AT": "exec-reset"])
+        #expect(r.status == 128 + SIGTERM, "killed by SIGTERM, blocked until just before execve: \(r.output)")
+        #expect(!FileManager.default.fileExists(atPath: marker), "the command must not start")
+    }
+
     @Test func notFoundIs127AndNotExecutableIs126() throws {
         let dir = TempDir()
         let script = dir.file("noexec.sh")

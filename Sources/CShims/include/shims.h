@@ -22,8 +22,16 @@ CURLcode ep_curl_getinfo_long(CURL *_Nonnull curl, CURLINFO info, long *_Nonnull
 /// Signal bookkeeping for the time before exec: an async-signal-safe handler records the
 /// first SIGTERM/SIGINT/SIGHUP/SIGQUIT; Swift code polls it.
 void ep_signals_install(void);
-/// Reset every signal disposition to SIG_DFL and unblock every signal (before execve).
-void ep_signals_reset_all(void);
+/// Before execve, in this order (docs/design.md, "Signals before exec"): block the four stop
+/// signals (sigprocmask; a stop signal arriving later stays pending in the kernel)...
+int ep_signals_block_stop(void);
+/// ...reset every signal disposition to SIG_DFL (a blocked pending SIGTERM is kept: its default
+/// action is not "ignore")...
+void ep_signals_reset_dispositions(void);
+/// ...the stop signal now pending while blocked (sigpending), 0 for none, -1 if sigpending failed...
+int ep_signals_pending_stop(void);
+/// ...and, just before execve, an empty signal mask (the command must inherit none blocked).
+int ep_signals_unblock_all(void);
 /// The signal received since install, or 0.
 int ep_signal_pending(void);
 

@@ -27,6 +27,11 @@ enum RunMode {
         guard !finalCommand.isEmpty else { return 0 }
         log.debug("exec \(finalCommand[0])")
         let error = Exec.replaceProcess(with: finalCommand, environment: environment)
+        if let sig = error.signal {
+            // Checked again after the handlers were reset (Exec.prepareSignals): not lost.
+            log.error("stopped by \(signalName(sig)) before \(finalCommand[0]) was started")
+            return 128 + sig
+        }
         log.error(error.message)
         return error.exitStatus
     }
