@@ -147,6 +147,16 @@ import Testing
         #expect(text.contains("RAILWAY_DB_PATH /app/data/database/production.db"))
     }
 
+    // Issue 10 item 10 (no-color.org): a non-empty NO_COLOR turns colour off; unset or empty allows it.
+    @Test func noColorFollowsNoColorOrg() {
+        #expect(Logger.colourAllowed(terminal: true, noColor: nil))
+        #expect(Logger.colourAllowed(terminal: true, noColor: ""))
+        #expect(!Logger.colourAllowed(terminal: true, noColor: "1"))
+        #expect(!Logger.colourAllowed(terminal: true, noColor: "0"))
+        #expect(!Logger.colourAllowed(terminal: false, noColor: nil))
+        #expect(!Logger.colourAllowed(terminal: false, noColor: ""))
+    }
+
     @Test func loggerRedactsEverySecret() {
         let log = Logger(level: .debug, fd: -1)
         log.addSecrets(["sl.tokenvalue", "rt-secret"])

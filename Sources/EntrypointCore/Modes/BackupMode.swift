@@ -55,8 +55,9 @@ struct BackupMode {
         fstat(fd, &st)
         let snapshotSize = Int64(st.st_size)
         let hash: String
+        Exec.testSignal("backup-hash", environment)
         do throws(SystemError) { hash = try ContentHash.ofDescriptor(fd, size: snapshotSize) } catch {
-            throw localError("read", temp.path, error.errno)
+            throw error.localError("read", temp.path)  // a Ctrl-C here is 130, not 74
         }
         log.info("snapshot: \(Progress.bytes(UInt64(snapshotSize))), content hash \(hash)")
 
@@ -138,7 +139,7 @@ struct BackupMode {
     func session(_ client: DropboxClient, fd: Int32, size: Int64, commit: JSON, progress: Progress) throws(EntrypointError) -> JSON {
         func chunkHash(_ offset: Int64, _ length: Int64) throws(EntrypointError) -> String {
             do throws(SystemError) { return try ContentHash.ofDescriptor(fd, offset: offset, size: length) } catch {
-                throw localError("read", "the snapshot", error.errno)
+                throw error.localError("read", "the snapshot")
             }
         }
         let first = min(chunk, size)

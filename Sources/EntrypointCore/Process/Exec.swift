@@ -44,9 +44,14 @@ public enum Exec {
     }
 
     /// Test hook (like ENTRYPOINT_TEST_CRASH_AT): ENTRYPOINT_TEST_SIGNAL_AT=<point> makes the process
-    /// send itself SIGTERM at that point of the hand-over, as a platform stopping it would.
+    /// send itself SIGTERM at that point (`<point>:SIGINT` sends SIGINT, as a Ctrl-C would), as a
+    /// platform stopping it would.
     static func testSignal(_ point: String, _ environment: [String: String]) {
-        if environment["ENTRYPOINT_TEST_SIGNAL_AT"] == point { _ = kill(getpid(), SIGTERM) }
+        switch environment["ENTRYPOINT_TEST_SIGNAL_AT"] {
+        case point: _ = kill(getpid(), SIGTERM)
+        case point + ":SIGINT": _ = kill(getpid(), SIGINT)
+        default: break
+        }
     }
 
     /// Executes `command`; returns only on failure, with the error to exit with (126 or 127, or the
