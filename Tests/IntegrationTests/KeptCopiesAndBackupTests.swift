@@ -35,7 +35,7 @@ import Testing
         #expect(r.status == 0, "\(r.output)")
         #expect(try DB.items(w.db) == ["r2"])
         let after = copies(w)
-        #expect(after.count == 3, "two distinct files, one with two names: \(after)")
+        try #require(after.count == 3, "two distinct files, one with two names: \(after)")
         #expect(after.first == first.first, "the older distinct copy survives: \(after)")
         #expect(try DB.items(dir + after[0]) == ["r0", "local-1"])
         #expect(inode(dir + after[1]) == inode(dir + after[2]), "\(after)")
@@ -47,7 +47,7 @@ import Testing
         let third = try run([], env: w.env(["ENTRYPOINT_KEEP_COPIES": "2"]))
         #expect(third.status == 0, "\(third.output)")
         let last = copies(w)
-        #expect(last.count == 3 && !last.contains(after[0]), "\(last)")
+        try #require(last.count == 3 && !last.contains(after[0]), "\(last)")
         #expect(third.stderr.contains("removed the old copy \(dir + after[0])"), "\(third.output)")
         #expect(try DB.items(dir + last[2]) == ["r2", "local-3"])
     }
@@ -63,7 +63,7 @@ import Testing
         #expect(r.status == 0, "\(r.output)")
         #expect(r.stderr.contains("KEPT A COPY"))
         let kept = copies(w)
-        #expect(kept.count == 1, "\(w.leftovers())")
+        try #require(kept.count == 1, "\(w.leftovers())")
         #expect(w.leftovers().allSatisfy { !$0.contains("entrypoint-download") }, "\(w.leftovers())")
         let copy = w.volume.path + "/database/" + kept[0]
         #expect(try DB.items(copy) == ["r0", "local"])
@@ -88,7 +88,7 @@ import Testing
         #expect(r.status == 0, "\(r.output)")
         #expect(r.stderr.contains("entrypoint-download-copy-"), "the stale temporary is removed and logged: \(r.output)")
         let kept = copies(w)
-        #expect(kept.count == 1 && w.leftovers().count == 1, "\(w.leftovers())")
+        try #require(kept.count == 1 && w.leftovers().count == 1, "\(w.leftovers())")
         #expect(bytes(w.volume.path + "/database/" + kept[0]) == local)
         #expect(try DB.items(w.db) == ["r1"])
     }
