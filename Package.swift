@@ -17,8 +17,8 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        // The only C code: what Swift cannot call (variadic curl_easy_setopt/getinfo, sig_atomic_t flags,
-        // the argv hand-over for a static binary started without /proc).
+        // The only C code: what Swift cannot call (variadic curl_easy_setopt/getinfo, the sig_atomic_t
+        // signal flag and the signal reset before exec, pipe2, sync_file_range, the embedded CA bundle).
         .target(name: "CShims", dependencies: ["CCurl"]),
         .target(
             name: "EntrypointCore",

@@ -18,7 +18,6 @@ CURLcode ep_curl_setopt_blob(CURL *curl, CURLoption option, const void *data, si
 CURLcode ep_curl_setopt_data_callback(CURL *curl, CURLoption option, ep_data_callback cb) { return curl_easy_setopt(curl, option, cb); }
 CURLcode ep_curl_setopt_xferinfo(CURL *curl, ep_xferinfo_callback cb) { return curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, cb); }
 CURLcode ep_curl_getinfo_long(CURL *curl, CURLINFO info, long *value) { return curl_easy_getinfo(curl, info, value); }
-CURLcode ep_curl_getinfo_off(CURL *curl, CURLINFO info, curl_off_t *value) { return curl_easy_getinfo(curl, info, value); }
 
 static volatile sig_atomic_t pending_signal = 0;
 
@@ -38,7 +37,21 @@ void ep_signals_install(void) {
     signal(SIGPIPE, SIG_IGN);
 }
 
-void ep_signals_reset_all(void) {
+static void stop_signals(sigset_t *set) {
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGQUIT);
+}
+
+int ep_signals_block_stop(void) {
+    sigset_t set;
+    stop_signals(&set);
+    return sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+void ep_signals_reset_dispositions(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
@@ -52,18 +65,28 @@ void ep_signals_reset_all(void) {
             syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof k.mask);
         }
     }
+}
+
+int ep_signals_pending_stop(void) {
+    sigset_t pending;
+    if (sigpending(&pending) != 0) return -1;
+    int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        if (sigismember(&pending, sigs[i]) == 1) return sigs[i];
+    }
+    return 0;
+}
+
+int ep_signals_unblock_all(void) {
     sigset_t none;
     sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    return sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 int ep_signal_pending(void) { return pending_signal; }
 
 int ep_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L); }
 int ep_set_parent_death_signal(int sig) { return prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0L, 0L, 0L); }
-
-int ep_errno(void) { return errno; }
-void ep_set_errno(int value) { errno = value; }
 
 int ep_pipe_cloexec(int fds[_Nonnull 2]) { return pipe2(fds, O_CLOEXEC); }
 

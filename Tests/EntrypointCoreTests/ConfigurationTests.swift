@@ -89,11 +89,72 @@ import Testing
         #expect(c.contentURL == "http://localhost:1")
     }
 
+    // Issue 10 item 6: the host is parsed, not prefix-matched; user information is refused.
+    @Test(arguments: [
+        "http://127.0.0.1@evil.example", "http://127.evil.example", "http://localhost:1@evil.example",
+        "http://127.0.0.1:80@evil.example/", "http://localhost.evil.example", "http://localhostx", "http://[::1].evil.example",
+        "http://[::1]@evil.example", "http://127.0.0.1.evil.example", "http://127.0.0", "http://127.0.0.1.1", "http://127.0.0.256",
+        "http://0177.0.0.1", "http://127.0.0.01", "http://128.0.0.1", "http://[::2]", "http://[::ffff:127.0.0.1]",
+        "http://127.0.0.1\\@evil.example", "http://127.0.0.1#@evil.example", "http://127.0.0.1?@evil.example",
+        "http://127.0.0.1%40evil.example", "http://user@127.0.0.1", "http://:8080", "http://", "http://127.0.0.1:",
+        "http://127.0.0.1:0", "http://127.0.0.1:65536", "http://127.0.0.1:80x", "http://127.0.0.1 evil.example",
+        "HTTP://evil.example", "https://user:pw@api.dropboxapi.com", "https://api.dropboxapi.com@evil.example",
+        "https://", "https://:443", "https://a b.example", "https://api.dropboxapi.com?x", "https:api.dropboxapi.com",
+    ])
+    func baseURLsThatMustBeRefused(url: String) {
+        do {
+            _ = try Configuration(environment: ["DROPBOX_API_URL": url])
+            Issue.record("\(url) was accepted")
+        } catch {
+            #expect(error.code == .config)
+            #expect(error.message.hasPrefix("DROPBOX_API_URL"), "names the variable: \(error.message)")
+            #expect(!error.message.contains("\n"))
+        }
+    }
+
+    @Test func userInformationIsRefusedWithoutEchoingIt() {
+        expectConfigError(["DROPBOX_CONTENT_URL": "https://user:hunter2@content.dropboxapi.com"], mentioning: "DROPBOX_CONTENT_URL contains user information")
+        do {
+            _ = try Configuration(environment: ["DROPBOX_CONTENT_URL": "https://user:hunter2@content.dropboxapi.com"])
+        } catch {
+            #expect(!error.message.contains("hunter2"))
+        }
+        expectConfigError(["DROPBOX_API_URL": "http://127.0.0.1@evil.example"], mentioning: "user information")
+        expectConfigError(["DROPBOX_API_URL": "http://127.evil.example"], mentioning: "only for loopback")
+    }
+
+    @Test(arguments: [
+        ("http://127.0.0.1", "http://127.0.0.1"), ("http://127.0.0.1:9999/", "http://127.0.0.1:9999"), ("http://127.1.2.3:1", "http://127.1.2.3:1"),
+        ("http://127.255.255.255", "http://127.255.255.255"), ("http://localhost", "http://localhost"), ("http://LocalHost:8080/base//", "http://LocalHost:8080/base"),
+        ("http://[::1]", "http://[::1]"), ("http://[::1]:65535/x", "http://[::1]:65535/x"), ("https://api.dropboxapi.com", "https://api.dropboxapi.com"),
+        ("https://content.dropboxapi.com/", "https://content.dropboxapi.com"), ("https://proxy.internal:8443/dropbox", "https://proxy.internal:8443/dropbox"),
+        ("https://[2001:db8::1]:443", "https://[2001:db8::1]:443"), ("https://10.0.0.1", "https://10.0.0.1"),
+        ("https://example.com/a@b", "https://example.com/a@b"),
+    ])
+    func baseURLsThatAreAccepted(url: String, expected: String) throws {
+        #expect(try config(["DROPBOX_API_URL": url]).apiURL == expected)
+    }
+
+    @Test func baseURLParts() throws {
+        #expect(try Configuration.parseBaseURL("http://127.0.0.1:8080/p/q").get() == .init(scheme: "http", host: "127.0.0.1", port: 8080, path: "/p/q"))
+        #expect(try Configuration.parseBaseURL("https://[::1]").get() == .init(scheme: "https", host: "[::1]", port: nil, path: ""))
+    }
+
     @Test func summaryRedactsSecrets() throws {
         let c = try config(["DROPBOX_ACCESS_TOKEN": "sl.SECRET1", "DROPBOX_APP_KEY": "KEY2", "DROPBOX_APP_SECRET": "SECRET3", "DROPBOX_REFRESH_TOKEN": "RT4444"])
         let text = c.redactedSummary.map { "\($0) \($1)" }.joined(separator: "\n")
         for secret in ["sl.SECRET1", "KEY2", "SECRET3", "RT4444"] { #expect(!text.contains(secret)) }
         #expect(text.contains("RAILWAY_DB_PATH /app/data/database/production.db"))
+    }
+
+    // Issue 10 item 10 (no-color.org): a non-empty NO_COLOR turns colour off; unset or empty allows it.
+    @Test func noColorFollowsNoColorOrg() {
+        #expect(Logger.colourAllowed(terminal: true, noColor: nil))
+        #expect(Logger.colourAllowed(terminal: true, noColor: ""))
+        #expect(!Logger.colourAllowed(terminal: true, noColor: "1"))
+        #expect(!Logger.colourAllowed(terminal: true, noColor: "0"))
+        #expect(!Logger.colourAllowed(terminal: false, noColor: nil))
+        #expect(!Logger.colourAllowed(terminal: false, noColor: ""))
     }
 
     @Test func loggerRedactsEverySecret() {

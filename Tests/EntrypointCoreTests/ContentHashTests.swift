@@ -35,6 +35,34 @@ import Testing
         #expect(hasher.finalize() == expected)
     }
 
+    // Issue 10: a thread that cannot be started means fewer workers, not a failed hash.
+    @Test func aFailedThreadStartMeansFewerWorkers() throws {
+        let path = NSTemporaryDirectory() + "ch-threads-\(UUID().uuidString)"
+        defer { unlink(path) }
+        // 7 blocks and a bit, every block different, so a block hashed twice or skipped shows.
+        let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom")).readData(ofLength: 7 * ContentHash.blockSize + 123)
+        try random.write(to: URL(fileURLWithPath: path))
+        let expected = try ContentHash.ofFile(path, threads: 1)
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        let size = Int64(7 * ContentHash.blockSize + 123)
+        let serial = try ContentHash.blockDigests(fd, size: size, threads: 1)
+        #expect(ContentHash.finish(serial) == expected)
+        // No thread can be started at all.
+        let none = try ContentHash.blockDigests(fd, size: size, threads: 4) { _ in nil }
+        #expect(none == serial)
+        // Every other start fails.
+        final class Counter: @unchecked Sendable { var n = 0 }
+        let counter = Counter()
+        let some = try ContentHash.blockDigests(fd, size: size, threads: 5) { body in
+            counter.n += 1
+            return counter.n % 2 == 0 ? nil : ContentHash.startThread(body)
+        }
+        #expect(counter.n == 4)
+        #expect(some == serial)
+        #expect(try ContentHash.ofFile(path, threads: 3) == expected)
+    }
+
     @Test(arguments: partial)
     func boundaryVectors(count: Int, prefix: String, suffix: String) throws {
         let path = try file(of: count)

@@ -88,6 +88,21 @@ enum Fixture {
         #expect(try Fixture.sql(copy, "SELECT x FROM t") == ["committed-in-wal"])
     }
 
+    // Issue 10: a RAILWAY_DB_PATH starting with // gave `file://host/...`, which SQLite refuses.
+    @Test func fileURIsNeverStartWithAnAuthority() throws {
+        #expect(SQLite.fileURI("/data/x.db") == "file:///data/x.db")
+        #expect(SQLite.fileURI("//data/x.db") == "file:///data/x.db")
+        #expect(SQLite.fileURI("///data//a b.db") == "file:///data//a%20b.db")
+        #expect(SQLite.fileURI("data/x.db") == "file:data/x.db")
+        #expect(SQLite.fileURI("/data/?#%.db") == "file:///data/%3F%23%25.db")
+        let dir = try Fixture.directory()
+        let db = dir + "/good.db"
+        try Fixture.sql(db, "CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        #expect(dir.hasPrefix("/"))
+        try SQLite.verify("/" + db, what: "good")
+        try SQLite.verify("//" + db, what: "good")
+    }
+
     @Test func normalizeLeavesNonDatabasesAlone() throws {
         let dir = try Fixture.directory()
         let path = dir + "/junk.db"

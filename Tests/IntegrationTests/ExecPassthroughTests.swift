@@ -42,6 +42,26 @@ import Testing
         #expect(fds == baseline, "extra descriptors: \(fds.subtracting(baseline))")
     }
 
+    // Issue 10 item 9: a SIGTERM between the last check of the flag and the exec is not lost.
+    // ENTRYPOINT_TEST_SIGNAL_AT makes the process send itself SIGTERM at that exact point.
+    @Test(arguments: ["exec-start", "exec-blocked"])
+    func aStopSignalJustBeforeTheExecIsHonoured(point: String) throws {
+        let dir = TempDir()
+        let marker = dir.file("started")
+        let r = try run(["sh", "-c", "touch '\(marker)'"], env: ["ENTRYPOINT_TEST_SIGNAL_AT": point])
+        #expect(r.status == 128 + SIGTERM, "\(point): \(r.output)")
+        #expect(r.stderr.contains("stopped by SIGTERM before sh was started"), "\(point): \(r.output)")
+        #expect(!FileManager.default.fileExists(atPath: marker), "\(point): the command must not start")
+    }
+
+    @Test func aStopSignalAfterTheLastCheckEndsTheProcessByItsDefaultAction() throws {
+        let dir = TempDir()
+        let marker = dir.file("started")
+        let r = try run(["sh", "-c", "touch '\(marker)'"], env: ["ENTRYPOINT_TEST_SIGNAL_AT": "exec-reset"])
+        #expect(r.status == 128 + SIGTERM, "killed by SIGTERM, blocked until just before execve: \(r.output)")
+        #expect(!FileManager.default.fileExists(atPath: marker), "the command must not start")
+    }
+
     @Test func notFoundIs127AndNotExecutableIs126() throws {
         let dir = TempDir()
         let script = dir.file("noexec.sh")
@@ -64,6 +84,15 @@ import Testing
         let r = try run(["python3", "-c", "import sys; print(sys.argv[1:])", "--port", "$PORT", "${HOST}:${PORT}", "$$PORT", "${MISSING:-d}"], env: ["PORT": "8123", "HOST": "0.0.0.0"])
         #expect(r.status == 0, "\(r.output)")
         #expect(r.stdout.contains("['--port', '8123', '0.0.0.0:8123', '$PORT', 'd']"))
+    }
+
+    // Issue 10 item 5: nested and unexpanded defaults never reach the app as text.
+    @Test func nestedDefaultsAreExpandedBeforeTheApp() throws {
+        let r = try run(["python3", "-c", "import sys; print(sys.argv[1:])", "${PORT:-${DEF}}", "${MISSING:-$DEF}", "${MISSING:-${HOST:-h}:$DEF}"], env: ["PORT": "8123", "DEF": "9"])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.stdout.contains("['8123', '9', 'h:9']"), "\(r.output)")
+        let unset = try run(["python3", "-c", "print('started')", "${MISSING:-$DEF}"], env: [:])
+        #expect(unset.status == 78 && unset.stderr.contains("DEF is not set") && !unset.stdout.contains("started"), "\(unset.output)")
     }
 
     @Test func unsetVariableStopsBeforeAnyNetworkCall() throws {
@@ -100,6 +129,20 @@ import Testing
         #expect(r.stdout.contains("pidsame:yes"))
         #expect(r.stdout.contains("args:first arg|$second|2"), "positional parameters untouched: \(r.stdout)")
         #expect(r.stdout.contains("port 9001"), "the shell expanded $PORT from the environment")
+    }
+
+    // Issue 10 item 4: options with an argument before -c (`-euo pipefail`, `--rcfile F`, ...).
+    @Test(arguments: [
+        ["bash", "-euo", "pipefail", "-c"], ["bash", "-eo", "pipefail", "-c"], ["bash", "--rcfile", "/dev/null", "-c"],
+        ["bash", "--init-file", "/dev/null", "-c"], ["bash", "-O", "extglob", "-c"], ["sh", "-o", "errexit", "-c"],
+        ["sh", "-euo", "nounset", "-c"], ["sh", "+o", "errexit", "-c"],
+    ])
+    func shellOptionsWithArgumentsStillLeaveTheScriptToTheShell(shell: [String]) throws {
+        let script = #"for f in a b; do printf '%s,' "$f"; done; PORT=inner; echo "port:$PORT pid:$$""#
+        let runner = try Runner(shell + [script], env: ["PORT": "8080"])
+        let r = runner.wait()
+        #expect(r.status == 0, "\(shell): \(r.output)")
+        #expect(r.stdout == "a,b,port:inner pid:\(runner.pid)\n", "\(shell): \(r.output)")
     }
 
     @Test func shellSeesDollarDollarAsItsPid() throws {

@@ -18,13 +18,20 @@ CURLcode ep_curl_setopt_blob(CURL *_Nonnull curl, CURLoption option, const void 
 CURLcode ep_curl_setopt_data_callback(CURL *_Nonnull curl, CURLoption option, ep_data_callback _Nullable cb);
 CURLcode ep_curl_setopt_xferinfo(CURL *_Nonnull curl, ep_xferinfo_callback _Nullable cb);
 CURLcode ep_curl_getinfo_long(CURL *_Nonnull curl, CURLINFO info, long *_Nonnull value);
-CURLcode ep_curl_getinfo_off(CURL *_Nonnull curl, CURLINFO info, curl_off_t *_Nonnull value);
 
 /// Signal bookkeeping for the time before exec: an async-signal-safe handler records the
 /// first SIGTERM/SIGINT/SIGHUP/SIGQUIT; Swift code polls it.
 void ep_signals_install(void);
-/// Reset every signal disposition to SIG_DFL and unblock every signal (before execve).
-void ep_signals_reset_all(void);
+/// Before execve, in this order (docs/design.md, "Signals before exec"): block the four stop
+/// signals (sigprocmask; a stop signal arriving later stays pending in the kernel)...
+int ep_signals_block_stop(void);
+/// ...reset every signal disposition to SIG_DFL (a blocked pending SIGTERM is kept: its default
+/// action is not "ignore")...
+void ep_signals_reset_dispositions(void);
+/// ...the stop signal now pending while blocked (sigpending), 0 for none, -1 if sigpending failed...
+int ep_signals_pending_stop(void);
+/// ...and, just before execve, an empty signal mask (the command must inherit none blocked).
+int ep_signals_unblock_all(void);
 /// The signal received since install, or 0.
 int ep_signal_pending(void);
 
@@ -33,10 +40,6 @@ int ep_signal_pending(void);
 int ep_set_child_subreaper(void);
 /// prctl(PR_SET_PDEATHSIG, sig): the calling process gets `sig` when its parent dies (backup workers).
 int ep_set_parent_death_signal(int sig);
-
-/// errno, read right after the call that set it.
-int ep_errno(void);
-void ep_set_errno(int value);
 
 /// sync_file_range(SYNC_FILE_RANGE_WRITE): start writeback of a range (behind _GNU_SOURCE).
 int ep_sync_file_range_write(int fd, int64_t offset, int64_t count);

@@ -215,21 +215,102 @@ public struct Configuration: Sendable {
         return path
     }
 
+    /// The parts of a base URL (`scheme://host[:port][/path]`); the routes are appended to it.
+    struct BaseURL: Equatable {
+        let scheme: String
+        /// As written: a name, a dotted quad, or a bracketed IPv6 literal (`[::1]`).
+        let host: String
+        let port: Int?
+        let path: String
+
+        /// `localhost`, a dotted quad in 127.0.0.0/8, or `[::1]`.
+        var isLoopback: Bool {
+            if host.lowercased() == "localhost" || host == "[::1]" { return true }
+            let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 4, parts[0] == "127" else { return false }
+            return parts.allSatisfy { part in
+                // Decimal 0-255 without leading zeros (inet_aton would read those as octal).
+                !part.isEmpty && part.count <= 3 && part.utf8.allSatisfy { $0 >= 48 && $0 <= 57 }
+                    && (part == "0" || part.first != "0") && Int(part)! <= 255
+            }
+        }
+    }
+
+    /// Splits `value` into scheme, host, port and path, or says in a few words why it cannot.
+    /// Refused: any user information (`user@`, `user:password@`), and characters with which URL
+    /// parsers disagree about where the host ends (`\`, `?`, `#`, `%`, whitespace, controls).
+    static func parseBaseURL(_ value: String) -> Result<BaseURL, URLProblem> {
+        guard let sep = value.firstRange(of: "://") else { return .failure(.notHTTPS) }
+        let scheme = String(value[..<sep.lowerBound])
+        guard scheme == "https" || scheme == "http" else { return .failure(.notHTTPS) }
+        let rest = value[sep.upperBound...]
+        guard !rest.utf8.contains(where: { $0 <= 0x20 || $0 >= 0x7F || $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") || $0 == UInt8(ascii: "%") }) else {
+            return .failure(.badCharacter)
+        }
+        let authority = rest.firstIndex(of: "/").map { rest[..<$0] } ?? rest
+        let path = String(rest[authority.endIndex...])
+        guard !authority.contains("@") else { return .failure(.userinfo) }
+        var host: Substring
+        var portText: Substring?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return .failure(.badHost) }
+            host = authority[...close]
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { return .failure(.badHost) }
+                portText = after.dropFirst()
+            }
+            guard host.count > 2, host.dropFirst().dropLast().utf8.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else {
+                return .failure(.badHost)
+            }
+        } else {
+            if let colon = authority.firstIndex(of: ":") {
+                host = authority[..<colon]
+                portText = authority[authority.index(after: colon)...]
+            } else {
+                host = authority
+            }
+            guard !host.isEmpty, host.utf8.allSatisfy({ isHexDigit($0) || ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") }) else {
+                return .failure(.badHost)
+            }
+        }
+        var port: Int?
+        if let portText {
+            guard !portText.isEmpty, portText.count <= 5, portText.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                let p = Int(portText), (1...65535).contains(p)
+            else { return .failure(.badPort) }
+            port = p
+        }
+        return .success(BaseURL(scheme: scheme, host: String(host), port: port, path: path))
+    }
+
+    enum URLProblem: Error { case notHTTPS, badCharacter, userinfo, badHost, badPort }
+
+    static func isHexDigit(_ b: UInt8) -> Bool {
+        (b >= 48 && b <= 57) || (b >= 0x61 && b <= 0x66) || (b >= 0x41 && b <= 0x46)
+    }
+
     static func baseURL(_ name: String, _ value: String) throws(EntrypointError) -> String {
         var url = value
         while url.hasSuffix("/") { url.removeLast() }
-        if url.hasPrefix("https://") && url.count > 8 { return url }
-        if url.hasPrefix("http://") {
-            var host = String(url.dropFirst(7))
-            if let slash = host.firstIndex(of: "/") { host = String(host[..<slash]) }
-            if host.hasPrefix("[::1]") || host == "localhost" || host.hasPrefix("localhost:")
-                || host.hasPrefix("127.")
-            {
-                return url
+        switch parseBaseURL(url) {
+        case .failure(.userinfo):
+            // Not echoed: the part before @ may be a password.
+            throw EntrypointError(.config, "\(name) contains user information (a user name or password before @); it is not allowed, remove it")
+        case .failure(.notHTTPS):
+            throw EntrypointError(.config, "\(name)=\(value) is not an https:// URL")
+        case .failure(.badCharacter):
+            throw EntrypointError(.config, "\(name) is not a base URL: it may not contain spaces, control or non-ASCII characters, \\, ?, # or %")
+        case .failure(.badHost):
+            throw EntrypointError(.config, "\(name)=\(value) has no valid host name")
+        case .failure(.badPort):
+            throw EntrypointError(.config, "\(name)=\(value) has an invalid port (1 to 65535)")
+        case .success(let parsed):
+            if parsed.scheme == "http" && !parsed.isLoopback {
+                throw EntrypointError(.config, "\(name)=\(value): plain http is allowed only for loopback addresses (127.x.x.x, [::1], localhost); use https")
             }
-            throw EntrypointError(.config, "\(name)=\(value): plain http is allowed only for loopback addresses; use https")
+            return url
         }
-        throw EntrypointError(.config, "\(name)=\(value) is not an https:// URL")
     }
 
     static func choice<T: RawRepresentable & CaseIterable>(

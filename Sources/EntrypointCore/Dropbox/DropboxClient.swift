@@ -12,8 +12,6 @@ public final class DropboxClient {
     let deadline: Double
     private var accessToken: String?
     private var tokenExpiry: Double = .infinity
-    /// Requests made, by route (for --check and tests).
-    private(set) var refreshCount = 0
 
     init(config: Configuration, log: Logger, curl: any Transport, deadline: Double) {
         self.config = config
@@ -81,7 +79,6 @@ public final class DropboxClient {
         } else {
             tokenExpiry = .infinity
         }
-        refreshCount += 1
         log.debug("access token refreshed (valid for \(json["expires_in"]?.number?.clean ?? "?")s)")
     }
 

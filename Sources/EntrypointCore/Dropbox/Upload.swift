@@ -109,7 +109,7 @@ extension DropboxClient {
     ) throws(EntrypointError) -> RemoteFile {
         func chunkHash(_ offset: Int64, _ length: Int64) throws(EntrypointError) -> String {
             do throws(SystemError) { return try ContentHash.ofDescriptor(fd, offset: offset, size: length) } catch {
-                throw localError("read", "the snapshot", error.errno)
+                throw error.localError("read", "the snapshot")
             }
         }
         let first = min(chunk, size)

@@ -78,7 +78,6 @@ final class Curl: Transport {
     private let handle: UnsafeMutableRawPointer
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
     private let caSource: CASource
-    private var caBlob: [UInt8] = []
     let userAgent: String
 
     init(caSource: CASource, connectTimeout: Double, stallTimeout: Double) throws(EntrypointError) {

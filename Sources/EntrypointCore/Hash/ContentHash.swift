@@ -23,7 +23,7 @@ public enum ContentHash {
     }
 
     /// The content hash of a whole file, blocks hashed in parallel on all cores with positioned reads.
-    /// - Throws: the failing system call; `SignalInterrupt` when a stop signal arrived.
+    /// - Throws: the failing system call; `EINTR` (call `hash`) when a stop signal arrived.
     public static func ofFile(_ path: String, threads: Int? = nil) throws(SystemError) -> String {
         let fd = try FileIO.open(path, O_RDONLY)
         defer { FileIO.close(fd) }
@@ -37,35 +37,42 @@ public enum ContentHash {
         finish(try blockDigests(fd, offset: offset, size: size, threads: threads))
     }
 
+    /// Starts `body` on a new thread; nil when the thread could not be created (tests inject failures).
+    typealias ThreadStarter = (_ body: @escaping @Sendable () -> Void) -> pthread_t?
+
+    static func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t? {
+        let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { raw in
+            Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, context)
+        guard rc == 0 else {
+            Unmanaged<ThreadBody>.fromOpaque(context).release()
+            return nil
+        }
+        return tid
+    }
+
     /// The 32-byte SHA-256 digest of each 4 MiB block of `size` bytes of `fd` from `offset`, concatenated.
-    static func blockDigests(_ fd: Int32, offset: Int64 = 0, size: Int64, threads: Int? = nil) throws(SystemError) -> [UInt8] {
+    /// Workers take the next block from a shared counter, so a thread that could not be started
+    /// (pthread_create failed: thread limit, memory) only means fewer workers; the calling thread
+    /// always works too, so the hash never depends on a thread being available.
+    static func blockDigests(
+        _ fd: Int32, offset: Int64 = 0, size: Int64, threads: Int? = nil, startThread: ThreadStarter = startThread
+    ) throws(SystemError) -> [UInt8] {
         let blocks = Int((size + Int64(blockSize) - 1) / Int64(blockSize))
         if blocks == 0 { return [] }
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         let workers = max(1, min(threads ?? cores, blocks, 16))
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
         let job = BlockJob(fd: fd, base: offset, size: size, blocks: blocks)
-        if workers == 1 {
-            job.work(worker: 0, of: 1)
-        } else {
-            var tids: [pthread_t] = []
-            for w in 1..<workers {
-                let context = Unmanaged.passRetained(WorkerContext(job: job, worker: w, of: workers)).toOpaque()
-                var tid = pthread_t()
-                if pthread_create(&tid, nil, { raw in
-                    let ctx = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
-                    ctx.job.work(worker: ctx.worker, of: ctx.of)
-                    return nil
-                }, context) == 0 {
-                    tids.append(tid)
-                } else {
-                    Unmanaged<WorkerContext>.fromOpaque(context).release()
-                    job.fail(SystemError(errno: EAGAIN, call: "pthread_create"))
-                }
-            }
-            job.work(worker: 0, of: workers)
-            for tid in tids { pthread_join(tid, nil) }
+        var tids: [pthread_t] = []
+        for _ in 1..<workers {
+            if let tid = startThread({ job.work() }) { tids.append(tid) }
         }
+        job.work()
+        for tid in tids { pthread_join(tid, nil) }
         if let error = job.error { throw error }
         return job.digests
     }
@@ -78,16 +85,18 @@ public enum ContentHash {
     }
 }
 
-/// Blocks are shared out round-robin; each worker has its own read buffer and EVP context.
+/// Workers take blocks from a shared counter; each has its own read buffer and EVP context.
 final class BlockJob: @unchecked Sendable {
     let fd: Int32
     let base: Int64
     let size: Int64
     let blocks: Int
-    /// 32 bytes per block, written only by the worker that owns the block.
+    /// 32 bytes per block, written only by the worker that took the block.
     private let digestStorage: UnsafeMutablePointer<UInt8>
     var digests: [UInt8] { Array(UnsafeBufferPointer(start: digestStorage, count: blocks * 32)) }
+    /// Guards `next` and `error`.
     private var lock = pthread_mutex_t()
+    private var next = 0
     private(set) var error: SystemError?
 
     init(fd: Int32, base: Int64, size: Int64, blocks: Int) {
@@ -110,21 +119,22 @@ final class BlockJob: @unchecked Sendable {
         pthread_mutex_unlock(&lock)
     }
 
-    var failed: Bool {
+    /// The next block nobody has taken, or nil when all are taken or a worker failed.
+    func claim() -> Int? {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
-        return error != nil
+        guard error == nil, next < blocks else { return nil }
+        next += 1
+        return next - 1
     }
 
-    func work(worker: Int, of workers: Int) {
+    func work() {
         let chunk = 1 << 20
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 4096)
         defer { buffer.deallocate() }
         let sha = SHA256()
-        var block = worker
-        while block < blocks {
+        while let block = claim() {
             if ep_signal_pending() != 0 { fail(SystemError(errno: EINTR, call: "hash")); return }
-            if failed { return }
             let start = Int64(block) * Int64(ContentHash.blockSize)
             let end = min(size, start + Int64(ContentHash.blockSize))
             var position = start
@@ -145,18 +155,11 @@ final class BlockJob: @unchecked Sendable {
                 position += Int64(n)
             }
             sha.finish(into: digestStorage + block * 32)
-            block += workers
         }
     }
 }
 
-final class WorkerContext {
-    let job: BlockJob
-    let worker: Int
-    let of: Int
-    init(job: BlockJob, worker: Int, of: Int) {
-        self.job = job
-        self.worker = worker
-        self.of = of
-    }
+final class ThreadBody {
+    let body: @Sendable () -> Void
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
 }

@@ -59,8 +59,9 @@ struct BackupMode {
         fstat(fd, &st)
         let snapshotSize = Int64(st.st_size)
         let hash: String, dataHash: String
+        Exec.testSignal("backup-hash", environment)
         do throws(SystemError) { (hash, dataHash) = try DataHash.ofDescriptor(fd, size: snapshotSize) } catch {
-            throw localError("read", temp.path, error.errno)
+            throw error.localError("read", temp.path)  // a Ctrl-C here is 130, not 74
         }
         log.info("snapshot: \(Progress.bytes(UInt64(snapshotSize))), content hash \(hash)")
 

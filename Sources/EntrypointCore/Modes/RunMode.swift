@@ -36,6 +36,11 @@ enum RunMode {
         if let supervisor { return supervisor.run() }
         log.debug("exec \(finalCommand[0])")
         let error = Exec.replaceProcess(with: finalCommand, environment: environment)
+        if let sig = error.signal {
+            // Checked again after the handlers were reset (Exec.prepareSignals): not lost.
+            log.error("stopped by \(signalName(sig)) before \(finalCommand[0]) was started")
+            return 128 + sig
+        }
         log.error(error.message)
         return error.exitStatus
     }

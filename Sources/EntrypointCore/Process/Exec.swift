@@ -1,5 +1,6 @@
 // Replacing this process with the wrapped command: PATH search as execvp does it, every signal
-// disposition and the signal mask reset, output flushed, then execve with the same environment.
+// disposition and the signal mask reset without losing a stop signal, output flushed, then execve
+// with the same environment.
 import CShims
 import Glibc
 
@@ -16,15 +17,58 @@ public enum Exec {
         }
     }
 
-    /// Executes `command`; returns only on failure, with the error to exit with (126 or 127).
+    /// Hands the signals over to the command without losing a stop request (docs/design.md,
+    /// "Signals before exec"). Until now a handler records SIGTERM/SIGINT/SIGHUP/SIGQUIT in a flag;
+    /// the command must get default dispositions. A signal recorded by the handler after the last
+    /// check of the flag and before the reset would be dropped, so:
+    /// 1. block the stop signals: from here one that arrives stays pending in the kernel;
+    /// 2. reset every disposition to SIG_DFL (a pending SIGTERM survives that: its default is not "ignore");
+    /// 3. check the flag: a handler that ran before the block (or, in another thread, before the reset);
+    /// 4. check sigpending: a stop signal that arrived while blocked.
+    /// Then `replaceProcess` unblocks just before execve, where a late signal has its default action.
+    /// Returns the signal error to stop with, or nil; the stop signals are then still blocked.
+    static func prepareSignals(environment: [String: String]) -> EntrypointError? {
+        testSignal("exec-start", environment)
+        guard ep_signals_block_stop() == 0 else {
+            return EntrypointError(.software, "cannot block signals before exec: \(errnoText(errno))")
+        }
+        testSignal("exec-blocked", environment)
+        ep_signals_reset_dispositions()
+        let recorded = ep_signal_pending()
+        if recorded != 0 { return EntrypointError(signal: recorded) }
+        let blocked = ep_signals_pending_stop()
+        if blocked < 0 { return EntrypointError(.software, "cannot read the pending signals before exec: \(errnoText(errno))") }
+        if blocked > 0 { return EntrypointError(signal: blocked) }
+        testSignal("exec-reset", environment)
+        return nil
+    }
+
+    /// Test hook (like ENTRYPOINT_TEST_CRASH_AT): ENTRYPOINT_TEST_SIGNAL_AT=<point> makes the process
+    /// send itself SIGTERM at that point (`<point>:SIGINT` sends SIGINT, as a Ctrl-C would), as a
+    /// platform stopping it would.
+    static func testSignal(_ point: String, _ environment: [String: String]) {
+        switch environment["ENTRYPOINT_TEST_SIGNAL_AT"] {
+        case point: _ = kill(getpid(), SIGTERM)
+        case point + ":SIGINT": _ = kill(getpid(), SIGINT)
+        default: break
+        }
+    }
+
+    /// Executes `command`; returns only on failure, with the error to exit with (126 or 127, or the
+    /// signal error when a stop signal arrived before the exec).
     public static func replaceProcess(with command: [String], environment: [String: String]) -> EntrypointError {
         let name = command[0]
         guard !name.isEmpty else { return EntrypointError(.notFound, "cannot execute an empty command name") }
-        ep_signals_reset_all()
+        if let stop = prepareSignals(environment: environment) { return stop }
         fflush(nil)
 
         let argv = command.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
+        // Just before the first execve: the command must inherit an empty mask. A stop signal from
+        // here on meets its default action and ends this process: it is not lost either.
+        guard ep_signals_unblock_all() == 0 else {
+            return EntrypointError(.software, "cannot unblock signals before exec: \(errnoText(errno))")
+        }
         var sawAccessDenied: (String, Int32)?
         var lastError: (String, Int32)?
         for candidate in candidates(for: name, path: environment["PATH"]) {

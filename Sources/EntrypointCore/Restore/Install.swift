@@ -92,7 +92,9 @@ extension Restorer {
     }
 
     /// Keeps the current local database as `<db>.local-<UTC time>`: a hard link (free, atomic) when
-    /// the file system allows it, a full copy otherwise.
+    /// the file system allows it, a full copy otherwise. The full copy is written to a temporary
+    /// (`<db>.entrypoint-download-copy-<random>`, removed with the other temporaries if a start is
+    /// killed meanwhile), fsynced and renamed, so a `.local-` name always holds a complete copy.
     func keepCopy() throws(EntrypointError) -> String {
         var copy = db + copyInfix + Clock.utcStamp(compact: true)
         var n = 1
@@ -102,9 +104,11 @@ extension Restorer {
         }
         do throws(SystemError) {
             do throws(SystemError) {
+                // Test hook: behave as a file system without hard links (vfat, some FUSE and network mounts).
+                if environment["ENTRYPOINT_TEST_NO_HARD_LINKS"] == "1" { throw SystemError(errno: EPERM, call: "link") }
                 try FileIO.link(db, copy)
             } catch where [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) {
-                try FileIO.copyFile(db, copy, mode: databaseMode)
+                try FileIO.copyFile(db, copy, near: db, infix: tempInfix + "copy-", mode: databaseMode) { crashPoint("copying") }
             }
             try FileIO.fsyncDirectory(directory)
         } catch {
@@ -114,16 +118,34 @@ extension Restorer {
     }
 
     /// Keeps the newest ENTRYPOINT_KEEP_COPIES copies (with their sidecars), removes older ones.
+    /// Copies are counted as files, not names: names that are hard links of one file (a start killed
+    /// after keeping a copy links the same database again) count once, and are kept or removed
+    /// together, so they never push out an older, distinct copy. A file's age is its newest name's
+    /// time; a name that cannot be identified (stat fails) is left alone.
     func pruneCopies() {
         let prefix = FileIO.basename(db) + copyInfix
-        let copies = FileIO.listDirectory(directory)
+        let names = FileIO.listDirectory(directory)
             .filter { $0.hasPrefix(prefix) && !SQLite.sidecarSuffixes.contains(where: $0.hasSuffix) }
             .sorted()
-        guard copies.count > config.keepCopies else { return }
-        for name in copies.prefix(copies.count - config.keepCopies) {
-            let path = directory + "/" + name
-            for file in [path] + SQLite.sidecarSuffixes.map({ path + $0 }) { try? FileIO.unlinkIfPresent(file) }
-            log.info("removed the old copy \(path) (ENTRYPOINT_KEEP_COPIES=\(config.keepCopies))")
+        struct Identity: Hashable {
+            let device: UInt64
+            let inode: UInt64
+        }
+        var newestFirst: [Identity] = []
+        var namesOf: [Identity: [String]] = [:]
+        for name in names.reversed() {
+            guard let st = FileIO.statIfPresent(directory + "/" + name) else { continue }
+            let id = Identity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+            if namesOf[id] == nil { newestFirst.append(id) }
+            namesOf[id, default: []].append(name)
+        }
+        guard newestFirst.count > config.keepCopies else { return }
+        for id in newestFirst.dropFirst(config.keepCopies) {
+            for name in namesOf[id] ?? [] {
+                let path = directory + "/" + name
+                for file in [path] + SQLite.sidecarSuffixes.map({ path + $0 }) { try? FileIO.unlinkIfPresent(file) }
+                log.info("removed the old copy \(path) (ENTRYPOINT_KEEP_COPIES=\(config.keepCopies))")
+            }
         }
     }
 }

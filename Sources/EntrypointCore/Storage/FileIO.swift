@@ -1,5 +1,6 @@
 // Thin, errno-preserving wrappers around the file system calls the restore needs.
 // Every descriptor is opened O_CLOEXEC, so nothing leaks into the exec'd program.
+import CShims
 import Glibc
 
 /// A failed system call: the errno, read on the line after the call.
@@ -7,6 +8,15 @@ public struct SystemError: Error, Sendable {
     public let errno: Int32
     public let call: String
     public var message: String { errnoText(errno) }
+
+    /// `localError(action, path, errno)`, except that a call cut short by a stop signal (EINTR
+    /// with the signal flag set, e.g. the hash of a Ctrl-C'd `--backup`) is that signal's error:
+    /// exit 128 + N, not 74 "Interrupted system call".
+    func localError(_ action: String, _ path: String) -> EntrypointError {
+        let sig = ep_signal_pending()
+        if errno == EINTR && sig != 0 { return EntrypointError(signal: sig) }
+        return EntrypointCore.localError(action, path, errno)
+    }
 }
 
 public enum FileIO {
@@ -173,15 +183,21 @@ public enum FileIO {
         return names
     }
 
-    /// Copies a file's bytes into a new file (used when a hard link is not possible).
-    static func copyFile(_ from: String, _ to: String, mode: mode_t) throws(SystemError) {
+    /// Copies a file crash-safely (used when a hard link is not possible): the bytes go into a new
+    /// temporary `<near><infix><random>` (O_EXCL), which is fsynced and only then renamed to `to`.
+    /// A kill midway leaves the temporary, never a partial file named `to`. `afterChunk` runs after
+    /// each chunk is written (a test hook). The caller fsyncs the directory.
+    static func copyFile(
+        _ from: String, _ to: String, near: String, infix: String, mode: mode_t, afterChunk: () -> Void = {}
+    ) throws(SystemError) {
         let src = try open(from, O_RDONLY)
         defer { close(src) }
-        let dst = try open(to, O_WRONLY | O_CREAT | O_EXCL, mode)
+        let (dst, temp) = try createTemporary(near: near, infix: infix, mode: mode)
+        var open = true
         var ok = false
         defer {
-            close(dst)
-            if !ok { _ = Glibc.unlink(to) }
+            if open { close(dst) }
+            if !ok { _ = Glibc.unlink(temp) }
         }
         let size = 1 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
@@ -190,8 +206,12 @@ public enum FileIO {
             let n = try retrying("read") { Glibc.read(src, buffer.baseAddress, size) }
             if n == 0 { break }
             try writeAll(dst, UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            afterChunk()
         }
         try fsync(dst)
+        close(dst)
+        open = false
+        try rename(temp, to)
         ok = true
     }
 

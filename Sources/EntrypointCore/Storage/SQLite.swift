@@ -7,8 +7,6 @@ public enum SQLite {
     static let header: [UInt8] = Array("SQLite format 3".utf8) + [0]
     static let sidecarSuffixes = ["-wal", "-shm", "-journal"]
 
-    static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-
     /// Whether the file starts with the 16-byte SQLite header.
     static func hasHeader(_ path: String) -> Bool {
         guard let fd = try? FileIO.open(path, O_RDONLY) else { return false }

@@ -11,7 +11,7 @@ extension SQLite {
         guard hasHeader(path) else {
             throw EntrypointError(.badRemoteData, "\(what) is not a SQLite database (no \"SQLite format 3\" header); nothing was installed")
         }
-        let uri = "file:" + uriEscape(path) + "?mode=ro&immutable=1"
+        let uri = fileURI(path) + "?mode=ro&immutable=1"
         let result: [String]
         do throws(EntrypointError) {
             let connection = try Connection(uri, flags: SQLITE_OPEN_READONLY | SQLITE_OPEN_URI)
@@ -23,6 +23,17 @@ extension SQLite {
             let first = result.first ?? "no result"
             throw EntrypointError(.badRemoteData, "\(what) failed PRAGMA quick_check: \(first)\(result.count > 1 ? " (+\(result.count - 1) more)" : ""); nothing was installed")
         }
+    }
+
+    /// A `file:` URI for `path` (sqlite.org/uri.html). `file://x/...` would name the host `x`, which
+    /// SQLite refuses, so an absolute path gets an explicit empty authority and its leading slashes
+    /// collapsed to one (`//data/x.db` is `/data/x.db` on Linux): `file:///data/x.db`. A relative
+    /// path never starts with `/`: `file:data/x.db`.
+    static func fileURI(_ path: String) -> String {
+        guard path.hasPrefix("/") else { return "file:" + uriEscape(path) }
+        var absolute = Substring(path)
+        while absolute.hasPrefix("//") { absolute = absolute.dropFirst() }
+        return "file://" + uriEscape(String(absolute))
     }
 
     /// A path for a `file:` URI: `?`, `#`, `%`, spaces, controls and non-ASCII bytes are escaped.

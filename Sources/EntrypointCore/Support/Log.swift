@@ -42,7 +42,13 @@ public final class Logger: @unchecked Sendable {
     public init(level: LogLevel = .info, fd: Int32 = 2) {
         self.level = level
         self.fd = fd
-        self.colour = fd >= 0 && isatty(fd) == 1 && (getenv("NO_COLOR").map { $0.pointee == 0 } ?? true)
+        self.colour = Self.colourAllowed(terminal: fd >= 0 && isatty(fd) == 1, noColor: getenv("NO_COLOR").map { String(cString: $0) })
+    }
+
+    /// no-color.org: a NO_COLOR with a non-empty value turns colour off; unset or empty allows it.
+    /// Colour only ever goes to a terminal.
+    static func colourAllowed(terminal: Bool, noColor: String?) -> Bool {
+        terminal && (noColor ?? "").isEmpty
     }
 
     /// Registers secret values that must never appear in output.

@@ -9,7 +9,6 @@ public final class Progress {
     let live: Bool
     let start = Clock.now()
     var lastReport: Double
-    var lastDone: UInt64 = 0
 
     public init(_ label: String, total: UInt64, log: Logger, interval: Double, threshold: UInt64) {
         self.label = label
@@ -27,7 +26,6 @@ public final class Progress {
         let every = live ? 0.2 : interval
         guard now - lastReport >= every else { return }
         lastReport = now
-        lastDone = done
         let line = Self.describe(label: label, done: done, total: total, elapsed: now - start)
         if live {
             log.write("\r\u{1B}[2K" + Self.bar(done: done, total: total) + " " + line)
