@@ -102,9 +102,9 @@ struct CheckMode {
             if rmdir(dir) != 0 { log.debug("cannot remove \(dir)") }
         }
         do throws(SystemError) {
-            try FileIO.copyFile(path, copy, mode: 0o600)
+            try FileIO.copyFile(path, copy, near: copy, infix: ".copy-", mode: 0o600)
             for suffix in ["-wal", "-journal"] where FileIO.exists(path + suffix) {
-                try FileIO.copyFile(path + suffix, copy + suffix, mode: 0o600)
+                try FileIO.copyFile(path + suffix, copy + suffix, near: copy, infix: ".copy-", mode: 0o600)
             }
         } catch {
             say("local: cannot copy the database to \(dir) to checkpoint it (\(error.message)); hashing the main file as it is")
