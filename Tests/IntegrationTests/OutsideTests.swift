@@ -1,0 +1,62 @@
+// Outside review: the built binary against the fake Dropbox, in the orders and faults an operator,
+// the platform or a hostile network produce. Each test is a defect that was found this way.
+import CShims
+import Foundation
+import Testing
+
+@Suite struct OutsideTests {
+    func record(_ w: World) throws -> [String: Any] {
+        let data = try #require(FileManager.default.contents(atPath: w.db + ".entrypoint.json"))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    /// A restored volume whose app then wrote one row.
+    func restoredAndWritten(_ w: World) throws {
+        try w.publish(["base"])
+        let r = try run([], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        try DB.sql(w.db, "INSERT INTO items VALUES ('local-1')")
+    }
+
+    /// files/upload stored the file, but its 200 answer arrived cut short (a truncated JSON body):
+    /// the upload happened. Before: exit 65 and a stale record, so the next --backup refused with
+    /// exit 76 ("the main server may have uploaded since") and --auto uploaded every later backup
+    /// beside Dropbox's file as a failback copy, although only this volume had written.
+    @Test func aTruncatedUploadAnswerIsCheckedWithDropbox() throws {
+        let w = try World()
+        try restoredAndWritten(w)
+        try w.fake.fault(["route": "files/upload", "kind": "truncate", "bytes": 20])
+        let first = try run(["--backup"], env: w.env())
+        #expect(first.status == 0, "\(first.output)")
+        let stored = w.fake.uploaded(w.remotePath)
+        #expect(stored.count == 1)
+        #expect(try record(w)["event"] as? String == "uploaded", "\(first.output)")
+
+        try DB.sql(w.db, "INSERT INTO items VALUES ('local-2')")
+        let second = try run(["--backup"], env: w.env())
+        #expect(second.status == 0, "a later --backup of this volume's own data refused: \(second.output)")
+        #expect(w.fake.uploaded(w.remotePath).count == 2)
+
+        try DB.sql(w.db, "INSERT INTO items VALUES ('local-3')")
+        try w.fake.fault(["route": "files/upload", "kind": "truncate", "bytes": 0])
+        let auto = try run(["--backup", "--auto"], env: w.env())
+        #expect(auto.status == 0, "\(auto.output)")
+        #expect(!auto.output.contains("failback"), "\(auto.output)")
+        try DB.sql(w.db, "INSERT INTO items VALUES ('local-4')")
+        let autoAgain = try run(["--backup", "--auto"], env: w.env())
+        #expect(autoAgain.status == 0 && !autoAgain.output.contains("failback"), "\(autoAgain.output)")
+        #expect(w.fake.uploaded(w.remotePath).count == 4)
+    }
+
+    /// An HTML page with 200 on the upload route (a proxy's page): nothing was stored, so it stays
+    /// a failure, and the record keeps describing the restore.
+    @Test func anHTMLPageOnTheUploadRouteIsNotASuccess() throws {
+        let w = try World()
+        try restoredAndWritten(w)
+        try w.fake.fault(["route": "files/upload", "kind": "html", "times": -1])
+        let r = try run(["--backup"], env: w.env())
+        #expect(r.status == 65, "\(r.output)")
+        #expect(w.fake.uploaded(w.remotePath).isEmpty)
+        #expect(try record(w)["event"] as? String == "restored")
+    }
+}
