@@ -59,4 +59,48 @@ import Testing
         #expect(w.fake.uploaded(w.remotePath).isEmpty)
         #expect(try record(w)["event"] as? String == "restored")
     }
+
+    /// A supervisor forwards every asynchronous signal, as tini does, not only a list of seven.
+    /// Before: SIGALRM, SIGPWR, SIGUSR-like SIGRTMIN+n, SIGVTALRM... took their default action on
+    /// the supervisor: it died (exit 142 for SIGALRM) without a stop backup, its worker with it,
+    /// and the app ran on as an orphan. `docker kill -s`, a STOPSIGNAL or an operator's `kill` can
+    /// send them, and the kernel delivers them to PID 1 from the host.
+    @Test func everyAsynchronousSignalIsForwarded() throws {
+        let w = try World()
+        try w.publish(["base"])
+        let dir = TempDir()
+        let report = dir.file("signals"), ready = dir.file("ready")
+        let app = """
+            import os, signal, sys, time
+            names = ["SIGALRM", "SIGPWR", "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGURG"]
+            def handler(n, f):
+                with open(sys.argv[1], "a") as out:
+                    out.write((signal.Signals(n).name if n < signal.SIGRTMIN else "SIGRTMIN+%d" % (n - signal.SIGRTMIN)) + "\\n")
+                if n == signal.SIGTERM:
+                    sys.exit(3)
+            for name in names + ["SIGTERM"]:
+                signal.signal(getattr(signal, name), handler)
+            signal.signal(signal.SIGRTMIN + 3, handler)
+            open(sys.argv[2], "w").write(str(os.getpid()))
+            while True:
+                time.sleep(0.02)
+            """
+        let runner = try Runner(["python3", "-c", app, report, ready], env: w.env(["ENTRYPOINT_BACKUP_ON_STOP": "1"]))
+        // The app, so that a dead supervisor's orphan does not keep the output pipes open.
+        func appPid() -> Int32? { Int32(fileText(ready)) }
+        #expect(eventually { appPid() != nil }, "the app did not start")
+        let rtmin = __libc_current_sigrtmin()
+        for (sig, name) in [(SIGALRM, "SIGALRM"), (SIGPWR, "SIGPWR"), (SIGVTALRM, "SIGVTALRM"), (SIGPROF, "SIGPROF"), (SIGXCPU, "SIGXCPU"), (SIGURG, "SIGURG"), (rtmin + 3, "SIGRTMIN+3")] {
+            kill(runner.pid, sig)
+            #expect(eventually(5) { fileText(report).contains(name) }, "\(name) did not reach the app")
+            let alive = procState(runner.pid).map { $0.state != "Z" } ?? false
+            #expect(alive, "\(name) ended the supervisor")
+            if !alive { break }
+        }
+        if procState(runner.pid).map({ $0.state == "Z" }) ?? true, let pid = appPid() { kill(pid, SIGKILL) }
+        kill(runner.pid, SIGTERM)
+        let r = runner.wait()
+        #expect(r.status == 3, "\(r.output)")
+        #expect(r.stderr.contains("did not change since the last restore or upload"), "no stop sequence: \(r.stderr)")
+    }
 }

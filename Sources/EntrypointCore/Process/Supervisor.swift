@@ -7,8 +7,18 @@ import CShims
 import Glibc
 
 final class Supervisor {
-    /// Forwarded to the child at once, whatever else is going on.
-    static let forwarded: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH]
+    /// Forwarded to the child at once, whatever else is going on: every signal but those that
+    /// cannot be caught, SIGCHLD (ours), SIGPIPE (ignored: a write to a closed pipe fails with EPIPE),
+    /// the terminal's SIGTTIN/SIGTTOU and the synchronous ones that report our own fault (tini's set).
+    /// Any other signal left to its default action would end the supervisor (SIGALRM, SIGPWR,
+    /// SIGRTMIN+n...), skip the stop backup and orphan the app.
+    static let forwarded: [Int32] = {
+        let notForwarded: Set<Int32> = [
+            SIGKILL, SIGSTOP, SIGCHLD, SIGPIPE, SIGTTIN, SIGTTOU, SIGFPE, SIGILL, SIGSEGV, SIGBUS, SIGABRT, SIGTRAP, SIGSYS,
+        ]
+        let standard = (1..<32).filter { !notForwarded.contains($0) }
+        return standard + Array(__libc_current_sigrtmin()...__libc_current_sigrtmax())
+    }()
     /// Seconds between the SIGTERM to a worker that overran its deadline and the SIGKILL.
     static let killGrace = 1.0
 
