@@ -103,4 +103,56 @@ import Testing
         #expect(r.status == 3, "\(r.output)")
         #expect(r.stderr.contains("did not change since the last restore or upload"), "no stop sequence: \(r.stderr)")
     }
+
+    /// A backup killed after Dropbox committed its upload but before the answer arrived (the stop
+    /// deadline's SIGTERM/SIGKILL of a worker waiting for a slow answer; here the answer trickles
+    /// at 20 bytes/s and the worker gets SIGKILL once Dropbox has stored the file). Before: the
+    /// record still named the old rev, so this volume's own upload looked like the main server's:
+    /// the restart "diverged" and kept a copy, and every later --auto backup went beside Dropbox's
+    /// file as a failback copy, so the next restart rolled the app back to the killed upload.
+    @Test func aBackupKilledAfterDropboxCommittedIsRecognisedAsOurOwn() throws {
+        let w = try World()
+        try restoredAndWritten(w)
+        try w.fake.fault(["route": "files/upload", "kind": "throttle", "bytes_per_second": 20, "times": -1])
+        let killed = try Runner(["--backup", "--auto"], env: w.env())
+        #expect(eventually(20) { w.fake.uploaded(w.remotePath).count == 1 }, "the upload was not stored")
+        kill(killed.pid, SIGKILL)
+        _ = killed.wait()
+        try w.fake.clearFaults()
+
+        // The app writes on; its next automatic backup updates Dropbox's file, not a side copy.
+        try DB.sql(w.db, "INSERT INTO items VALUES ('local-2')")
+        let next = try run(["--backup", "--auto"], env: w.env())
+        #expect(next.status == 0, "\(next.output)")
+        #expect(!next.output.contains("failback"), "\(next.output)")
+        #expect(w.fake.uploaded(w.remotePath).count == 2)
+        #expect(try record(w)["event"] as? String == "uploaded")
+
+        // The restart keeps the newest data and keeps no copy: nothing diverged.
+        let restart = try run([], env: w.env())
+        #expect(restart.status == 0, "\(restart.output)")
+        #expect(!restart.output.contains("KEPT A COPY"), "\(restart.output)")
+        #expect(w.leftovers().filter { $0.contains(".local-") }.isEmpty, "\(w.leftovers())")
+        #expect(try DB.items(w.db) == ["base", "local-1", "local-2"])
+    }
+
+    /// The same kill, then the restart right away: the local database holds exactly the killed
+    /// upload's data, so there is nothing to download and no copy to keep.
+    @Test func aRestartAfterAKilledUploadKeepsNoCopy() throws {
+        let w = try World()
+        try restoredAndWritten(w)
+        try w.fake.fault(["route": "files/upload", "kind": "throttle", "bytes_per_second": 20, "times": -1])
+        let killed = try Runner(["--backup", "--auto"], env: w.env())
+        #expect(eventually(20) { w.fake.uploaded(w.remotePath).count == 1 }, "the upload was not stored")
+        kill(killed.pid, SIGKILL)
+        _ = killed.wait()
+        try w.fake.clearFaults()
+        let check = try run(["--check"], env: w.env())
+        #expect(check.output.contains("no download needed"), "\(check.output)")
+        let restart = try run([], env: w.env())
+        #expect(restart.status == 0, "\(restart.output)")
+        #expect(!restart.output.contains("KEPT A COPY"), "\(restart.output)")
+        #expect(w.leftovers().filter { $0.contains(".local-") }.isEmpty, "\(w.leftovers())")
+        #expect(try DB.items(w.db) == ["base", "local-1"])
+    }
 }

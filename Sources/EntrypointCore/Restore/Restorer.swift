@@ -122,7 +122,7 @@ public struct Restorer {
                 throw localError("read", db, error.errno)
             }
         }
-        let record = StateRecord.load(db)
+        let record = StateRecord.load(db)?.resolved(against: remote)
         switch RestoreDecision.decide(local: local, remote: remote, record: record) {
         case .hashMatch:
             log.info("No download needed (hash match)")
