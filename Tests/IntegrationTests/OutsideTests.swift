@@ -10,6 +10,12 @@ import Testing
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
+    /// Whether `parent` has a child process called `name` (the supervised app has started).
+    func childNamed(_ name: String, of parent: Int32) -> Bool {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap { Int32($0) } ?? []
+        return pids.contains { procState($0)?.ppid == parent && fileText("/proc/\($0)/comm").hasPrefix(name) }
+    }
+
     /// A restored volume whose app then wrote one row.
     func restoredAndWritten(_ w: World) throws {
         try w.publish(["base"])
@@ -155,4 +161,39 @@ import Testing
         #expect(w.leftovers().filter { $0.contains(".local-") }.isEmpty, "\(w.leftovers())")
         #expect(try DB.items(w.db) == ["base", "local-1"])
     }
+
+    /// The stop backup failed (network down at the stop), the container restarts: the restore keeps
+    /// the local database ("changes not yet in Dropbox"), and the app then writes nothing (a quiet
+    /// read-mostly app, or an operator stopping it for the failback). Before: the supervisor took
+    /// that kept database as its clean state, so neither a periodic nor the stop backup ran ("did not
+    /// change since the last restore or upload; nothing to upload") and the emergency's writes never
+    /// reached Dropbox: the main server's pull in the failback did not have them.
+    @Test func keptLocalChangesAreBackedUpEvenWhenTheAppWritesNothingMore() throws {
+        let w = try World()
+        try restoredAndWritten(w)
+        // The restart, supervised; the app only waits for its SIGTERM.
+        let runner = try Runner(["sleep", "60"], env: w.env(["ENTRYPOINT_BACKUP_ON_STOP": "1"]))
+        #expect(eventually { childNamed("sleep", of: runner.pid) }, "the app did not start")
+        usleep(500_000)
+        kill(runner.pid, SIGTERM)
+        let r = runner.wait()
+        #expect(r.stderr.contains("Local database has changes not yet in Dropbox"), "\(r.stderr)")
+        #expect(r.stderr.contains("stop backup done"), "\(r.stderr)")
+        let uploaded = w.fake.uploaded(w.remotePath)
+        #expect(uploaded.count == 1, "\(r.stderr)")
+        if let last = uploaded.last { #expect(try DB.items(last) == ["base", "local-1"]) }
+    }
+
+    /// The same with periodic backups only: the first tick uploads the kept changes.
+    @Test func keptLocalChangesAreUploadedByTheFirstPeriodicBackup() throws {
+        let w = try World()
+        try restoredAndWritten(w)
+        let runner = try Runner(["sleep", "60"], env: w.env(["ENTRYPOINT_BACKUP_INTERVAL": "1s"]))
+        let uploadedInTime = eventually(20) { w.fake.uploaded(w.remotePath).count == 1 }
+        kill(runner.pid, SIGTERM)
+        let r = runner.wait()
+        #expect(uploadedInTime, "no periodic backup of the kept local changes: \(r.stderr)")
+        if let last = w.fake.uploaded(w.remotePath).last { #expect(try DB.items(last) == ["base", "local-1"]) }
+    }
 }
+

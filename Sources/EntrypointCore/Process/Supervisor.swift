@@ -47,7 +47,13 @@ final class Supervisor {
     var lastWorkerStatus: Int32?
     var name: String { command.first ?? "the command" }
 
-    init(command: [String], config: Configuration, environment: [String: String], log: Logger) {
+    /// The restore left the database as Dropbox has it. When not (it kept local changes that are
+    /// not in Dropbox yet, if-missing, a start without Dropbox), there is no clean state: the first
+    /// tick and the stop backup run a worker, which decides from the data.
+    let startsInSync: Bool
+
+    init(command: [String], config: Configuration, environment: [String: String], log: Logger, startsInSync: Bool = true) {
+        self.startsInSync = startsInSync
         self.command = command
         self.config = config
         self.environment = environment
@@ -73,7 +79,7 @@ final class Supervisor {
             log.warning("cannot become a child subreaper (\(errnoText(errno))); orphaned processes of \(name) are reaped only when entrypoint is PID 1")
         }
         // The state the restore left, taken before the app can write: nobody else writes now.
-        clean = Fingerprint.take(config.localPath)
+        clean = startsInSync ? Fingerprint.take(config.localPath) : nil
         child = Spawn.command(command, environment: environment, log: log)
         guard child > 0 else {
             log.error("cannot start \(name): fork failed: \(errnoText(errno))")
