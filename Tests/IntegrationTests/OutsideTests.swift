@@ -239,5 +239,33 @@ import Testing
         #expect(r.status == 0, "\(r.output)")
         #expect(r.stderr.contains("locked"), "no line says that the periodic backup cannot read the locked database: \(r.stderr)")
     }
+
+    /// ENTRYPOINT_STOP_DEADLINE=1 is allowed (1 s to 1 day), but the stop backup needed a whole
+    /// second left after the app's exit, so it was always skipped ("the 1s stop deadline has
+    /// passed"), even for an app that exits at once and a database that uploads in 0.2 s.
+    @Test func theShortestStopDeadlineStillTriesTheStopBackup() throws {
+        let w = try World()
+        try w.publish(["base"])
+        let dir = TempDir()
+        let ready = dir.file("ready")
+        let app = """
+            import os, signal, sqlite3, sys, time
+            db = sqlite3.connect(os.environ["RAILWAY_DB_PATH"])
+            db.execute("INSERT INTO items VALUES ('before-stop')")
+            db.commit()
+            db.close()
+            signal.signal(signal.SIGTERM, lambda n, f: sys.exit(0))
+            open(sys.argv[1], "w").write("ready")
+            while True:
+                time.sleep(0.02)
+            """
+        let runner = try Runner(["python3", "-c", app, ready], env: w.env(["ENTRYPOINT_BACKUP_ON_STOP": "1", "ENTRYPOINT_STOP_DEADLINE": "1"]))
+        #expect(eventually { FileManager.default.fileExists(atPath: ready) }, "the app did not start")
+        kill(runner.pid, SIGTERM)
+        let r = runner.wait()
+        #expect(r.status == 0, "\(r.output)")
+        #expect(!r.stderr.contains("stop backup skipped"), "\(r.stderr)")
+        #expect(r.stderr.contains("taking a snapshot"), "no stop backup was tried: \(r.stderr)")
+    }
 }
 

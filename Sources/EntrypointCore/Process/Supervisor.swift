@@ -21,6 +21,8 @@ final class Supervisor {
     }()
     /// Seconds between the SIGTERM to a worker that overran its deadline and the SIGKILL.
     static let killGrace = 1.0
+    /// Below this many seconds left of the stop deadline, the stop backup is skipped.
+    static let minimumStopBackupTime = 0.1
 
     struct Worker {
         let pid: pid_t
@@ -239,12 +241,14 @@ final class Supervisor {
             return status
         }
         let left = deadline - Clock.now()
-        guard left >= 1 else {
+        // Any time left is worth a try (a small database takes a fraction of a second); the worker's
+        // own ENTRYPOINT_DEADLINE cannot be under 1 s, and the SIGTERM/SIGKILL below keep to ours.
+        guard left >= Self.minimumStopBackupTime else {
             log.error("stop backup skipped: the \(config.stopDeadline.clean)s stop deadline (ENTRYPOINT_STOP_DEADLINE) has passed; exiting with \(name)'s status \(status)")
             return status
         }
         let started = Clock.now()
-        startWorker(fingerprint: now, final: true, overrides: ["ENTRYPOINT_DEADLINE": ((left * 10).rounded(.down) / 10).clean])
+        startWorker(fingerprint: now, final: true, overrides: ["ENTRYPOINT_DEADLINE": max(1, (left * 10).rounded(.down) / 10).clean])
         waitForWorker(until: deadline)
         let took = (Clock.now() - started).clean
         switch lastWorkerStatus {
