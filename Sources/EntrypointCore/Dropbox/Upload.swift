@@ -64,7 +64,7 @@ extension DropboxClient {
         let answer = try uploadRequest(route, arg: arg, fd: fd, offset: offset, length: length, progress: progress)
         switch answer {
         case .stored(let json):
-            return try storedFile(route, json)
+            return try storedFile(route, json, path: path, contentHash: contentHash)
         case .incorrectOffset(let correct):
             throw EntrypointError(.unavailable, "\(route): Dropbox's upload session is at offset \(correct), not \(offset + length) as expected")
         case .conflict(let summary):
@@ -94,11 +94,16 @@ extension DropboxClient {
         throw EntrypointError(.unavailable, "\(route): HTTP 409 \(summary) (the upload session is gone and \(path) does not hold this snapshot)")
     }
 
-    func storedFile(_ route: String, _ json: JSON) throws(EntrypointError) -> RemoteFile {
-        guard let file = RemoteFile(json) else {
-            throw EntrypointError(.badRemoteData, "\(route) answered 200 without a file's rev, size and content_hash; check \(config.remotePath) in Dropbox")
+    /// A 200 on a commit. An answer that is not a file's metadata (cut short, garbled, a proxy's
+    /// page) says nothing either way: the commit may have happened. Dropbox's metadata decides, as
+    /// for a lost answer: if it holds this snapshot, the upload is done; otherwise it is a failure.
+    func storedFile(_ route: String, _ json: JSON, path: String, contentHash: String) throws(EntrypointError) -> RemoteFile {
+        if let file = RemoteFile(json) { return file }
+        if let remote = try metadata(path), remote.contentHash == contentHash {
+            log.info("\(route) answered 200 without a file's metadata, but Dropbox holds this snapshot at \(path) (rev \(remote.rev)): the upload was stored")
+            return remote
         }
-        return file
+        throw EntrypointError(.badRemoteData, "\(route) answered 200 without a file's rev, size and content_hash, and \(path) in Dropbox does not hold this snapshot; nothing was uploaded")
     }
 
     /// An upload session: start, append in chunks (multiples of 4 MiB), finish with the commit. An
@@ -131,7 +136,7 @@ extension DropboxClient {
                 let arg = JSON.object([("cursor", cursor), ("commit", commit), ("content_hash", .string(try chunkHash(offset, length)))])
                 let route = "files/upload_session/finish"
                 switch try uploadRequest(route, arg: arg, fd: fd, offset: offset, length: length, progress: progress) {
-                case .stored(let json): return try storedFile(route, json)
+                case .stored(let json): return try storedFile(route, json, path: path, contentHash: contentHash)
                 case .incorrectOffset(let c): correct = c
                 case .conflict(let summary): return try resolveConflict(route, summary, path: path, contentHash: contentHash)
                 case .sessionGone(let summary): return try resolveSessionGone(route, summary, path: path, contentHash: contentHash)

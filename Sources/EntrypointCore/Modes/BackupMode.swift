@@ -66,8 +66,8 @@ struct BackupMode {
         log.info("snapshot: \(Progress.bytes(UInt64(snapshotSize))), content hash \(hash)")
 
         let client = try restorer.makeClient()
-        let record = StateRecord.load(db)
         let remote = try client.metadata(config.remotePath)
+        let record = StateRecord.load(db)?.resolved(against: remote)
         let snapshot = Snapshot(fd: fd, size: snapshotSize, hash: hash, dataHash: dataHash)
         // --auto: the data is what Dropbox still has at the record's rev: nothing to upload. (When
         // Dropbox's file moved on, even unchanged data goes beside it below: the record's rev may be
@@ -106,6 +106,12 @@ struct BackupMode {
             mode = .string("add")
         }
 
+        // Written before the commit: an answer that never arrives leaves it (StateRecord.resolved).
+        if var intent = record {
+            intent.uploadingContentHash = hash
+            intent.uploadingDataHash = dataHash
+            try intent.save(db)
+        }
         let file: RemoteFile
         do throws(EntrypointError) {
             file = try store(client, snapshot, path: config.remotePath, mode: mode)

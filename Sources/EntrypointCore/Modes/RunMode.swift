@@ -17,10 +17,11 @@ enum RunMode {
             }
         }
         ep_signals_install()
-        if let status = restore(config: config, environment: environment, log: log) { return status }
+        var inSync = false
+        if let status = restore(config: config, environment: environment, log: log, inSync: &inSync) { return status }
         // Periodic or on-stop backups: stay as the command's supervisor instead of exec'ing it.
         let supervisor = !finalCommand.isEmpty && config.supervises
-            ? Supervisor(command: finalCommand, config: config, environment: environment, log: log) : nil
+            ? Supervisor(command: finalCommand, config: config, environment: environment, log: log, startsInSync: inSync) : nil
         if !finalCommand.isEmpty && !config.supervises && (config.backupInterval != nil || config.backupOnStop) {
             log.warning("ENTRYPOINT_BACKUP_INTERVAL / ENTRYPOINT_BACKUP_ON_STOP are set but there are no Dropbox credentials: no backups; starting \(finalCommand[0]) without supervision")
         }
@@ -46,9 +47,10 @@ enum RunMode {
     }
 
     /// Restores and applies the failure policy. Returns an exit status to stop with, or nil to go on.
-    static func restore(config: Configuration, environment: [String: String], log: Logger) -> Int32? {
+    /// `inSync`: the local database is known to hold what Dropbox holds (RestoreOutcome.matchesDropbox).
+    static func restore(config: Configuration, environment: [String: String], log: Logger, inSync: inout Bool) -> Int32? {
         do throws(EntrypointError) {
-            _ = try Restorer(config: config, log: log, environment: environment).run()
+            inSync = try Restorer(config: config, log: log, environment: environment).run().matchesDropbox
             return nil
         } catch {
             if let sig = error.signal {

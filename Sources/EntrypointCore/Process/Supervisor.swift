@@ -7,10 +7,22 @@ import CShims
 import Glibc
 
 final class Supervisor {
-    /// Forwarded to the child at once, whatever else is going on.
-    static let forwarded: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH]
+    /// Forwarded to the child at once, whatever else is going on: every signal but those that
+    /// cannot be caught, SIGCHLD (ours), SIGPIPE (ignored: a write to a closed pipe fails with EPIPE),
+    /// the terminal's SIGTTIN/SIGTTOU and the synchronous ones that report our own fault (tini's set).
+    /// Any other signal left to its default action would end the supervisor (SIGALRM, SIGPWR,
+    /// SIGRTMIN+n...), skip the stop backup and orphan the app.
+    static let forwarded: [Int32] = {
+        let notForwarded: Set<Int32> = [
+            SIGKILL, SIGSTOP, SIGCHLD, SIGPIPE, SIGTTIN, SIGTTOU, SIGFPE, SIGILL, SIGSEGV, SIGBUS, SIGABRT, SIGTRAP, SIGSYS,
+        ]
+        let standard = (1..<32).filter { !notForwarded.contains($0) }
+        return standard + Array(__libc_current_sigrtmin()...__libc_current_sigrtmax())
+    }()
     /// Seconds between the SIGTERM to a worker that overran its deadline and the SIGKILL.
     static let killGrace = 1.0
+    /// Below this many seconds left of the stop deadline, the stop backup is skipped.
+    static let minimumStopBackupTime = 0.1
 
     struct Worker {
         let pid: pid_t
@@ -37,7 +49,13 @@ final class Supervisor {
     var lastWorkerStatus: Int32?
     var name: String { command.first ?? "the command" }
 
-    init(command: [String], config: Configuration, environment: [String: String], log: Logger) {
+    /// The restore left the database as Dropbox has it. When not (it kept local changes that are
+    /// not in Dropbox yet, if-missing, a start without Dropbox), there is no clean state: the first
+    /// tick and the stop backup run a worker, which decides from the data.
+    let startsInSync: Bool
+
+    init(command: [String], config: Configuration, environment: [String: String], log: Logger, startsInSync: Bool = true) {
+        self.startsInSync = startsInSync
         self.command = command
         self.config = config
         self.environment = environment
@@ -63,7 +81,7 @@ final class Supervisor {
             log.warning("cannot become a child subreaper (\(errnoText(errno))); orphaned processes of \(name) are reaped only when entrypoint is PID 1")
         }
         // The state the restore left, taken before the app can write: nobody else writes now.
-        clean = Fingerprint.take(config.localPath)
+        clean = startsInSync ? Fingerprint.take(config.localPath) : nil
         child = Spawn.command(command, environment: environment, log: log)
         guard child > 0 else {
             log.error("cannot start \(name): fork failed: \(errnoText(errno))")
@@ -223,12 +241,14 @@ final class Supervisor {
             return status
         }
         let left = deadline - Clock.now()
-        guard left >= 1 else {
+        // Any time left is worth a try (a small database takes a fraction of a second); the worker's
+        // own ENTRYPOINT_DEADLINE cannot be under 1 s, and the SIGTERM/SIGKILL below keep to ours.
+        guard left >= Self.minimumStopBackupTime else {
             log.error("stop backup skipped: the \(config.stopDeadline.clean)s stop deadline (ENTRYPOINT_STOP_DEADLINE) has passed; exiting with \(name)'s status \(status)")
             return status
         }
         let started = Clock.now()
-        startWorker(fingerprint: now, final: true, overrides: ["ENTRYPOINT_DEADLINE": ((left * 10).rounded(.down) / 10).clean])
+        startWorker(fingerprint: now, final: true, overrides: ["ENTRYPOINT_DEADLINE": max(1, (left * 10).rounded(.down) / 10).clean])
         waitForWorker(until: deadline)
         let took = (Clock.now() - started).clean
         switch lastWorkerStatus {

@@ -13,6 +13,16 @@ public enum RestoreOutcome: Equatable, Sendable {
     case sameData  // neither side changed since the record; nothing downloaded
     case keptLocalChanges  // Dropbox unchanged, the local database changed: kept, nothing downloaded
     case restored(keptCopy: String?)
+
+    /// The local database is known to hold what Dropbox holds (the record's data): a hash match, the
+    /// same data, or a file just installed. Anything else (kept local changes, if-missing, restore
+    /// off) means it may hold writes Dropbox lacks.
+    public var matchesDropbox: Bool {
+        switch self {
+        case .upToDate, .sameData, .restored: true
+        case .skippedNoCredentials, .skippedModeOff, .keptExisting, .keptLocalChanges: false
+        }
+    }
 }
 
 public struct Restorer {
@@ -122,7 +132,7 @@ public struct Restorer {
                 throw localError("read", db, error.errno)
             }
         }
-        let record = StateRecord.load(db)
+        let record = StateRecord.load(db)?.resolved(against: remote)
         switch RestoreDecision.decide(local: local, remote: remote, record: record) {
         case .hashMatch:
             log.info("No download needed (hash match)")

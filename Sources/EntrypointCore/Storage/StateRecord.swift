@@ -16,6 +16,22 @@ struct StateRecord: Equatable {
     /// The data hash (DataHash) of the database this record describes: of the installed file after a
     /// restore, of the uploaded snapshot file itself after a backup. Equal data hashes mean equal data.
     var dataHash: String? = nil
+    /// Set just before an upload to DROPBOX_DB_PATH commits: the content hash and data hash of the
+    /// snapshot being uploaded. An upload whose answer never arrived (the worker killed at the stop
+    /// deadline, a transfer cut after the commit) leaves them here: when Dropbox's file then has
+    /// that content hash, it is this volume's own upload (`resolved(against:)`), not someone else's.
+    var uploadingContentHash: String? = nil
+    var uploadingDataHash: String? = nil
+
+    /// This record, or, when Dropbox's file `remote` moved on to exactly the snapshot this volume
+    /// was uploading (same content hash, so the same bytes and data), the record that upload would
+    /// have written. Without it, a lost answer made this volume's own upload look like the main
+    /// server's: later backups went beside it as failback copies (or were refused), and the next
+    /// restart "diverged", rolled the app back to that upload and kept the newer database as a copy.
+    func resolved(against remote: RemoteFile?) -> StateRecord {
+        guard let remote, remote.rev != rev, let uploading = uploadingContentHash, remote.contentHash == uploading else { return self }
+        return StateRecord(contentHash: uploading, rev: remote.rev, size: remote.size, event: "uploaded", time: time, dataHash: uploadingDataHash)
+    }
 
     /// Whether a local database (normalized, so the main file is complete) with these hashes holds
     /// writes made since this record: its data hash differs from the record's `data_hash`. A record
@@ -41,7 +57,8 @@ struct StateRecord: Equatable {
         return StateRecord(
             contentHash: hash, rev: rev, size: json["size"]?.uint64 ?? 0,
             event: json["event"]?.string ?? "", time: json["time"]?.string ?? "", localHash: json["local_hash"]?.string,
-            dataHash: json["data_hash"]?.string)
+            dataHash: json["data_hash"]?.string, uploadingContentHash: json["uploading_content_hash"]?.string,
+            uploadingDataHash: json["uploading_data_hash"]?.string)
     }
 
     func save(_ db: String) throws(EntrypointError) {
@@ -51,6 +68,8 @@ struct StateRecord: Equatable {
         ]
         if let localHash { members.append(("local_hash", .string(localHash))) }
         if let dataHash { members.append(("data_hash", .string(dataHash))) }
+        if let uploadingContentHash { members.append(("uploading_content_hash", .string(uploadingContentHash))) }
+        if let uploadingDataHash { members.append(("uploading_data_hash", .string(uploadingDataHash))) }
         let json = JSON.object(members)
         do throws(SystemError) {
             try FileIO.writeAtomically(Self.path(for: db), Array((json.encoded() + "\n").utf8), mode: 0o644)
