@@ -41,7 +41,7 @@ struct BackupMode {
         defer { for f in [temp.path] + SQLite.sidecarSuffixes.map({ temp.path + $0 }) { _ = unlink(f) } }
         log.info("taking a snapshot of \(db)")
         hangForTest()
-        try SQLite.snapshot(db, to: temp.path, deadline: restorer.deadline, log: log)
+        try SQLite.snapshot(db, to: temp.path, deadline: restorer.deadline, lockTimeout: config.lockTimeout, log: log)
         do throws(EntrypointError) {
             try SQLite.verify(temp.path, what: "the snapshot of \(db)")
         } catch {

@@ -33,6 +33,8 @@ extension SQLite {
         static let pause = 0.002
         /// The poll interval while the source is locked by a writer.
         static let busyPause = 0.001
+        /// A wait for the source's lock longer than this is logged once (the app holds it).
+        static let announceWait = 2.0
         /// A rollback-journal copy that SQLite restarts more often than this (the app kept
         /// committing) gives up stepping and copies the file under one read lock instead.
         static let maxRestarts = 3
@@ -50,12 +52,16 @@ extension SQLite {
     ///   plain reads and made consistent under one read lock (`lockedCopy`: the app's commits wait
     ///   for one pass that reads the file twice, 20-150 ms per 64 MiB here).
     ///
-    /// A busy or locked source is retried every millisecond until `deadline` (monotonic, `Clock.now`).
+    /// A busy or locked source is retried every millisecond until `deadline` (monotonic, `Clock.now`),
+    /// and one wait for the lock lasts at most `lockTimeout` seconds (ENTRYPOINT_LOCK_TIMEOUT: an app
+    /// that holds the database with `PRAGMA locking_mode=EXCLUSIVE` never lets a reader in; the
+    /// backup then fails with one line and, under the supervisor, is tried again at the next interval).
+    /// A wait longer than `SnapshotTuning.announceWait` is logged once.
     /// `stop` is the pending stop signal (0 for none); it is checked before every step and chunk.
     @discardableResult
     static func snapshot(
-        _ source: String, to destination: String, deadline: Double = .infinity, log: Logger? = nil,
-        stop: @escaping () -> Int32 = { ep_signal_pending() }
+        _ source: String, to destination: String, deadline: Double = .infinity, lockTimeout: Double = .infinity,
+        log: Logger? = nil, stop: @escaping () -> Int32 = { ep_signal_pending() }
     ) throws(EntrypointError) -> SnapshotReport {
         let from = try Connection(source, flags: SQLITE_OPEN_READWRITE)
         defer { withExtendedLifetime(from) {} }
@@ -65,7 +71,9 @@ extension SQLite {
         guard sqlite3_busy_timeout(from.db, 0) == SQLITE_OK else {
             throw EntrypointError(.localIO, "cannot set up the snapshot of \(source): \(from.errorMessage)")
         }
-        let run = SnapshotRun(from: from, source: source, destination: destination, deadline: deadline, stop: stop)
+        let run = SnapshotRun(
+            from: from, source: source, destination: destination, deadline: deadline, lockTimeout: lockTimeout,
+            log: log, stop: stop)
         var restarts = 0
         // The journal mode is read inside a read transaction, where it cannot change. An app that
         // switches between WAL and a rollback journal during the snapshot sends it round again.
@@ -100,6 +108,8 @@ struct SnapshotRun {
     let source: String
     let destination: String
     let deadline: Double
+    var lockTimeout: Double = .infinity
+    var log: Logger? = nil
     let stop: () -> Int32
 
     // MARK: waiting
@@ -120,13 +130,25 @@ struct SnapshotRun {
 
     /// Runs `body` until it answers something other than BUSY or LOCKED, polling every millisecond.
     func untilUnlocked(_ what: String, _ body: () -> Int32) throws(EntrypointError) -> Int32 {
+        var waitingSince: Double?
+        var announced = false
         while true {
             try checkStop()
             let rc = body()
             let primary = rc & 0xFF
             guard primary == SQLITE_BUSY || primary == SQLITE_LOCKED else { return rc }
-            if Clock.now() >= deadline {
+            let now = Clock.now()
+            let since = waitingSince ?? now
+            waitingSince = since
+            if now >= deadline {
                 throw EntrypointError(.localIO, "the snapshot of \(source) gave up \(what): another process kept it locked until the backup deadline (ENTRYPOINT_DEADLINE): \(String(cString: sqlite3_errstr(rc))); nothing was uploaded")
+            }
+            if now - since >= lockTimeout {
+                throw EntrypointError(.localIO, "the snapshot of \(source) gave up \(what): another connection kept the database locked for more than \(lockTimeout.clean)s (ENTRYPOINT_LOCK_TIMEOUT; an app with PRAGMA locking_mode=EXCLUSIVE never lets a backup read it): \(String(cString: sqlite3_errstr(rc))); nothing was uploaded")
+            }
+            if !announced && now - since >= SQLite.SnapshotTuning.announceWait {
+                announced = true
+                log?.info("snapshot: \(source) is locked by another connection (a long write transaction, or an app with PRAGMA locking_mode=EXCLUSIVE); waiting up to \(min(lockTimeout, max(0, deadline - since)).clean)s (ENTRYPOINT_LOCK_TIMEOUT)")
             }
             try pause(SQLite.SnapshotTuning.busyPause)
         }
