@@ -2,22 +2,9 @@
 // local database, with or without sidecars. And the restore decision (issue 10 item 0).
 import Foundation
 import Testing
+import TestSupport
 
 @testable import EntrypointCore
-
-/// Runs a Python sqlite3 script (the app's stack) with `db` as argv[1]; returns its stdout.
-@discardableResult
-func python(_ script: String, _ db: String) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", "-c", script, db]
-    let out = Pipe()
-    p.standardOutput = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
-}
 
 /// The first bytes of the hot journal magic, for assertions.
 func journalHead(_ db: String) -> [UInt8] {

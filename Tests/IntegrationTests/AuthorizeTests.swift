@@ -4,6 +4,7 @@
 import CShims
 import Foundation
 import Testing
+import TestSupport
 
 /// The binary run with a controllable standard input: a pipe, a pseudo-terminal, /dev/null or closed.
 final class Interactive: @unchecked Sendable {

@@ -4,6 +4,7 @@
 // server's pull is the normal restore and keeps its old file as a copy when it changed.
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct AutoBackupTests {
     static let upload = ["files/upload", "files/upload_session/start", "files/upload_session/append_v2", "files/upload_session/finish"]

@@ -2,6 +2,7 @@
 // damaged database and on Ctrl-C while hashing, and a database path starting with //.
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct KeptCopiesTests {
     func copies(_ w: World) -> [String] {

@@ -1,6 +1,7 @@
 // Issue 5: --backup, --check, --hash against the fake Dropbox.
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct BackupTests {
     func restored(_ w: World, rows: [String] = ["base"], padding: Int = 0) throws {

@@ -2,6 +2,7 @@
 // uploads that survive a network that drops connections and loses answers.
 import Foundation
 import Testing
+import TestSupport
 
 /// Short backoff so the many retries of these tests stay quick; the behaviour does not depend on it.
 private let fast = ["ENTRYPOINT_BACKOFF_BASE": "0.05", "ENTRYPOINT_BACKOFF_CAP": "0.2"]

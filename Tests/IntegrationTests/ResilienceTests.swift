@@ -2,6 +2,7 @@
 import CShims
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct FaultTests {
     @Test func serviceUnavailableThenSuccess() throws {

@@ -2,12 +2,7 @@
 // The app's writes are made by Python's sqlite3 (the seed's stack), leaving the files as an app does.
 import Foundation
 import Testing
-
-/// Runs a Python script with the database path as argv[1] (and `extra` after it); returns its status.
-@discardableResult
-func app(_ script: String, _ db: String, _ extra: [String] = [], timeout: Double = 60) throws -> Int32 {
-    try Spawned("/usr/bin/env", ["python3", "-c", script] + [db] + extra, env: ProcessInfo.processInfo.environment).finish(timeout: timeout).status
-}
+import TestSupport
 
 /// The app commits `rows` into items in `journalMode`. WAL: it is killed afterwards, leaving its -wal
 /// and -shm (a crash, a redeploy); the other modes close cleanly, leaving what they leave.
