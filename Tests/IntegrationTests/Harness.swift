@@ -53,3 +53,44 @@ final class World: @unchecked Sendable {
         return names.filter { $0 != "production.db" && $0 != "production.db.entrypoint.json" && $0 != "production.db.entrypoint.lock" }.sorted()
     }
 }
+
+// Helpers several suites share.
+
+/// Short backoff so the many retries of these tests stay quick; the behaviour does not depend on it.
+let fast = ["ENTRYPOINT_BACKOFF_BASE": "0.05", "ENTRYPOINT_BACKOFF_CAP": "0.2"]
+
+func savedRecord(_ w: World) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: w.db + ".entrypoint.json"))) as? [String: Any])
+}
+
+func countLines(_ text: String, containing needle: String) -> Int {
+    text.split(separator: "\n").filter { $0.contains(needle) }.count
+}
+
+/// The app commits `rows` into items in `journalMode`. WAL: it is killed afterwards, leaving its -wal
+/// and -shm (a crash, a redeploy); the other modes close cleanly, leaving what they leave.
+func appCommits(_ rows: [String], to db: String, journalMode: String) throws {
+    let end = journalMode == "WAL" ? "os._exit(0)" : "c.close()"
+    let status = try app("""
+        import sqlite3, sys, os
+        c = sqlite3.connect(sys.argv[1])
+        c.execute('PRAGMA journal_mode=\(journalMode)')
+        c.execute('PRAGMA wal_autocheckpoint=0')
+        for r in sys.argv[2:]:
+            c.execute('INSERT INTO items VALUES (?)', (r,)); c.commit()
+        \(end)
+        """, db, rows)
+    #expect(status == 0)
+}
+
+func lines(_ text: String, containing part: String) -> [Substring] {
+    text.split(separator: "\n").filter { $0.contains(part) }
+}
+
+func record(_ w: World) -> [String: Any] {
+    (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: w.db + ".entrypoint.json")))) as? [String: Any] ?? [:]
+}
+
+enum SQLiteSuffixes {
+    static let all = ["-wal", "-shm", "-journal"]
+}
