@@ -31,8 +31,16 @@ public enum Fixture {
                 throw NSError(domain: "sqlite", code: Int(rc), userInfo: [NSLocalizedDescriptionKey: String(cString: sqlite3_errmsg(db))])
             }
             guard stmt != nil else { break }  // only whitespace or comments left
-            while sqlite3_step(stmt) == SQLITE_ROW { rows.append(sqlite3_column_text(stmt, 0).map { String(cString: $0) } ?? "") }
+            var step = sqlite3_step(stmt)
+            while step == SQLITE_ROW {
+                rows.append(sqlite3_column_text(stmt, 0).map { String(cString: $0) } ?? "")
+                step = sqlite3_step(stmt)
+            }
+            // A statement that fails while it runs (a constraint, a busy or damaged database) is an
+            // error too, not a silently shorter fixture.
+            let failure = step == SQLITE_DONE ? nil : String(cString: sqlite3_errmsg(db))
             sqlite3_finalize(stmt)
+            if let failure { throw NSError(domain: "sqlite", code: Int(step), userInfo: [NSLocalizedDescriptionKey: failure]) }
             cursor = tail
         }
         keepOpen?(db)
