@@ -1,6 +1,6 @@
 // The fake Dropbox (Tests/fake-dropbox/fake_dropbox.py) over TLS with the test CA: start, configure
 // (files, faults, credentials), read its request log and what it recorded as uploaded, stop.
-public import Foundation
+import Foundation
 
 public final class FakeDropbox: @unchecked Sendable {
     public let state = TempDir()

@@ -1,5 +1,5 @@
 // Where the tests find the repository, the fake Dropbox, the binary under test and the test CA.
-public import Foundation
+import Foundation
 
 public enum Paths {
     public static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
