@@ -26,9 +26,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "entrypoint", dependencies: ["EntrypointCore"], swiftSettings: strict),
-        .testTarget(name: "EntrypointCoreTests", dependencies: ["EntrypointCore", "CSQLite"], swiftSettings: strict),
+        // What both test targets share (never shipped, so Foundation is fine): the SQLite fixtures, the
+        // fake Dropbox's process control, the binary runner and the secret-leak check.
+        .target(name: "TestSupport", dependencies: ["CSQLite", "CShims"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "EntrypointCoreTests", dependencies: ["EntrypointCore", "CSQLite", "TestSupport"], swiftSettings: strict),
         // Black-box tests: run the built `entrypoint` against a fake Dropbox (Tests/fake-dropbox) over TLS.
-        .testTarget(name: "IntegrationTests", dependencies: ["entrypoint", "CSQLite", "CShims"], swiftSettings: strict),
+        .testTarget(name: "IntegrationTests", dependencies: ["entrypoint", "CSQLite", "CShims", "TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

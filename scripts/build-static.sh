@@ -19,20 +19,16 @@
 set -euo pipefail
 export LC_ALL=C
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 deps_root=${ENTRYPOINT_DEPS:-/var/cache/entrypoint-deps}
 max_bytes=${ENTRYPOINT_MAX_BYTES:-$((16 * 1024 * 1024))}
 swift=${SWIFT:-swift}
 scratch=.build-static
-apt_opts=(-o DPkg::Lock::Timeout=600)
 build_deps=(libssl-dev libsqlite3-dev libnghttp2-dev zlib1g-dev dpkg-dev gcc make file binutils ca-certificates)
 ca_dir=/usr/share/ca-certificates/mozilla
 ca_inc="$repo/Sources/CShims/embedded_ca.inc"
 srclist=/etc/apt/sources.list.d/entrypoint-deb-src.sources
-
-start=$SECONDS
-step() { printf '==> [%3ds] %s\n' "$((SECONDS - start))" "$*"; }
-die() { printf 'build-static: error: %s\n' "$*" >&2; exit 1; }
 
 tmp=$(mktemp -d)
 own_srclist=
@@ -45,20 +41,10 @@ trap cleanup EXIT
 command -v "$swift" >/dev/null || die "swift not found (set SWIFT=/path/to/swift)"
 
 # --- 1. apt build dependencies ----------------------------------------------------------------
-missing=()
-for pkg in "${build_deps[@]}"; do
-    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
-    [[ $status == ii* ]] || missing+=("$pkg")
-done
-apt_updated=
+mapfile -t missing < <(missing_packages "${build_deps[@]}")
 if ((${#missing[@]})); then
     step "installing build dependencies: ${missing[*]}"
-    [[ $(id -u) -eq 0 ]] || die "missing packages (${missing[*]}) and not root: install them first"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get "${apt_opts[@]}" update -qq
-    apt_updated=1
-    apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${missing[@]}" >"$tmp/apt.log" 2>&1 ||
-        { cat "$tmp/apt.log" >&2; die "apt-get install failed"; }
+    apt_install "${missing[@]}"
 else
     step "build dependencies present (${#build_deps[@]} packages), apt skipped"
 fi

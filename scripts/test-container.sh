@@ -19,7 +19,9 @@
 # ENTRYPOINT_CI_STATE (default /var/tmp/entrypoint-ci) for podman's configuration and storage.
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+die_label=FAIL
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 binary=$(realpath "${1:-$repo/dist/entrypoint}")
 cache=${ENTRYPOINT_CI_CACHE:-/var/cache/entrypoint-ci}
 state=${ENTRYPOINT_CI_STATE:-/var/tmp/entrypoint-ci}
@@ -28,9 +30,6 @@ base_ref=docker.io/library/python:3.12-slim
 db_path=/app/data/database/production.db
 host_ca=/etc/ssl/certs/ca-certificates.crt
 
-start=$SECONDS
-step() { printf '==> [%3ds] %s\n' "$((SECONDS - start))" "$*"; }
-die() { printf 'test-container: FAIL: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=scripts/lib-fake-dropbox.sh
 . "$repo/scripts/lib-fake-dropbox.sh"
 
@@ -39,18 +38,7 @@ die() { printf 'test-container: FAIL: %s\n' "$*" >&2; exit 1; }
 
 # --- packages ---------------------------------------------------------------------------------
 pkgs=(podman buildah runc uidmap catatonit containernetworking-plugins mmdebstrap zstd curl)
-missing=()
-for pkg in "${pkgs[@]}"; do
-    [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true) == ii* ]] || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    step "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
-        apt-get -o DPkg::Lock::Timeout=600 update -qq
-        apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    }
-fi
+apt_install_missing "${pkgs[@]}"
 
 # --- podman configuration: runc, cgroupfs, file events, lowered ulimits, overlay storage ----------
 mkdir -p "$state" "$cache"

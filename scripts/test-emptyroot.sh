@@ -15,13 +15,12 @@
 # Needs root (unshare --mount --pid), python3, openssl; installs busybox-static if missing.
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+die_label=FAIL
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 binary=$(realpath "${1:-$repo/dist/entrypoint}")
 db_path=/app/data/database/production.db
 
-start=$SECONDS
-step() { printf '==> [%3ds] %s\n' "$((SECONDS - start))" "$*"; }
-die() { printf 'test-emptyroot: FAIL: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=scripts/lib-fake-dropbox.sh
 . "$repo/scripts/lib-fake-dropbox.sh"
 
@@ -30,7 +29,7 @@ file -b "$binary" | grep -q 'statically linked' || die "$binary is not staticall
 [[ $(id -u) -eq 0 ]] || die "needs root (unshare --mount --pid --root)"
 if [[ ! -x /bin/busybox ]] || ! file -b /bin/busybox | grep -q 'statically linked'; then
     step "installing busybox-static"
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends busybox-static >/dev/null
+    apt_install busybox-static
 fi
 
 work=$(mktemp -d /tmp/entrypoint-emptyroot.XXXXXX)

@@ -8,22 +8,13 @@
 #   5. the empty-root test and the podman container test
 # Skip the slow container steps with ENTRYPOINT_SKIP_CONTAINER=1 (never in CI).
 set -euo pipefail
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+die_label=FAIL
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$repo"
-step() { printf '\n=== %s ===\n' "$*"; }
-started=$SECONDS
 
 step "apt: test dependencies"
-need=(libcurl4-openssl-dev libsqlite3-dev libssl-dev openssl python3 file)
-missing=()
-for pkg in "${need[@]}"; do
-    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
-    [[ $status == ii* ]] || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    apt-get -o DPkg::Lock::Timeout=600 update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
-fi
+apt_install_missing libcurl4-openssl-dev libsqlite3-dev libssl-dev openssl python3 file
 
 step "swift test (unit and integration, debug build)"
 swift build --build-tests
@@ -49,4 +40,4 @@ else
     step "container test (podman)"
     bash scripts/test-container.sh
 fi
-step "all tests passed in $((SECONDS - started))s"
+step "all tests passed"

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import EntrypointCore
 
@@ -143,7 +144,7 @@ import Testing
     @Test func summaryRedactsSecrets() throws {
         let c = try config(["DROPBOX_ACCESS_TOKEN": "sl.SECRET1", "DROPBOX_APP_KEY": "KEY2", "DROPBOX_APP_SECRET": "SECRET3", "DROPBOX_REFRESH_TOKEN": "RT4444"])
         let text = c.redactedSummary.map { "\($0) \($1)" }.joined(separator: "\n")
-        for secret in ["sl.SECRET1", "KEY2", "SECRET3", "RT4444"] { #expect(!text.contains(secret)) }
+        expectNoSecrets(in: text, ["sl.SECRET1", "KEY2", "SECRET3", "RT4444"])
         #expect(text.contains("RAILWAY_DB_PATH /app/data/database/production.db"))
     }
 

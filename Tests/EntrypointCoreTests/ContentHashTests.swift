@@ -4,19 +4,23 @@ import Testing
 @testable import EntrypointCore
 
 @Suite struct ContentHashTests {
-    /// rclone's dbhash vectors: n bytes of "A" (dropbox-api.md §1.6), around each 4 MiB boundary.
+    /// rclone's full dbhash table (backend/dropbox/dbhash/dbhash_test.go): n bytes of "A", around each
+    /// 4 MiB block boundary; dropbox-api.md §1.6 quotes the same vectors (0, 1, 4194304 in full, the
+    /// others by prefix and suffix), so this table holds them.
     static let vectors: [(Int, String)] = [
         (0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
         (1, "1cd6ef71e6e0ff46ad2609d403dc3fee244417089aa4461245a4e4fe23a55e42"),
+        (2, "01e0655fb754d10418a73760f57515f4903b298e6d67dda6bf0987fa79c22c88"),
+        (4096, "8620913d33852befe09f16fff8fd75f77a83160d29f76f07e0276e9690903035"),
+        (4_194_303, "647c8627d70f7a7d13ce96b1e7710a771a55d41a62c3da490d92e56044d311fa"),
         (4_194_304, "d4d63bac5b866c71620185392a8a6218ac1092454a2d16f820363b69852befa3"),
+        (4_194_305, "8f553da8d00d0bf509d8470e242888be33019c20c0544811f5b2b89e98360b92"),
+        (8_388_607, "83b30cf4fb5195b04a937727ae379cf3d06673bf8f77947f6a92858536e8369c"),
+        (8_388_608, "e08b3ba1f538804075c5f939accdeaa9efc7b5c01865c94a41e78ca6550a88e7"),
+        (8_388_609, "02c8a4aefc2bfc9036f89a7098001865885938ca580e5c9e5db672385edd303c"),
     ]
-    /// Only the prefix and suffix are published for these; both must match.
-    static let partial: [(Int, String, String)] = [
-        (4_194_303, "647c8627", "11fa"),
-        (4_194_305, "8f553da8", "0b92"),
-        (8_388_608, "e08b3ba1", "88e7"),
-        (8_388_609, "02c8a4ae", "303c"),
-    ]
+    /// The chunk sizes rclone's test feeds the streaming hasher with (TestHashChunk16M ... TestHashChunk2047).
+    static let chunkSizes = [16 << 20, 8 << 20, 4 << 20, 2 << 20, 1 << 20, 64 << 10, 32 << 10, 2048, 2047]
 
     func file(of count: Int) throws -> String {
         let path = NSTemporaryDirectory() + "ch-\(count)-\(UUID().uuidString)"
@@ -29,10 +33,52 @@ import Testing
         let path = try file(of: count)
         defer { unlink(path) }
         #expect(try ContentHash.ofFile(path) == expected)
-        #expect(try ContentHash.ofFile(path, threads: 1) == expected)
+        for threads in [1, 2, 3] {
+            #expect(try ContentHash.ofFile(path, threads: threads) == expected, "threads=\(threads)")
+        }
+        // The same bytes behind a 3-byte prefix: ofDescriptor hashes `size` bytes from `offset`.
+        let shifted = path + ".shifted"
+        var data = Data("xyz".utf8)
+        data.append(Data(repeating: UInt8(ascii: "A"), count: count))
+        try data.write(to: URL(fileURLWithPath: shifted))
+        defer { unlink(shifted) }
+        for (file, offset) in [(path, Int64(0)), (shifted, Int64(3))] {
+            let fd = open(file, O_RDONLY)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            for threads in [1, 3] {
+                #expect(try ContentHash.ofDescriptor(fd, offset: offset, size: Int64(count), threads: threads) == expected, "offset=\(offset) threads=\(threads)")
+            }
+        }
         let hasher = ContentHasher()
         hasher.update([UInt8](repeating: UInt8(ascii: "A"), count: count))
         #expect(hasher.finalize() == expected)
+    }
+
+    /// rclone's testChunk: every vector written as whole `chunk`-sized pieces, then the rest (possibly
+    /// empty), through both streaming hashers (the pipelined one with a ring smaller than some chunks).
+    @Test(arguments: chunkSizes)
+    func vectorsInRcloneChunks(chunk: Int) {
+        let data = [UInt8](repeating: UInt8(ascii: "A"), count: chunk)
+        data.withUnsafeBytes { all in
+            for (count, expected) in Self.vectors {
+                let hasher = ContentHasher()
+                let piped = PipelinedContentHasher(capacity: 1 << 20)
+                var left = count
+                while left >= chunk {
+                    hasher.update(all)
+                    piped.update(all)
+                    left -= chunk
+                }
+                let rest = UnsafeRawBufferPointer(rebasing: all[0..<left])
+                hasher.update(rest)
+                piped.update(rest)
+                #expect(hasher.byteCount == UInt64(count))
+                #expect(piped.byteCount == UInt64(count))
+                #expect(hasher.finalize() == expected, "ContentHasher: \(count) bytes in chunks of \(chunk)")
+                #expect(piped.finalize() == expected, "PipelinedContentHasher: \(count) bytes in chunks of \(chunk)")
+            }
+        }
     }
 
     // Issue 10: a thread that cannot be started means fewer workers, not a failed hash.
@@ -61,16 +107,6 @@ import Testing
         #expect(counter.n == 4)
         #expect(some == serial)
         #expect(try ContentHash.ofFile(path, threads: 3) == expected)
-    }
-
-    @Test(arguments: partial)
-    func boundaryVectors(count: Int, prefix: String, suffix: String) throws {
-        let path = try file(of: count)
-        defer { unlink(path) }
-        for threads in [1, 2, 3] {
-            let hash = try ContentHash.ofFile(path, threads: threads)
-            #expect(hash.hasPrefix(prefix) && hash.hasSuffix(suffix), "threads=\(threads): \(hash)")
-        }
     }
 
     @Test func streamingInOddChunksEqualsFileHash() throws {

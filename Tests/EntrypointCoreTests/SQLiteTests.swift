@@ -1,42 +1,9 @@
 import CSQLite
 import Foundation
 import Testing
+import TestSupport
 
 @testable import EntrypointCore
-
-/// Creates SQLite fixtures with the real library.
-enum Fixture {
-    static func directory() throws -> String {
-        let dir = NSTemporaryDirectory() + "ep-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
-    /// Runs SQL against a database (created if needed); returns the first column of each row.
-    @discardableResult
-    static func sql(_ path: String, _ statements: String, keepOpen: ((OpaquePointer) -> Void)? = nil) throws -> [String] {
-        var db: OpaquePointer?
-        guard sqlite3_open(path, &db) == SQLITE_OK, let db else { throw CocoaError(.fileReadUnknown) }
-        defer { sqlite3_close(db) }
-        var rows: [String] = []
-        var stmt: OpaquePointer?
-        var tail: UnsafePointer<CChar>?
-        let text = strdup(statements)!
-        defer { free(text) }
-        var cursor: UnsafePointer<CChar>? = UnsafePointer(text)
-        while let c = cursor, c.pointee != 0 {
-            guard sqlite3_prepare_v2(db, c, -1, &stmt, &tail) == SQLITE_OK else {
-                throw NSError(domain: "sqlite", code: 1, userInfo: [NSLocalizedDescriptionKey: String(cString: sqlite3_errmsg(db))])
-            }
-            guard stmt != nil else { break }
-            while sqlite3_step(stmt) == SQLITE_ROW { rows.append(sqlite3_column_text(stmt, 0).map { String(cString: $0) } ?? "") }
-            sqlite3_finalize(stmt)
-            cursor = tail
-        }
-        keepOpen?(db)
-        return rows
-    }
-}
 
 @Suite struct SQLiteTests {
     @Test func verifyAcceptsAGoodDatabase() throws {

@@ -3,6 +3,7 @@ import CSQLite
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 @testable import EntrypointCore
 

@@ -4,6 +4,7 @@
 import CShims
 import Foundation
 import Testing
+import TestSupport
 
 /// The binary run with a controllable standard input: a pipe, a pseudo-terminal, /dev/null or closed.
 final class Interactive: @unchecked Sendable {
@@ -136,9 +137,7 @@ final class Interactive: @unchecked Sendable {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let code: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
         let result = RunResult(status: code, stdout: String(decoding: out, as: UTF8.self), stderr: stderr, pid: pid)
-        for secret in Secrets.all + secrets where !secret.isEmpty {
-            #expect(!result.output.contains(secret), "secret leaked into output: \(result.output)", sourceLocation: sourceLocation)
-        }
+        expectNoSecrets(in: result.output, Secrets.all + secrets.filter { !$0.isEmpty }, sourceLocation: sourceLocation)
         return result
     }
 }

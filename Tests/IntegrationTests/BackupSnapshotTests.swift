@@ -1,6 +1,7 @@
 // Issue 10 item 3: `--backup` of a rollback-journal database while the app commits throughout.
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct BackupSnapshotTests {
     /// A 64 MiB database in the default rollback journal; a Python app (sqlite3.connect(timeout=1), a

@@ -1,6 +1,7 @@
 // The wrapped command: argv, environment, PID, exit status, 126/127, $NAME expansion (issues 2 and 7).
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct ExecPassthroughTests {
     let python = "import json, os, sys; print(json.dumps({'argv': sys.argv[1:], 'pid': os.getpid(), 'env': dict(os.environ)}))"

@@ -1,6 +1,7 @@
 // The core restore (issue 2), black-box against the fake Dropbox over TLS.
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct RestoreTests {
     @Test func coldRestoreInstallsTheRemoteDatabase() throws {

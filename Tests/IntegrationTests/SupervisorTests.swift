@@ -2,6 +2,7 @@
 // periodic backups and the stop backup, against the fake Dropbox.
 import Foundation
 import Testing
+import TestSupport
 
 /// Waits until `condition` holds, polling every 50 ms, at most `timeout` seconds.
 @discardableResult

@@ -1,0 +1,31 @@
+// The shared SQLite fixture itself (Tests/TestSupport): what it returns, and that a statement failing
+// while it runs is an error rather than a silently different fixture.
+import Foundation
+import Testing
+import TestSupport
+
+@Suite struct FixtureTests {
+    @Test func returnsTheFirstColumnOfEveryRow() throws {
+        let db = try Fixture.directory() + "/rows.db"
+        try Fixture.make(db, rows: ["a", "b", "c"])
+        #expect(try DB.items(db) == ["a", "b", "c"])
+        #expect(try Fixture.sql(db, "SELECT count(*) FROM items; -- a trailing comment\n") == ["3"])
+        #expect(DB.integrity(db) == "ok")
+    }
+
+    @Test func aStatementFailingWhileItRunsThrows() throws {
+        let db = try Fixture.directory() + "/unique.db"
+        #expect(throws: (any Error).self) {
+            try Fixture.sql(db, "CREATE TABLE t(x UNIQUE); INSERT INTO t VALUES (1); INSERT INTO t VALUES (1);")
+        }
+        #expect(try Fixture.sql(db, "SELECT count(*) FROM t") == ["1"], "the statements before the failing one ran")
+        #expect(throws: (any Error).self) { try Fixture.sql(db, "SELECT nosuchcolumn FROM t") }
+    }
+
+    @Test func aFileThatIsNotADatabaseIsUnreadable() throws {
+        let path = try Fixture.directory() + "/garbage.db"
+        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: path))
+        #expect(throws: (any Error).self) { try DB.items(path) }
+        #expect(DB.integrity(path) == "unreadable")
+    }
+}
