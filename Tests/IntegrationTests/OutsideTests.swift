@@ -3,6 +3,7 @@
 import CShims
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct OutsideTests {
     func record(_ w: World) throws -> [String: Any] {
