@@ -38,13 +38,14 @@ public enum ContentHash {
     }
 
     /// The 32-byte SHA-256 digest of each 4 MiB block of `size` bytes of `fd` from `offset`, concatenated.
-    static func blockDigests(_ fd: Int32, offset: Int64 = 0, size: Int64, threads: Int? = nil) throws(SystemError) -> [UInt8] {
+    /// `cancel` set from another thread stops the workers at their next block (ECANCELED).
+    static func blockDigests(_ fd: Int32, offset: Int64 = 0, size: Int64, threads: Int? = nil, cancel: HashCancel? = nil) throws(SystemError) -> [UInt8] {
         let blocks = Int((size + Int64(blockSize) - 1) / Int64(blockSize))
         if blocks == 0 { return [] }
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         let workers = max(1, min(threads ?? cores, blocks, 16))
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
-        let job = BlockJob(fd: fd, base: offset, size: size, blocks: blocks)
+        let job = BlockJob(fd: fd, base: offset, size: size, blocks: blocks, cancel: cancel)
         if workers == 1 {
             job.work(worker: 0, of: 1)
         } else {
@@ -89,8 +90,10 @@ final class BlockJob: @unchecked Sendable {
     var digests: [UInt8] { Array(UnsafeBufferPointer(start: digestStorage, count: blocks * 32)) }
     private var lock = pthread_mutex_t()
     private(set) var error: SystemError?
+    let cancel: HashCancel?
 
-    init(fd: Int32, base: Int64, size: Int64, blocks: Int) {
+    init(fd: Int32, base: Int64, size: Int64, blocks: Int, cancel: HashCancel? = nil) {
+        self.cancel = cancel
         self.fd = fd
         self.base = base
         self.size = size
@@ -125,6 +128,7 @@ final class BlockJob: @unchecked Sendable {
         while block < blocks {
             if ep_signal_pending() != 0 { fail(SystemError(errno: EINTR, call: "hash")); return }
             if failed { return }
+            if cancel?.isSet == true { fail(SystemError(errno: ECANCELED, call: "hash")); return }
             let start = Int64(block) * Int64(ContentHash.blockSize)
             let end = min(size, start + Int64(ContentHash.blockSize))
             var position = start

@@ -15,17 +15,17 @@ public enum DataHash {
 
     /// Both hashes of a file in one pass: `content` is Dropbox's content hash of the bytes as they
     /// are, `data` the data hash.
-    public static func ofFile(_ path: String) throws(SystemError) -> (content: String, data: String) {
+    public static func ofFile(_ path: String, cancel: HashCancel? = nil) throws(SystemError) -> (content: String, data: String) {
         let fd = try FileIO.open(path, O_RDONLY)
         defer { FileIO.close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SystemError(errno: errno, call: "fstat") }
-        return try ofDescriptor(fd, size: Int64(st.st_size))
+        return try ofDescriptor(fd, size: Int64(st.st_size), cancel: cancel)
     }
 
     /// Both hashes of the first `size` bytes of `fd`.
-    public static func ofDescriptor(_ fd: Int32, size: Int64) throws(SystemError) -> (content: String, data: String) {
-        var digests = try ContentHash.blockDigests(fd, size: size)
+    public static func ofDescriptor(_ fd: Int32, size: Int64, cancel: HashCancel? = nil) throws(SystemError) -> (content: String, data: String) {
+        var digests = try ContentHash.blockDigests(fd, size: size, cancel: cancel)
         let content = ContentHash.finish(digests)
         guard !digests.isEmpty else { return (content, content) }
         // Only the first block holds the header: hash it again with the volatile fields zeroed.
