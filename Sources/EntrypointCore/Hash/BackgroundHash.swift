@@ -42,14 +42,16 @@ public final class BackgroundDataHash {
         enum Source { case path(String), descriptor(Int32, Int64) }
         let source: Source
         let cancel = HashCancel()
-        var result: Result<(content: String, data: String), SystemError>?
+        var result: Result<(content: String, data: String, blocks: [UInt8]), SystemError>?
         init(_ source: Source) { self.source = source }
 
         func run() {
             do throws(SystemError) {
                 switch source {
-                case .path(let path): result = .success(try DataHash.ofFile(path, cancel: cancel))
-                case .descriptor(let fd, let size): result = .success(try DataHash.ofDescriptor(fd, size: size, cancel: cancel))
+                case .path(let path):
+                    let h = try DataHash.ofFile(path, cancel: cancel)
+                    result = .success((h.content, h.data, []))
+                case .descriptor(let fd, let size): result = .success(try DataHash.withBlocks(fd, size: size, cancel: cancel))
                 }
             } catch {
                 result = .failure(error)
@@ -94,6 +96,12 @@ public final class BackgroundDataHash {
 
     /// The hashes, once the thread is done (or computed here when no thread could be started).
     public func wait() throws(SystemError) -> (content: String, data: String) {
+        let all = try waitWithBlocks()
+        return (all.content, all.data)
+    }
+
+    /// `wait()` with the block digests (made with `init(fd:size:)`; empty for `init(path:)`).
+    func waitWithBlocks() throws(SystemError) -> (content: String, data: String, blocks: [UInt8]) {
         join()
         if job.result == nil { job.run() }
         switch job.result! {

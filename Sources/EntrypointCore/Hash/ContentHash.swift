@@ -71,6 +71,19 @@ public enum ContentHash {
         return job.digests
     }
 
+    /// The content hash of `length` bytes from `offset` of a file whose block digests are `blocks`
+    /// (from `blockDigests` of the whole file, `size` bytes), when the range starts on a block
+    /// boundary and ends on one or at the end of the file; nil otherwise.
+    static func ofRange(blocks: [UInt8], size: Int64, offset: Int64, length: Int64) -> String? {
+        let bs = Int64(blockSize)
+        guard offset >= 0, length > 0, offset % bs == 0, offset + length <= size,
+            length % bs == 0 || offset + length == size
+        else { return nil }
+        let first = Int(offset / bs), count = Int((length + bs - 1) / bs)
+        guard (first + count) * 32 <= blocks.count else { return nil }
+        return finish(Array(blocks[first * 32..<(first + count) * 32]))
+    }
+
     /// SHA-256 over the concatenated 32-byte block digests.
     static func finish(_ blockDigests: [UInt8]) -> String {
         let sha = SHA256()

@@ -57,16 +57,32 @@ struct BackupMode {
         var st = stat()
         fstat(fd, &st)
         let snapshotSize = Int64(st.st_size)
-        let hash: String, dataHash: String
-        do throws(SystemError) { (hash, dataHash) = try DataHash.ofDescriptor(fd, size: snapshotSize) } catch {
-            throw localError("read", temp.path, error.errno)
+        // The snapshot's hashes are computed on their own threads while the client is made and the
+        // metadata fetched (neither needs the other). The lines and errors are those of the old order,
+        // hash first: a failed hash is the error, and the snapshot line comes before the network's error.
+        let hashing = BackgroundDataHash(fd: fd, size: snapshotSize)
+        func hashes() throws(EntrypointError) -> (content: String, data: String, blocks: [UInt8]) {
+            let all: (content: String, data: String, blocks: [UInt8])
+            do throws(SystemError) { all = try hashing.waitWithBlocks() } catch {
+                throw localError("read", temp.path, error.errno)
+            }
+            log.info("snapshot: \(Progress.bytes(UInt64(snapshotSize))), content hash \(all.content)")
+            return all
         }
-        log.info("snapshot: \(Progress.bytes(UInt64(snapshotSize))), content hash \(hash)")
-
-        let client = try restorer.makeClient()
+        let client: DropboxClient
+        let remote: RemoteFile?
         let record = StateRecord.load(db)
-        let remote = try client.metadata(config.remotePath)
-        let snapshot = Snapshot(fd: fd, size: snapshotSize, hash: hash, dataHash: dataHash)
+        do throws(EntrypointError) {
+            client = try restorer.makeClient()
+            remote = try client.metadata(config.remotePath)
+        } catch {
+            // A stop signal stops the hash too (EINTR): then the network's error (the signal) is the line.
+            let network = error
+            do throws(EntrypointError) { _ = try hashes() } catch { if ep_signal_pending() == 0 { throw error } }
+            throw network
+        }
+        let (hash, dataHash, blocks) = try hashes()
+        let snapshot = Snapshot(fd: fd, size: snapshotSize, hash: hash, dataHash: dataHash, blockDigests: blocks)
         // --auto: the data is what Dropbox still has at the record's rev: nothing to upload. (When
         // Dropbox's file moved on, even unchanged data goes beside it below: the record's rev may be
         // this volume's own upload, which someone else's upload has just replaced.)
@@ -126,6 +142,8 @@ struct BackupMode {
         let size: Int64
         let hash: String
         let dataHash: String
+        /// The content hash's block digests: the upload session's chunk hashes come from them.
+        var blockDigests: [UInt8]? = nil
     }
 
     /// Uploads the snapshot to `path` with write mode `mode` (autorename off, strict conflicts) and
@@ -136,7 +154,7 @@ struct BackupMode {
             ("path", .string(path)), ("mode", mode), ("autorename", .bool(false)),
             ("mute", .bool(true)), ("strict_conflict", .bool(true)),
         ])
-        return try client.upload(fd: snapshot.fd, size: snapshot.size, contentHash: snapshot.hash, commit: commit, progress: progress)
+        return try client.upload(fd: snapshot.fd, size: snapshot.size, contentHash: snapshot.hash, commit: commit, progress: progress, blockDigests: snapshot.blockDigests)
     }
 
     /// Name collisions tried before giving up on a side copy (each try is a new name, never an overwrite).
