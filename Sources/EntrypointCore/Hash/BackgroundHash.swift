@@ -81,7 +81,11 @@ public final class BackgroundDataHash {
         }
     }
 
-    deinit {
+    deinit { cancel() }
+
+    /// Stops the hash at its next block and joins the thread, unless `wait()` already joined it.
+    /// A caller whose descriptor the hash reads calls this before closing it.
+    public func cancel() {
         if !joined {
             job.cancel.set()
             join()

@@ -41,11 +41,6 @@ struct BackupMode {
         defer { for f in [temp.path] + SQLite.sidecarSuffixes.map({ temp.path + $0 }) { _ = unlink(f) } }
         log.info("taking a snapshot of \(db)")
         try SQLite.snapshot(db, to: temp.path, deadline: restorer.deadline, log: log)
-        do throws(EntrypointError) {
-            try SQLite.verify(temp.path, what: "the snapshot of \(db)")
-        } catch {
-            throw EntrypointError(.localIO, error.message.replacingAll("; nothing was installed", with: "; the local database may be damaged, nothing was uploaded"))
-        }
         // The record describes the snapshot itself: its data hash (computed below with its content
         // hash, in one pass). No hash of the live file is taken after the snapshot: a commit made during
         // or after it changes the live file's data hash, so the next restore sees a local change and
@@ -57,10 +52,17 @@ struct BackupMode {
         var st = stat()
         fstat(fd, &st)
         let snapshotSize = Int64(st.st_size)
-        // The snapshot's hashes are computed on their own threads while the client is made and the
-        // metadata fetched (neither needs the other). The lines and errors are those of the old order,
-        // hash first: a failed hash is the error, and the snapshot line comes before the network's error.
+        // The snapshot's hashes are computed on their own threads while it is checked, the client is
+        // made and the metadata fetched (none needs another). The lines and errors are those of the old
+        // order: a failed check first (the hash is then cancelled), then a failed hash, and the snapshot
+        // line before the network's error.
         let hashing = BackgroundDataHash(fd: fd, size: snapshotSize)
+        defer { hashing.cancel() }  // joined before `fd` is closed, on every path
+        do throws(EntrypointError) {
+            try SQLite.verify(temp.path, what: "the snapshot of \(db)")
+        } catch {
+            throw EntrypointError(.localIO, error.message.replacingAll("; nothing was installed", with: "; the local database may be damaged, nothing was uploaded"))
+        }
         func hashes() throws(EntrypointError) -> (content: String, data: String, blocks: [UInt8]) {
             let all: (content: String, data: String, blocks: [UInt8])
             do throws(SystemError) { all = try hashing.waitWithBlocks() } catch {
