@@ -417,8 +417,8 @@ def curl_upload_argv(fake, src, parts, remote):
         else:
             arg, route = {"cursor": cursor, "close": False}, "append_v2"
         if rest:
-            rest.append("--next")
-        rest += curl_base(fake) + up + ["-H", api_arg(arg), "-T", part, fake.url + "/2/files/upload_session/" + route]
+            rest.append("--next")  # the next request on the same connection: its options without "curl"
+        rest += (curl_base(fake)[1:] if rest else curl_base(fake)) + up + ["-H", api_arg(arg), "-T", part, fake.url + "/2/files/upload_session/" + route]
         offset += os.path.getsize(part)
     script = 'sid=$(%s | sed -n \'s/.*"session_id": *"\\([^"]*\\)".*/\\1/p\') && [ -n "$sid" ] && exec %s' % (
         q(first), q(rest).replace('"session_id":"SID"', '"session_id":"\'"$sid"\'"'))
