@@ -854,7 +854,7 @@ def plot(results, sizes, path):
     ax.set_xticks(range(len(sizes)))
     ax.set_xticklabels(["%d MiB" % s for s in sizes])
     ax.set_ylabel("MiB (max of runs)")
-    ax.set_title("entrypoint's memory: resident (incl. mapped file pages) vs anonymous")
+    ax.set_title("entrypoint: peak RSS (incl. mapped file pages) vs RssAnon", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
