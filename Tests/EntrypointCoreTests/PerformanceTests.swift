@@ -7,8 +7,9 @@ import Testing
 /// the sequential code (behaviour, not speed: the benchmark measures speed).
 @Suite struct PerformanceTests {
     static func randomBytes(_ count: Int) -> [UInt8] {
-        var rng = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let urandom = FileHandle(forReadingAtPath: "/dev/urandom")!
+        defer { try? urandom.close() }
+        return [UInt8](urandom.readData(ofLength: count))
     }
 
     static func write(_ bytes: [UInt8]) throws -> String {
@@ -95,6 +96,25 @@ import Testing
             #expect(error.errno == ECANCELED)
         }
         for _ in 0..<20 { _ = BackgroundDataHash(path: path) }  // each joins before it goes
+    }
+
+    /// An upload session's chunk hashes from the block digests of the one hash pass: equal to
+    /// hashing the chunk's bytes again, for aligned chunks and the short last one; nil otherwise.
+    @Test func chunkHashesFromBlockDigests() throws {
+        let bs = ContentHash.blockSize
+        let size = 5 * bs + 777
+        let path = try Self.write(Self.randomBytes(size))
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        let all = try DataHash.withBlocks(fd, size: Int64(size))
+        #expect(all.content == (try ContentHash.ofFile(path)))
+        for (offset, length) in [(0, bs), (0, 2 * bs), (bs, 2 * bs), (4 * bs, bs + 777), (0, size), (5 * bs, 777)] {
+            let fromBlocks = ContentHash.ofRange(blocks: all.blocks, size: Int64(size), offset: Int64(offset), length: Int64(length))
+            #expect(fromBlocks == (try ContentHash.ofDescriptor(fd, offset: Int64(offset), size: Int64(length))), "\(offset)+\(length)")
+        }
+        for (offset, length) in [(1, bs), (0, bs + 1), (bs, size), (0, 0)] {
+            #expect(ContentHash.ofRange(blocks: all.blocks, size: Int64(size), offset: Int64(offset), length: Int64(length)) == nil, "\(offset)+\(length)")
+        }
     }
 
     /// quick_check reads through a read-only map covering the file.
