@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Benchmark of issue 6 (not a test; CI does not run it): builds the static release binary, sets up
-# .venv-bench/ (matplotlib and the official dropbox SDK from PyPI), generates SQLite databases of
-# 64 MiB and 1 GiB once under $ENTRYPOINT_BENCH_DIR (default /var/tmp/entrypoint-bench), serves them
-# from the fake Dropbox over TLS on 127.0.0.1, measures entrypoint against curl -o, the Python SDK
-# and openssl dgst interleaved, prints the table and rewrites docs/benchmarks.md and docs/benchmarks.png.
+# Benchmark of issues 6 and 14 (not a test; CI does not run it): builds the static release binary,
+# sets up .venv-bench/ (matplotlib and the official dropbox SDK from PyPI), installs Debian's rclone
+# when missing, generates SQLite databases of 64 MiB and 1 GiB once under $ENTRYPOINT_BENCH_DIR
+# (default /var/tmp/entrypoint-bench), serves them from the fake Dropbox over TLS on loopback, and
+# measures entrypoint's warm start, cold restore and backup against openssl dgst, curl -o and a plain
+# curl upload, with the seed's approach (the SDK) and rclone, interleaved. It prints the tables and
+# rewrites the generated part of docs/benchmarks.md (between its GENERATED markers; the analysis
+# around it is written by hand) and docs/benchmarks.png.
 #
 #   scripts/benchmark.sh [--reps 5,3] [--sizes 64,1024] [--out DIR] [--json FILE]
 #
-# About 2 minutes on 2 cores once the databases exist (generating them the first time adds about a minute).
+# The rclone rows need root (rclone runs in a private mount namespace whose /etc/hosts sends
+# Dropbox's host names to the fake on 127.0.14.1:443); without it they are left out.
+# About 6 minutes on 2 cores once the databases exist (generating them the first time adds about a minute).
 set -euo pipefail
 export LC_ALL=C
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,6 +26,8 @@ command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v cmp >/dev/null || missing+=(diffutils)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+command -v unshare >/dev/null || missing+=(util-linux)
+if [[ $(id -u) == 0 ]]; then command -v rclone >/dev/null || missing+=(rclone); fi
 if ((${#missing[@]})); then
     step "installing ${missing[*]} with apt"
     apt-get update -qq

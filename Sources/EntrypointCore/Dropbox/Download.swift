@@ -15,11 +15,17 @@ extension DropboxClient {
     /// refusal is the error (exit 65).
     /// One retry loop: an attempt that wrote bytes does not use up ENTRYPOINT_MAX_ATTEMPTS.
     public func download(_ file: RemoteFile, to fd: Int32, progress: Progress?) throws(EntrypointError) -> String {
+        try downloadHashes(file, to: fd, progress: progress).content
+    }
+
+    /// `download`, returning the data hash (DataHash) of the written bytes too: the pipelined hasher
+    /// computes both in its one pass, so the install needs no second read of the file.
+    func downloadHashes(_ file: RemoteFile, to fd: Int32, progress: Progress?) throws(EntrypointError) -> (content: String, data: String) {
         let arg = JSON.object([("path", .string("rev:" + file.rev))]).encoded(asciiOnly: true)
         // Bytes are written from curl's buffer at once, then copied into a small ring that a second
         // thread hashes (and starts writing back to disk): the write callback waits for the hasher
         // only when the ring is full.
-        var hasher = PipelinedContentHasher(writeback: fd)
+        var hasher = PipelinedContentHasher(writeback: fd, dataHash: true)
         var written: Int64 = 0
         var fatal: EntrypointError?  // a local failure: stops everything
         var refusal: EntrypointError?  // bad data from Dropbox: start over
@@ -44,7 +50,7 @@ extension DropboxClient {
                     // The server ignored our Range: start over from byte 0.
                     written = 0
                     _ = hasher.finalize()
-                    hasher = PipelinedContentHasher(writeback: fd)
+                    hasher = PipelinedContentHasher(writeback: fd, dataHash: true)
                     if ftruncate(fd, 0) != 0 {
                         fatal = localError("truncate", "the temporary file", errno)
                         return false
@@ -72,14 +78,14 @@ extension DropboxClient {
             return true
         }
         /// Refuses what arrived so far: back to byte 0, a fresh hasher, and a retry that counts.
-        func startOver(_ why: EntrypointError) throws(EntrypointError) -> Attempt<String> {
+        func startOver(_ why: EntrypointError) throws(EntrypointError) -> Attempt<(content: String, data: String)> {
             written = 0
             _ = hasher.finalize()
-            hasher = PipelinedContentHasher(writeback: fd)
+            hasher = PipelinedContentHasher(writeback: fd, dataHash: true)
             if ftruncate(fd, 0) != 0 { throw localError("truncate", "the temporary file", errno) }
             return .retry(after: nil, reason: "refused the download: \(why.message)", failure: why)
         }
-        let hash: String = try withRetry(route) { (_) throws(EntrypointError) -> Attempt<String> in
+        let hash: (content: String, data: String) = try withRetry(route) { (_) throws(EntrypointError) -> Attempt<(content: String, data: String)> in
             let before = written
             refusal = nil
             let outcome: Attempt<HTTPResponse>
@@ -126,9 +132,9 @@ extension DropboxClient {
                 throw failure(route, response)
             }
             // All bytes are here: they must be the ones Dropbox describes.
-            let got = hasher.finalize()
-            if got != file.contentHash {
-                return try startOver(EntrypointError(.badRemoteData, "the downloaded file's content hash \(got) does not match Dropbox's \(file.contentHash) for rev \(file.rev); nothing was installed"))
+            let got = hasher.finalizeBoth()
+            if got.content != file.contentHash {
+                return try startOver(EntrypointError(.badRemoteData, "the downloaded file's content hash \(got.content) does not match Dropbox's \(file.contentHash) for rev \(file.rev); nothing was installed"))
             }
             return .done(got)
         }

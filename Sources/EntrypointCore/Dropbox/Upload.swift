@@ -25,8 +25,11 @@ extension DropboxClient {
     /// in one call up to `chunk` bytes (default ENTRYPOINT_UPLOAD_CHUNK_MB), in an upload session
     /// otherwise. `commit["path"]` is where it goes. Returns Dropbox's metadata of the stored file
     /// after checking it (get_metadata: same size and content hash).
+    /// `blockDigests` (DataHash.withBlocks of the same bytes), when given, make the session's chunk
+    /// hashes without reading the file again.
     func upload(
-        fd: Int32, size: Int64, contentHash: String, commit: JSON, progress: Progress, chunk: Int64? = nil
+        fd: Int32, size: Int64, contentHash: String, commit: JSON, progress: Progress, chunk: Int64? = nil,
+        blockDigests: [UInt8]? = nil
     ) throws(EntrypointError) -> RemoteFile {
         let chunk = chunk ?? Int64(config.uploadChunk)
         let path = commit["path"]?.string ?? config.remotePath
@@ -39,7 +42,7 @@ extension DropboxClient {
             }
             reported = try committing("files/upload", arg: arg, fd: fd, offset: 0, length: size, path: path, contentHash: contentHash, progress: progress)
         } else {
-            reported = try session(fd: fd, size: size, commit: commit, chunk: chunk, path: path, contentHash: contentHash, progress: progress)
+            reported = try session(fd: fd, size: size, commit: commit, chunk: chunk, path: path, contentHash: contentHash, progress: progress, blockDigests: blockDigests)
         }
         progress.finish(UInt64(size))
         guard reported.contentHash == contentHash, reported.size == UInt64(size) else {
@@ -110,9 +113,11 @@ extension DropboxClient {
     /// `incorrect_offset` answer (e.g. the retry of an append whose answer was lost) moves the cursor
     /// to Dropbox's `correct_offset` and goes on: no byte is sent twice into the file, none skipped.
     func session(
-        fd: Int32, size: Int64, commit: JSON, chunk: Int64, path: String, contentHash: String, progress: Progress
+        fd: Int32, size: Int64, commit: JSON, chunk: Int64, path: String, contentHash: String, progress: Progress,
+        blockDigests: [UInt8]? = nil
     ) throws(EntrypointError) -> RemoteFile {
         func chunkHash(_ offset: Int64, _ length: Int64) throws(EntrypointError) -> String {
+            if let blockDigests, let hash = ContentHash.ofRange(blocks: blockDigests, size: size, offset: offset, length: length) { return hash }
             do throws(SystemError) { return try ContentHash.ofDescriptor(fd, offset: offset, size: length) } catch {
                 throw error.localError("read", "the snapshot")
             }

@@ -58,15 +58,17 @@ public enum ContentHash {
     /// Workers take the next block from a shared counter, so a thread that could not be started
     /// (pthread_create failed: thread limit, memory) only means fewer workers; the calling thread
     /// always works too, so the hash never depends on a thread being available.
+    /// `cancel` set from another thread stops the workers at their next block (ECANCELED).
     static func blockDigests(
-        _ fd: Int32, offset: Int64 = 0, size: Int64, threads: Int? = nil, startThread: ThreadStarter = startThread
+        _ fd: Int32, offset: Int64 = 0, size: Int64, threads: Int? = nil, cancel: HashCancel? = nil,
+        startThread: ThreadStarter = startThread
     ) throws(SystemError) -> [UInt8] {
         let blocks = Int((size + Int64(blockSize) - 1) / Int64(blockSize))
         if blocks == 0 { return [] }
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         let workers = max(1, min(threads ?? cores, blocks, 16))
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
-        let job = BlockJob(fd: fd, base: offset, size: size, blocks: blocks)
+        let job = BlockJob(fd: fd, base: offset, size: size, blocks: blocks, cancel: cancel)
         var tids: [pthread_t] = []
         for _ in 1..<workers {
             if let tid = startThread({ job.work() }) { tids.append(tid) }
@@ -75,6 +77,19 @@ public enum ContentHash {
         for tid in tids { pthread_join(tid, nil) }
         if let error = job.error { throw error }
         return job.digests
+    }
+
+    /// The content hash of `length` bytes from `offset` of a file whose block digests are `blocks`
+    /// (from `blockDigests` of the whole file, `size` bytes), when the range starts on a block
+    /// boundary and ends on one or at the end of the file; nil otherwise.
+    static func ofRange(blocks: [UInt8], size: Int64, offset: Int64, length: Int64) -> String? {
+        let bs = Int64(blockSize)
+        guard offset >= 0, length > 0, offset % bs == 0, offset + length <= size,
+            length % bs == 0 || offset + length == size
+        else { return nil }
+        let first = Int(offset / bs), count = Int((length + bs - 1) / bs)
+        guard (first + count) * 32 <= blocks.count else { return nil }
+        return finish(Array(blocks[first * 32..<(first + count) * 32]))
     }
 
     /// SHA-256 over the concatenated 32-byte block digests.
@@ -91,6 +106,7 @@ final class BlockJob: @unchecked Sendable {
     let base: Int64
     let size: Int64
     let blocks: Int
+    let cancel: HashCancel?
     /// 32 bytes per block, written only by the worker that took the block.
     private let digestStorage: UnsafeMutablePointer<UInt8>
     var digests: [UInt8] { Array(UnsafeBufferPointer(start: digestStorage, count: blocks * 32)) }
@@ -99,7 +115,8 @@ final class BlockJob: @unchecked Sendable {
     private var next = 0
     private(set) var error: SystemError?
 
-    init(fd: Int32, base: Int64, size: Int64, blocks: Int) {
+    init(fd: Int32, base: Int64, size: Int64, blocks: Int, cancel: HashCancel? = nil) {
+        self.cancel = cancel
         self.fd = fd
         self.base = base
         self.size = size
@@ -135,6 +152,7 @@ final class BlockJob: @unchecked Sendable {
         let sha = SHA256()
         while let block = claim() {
             if ep_signal_pending() != 0 { fail(SystemError(errno: EINTR, call: "hash")); return }
+            if cancel?.isSet == true { fail(SystemError(errno: ECANCELED, call: "hash")); return }
             let start = Int64(block) * Int64(ContentHash.blockSize)
             let end = min(size, start + Int64(ContentHash.blockSize))
             var position = start

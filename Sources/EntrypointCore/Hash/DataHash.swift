@@ -15,19 +15,27 @@ public enum DataHash {
 
     /// Both hashes of a file in one pass: `content` is Dropbox's content hash of the bytes as they
     /// are, `data` the data hash.
-    public static func ofFile(_ path: String) throws(SystemError) -> (content: String, data: String) {
+    public static func ofFile(_ path: String, cancel: HashCancel? = nil) throws(SystemError) -> (content: String, data: String) {
         let fd = try FileIO.open(path, O_RDONLY)
         defer { FileIO.close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SystemError(errno: errno, call: "fstat") }
-        return try ofDescriptor(fd, size: Int64(st.st_size))
+        return try ofDescriptor(fd, size: Int64(st.st_size), cancel: cancel)
     }
 
     /// Both hashes of the first `size` bytes of `fd`.
-    public static func ofDescriptor(_ fd: Int32, size: Int64) throws(SystemError) -> (content: String, data: String) {
-        var digests = try ContentHash.blockDigests(fd, size: size)
+    public static func ofDescriptor(_ fd: Int32, size: Int64, cancel: HashCancel? = nil) throws(SystemError) -> (content: String, data: String) {
+        let all = try withBlocks(fd, size: size, cancel: cancel)
+        return (all.content, all.data)
+    }
+
+    /// Both hashes, and the 32-byte digest of every 4 MiB block of the content hash (an upload
+    /// session's chunk hashes are made from them, without reading the file again).
+    static func withBlocks(_ fd: Int32, size: Int64, cancel: HashCancel? = nil) throws(SystemError) -> (content: String, data: String, blocks: [UInt8]) {
+        var digests = try ContentHash.blockDigests(fd, size: size, cancel: cancel)
+        let blocks = digests
         let content = ContentHash.finish(digests)
-        guard !digests.isEmpty else { return (content, content) }
+        guard !digests.isEmpty else { return (content, content, blocks) }
         // Only the first block holds the header: hash it again with the volatile fields zeroed.
         let length = Int(min(size, Int64(ContentHash.blockSize)))
         var block = [UInt8](repeating: 0, count: length)
@@ -43,7 +51,7 @@ public enum DataHash {
         block.withUnsafeBytes { sha.update($0) }
         let first = sha.finish()
         for i in 0..<32 { digests[i] = first[i] }
-        return (content, ContentHash.finish(digests))
+        return (content, ContentHash.finish(digests), blocks)
     }
 
     /// Zeroes the volatile header fields in the first bytes of a file.

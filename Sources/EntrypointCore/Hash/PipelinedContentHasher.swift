@@ -13,10 +13,11 @@ public final class PipelinedContentHasher {
     private let shared: HashRing
     private var thread: pthread_t?
     private var finished = false
-    private var result: String?
+    private var result: (content: String, data: String)?
 
-    public init(capacity: Int = 1 << 20, writeback fd: Int32? = nil) {
-        shared = HashRing(capacity: capacity, writebackFD: fd ?? -1)
+    /// With `dataHash`, `finalizeBoth` also gives the stream's data hash (ContentHasher).
+    public init(capacity: Int = 1 << 20, writeback fd: Int32? = nil, dataHash: Bool = false) {
+        shared = HashRing(capacity: capacity, writebackFD: fd ?? -1, dataHash: dataHash)
         let context = Unmanaged.passRetained(shared).toOpaque()
         var tid = pthread_t()
         if pthread_create(&tid, nil, { raw in
@@ -32,7 +33,7 @@ public final class PipelinedContentHasher {
         }
     }
 
-    deinit { _ = stop() }
+    deinit { stop() }
 
     public var byteCount: UInt64 { shared.produced }
 
@@ -42,18 +43,22 @@ public final class PipelinedContentHasher {
     }
 
     /// Waits for the hasher to take in everything so far, stops it and returns the hex content hash.
-    public func finalize() -> String { stop() }
+    public func finalize() -> String { stop().content }
 
-    private func stop() -> String {
+    /// Like `finalize`, with the data hash too (made with `dataHash: true`; else both are the content hash).
+    public func finalizeBoth() -> (content: String, data: String) { stop() }
+
+    @discardableResult
+    private func stop() -> (content: String, data: String) {
         if let result { return result }
         finished = true
         shared.close()
         if let thread { pthread_join(thread, nil) }
         thread = nil
-        let hash = shared.hasher.finalize()
+        let hashes = shared.hasher.finalizeBoth()
         shared.release()
-        result = hash
-        return hash
+        result = hashes
+        return hashes
     }
 }
 
@@ -75,13 +80,14 @@ final class HashRing: @unchecked Sendable {
     private(set) var produced: UInt64 = 0
     private var consumed: UInt64 = 0
     /// Touched only by the hasher thread until it has been joined.
-    let hasher = ContentHasher()
+    let hasher: ContentHasher
     var inline = false
     private let writebackFD: Int32
     private var writtenBack: UInt64 = 0
     static let writebackStep: UInt64 = 8 << 20
 
-    init(capacity: Int, writebackFD: Int32) {
+    init(capacity: Int, writebackFD: Int32, dataHash: Bool) {
+        hasher = ContentHasher(dataHash: dataHash)
         self.capacity = capacity
         self.writebackFD = writebackFD
         wakeBatch = max(1, capacity / 4)

@@ -42,11 +42,6 @@ struct BackupMode {
         log.info("taking a snapshot of \(db)")
         hangForTest()
         try SQLite.snapshot(db, to: temp.path, deadline: restorer.deadline, lockTimeout: config.lockTimeout, log: log)
-        do throws(EntrypointError) {
-            try SQLite.verify(temp.path, what: "the snapshot of \(db)")
-        } catch {
-            throw EntrypointError(.localIO, error.message.replacingAll("; nothing was installed", with: "; the local database may be damaged, nothing was uploaded"))
-        }
         // The record describes the snapshot itself: its data hash (computed below with its content
         // hash, in one pass). No hash of the live file is taken after the snapshot: a commit made during
         // or after it changes the live file's data hash, so the next restore sees a local change and
@@ -58,17 +53,40 @@ struct BackupMode {
         var st = stat()
         fstat(fd, &st)
         let snapshotSize = Int64(st.st_size)
-        let hash: String, dataHash: String
+        // The snapshot's hashes are computed on their own threads while it is checked, the client is
+        // made and the metadata fetched (none needs another). The lines and errors are those of the old
+        // order: a failed check first (the hash is then cancelled), then a failed hash, and the snapshot
+        // line before the network's error.
         Exec.testSignal("backup-hash", environment)
-        do throws(SystemError) { (hash, dataHash) = try DataHash.ofDescriptor(fd, size: snapshotSize) } catch {
-            throw error.localError("read", temp.path)  // a Ctrl-C here is 130, not 74
+        let hashing = BackgroundDataHash(fd: fd, size: snapshotSize)
+        defer { hashing.cancel() }  // joined before `fd` is closed, on every path
+        do throws(EntrypointError) {
+            try SQLite.verify(temp.path, what: "the snapshot of \(db)")
+        } catch {
+            throw EntrypointError(.localIO, error.message.replacingAll("; nothing was installed", with: "; the local database may be damaged, nothing was uploaded"))
         }
-        log.info("snapshot: \(Progress.bytes(UInt64(snapshotSize))), content hash \(hash)")
-
-        let client = try restorer.makeClient()
-        let remote = try client.metadata(config.remotePath)
+        func hashes() throws(EntrypointError) -> (content: String, data: String, blocks: [UInt8]) {
+            let all: (content: String, data: String, blocks: [UInt8])
+            do throws(SystemError) { all = try hashing.waitWithBlocks() } catch {
+                throw error.localError("read", temp.path)  // a Ctrl-C here is 130, not 74
+            }
+            log.info("snapshot: \(Progress.bytes(UInt64(snapshotSize))), content hash \(all.content)")
+            return all
+        }
+        let client: DropboxClient
+        let remote: RemoteFile?
+        do throws(EntrypointError) {
+            client = try restorer.makeClient()
+            remote = try client.metadata(config.remotePath)
+        } catch {
+            // A stop signal stops the hash too (EINTR): then the network's error (the signal) is the line.
+            let network = error
+            do throws(EntrypointError) { _ = try hashes() } catch { if ep_signal_pending() == 0 { throw error } }
+            throw network
+        }
+        let (hash, dataHash, blocks) = try hashes()
         let record = StateRecord.load(db)?.resolved(against: remote)
-        let snapshot = Snapshot(fd: fd, size: snapshotSize, hash: hash, dataHash: dataHash)
+        let snapshot = Snapshot(fd: fd, size: snapshotSize, hash: hash, dataHash: dataHash, blockDigests: blocks)
         // --auto: the data is what Dropbox still has at the record's rev: nothing to upload. (When
         // Dropbox's file moved on, even unchanged data goes beside it below: the record's rev may be
         // this volume's own upload, which someone else's upload has just replaced.)
@@ -134,6 +152,8 @@ struct BackupMode {
         let size: Int64
         let hash: String
         let dataHash: String
+        /// The content hash's block digests: the upload session's chunk hashes come from them.
+        var blockDigests: [UInt8]? = nil
     }
 
     /// Uploads the snapshot to `path` with write mode `mode` (autorename off, strict conflicts) and
@@ -144,7 +164,7 @@ struct BackupMode {
             ("path", .string(path)), ("mode", mode), ("autorename", .bool(false)),
             ("mute", .bool(true)), ("strict_conflict", .bool(true)),
         ])
-        return try client.upload(fd: snapshot.fd, size: snapshot.size, contentHash: snapshot.hash, commit: commit, progress: progress)
+        return try client.upload(fd: snapshot.fd, size: snapshot.size, contentHash: snapshot.hash, commit: commit, progress: progress, blockDigests: snapshot.blockDigests)
     }
 
     /// Name collisions tried before giving up on a side copy (each try is a new name, never an overwrite).

@@ -28,7 +28,8 @@ extension Restorer {
             }
         }
         let progress = Progress("downloading", total: remote.size, log: log, interval: config.progressInterval, threshold: config.progressThreshold)
-        let hash = try client.download(remote, to: temp.fd, progress: progress)
+        // Both hashes of the bytes written, from the download's one pass (no second read for the record).
+        let (hash, dataHash) = try client.downloadHashes(remote, to: temp.fd, progress: progress)
         crashPoint("downloaded")
         if hash != remote.contentHash {
             throw EntrypointError(.badRemoteData, "the downloaded file's content hash \(hash) does not match Dropbox's \(remote.contentHash) for rev \(remote.rev); nothing was installed")
@@ -45,10 +46,6 @@ extension Restorer {
         fdOpen = false
         try SQLite.verify(temp.path, what: what)
         // The record describes the installed file by its data hash too (docs/design.md, "The record").
-        let dataHash: String
-        do throws(SystemError) { dataHash = try DataHash.ofFile(temp.path).data } catch {
-            throw localError("read", temp.path, error.errno)
-        }
         try client.checkSignal()
 
         crashPoint("verified")

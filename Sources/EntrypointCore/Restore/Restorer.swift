@@ -117,15 +117,19 @@ public struct Restorer {
             return .keptExisting
         }
 
+        // The local hash runs on its own threads while the token is refreshed and the metadata
+        // fetched: none of the three needs another. A failure of the network side comes first, as
+        // when they ran one after the other (dropping `hashing` cancels and joins it).
+        let hashing = size.map { _ in BackgroundDataHash(path: db) }
         let client = try makeClient()
         log.info("checking \(config.remotePath) in Dropbox")
         guard let remote = try client.metadata(config.remotePath) else {
             throw EntrypointError(.remoteMissing, "\(config.remotePath) does not exist in Dropbox (HTTP 409 path/not_found; check DROPBOX_DB_PATH)")
         }
         var local: LocalState?
-        if let size {
+        if let size, let hashing {
             do throws(SystemError) {
-                let hashes = try DataHash.ofFile(db)
+                let hashes = try hashing.wait()
                 local = LocalState(size: size, contentHash: hashes.content, dataHash: hashes.data, unusable: unusable)
             } catch {
                 try client.checkSignal()
