@@ -94,6 +94,7 @@ extension DropboxClient {
         case .deadline: throw deadlineError(what)
         case nil: if Clock.now() >= deadline { throw deadlineError(what) }
         }
+        if error.refusedOption != nil { throw EntrypointError(.software, "\(what): \(error.message)") }
         if error.code == CURLE_PEER_FAILED_VERIFICATION || error.code == CURLE_SSL_CACERT_BADFILE {
             throw EntrypointError(.unavailable, "\(what): TLS certificate verification failed: \(error.message) (check SSL_CERT_FILE / the CA bundle)")
         }

@@ -47,7 +47,7 @@ public enum CASource: Equatable, Sendable {
             }
         }
         var length = 0
-        _ = ep_embedded_ca(&length)
+        withExtendedLifetime(ep_embedded_ca(&length)) {}  // only the length is asked for here
         guard length > 0 else {
             throw EntrypointError(.config, "no CA certificates found: set SSL_CERT_FILE to a PEM bundle (this build has none embedded)")
         }

@@ -37,6 +37,9 @@ struct TransportError: Error {
     let message: String
     /// Set when entrypoint aborted the transfer itself (deadline, signal).
     var abort: TransferAbort? = nil
+    /// Set when libcurl refused an option for this request (`CURLOPT_...`): our bug or a libcurl
+    /// built without a feature, never a network condition (exit 70, not retried).
+    var refusedOption: String? = nil
 
     /// Connection-level failures worth retrying.
     var isRetryable: Bool {
@@ -81,7 +84,10 @@ final class Curl: Transport {
     let userAgent: String
 
     init(caSource: CASource, connectTimeout: Double, stallTimeout: Double) throws(EntrypointError) {
-        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        let global = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        guard global == CURLE_OK else {
+            throw EntrypointError(.software, "cannot initialise libcurl: \(String(cString: curl_easy_strerror(global)))")
+        }
         guard let h = curl_easy_init() else {
             throw EntrypointError(.software, "cannot initialise libcurl")
         }
@@ -89,31 +95,35 @@ final class Curl: Transport {
         self.caSource = caSource
         userAgent = "entrypoint/\(Version.string)"
         errorBuffer[0] = 0
-        _ = ep_curl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer)
-        _ = ep_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
-        _ = "http,https".withCString { ep_curl_setopt_ptr(handle, CURLOPT_PROTOCOLS_STR, $0) }
-        _ = ep_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
-        _ = ep_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
-        _ = ep_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
-        _ = ep_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(connectTimeout * 1000))
-        _ = ep_curl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1024)
-        _ = ep_curl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, Int(stallTimeout)))
-        _ = ep_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
-        _ = ep_curl_setopt_long(handle, CURLOPT_BUFFERSIZE, 512 * 1024)
-        _ = ep_curl_setopt_long(handle, CURLOPT_UPLOAD_BUFFERSIZE, 512 * 1024)
-        _ = userAgent.withCString { ep_curl_setopt_ptr(handle, CURLOPT_USERAGENT, $0) }
-        switch caSource {
-        case .file(let path, _):
-            _ = path.withCString { ep_curl_setopt_ptr(handle, CURLOPT_CAINFO, $0) }
-        case .directory(let path, _):
-            _ = ep_curl_setopt_ptr(handle, CURLOPT_CAINFO, nil)
-            _ = path.withCString { ep_curl_setopt_ptr(handle, CURLOPT_CAPATH, $0) }
-        case .embedded:
-            var length = 0
-            let data = ep_embedded_ca(&length)
-            _ = ep_curl_setopt_ptr(handle, CURLOPT_CAINFO, nil)
-            _ = ep_curl_setopt_ptr(handle, CURLOPT_CAPATH, nil)
-            _ = ep_curl_setopt_blob(handle, CURLOPT_CAINFO_BLOB, data, length)
+        do throws(CurlOptionRefused) {
+            try Curl.set(handle, CURLOPT_ERRORBUFFER, "CURLOPT_ERRORBUFFER", pointer: errorBuffer)
+            try Curl.set(handle, CURLOPT_NOSIGNAL, "CURLOPT_NOSIGNAL", 1)
+            try Curl.set(handle, CURLOPT_PROTOCOLS_STR, "CURLOPT_PROTOCOLS_STR", "http,https")
+            try Curl.set(handle, CURLOPT_FOLLOWLOCATION, "CURLOPT_FOLLOWLOCATION", 0)
+            try Curl.set(handle, CURLOPT_SSL_VERIFYPEER, "CURLOPT_SSL_VERIFYPEER", 1)
+            try Curl.set(handle, CURLOPT_SSL_VERIFYHOST, "CURLOPT_SSL_VERIFYHOST", 2)
+            try Curl.set(handle, CURLOPT_CONNECTTIMEOUT_MS, "CURLOPT_CONNECTTIMEOUT_MS", Int(connectTimeout * 1000))
+            try Curl.set(handle, CURLOPT_LOW_SPEED_LIMIT, "CURLOPT_LOW_SPEED_LIMIT", 1024)
+            try Curl.set(handle, CURLOPT_LOW_SPEED_TIME, "CURLOPT_LOW_SPEED_TIME", max(1, Int(stallTimeout)))
+            try Curl.set(handle, CURLOPT_TCP_KEEPALIVE, "CURLOPT_TCP_KEEPALIVE", 1)
+            try Curl.set(handle, CURLOPT_BUFFERSIZE, "CURLOPT_BUFFERSIZE", 512 * 1024)
+            try Curl.set(handle, CURLOPT_UPLOAD_BUFFERSIZE, "CURLOPT_UPLOAD_BUFFERSIZE", 512 * 1024)
+            try Curl.set(handle, CURLOPT_USERAGENT, "CURLOPT_USERAGENT", userAgent)
+            switch caSource {
+            case .file(let path, _):
+                try Curl.set(handle, CURLOPT_CAINFO, "CURLOPT_CAINFO", path)
+            case .directory(let path, _):
+                try Curl.set(handle, CURLOPT_CAINFO, "CURLOPT_CAINFO", pointer: nil)
+                try Curl.set(handle, CURLOPT_CAPATH, "CURLOPT_CAPATH", path)
+            case .embedded:
+                var length = 0
+                let data = ep_embedded_ca(&length)  // the length is the result; the pointer is never null
+                try Curl.set(handle, CURLOPT_CAINFO, "CURLOPT_CAINFO", pointer: nil)
+                try Curl.set(handle, CURLOPT_CAPATH, "CURLOPT_CAPATH", pointer: nil)
+                try Curl.check(ep_curl_setopt_blob(handle, CURLOPT_CAINFO_BLOB, data, length), "CURLOPT_CAINFO_BLOB")
+            }
+        } catch {
+            throw error.entrypointError  // deinit cleans the handle up (self is fully initialised)
         }
     }
 
@@ -134,33 +144,64 @@ final class Curl: Transport {
         state.upload = body
         state.progress = progress
         state.deadline = deadline
-        let context = Unmanaged.passUnretained(state).toOpaque()
 
-        curl_easy_reset_request(handle)
-        _ = url.withCString { ep_curl_setopt_ptr(handle, CURLOPT_URL, $0) }
         var list: UnsafeMutablePointer<curl_slist>?
         for header in headers { list = header.withCString { curl_slist_append(list, $0) } }
         // No "Expect: 100-continue" round trip for uploads.
         list = "Expect:".withCString { curl_slist_append(list, $0) }
         defer { curl_slist_free_all(list) }
-        _ = ep_curl_setopt_ptr(handle, CURLOPT_HTTPHEADER, list)
+        do throws(CurlOptionRefused) {
+            try configure(method: method, url: url, headers: list, body: body, deadline: deadline, state: state)
+        } catch {
+            throw TransportError(code: error.code, message: error.message, refusedOption: error.option)
+        }
+        errorBuffer[0] = 0
+        let code = curl_easy_perform(handle)
+        if code != CURLE_OK {
+            var message = String(cString: errorBuffer)
+            if message.isEmpty { message = String(cString: curl_easy_strerror(code)) }
+            if let reason = state.abortReason { message = reason }
+            if let e = state.uploadError { message = "reading the upload: \(e.message)" }
+            var abort = state.abort
+            if abort == nil && code == CURLE_OPERATION_TIMEDOUT && Clock.now() >= deadline { abort = .deadline }
+            throw TransportError(code: code, message: message, abort: abort)
+        }
+        var status: Int = 0
+        let info = ep_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        if info != CURLE_OK {
+            let refused = CurlOptionRefused(option: "CURLINFO_RESPONSE_CODE", code: info)
+            throw TransportError(code: info, message: refused.message, refusedOption: refused.option)
+        }
+        state.response.status = status
+        return state.response
+    }
+
+    /// Sets the options of one request (the defaults from `init` stay).
+    private func configure(
+        method: String, url: String, headers list: UnsafeMutablePointer<curl_slist>?, body: RequestBody,
+        deadline: Double, state: TransferState
+    ) throws(CurlOptionRefused) {
+        let context = Unmanaged.passUnretained(state).toOpaque()
+        try resetRequest()
+        try Curl.set(handle, CURLOPT_URL, "CURLOPT_URL", url)
+        try Curl.set(handle, CURLOPT_HTTPHEADER, "CURLOPT_HTTPHEADER", pointer: list)
 
         switch body {
         case .none:
             if method == "POST" {
-                _ = ep_curl_setopt_long(handle, CURLOPT_POST, 1)
-                _ = ep_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, 0)
-                _ = "".withCString { ep_curl_setopt_ptr(handle, CURLOPT_COPYPOSTFIELDS, $0) }
+                try Curl.set(handle, CURLOPT_POST, "CURLOPT_POST", 1)
+                try Curl.set(handle, CURLOPT_POSTFIELDSIZE, "CURLOPT_POSTFIELDSIZE", 0)
+                try Curl.set(handle, CURLOPT_COPYPOSTFIELDS, "CURLOPT_COPYPOSTFIELDS", "")
             }
         case .bytes(let bytes):
-            _ = ep_curl_setopt_long(handle, CURLOPT_POST, 1)
-            _ = ep_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, bytes.count)
-            _ = bytes.withUnsafeBytes { ep_curl_setopt_ptr(handle, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) }
+            try Curl.set(handle, CURLOPT_POST, "CURLOPT_POST", 1)
+            try Curl.set(handle, CURLOPT_POSTFIELDSIZE, "CURLOPT_POSTFIELDSIZE", bytes.count)
+            try Curl.check(bytes.withUnsafeBytes { ep_curl_setopt_ptr(handle, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) }, "CURLOPT_COPYPOSTFIELDS")
         case .file(_, let offset, let length):
             state.uploadPosition = offset
-            _ = ep_curl_setopt_long(handle, CURLOPT_POST, 1)
-            _ = ep_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(length))
-            _ = ep_curl_setopt_data_callback(handle, CURLOPT_READFUNCTION) { buffer, size, count, userdata in
+            try Curl.set(handle, CURLOPT_POST, "CURLOPT_POST", 1)
+            try Curl.set(handle, CURLOPT_POSTFIELDSIZE_LARGE, "CURLOPT_POSTFIELDSIZE_LARGE", large: curl_off_t(length))
+            try Curl.check(ep_curl_setopt_data_callback(handle, CURLOPT_READFUNCTION) { buffer, size, count, userdata in
                 let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
                 guard case .file(let fd, let offset, let length) = state.upload else { return 0 }
                 let remaining = offset + length - state.uploadPosition
@@ -176,18 +217,18 @@ final class Curl: Transport {
                     state.uploadPosition += Int64(n)
                     return n
                 }
-            }
-            _ = ep_curl_setopt_ptr(handle, CURLOPT_READDATA, context)
+            }, "CURLOPT_READFUNCTION")
+            try Curl.set(handle, CURLOPT_READDATA, "CURLOPT_READDATA", pointer: context)
             // A body curl must send again (a retried connection, a redirect-free resend) is re-read
             // from the file: without this callback curl fails with CURLE_SEND_FAIL_REWIND (65).
-            _ = ep_curl_setopt_ptr(handle, CURLOPT_SEEKFUNCTION, unsafeBitCast(Curl.seekCallback, to: UnsafeRawPointer.self))
-            _ = ep_curl_setopt_ptr(handle, CURLOPT_SEEKDATA, context)
+            try Curl.set(handle, CURLOPT_SEEKFUNCTION, "CURLOPT_SEEKFUNCTION", pointer: unsafeBitCast(Curl.seekCallback, to: UnsafeRawPointer.self))
+            try Curl.set(handle, CURLOPT_SEEKDATA, "CURLOPT_SEEKDATA", pointer: context)
         }
         if method != "POST" && method != "GET" {
-            _ = method.withCString { ep_curl_setopt_ptr(handle, CURLOPT_CUSTOMREQUEST, $0) }
+            try Curl.set(handle, CURLOPT_CUSTOMREQUEST, "CURLOPT_CUSTOMREQUEST", method)
         }
 
-        _ = ep_curl_setopt_data_callback(handle, CURLOPT_WRITEFUNCTION) { ptr, size, count, userdata in
+        try Curl.check(ep_curl_setopt_data_callback(handle, CURLOPT_WRITEFUNCTION) { ptr, size, count, userdata in
             let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
             let bytes = UnsafeRawBufferPointer(start: ptr, count: size * count)
             if let sink = state.sink, (200..<300).contains(state.response.status) {
@@ -196,9 +237,9 @@ final class Curl: Transport {
             // Error bodies are small; cap what we keep.
             if state.response.body.count < 1 << 20 { state.response.body.append(contentsOf: bytes) }
             return bytes.count
-        }
-        _ = ep_curl_setopt_ptr(handle, CURLOPT_WRITEDATA, context)
-        _ = ep_curl_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION) { ptr, size, count, userdata in
+        }, "CURLOPT_WRITEFUNCTION")
+        try Curl.set(handle, CURLOPT_WRITEDATA, "CURLOPT_WRITEDATA", pointer: context)
+        try Curl.check(ep_curl_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION) { ptr, size, count, userdata in
             let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
             let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: size * count), as: UTF8.self)
             if let status = Curl.statusCode(line) {
@@ -211,10 +252,10 @@ final class Curl: Transport {
                 state.response.headers[name] = value
             }
             return size * count
-        }
-        _ = ep_curl_setopt_ptr(handle, CURLOPT_HEADERDATA, context)
-        _ = ep_curl_setopt_long(handle, CURLOPT_NOPROGRESS, 0)
-        _ = ep_curl_setopt_xferinfo(handle) { clientp, dltotal, dlnow, ultotal, ulnow in
+        }, "CURLOPT_HEADERFUNCTION")
+        try Curl.set(handle, CURLOPT_HEADERDATA, "CURLOPT_HEADERDATA", pointer: context)
+        try Curl.set(handle, CURLOPT_NOPROGRESS, "CURLOPT_NOPROGRESS", 0)
+        try Curl.check(ep_curl_setopt_xferinfo(handle) { clientp, dltotal, dlnow, ultotal, ulnow in
             let state = Unmanaged<TransferState>.fromOpaque(clientp!).takeUnretainedValue()
             if let sig = Optional(ep_signal_pending()), sig != 0 {
                 state.abortReason = "stopped by \(signalName(sig))"
@@ -228,27 +269,12 @@ final class Curl: Transport {
             }
             state.progress?(Int64(max(dlnow, ulnow)), Int64(max(dltotal, ultotal)))
             return 0
-        }
-        _ = ep_curl_setopt_ptr(handle, CURLOPT_XFERINFODATA, context)
+        }, "CURLOPT_XFERINFOFUNCTION")
+        try Curl.set(handle, CURLOPT_XFERINFODATA, "CURLOPT_XFERINFODATA", pointer: context)
         let remaining = deadline - Clock.now()
         if remaining.isFinite {
-            _ = ep_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, max(1, Int(remaining * 1000)))
+            try Curl.set(handle, CURLOPT_TIMEOUT_MS, "CURLOPT_TIMEOUT_MS", max(1, Int(remaining * 1000)))
         }
-        errorBuffer[0] = 0
-        let code = curl_easy_perform(handle)
-        if code != CURLE_OK {
-            var message = String(cString: errorBuffer)
-            if message.isEmpty { message = String(cString: curl_easy_strerror(code)) }
-            if let reason = state.abortReason { message = reason }
-            if let e = state.uploadError { message = "reading the upload: \(e.message)" }
-            var abort = state.abort
-            if abort == nil && code == CURLE_OPERATION_TIMEDOUT && Clock.now() >= deadline { abort = .deadline }
-            throw TransportError(code: code, message: message, abort: abort)
-        }
-        var status: Int = 0
-        _ = ep_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        state.response.status = status
-        return state.response
     }
 
     /// The status code of an HTTP status line (`HTTP/1.1 200 OK`, `HTTP/1.1 200`, `HTTP/2 200`), or
@@ -271,13 +297,46 @@ final class Curl: Transport {
     }
 
     /// Resets the per-request options while keeping connections, TLS sessions and our defaults.
-    private func curl_easy_reset_request(_ handle: UnsafeMutableRawPointer) {
-        _ = ep_curl_setopt_ptr(handle, CURLOPT_CUSTOMREQUEST, nil)
-        _ = ep_curl_setopt_long(handle, CURLOPT_HTTPGET, 1)
-        _ = ep_curl_setopt_ptr(handle, CURLOPT_POSTFIELDS, nil)
-        _ = ep_curl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, -1)
-        _ = ep_curl_setopt_data_callback(handle, CURLOPT_READFUNCTION, nil)
-        _ = ep_curl_setopt_ptr(handle, CURLOPT_SEEKFUNCTION, nil)
-        _ = ep_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, 0)
+    private func resetRequest() throws(CurlOptionRefused) {
+        try Curl.set(handle, CURLOPT_CUSTOMREQUEST, "CURLOPT_CUSTOMREQUEST", pointer: nil)
+        try Curl.set(handle, CURLOPT_HTTPGET, "CURLOPT_HTTPGET", 1)
+        try Curl.set(handle, CURLOPT_POSTFIELDS, "CURLOPT_POSTFIELDS", pointer: nil)
+        try Curl.set(handle, CURLOPT_POSTFIELDSIZE, "CURLOPT_POSTFIELDSIZE", -1)
+        try Curl.check(ep_curl_setopt_data_callback(handle, CURLOPT_READFUNCTION, nil), "CURLOPT_READFUNCTION")
+        try Curl.set(handle, CURLOPT_SEEKFUNCTION, "CURLOPT_SEEKFUNCTION", pointer: nil)
+        try Curl.set(handle, CURLOPT_TIMEOUT_MS, "CURLOPT_TIMEOUT_MS", 0)
+    }
+}
+
+/// libcurl refused an option (`curl_easy_setopt` did not return CURLE_OK): the option's name and code.
+struct CurlOptionRefused: Error {
+    let option: String
+    let code: CURLcode
+
+    var message: String { "libcurl refused \(option): \(String(cString: curl_easy_strerror(code)))" }
+    var entrypointError: EntrypointError { EntrypointError(.software, message) }
+}
+
+extension Curl {
+    /// The one check of a `curl_easy_setopt` result: anything but CURLE_OK is an error naming the option.
+    static func check(_ code: CURLcode, _ option: String) throws(CurlOptionRefused) {
+        if code != CURLE_OK { throw CurlOptionRefused(option: option, code: code) }
+    }
+
+    static func set(_ handle: UnsafeMutableRawPointer, _ option: CURLoption, _ name: String, _ value: Int) throws(CurlOptionRefused) {
+        try check(ep_curl_setopt_long(handle, option, value), name)
+    }
+
+    static func set(_ handle: UnsafeMutableRawPointer, _ option: CURLoption, _ name: String, large value: curl_off_t) throws(CurlOptionRefused) {
+        try check(ep_curl_setopt_off(handle, option, value), name)
+    }
+
+    /// A string option (libcurl copies it).
+    static func set(_ handle: UnsafeMutableRawPointer, _ option: CURLoption, _ name: String, _ value: String) throws(CurlOptionRefused) {
+        try check(value.withCString { ep_curl_setopt_ptr(handle, option, $0) }, name)
+    }
+
+    static func set(_ handle: UnsafeMutableRawPointer, _ option: CURLoption, _ name: String, pointer: UnsafeRawPointer?) throws(CurlOptionRefused) {
+        try check(ep_curl_setopt_ptr(handle, option, pointer), name)
     }
 }
