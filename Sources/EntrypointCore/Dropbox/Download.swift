@@ -125,9 +125,9 @@ extension DropboxClient {
             case 409:
                 let summary = Self.summary(response)
                 if summary.hasPrefix("path/not_found") {
-                    throw EntrypointError(.remoteMissing, "\(route): rev \(file.rev) of \(config.remotePath) no longer exists (HTTP 409 \(summary))")
+                    throw EntrypointError(.remoteMissing, "\(route): rev \(file.rev) of \(config.remotePath) no longer exists (HTTP 409 \(summary))", cause: .http(status: 409, summary: summary))
                 }
-                throw EntrypointError(.unavailable, "\(route): HTTP 409 \(summary)")
+                throw EntrypointError(.unavailable, "\(route): HTTP 409 \(summary)", cause: .http(status: 409, summary: summary))
             default:
                 throw failure(route, response)
             }

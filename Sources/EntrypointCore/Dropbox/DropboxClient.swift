@@ -137,13 +137,14 @@ public final class DropboxClient {
     /// Turns a non-success response into an error naming the route, status and Dropbox's summary.
     func failure(_ route: String, _ response: HTTPResponse) -> EntrypointError {
         let summary = Self.summary(response)
+        let cause = EntrypointError.Cause.http(status: response.status, summary: summary)
         switch response.status {
         case 400:
-            return EntrypointError(.config, "Dropbox refused \(route): HTTP 400 \(summary) (check DROPBOX_DB_PATH)")
+            return EntrypointError(.config, "Dropbox refused \(route): HTTP 400 \(summary) (check DROPBOX_DB_PATH)", cause: cause)
         case 403:
-            return EntrypointError(.authRejected, "Dropbox refused \(route): HTTP 403 \(summary) (the app lacks permission)")
+            return EntrypointError(.authRejected, "Dropbox refused \(route): HTTP 403 \(summary) (the app lacks permission)", cause: cause)
         default:
-            return EntrypointError(.unavailable, "Dropbox refused \(route): HTTP \(response.status) \(summary)")
+            return EntrypointError(.unavailable, "Dropbox refused \(route): HTTP \(response.status) \(summary)", cause: cause)
         }
     }
 
@@ -161,7 +162,7 @@ public final class DropboxClient {
             if summary.hasPrefix("path/not_file") || summary.hasPrefix("path/not_folder") {
                 throw EntrypointError(.config, "DROPBOX_DB_PATH=\(path) is a folder in Dropbox, not a file")
             }
-            throw EntrypointError(.unavailable, "files/get_metadata \(path): HTTP 409 \(summary)")
+            throw EntrypointError(.unavailable, "files/get_metadata \(path): HTTP 409 \(summary)", cause: .http(status: 409, summary: summary))
         }
         guard response.status == 200 else { throw failure("files/get_metadata", response) }
         guard let json = response.json else {

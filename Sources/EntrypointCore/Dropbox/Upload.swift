@@ -69,7 +69,7 @@ extension DropboxClient {
         case .stored(let json):
             return try storedFile(route, json, path: path, contentHash: contentHash)
         case .incorrectOffset(let correct):
-            throw EntrypointError(.unavailable, "\(route): Dropbox's upload session is at offset \(correct), not \(offset + length) as expected")
+            throw EntrypointError(.unavailable, "\(route): Dropbox's upload session is at offset \(correct), not \(offset + length) as expected", cause: .incorrectOffset(correct))
         case .conflict(let summary):
             return try resolveConflict(route, summary, path: path, contentHash: contentHash)
         case .sessionGone(let summary):
@@ -85,7 +85,7 @@ extension DropboxClient {
             log.info("\(route): Dropbox answered \(summary), but it holds this snapshot at \(path) (rev \(remote.rev)): the first upload attempt had already stored it")
             return remote
         }
-        throw EntrypointError(.conflict, "Dropbox refused the upload to \(path): \(summary) (the remote file changed since the last restore); nothing was overwritten. Use --backup --force to overwrite it")
+        throw EntrypointError(.conflict, "Dropbox refused the upload to \(path): \(summary) (the remote file changed since the last restore); nothing was overwritten. Use --backup --force to overwrite it", cause: .http(status: 409, summary: summary))
     }
 
     /// The session is gone on a finish: a resend of a finish that was carried out. Ask Dropbox.
@@ -94,7 +94,7 @@ extension DropboxClient {
             log.info("\(route): Dropbox answered \(summary), but it holds this snapshot at \(path) (rev \(remote.rev)): the first finish had already stored it")
             return remote
         }
-        throw EntrypointError(.unavailable, "\(route): HTTP 409 \(summary) (the upload session is gone and \(path) does not hold this snapshot)")
+        throw EntrypointError(.unavailable, "\(route): HTTP 409 \(summary) (the upload session is gone and \(path) does not hold this snapshot)", cause: .http(status: 409, summary: summary))
     }
 
     /// A 200 on a commit. An answer that is not a file's metadata (cut short, garbled, a proxy's
@@ -154,12 +154,12 @@ extension DropboxClient {
                     continue
                 case .incorrectOffset(let c): correct = c
                 case .conflict(let summary), .sessionGone(let summary):
-                    throw EntrypointError(.unavailable, "files/upload_session/append_v2: HTTP 409 \(summary)")
+                    throw EntrypointError(.unavailable, "files/upload_session/append_v2: HTTP 409 \(summary)", cause: .http(status: 409, summary: summary))
                 }
             }
             corrections += 1
             guard corrections <= 10, correct <= UInt64(size) else {
-                throw EntrypointError(.unavailable, "upload session: Dropbox keeps reporting incorrect_offset (now \(correct) of \(size) bytes)")
+                throw EntrypointError(.unavailable, "upload session: Dropbox keeps reporting incorrect_offset (now \(correct) of \(size) bytes)", cause: .incorrectOffset(correct))
             }
             if correct == UInt64(offset) + UInt64(length) {
                 log.info("upload session: Dropbox already has the \(length) bytes at offset \(offset) (the answer was lost); continuing at \(correct)")
@@ -200,7 +200,7 @@ extension DropboxClient {
             if error?[".tag"]?.string == "not_found" || error?["lookup_failed"]?[".tag"]?.string == "not_found" {
                 return .sessionGone(summary)
             }
-            throw EntrypointError(.unavailable, "\(route): HTTP 409 \(summary)")
+            throw EntrypointError(.unavailable, "\(route): HTTP 409 \(summary)", cause: .http(status: 409, summary: summary))
         }
         throw failure(route, response)
     }

@@ -15,7 +15,7 @@ public struct SystemError: Error, Sendable {
     func localError(_ action: String, _ path: String) -> EntrypointError {
         let sig = ep_signal_pending()
         if errno == EINTR && sig != 0 { return EntrypointError(signal: sig) }
-        return EntrypointCore.localError(action, path, errno)
+        return EntrypointCore.localError(action, path, errno, call: call)
     }
 }
 

@@ -144,7 +144,7 @@ struct SnapshotRun {
             let since = waitingSince ?? now
             waitingSince = since
             if now >= deadline {
-                throw EntrypointError(.localIO, "the snapshot of \(source) gave up \(what): another process kept it locked until the backup deadline (ENTRYPOINT_DEADLINE): \(String(cString: sqlite3_errstr(rc))); nothing was uploaded")
+                throw EntrypointError(.localIO, "the snapshot of \(source) gave up \(what): another process kept it locked until the backup deadline (ENTRYPOINT_DEADLINE): \(String(cString: sqlite3_errstr(rc))); nothing was uploaded", cause: .deadline)
             }
             if now - since >= lockTimeout {
                 throw EntrypointError(.localIO, "the snapshot of \(source) gave up \(what): another connection kept the database locked for more than \(lockTimeout.clean)s (ENTRYPOINT_LOCK_TIMEOUT; an app with PRAGMA locking_mode=EXCLUSIVE never lets a backup read it): \(String(cString: sqlite3_errstr(rc))); nothing was uploaded")

@@ -25,26 +25,62 @@ public enum ExitCode: Int32, Sendable {
     case notFound = 127
 }
 
-/// An error with its exit code and a one-line message that names the cause.
+/// An error with its exit code, a one-line message for the operator that names the cause, and that
+/// cause as a typed value. Code decides on `code` and `cause`, never on `message` (which is only
+/// ever written to the log, once, by `Entrypoint.report`).
 public struct EntrypointError: Error, CustomStringConvertible, Sendable {
-    public let code: ExitCode
-    public let message: String
-    /// Set for errors caused by a signal: the process exits with 128 + signal.
-    public let signal: Int32?
-
-    public init(_ code: ExitCode, _ message: String) {
-        self.code = code
-        self.message = message
-        self.signal = nil
+    /// What went wrong underneath, as a value.
+    public enum Cause: Sendable, Equatable {
+        /// Nothing underneath: the message is the whole story (a configuration value, a verification).
+        case none
+        /// A failed system call and its errno.
+        case system(call: String, errno: Int32)
+        /// A libcurl failure: its CURLcode, and the option when libcurl refused one.
+        case curl(code: Int32, option: String?)
+        /// Dropbox answered with an HTTP status; `summary` is its error_summary (or first line).
+        case http(status: Int, summary: String)
+        /// Dropbox's upload session is at this offset, not where we expected (409 incorrect_offset).
+        case incorrectOffset(UInt64)
+        /// ENTRYPOINT_DEADLINE (or the backup's deadline) was reached.
+        case deadline
+        /// A stop signal arrived: the process exits with 128 + signal.
+        case signal(Int32)
     }
 
-    init(signal: Int32) {
+    public let code: ExitCode
+    public let message: String
+    public let cause: Cause
+
+    public init(_ code: ExitCode, _ message: String, cause: Cause = .none) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
+    /// A stop signal: `stopped by SIGTERM; <consequence>`.
+    init(signal: Int32, consequence: String = "the database was left as it was") {
+        self.init(signal: signal, message: "stopped by \(signalName(signal)); \(consequence)")
+    }
+
+    /// A stop signal with its own line.
+    init(signal: Int32, message: String) {
         self.code = .software
-        self.message = "stopped by \(signalName(signal)); the database was left as it was"
-        self.signal = signal
+        self.message = message
+        self.cause = .signal(signal)
+    }
+
+    /// The same error (code and cause) with another line for the operator, e.g. with what happens next.
+    func with(message: String) -> EntrypointError {
+        EntrypointError(code, message, cause: cause)
     }
 
     public var description: String { message }
+
+    /// Set for errors caused by a signal: the process exits with 128 + signal.
+    public var signal: Int32? {
+        if case .signal(let sig) = cause { return sig }
+        return nil
+    }
 
     /// The process exit status for this error.
     public var exitStatus: Int32 { signal.map { 128 + $0 } ?? code.rawValue }
@@ -59,7 +95,7 @@ func errnoText(_ value: Int32) -> String {
 }
 
 /// Maps an errno from a local file operation to an operator-facing error naming path and cause.
-func localError(_ action: String, _ path: String, _ err: Int32) -> EntrypointError {
+func localError(_ action: String, _ path: String, _ err: Int32, call: String = "") -> EntrypointError {
     var hint = ""
     switch err {
     case ENOSPC: hint = " (the volume is full)"
@@ -68,5 +104,5 @@ func localError(_ action: String, _ path: String, _ err: Int32) -> EntrypointErr
     case EDQUOT: hint = " (disk quota exceeded)"
     default: break
     }
-    return EntrypointError(.localIO, "cannot \(action) \(path): \(errnoText(err))\(hint)")
+    return EntrypointError(.localIO, "cannot \(action) \(path): \(errnoText(err))\(hint)", cause: .system(call: call, errno: err))
 }
