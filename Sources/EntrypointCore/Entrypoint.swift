@@ -6,13 +6,22 @@ public enum Entrypoint {
     /// Runs the program. On success with a command this never returns (the process is replaced).
     /// Returns the exit status otherwise. `log` is configured here from ENTRYPOINT_LOG_LEVEL.
     public static func run(arguments: [String], environment: [String: String], log: Logger) -> Int32 {
-        let invocation: Invocation
         do throws(EntrypointError) {
-            invocation = try Invocation(arguments: arguments)
+            return try dispatch(arguments: arguments, environment: environment, log: log)
         } catch {
-            log.error(error.message)
-            return error.exitStatus
+            return report(error, log)
         }
+    }
+
+    /// The one place an error becomes the operator's line and the exit status (128 + N for a signal).
+    static func report(_ error: EntrypointError, _ log: Logger) -> Int32 {
+        log.error(error.message)
+        return error.exitStatus
+    }
+
+    /// One exhaustive switch over the mode. Modes throw; `run` reports.
+    static func dispatch(arguments: [String], environment: [String: String], log: Logger) throws(EntrypointError) -> Int32 {
+        let invocation = try Invocation(arguments: arguments)
         switch invocation.mode {
         case .help:
             print(Invocation.usage)
@@ -23,41 +32,28 @@ public enum Entrypoint {
         case .hash(let files):
             return HashMode.run(files, log: log)
         case .authorize:
-            return AuthorizeMode(environment: environment, log: log).run()
+            try AuthorizeMode(environment: environment, log: log).run()
+            return 0
         case .check:
-            return configured(environment, log) { config in
-                CheckMode(config: config, environment: environment, log: log).run()
-            }
+            let config = try configured(environment, log)
+            try CheckMode(config: config, environment: environment, log: log).run()
+            return 0
         case .backup(let force, let automatic):
-            return configured(environment, log) { config in
-                ep_signals_install()
-                do throws(EntrypointError) {
-                    try BackupMode(config: config, force: force, automatic: automatic, environment: environment, log: log).run()
-                    return 0
-                } catch {
-                    log.error(error.message)
-                    return error.exitStatus
-                }
-            }
+            let config = try configured(environment, log)
+            ep_signals_install()
+            try BackupMode(config: config, force: force, automatic: automatic, environment: environment, log: log).run()
+            return 0
         case .run(let command):
-            return configured(environment, log) { config in
-                RunMode.run(command, invocation: invocation, config: config, environment: environment, log: log)
-            }
+            let config = try configured(environment, log)
+            return try RunMode.run(command, invocation: invocation, config: config, environment: environment, log: log)
         }
     }
 
-    /// Reads and validates the configuration (ENTRYPOINT_LOG_LEVEL and the secrets go to `log`), then
-    /// runs `body` with it; a configuration error is logged and its exit status returned.
-    static func configured(_ environment: [String: String], _ log: Logger, _ body: (Configuration) -> Int32) -> Int32 {
-        let config: Configuration
-        do throws(EntrypointError) {
-            config = try Configuration(environment: environment)
-        } catch {
-            log.error(error.message)
-            return error.exitStatus
-        }
+    /// Reads and validates the configuration; ENTRYPOINT_LOG_LEVEL and the secrets go to `log`.
+    static func configured(_ environment: [String: String], _ log: Logger) throws(EntrypointError) -> Configuration {
+        let config = try Configuration(environment: environment)
         log.level = config.logLevel
         log.addSecrets(config.secrets)
-        return body(config)
+        return config
     }
 }

@@ -12,19 +12,14 @@ struct AuthorizeMode {
     /// fail over a refresh token that is set but about to be replaced.
     static let credentialVariables = ["DROPBOX_ACCESS_TOKEN", "DROPBOX_APP_KEY", "DROPBOX_APP_SECRET", "DROPBOX_REFRESH_TOKEN"]
 
-    func run() -> Int32 {
+    func run() throws(EntrypointError) {
         ep_signals_install()
         defer { fflush(nil) }
         do throws(EntrypointError) {
             try authorize()
-            return 0
         } catch {
-            if let sig = error.signal {
-                log.error("stopped by \(signalName(sig)); no refresh token was printed")
-            } else {
-                log.error(error.message)
-            }
-            return error.exitStatus
+            if let sig = error.signal { throw EntrypointError(signal: sig, consequence: "no refresh token was printed") }
+            throw error
         }
     }
 

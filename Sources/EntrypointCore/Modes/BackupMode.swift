@@ -60,11 +60,8 @@ struct BackupMode {
         Exec.testSignal("backup-hash", environment)
         let hashing = BackgroundDataHash(fd: fd, size: snapshotSize)
         defer { hashing.cancel() }  // joined before `fd` is closed, on every path
-        do throws(EntrypointError) {
-            try SQLite.verify(temp.path, what: "the snapshot of \(db)")
-        } catch {
-            throw EntrypointError(.localIO, error.message.replacingAll("; nothing was installed", with: "; the local database may be damaged, nothing was uploaded"))
-        }
+        try SQLite.verify(
+            temp.path, what: "the snapshot of \(db)", code: .localIO, consequence: "the local database may be damaged, nothing was uploaded")
         func hashes() throws(EntrypointError) -> (content: String, data: String, blocks: [UInt8]) {
             let all: (content: String, data: String, blocks: [UInt8])
             do throws(SystemError) { all = try hashing.waitWithBlocks() } catch {

@@ -11,18 +11,18 @@ struct CheckMode {
 
     func say(_ line: String) { print(log.redact(line)) }
 
-    func run() -> Int32 {
+    func run() throws(EntrypointError) {
         say("configuration:")
         for (name, value) in config.redactedSummary { say("  \(name) = \(value)") }
         let restorer = Restorer(config: config, log: log, environment: environment)
         defer { fflush(nil) }
         if config.restorePolicy == .off {
             say("result: restore is off (ENTRYPOINT_RESTORE_MODE=off); the command would start on the local database as it is")
-            return 0
+            return
         }
         if config.credentials == .none {
             say("result: no Dropbox credentials; the restore would be skipped and the command started")
-            return 0
+            return
         }
         do throws(EntrypointError) {
             let size = try restorer.localSize()
@@ -59,7 +59,7 @@ struct CheckMode {
             }
             if config.restorePolicy == .ifMissing && hasLocal {
                 say("result: would keep the local database (ENTRYPOINT_RESTORE_MODE=if-missing)")
-                return 0
+                return
             }
             // The restore's own decision function (Restorer.run calls the same).
             let decision = RestoreDecision.decide(local: local, remote: remote, record: record)
@@ -73,11 +73,9 @@ struct CheckMode {
                     }
                 }
             }
-            return 0
         } catch {
             say("result: FAIL: \(error.message)")
-            log.error(error.message)
-            return error.exitStatus
+            throw error
         }
     }
 

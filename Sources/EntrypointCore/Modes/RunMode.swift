@@ -3,22 +3,18 @@ import CShims
 import Glibc
 
 enum RunMode {
-    static func run(_ command: [String], invocation: Invocation, config: Configuration, environment: [String: String], log: Logger) -> Int32 {
+    /// Returns the exit status when there is no exec: 0 without a command, the command's status
+    /// under the supervisor. Throws what stops the start.
+    static func run(_ command: [String], invocation: Invocation, config: Configuration, environment: [String: String], log: Logger) throws(EntrypointError) -> Int32 {
         // Expand before restoring: an unset $PORT is a configuration error, found before any download.
         var finalCommand = command
         if !command.isEmpty && config.expandArguments && !invocation.noExpand
             && !Expansion.isShellCommandString(command)
         {
-            do throws(EntrypointError) {
-                finalCommand = try Expansion.expand(command, environment: environment)
-            } catch {
-                log.error(error.message)
-                return error.exitStatus
-            }
+            finalCommand = try Expansion.expand(command, environment: environment)
         }
         ep_signals_install()
-        var inSync = false
-        if let status = restore(config: config, environment: environment, log: log, inSync: &inSync) { return status }
+        let inSync = try restore(config: config, environment: environment, log: log)
         // Periodic or on-stop backups: stay as the command's supervisor instead of exec'ing it.
         let supervisor = !finalCommand.isEmpty && config.supervises
             ? Supervisor(command: finalCommand, config: config, environment: environment, log: log, startsInSync: inSync) : nil
@@ -30,8 +26,7 @@ enum RunMode {
         // A stop requested after the restore but before the exec is honoured, not lost.
         let pending = ep_signal_pending()
         if pending != 0 {
-            log.error("stopped by \(signalName(pending)) before \(finalCommand.first ?? "the command") was started")
-            return 128 + pending
+            throw EntrypointError(signal: pending, message: "stopped by \(signalName(pending)) before \(finalCommand.first ?? "the command") was started")
         }
         guard !finalCommand.isEmpty else { return 0 }
         if let supervisor { return supervisor.run() }
@@ -39,43 +34,32 @@ enum RunMode {
         let error = Exec.replaceProcess(with: finalCommand, environment: environment)
         if let sig = error.signal {
             // Checked again after the handlers were reset (Exec.prepareSignals): not lost.
-            log.error("stopped by \(signalName(sig)) before \(finalCommand[0]) was started")
-            return 128 + sig
+            throw EntrypointError(signal: sig, message: "stopped by \(signalName(sig)) before \(finalCommand[0]) was started")
         }
-        log.error(error.message)
-        return error.exitStatus
+        throw error
     }
 
-    /// Restores and applies the failure policy. Returns an exit status to stop with, or nil to go on.
-    /// `inSync`: the local database is known to hold what Dropbox holds (RestoreOutcome.matchesDropbox).
-    static func restore(config: Configuration, environment: [String: String], log: Logger, inSync: inout Bool) -> Int32? {
+    /// Restores and applies the failure policy: returns to go on, throws to stop. Returns whether the
+    /// local database is known to hold what Dropbox holds (RestoreOutcome.matchesDropbox).
+    static func restore(config: Configuration, environment: [String: String], log: Logger) throws(EntrypointError) -> Bool {
         do throws(EntrypointError) {
-            inSync = try Restorer(config: config, log: log, environment: environment).run().matchesDropbox
-            return nil
+            return try Restorer(config: config, log: log, environment: environment).run().matchesDropbox
         } catch {
-            if let sig = error.signal {
-                log.error(error.message)
-                return 128 + sig
-            }
+            if error.signal != nil { throw error }
             let recoverable = error.isUnavailable || error.code == .badRemoteData
-            guard recoverable else {
-                log.error(error.message)
-                return error.exitStatus
-            }
+            guard recoverable else { throw error }
             let local = (FileIO.statIfPresent(config.localPath)?.st_size ?? 0) > 0
             switch config.onUnavailable {
             case .start:
                 log.warning("\(error.message); starting anyway (ENTRYPOINT_ON_UNAVAILABLE=start)\(local ? " on the local database" : " without a database")")
-                return nil
+                return false
             case .auto where local:
                 log.warning("\(error.message); starting on the existing local database \(config.localPath), which may be out of date")
-                return nil
+                return false
             case .auto:
-                log.error("\(error.message); no local database to start on, exiting so the platform retries")
-                return error.exitStatus
+                throw error.with(message: "\(error.message); no local database to start on, exiting so the platform retries")
             case .fail:
-                log.error("\(error.message) (ENTRYPOINT_ON_UNAVAILABLE=fail)")
-                return error.exitStatus
+                throw error.with(message: "\(error.message) (ENTRYPOINT_ON_UNAVAILABLE=fail)")
             }
         }
     }

@@ -21,9 +21,9 @@ enum Spawn {
         _ = sigprocmask(SIG_BLOCK, &ttou, nil)  // tcsetpgrp from a background group would stop us
         if isatty(0) == 1 { _ = tcsetpgrp(0, getpgrp()) }
         let error = Exec.replaceProcess(with: command, environment: environment)
-        log.error(error.message)
+        let status = Entrypoint.report(error, log)
         fflush(nil)
-        _exit(error.exitStatus)
+        _exit(status)
     }
 
     /// The path of this binary for the workers: /proc/self/exe, or argv[0] when /proc is missing.
@@ -46,9 +46,9 @@ enum Spawn {
             env[name] = value
         }
         let error = Exec.replaceProcess(with: [selfPath, "--backup", "--auto"], environment: env)
-        log.error("cannot start the backup worker: " + error.message)
+        let status = Entrypoint.report(error.with(message: "cannot start the backup worker: " + error.message), log)
         fflush(nil)
-        _exit(error.exitStatus)
+        _exit(status)
     }
 
     /// The exit status for a waitpid status word: the code, or 128+N when signal N ended it.

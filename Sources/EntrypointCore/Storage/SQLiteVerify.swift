@@ -7,20 +7,23 @@ extension SQLite {
 
     /// Verifies a downloaded file before it may replace anything: the SQLite header, then
     /// `PRAGMA quick_check`, opened read-only and immutable (no sidecar files are created).
-    static func verify(_ path: String, what: String) throws(EntrypointError) {
+    /// A failure is `code` (a download: 65) and its line ends with `consequence`.
+    static func verify(
+        _ path: String, what: String, code: ExitCode = .badRemoteData, consequence: String = "nothing was installed"
+    ) throws(EntrypointError) {
         guard hasHeader(path) else {
-            throw EntrypointError(.badRemoteData, "\(what) is not a SQLite database (no \"SQLite format 3\" header); nothing was installed")
+            throw EntrypointError(code, "\(what) is not a SQLite database (no \"SQLite format 3\" header); \(consequence)")
         }
         let result: [String]
         do throws(EntrypointError) {
             let connection = try verifyConnection(path)
             result = try connection.query("PRAGMA quick_check")
         } catch {
-            throw EntrypointError(.badRemoteData, "\(what) failed PRAGMA quick_check: \(error.message); nothing was installed")
+            throw EntrypointError(code, "\(what) failed PRAGMA quick_check: \(error.message); \(consequence)")
         }
         guard result == ["ok"] else {
             let first = result.first ?? "no result"
-            throw EntrypointError(.badRemoteData, "\(what) failed PRAGMA quick_check: \(first)\(result.count > 1 ? " (+\(result.count - 1) more)" : ""); nothing was installed")
+            throw EntrypointError(code, "\(what) failed PRAGMA quick_check: \(first)\(result.count > 1 ? " (+\(result.count - 1) more)" : ""); \(consequence)")
         }
     }
 
