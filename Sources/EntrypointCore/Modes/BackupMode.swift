@@ -31,28 +31,24 @@ struct BackupMode {
         defer { withExtendedLifetime(lock) {} }
 
         // Snapshot into a temporary file beside the database.
-        let temp: (fd: Int32, path: String)
-        do throws(SystemError) {
-            temp = try FileIO.createTemporary(near: db, infix: ".entrypoint-backup-", mode: 0o600)
-        } catch {
-            throw localError("create a temporary file in", FileIO.dirname(db), error.errno)
+        let temp = try FileIO.operation("create a temporary file in", FileIO.dirname(db)) { () throws(SystemError) in
+            try FileIO.createTemporary(near: db, infix: ".entrypoint-backup-", mode: 0o600)
         }
-        FileIO.close(temp.fd)
-        defer { for f in [temp.path] + SQLite.sidecarSuffixes.map({ temp.path + $0 }) { _ = unlink(f) } }
+        let tempPath = temp.path  // removed with `temp` when this scope ends; its sidecars here:
+        defer { for f in SQLite.sidecarSuffixes.map({ tempPath + $0 }) { FileIO.removeBestEffort(f) } }
+        temp.descriptor.close()  // SQLite writes the snapshot through its own connection
         log.info("taking a snapshot of \(db)")
         hangForTest()
-        try SQLite.snapshot(db, to: temp.path, deadline: restorer.deadline, lockTimeout: config.lockTimeout, log: log)
+        try SQLite.snapshot(db, to: tempPath, deadline: restorer.deadline, lockTimeout: config.lockTimeout, log: log)
         // The record describes the snapshot itself: its data hash (computed below with its content
         // hash, in one pass). No hash of the live file is taken after the snapshot: a commit made during
         // or after it changes the live file's data hash, so the next restore sees a local change and
         // keeps it (docs/design.md, "The record").
 
-        let fd: Int32
-        do throws(SystemError) { fd = try FileIO.open(temp.path, O_RDONLY) } catch { throw localError("open", temp.path, error.errno) }
-        defer { FileIO.close(fd) }
-        var st = stat()
-        fstat(fd, &st)
-        let snapshotSize = Int64(st.st_size)
+        // Declared before `hashing`: closed after its join below, on every path.
+        let snapshotFile = try FileIO.operation("open", tempPath) { () throws(SystemError) in try FileDescriptor.open(tempPath, O_RDONLY) }
+        let fd = snapshotFile.raw
+        let snapshotSize = try FileIO.operation("stat", tempPath) { () throws(SystemError) in try FileIO.size(fd) }
         // The snapshot's hashes are computed on their own threads while it is checked, the client is
         // made and the metadata fetched (none needs another). The lines and errors are those of the old
         // order: a failed check first (the hash is then cancelled), then a failed hash, and the snapshot
@@ -61,11 +57,11 @@ struct BackupMode {
         let hashing = BackgroundDataHash(fd: fd, size: snapshotSize)
         defer { hashing.cancel() }  // joined before `fd` is closed, on every path
         try SQLite.verify(
-            temp.path, what: "the snapshot of \(db)", code: .localIO, consequence: "the local database may be damaged, nothing was uploaded")
+            tempPath, what: "the snapshot of \(db)", code: .localIO, consequence: "the local database may be damaged, nothing was uploaded")
         func hashes() throws(EntrypointError) -> (content: String, data: String, blocks: [UInt8]) {
             let all: (content: String, data: String, blocks: [UInt8])
             do throws(SystemError) { all = try hashing.waitWithBlocks() } catch {
-                throw error.localError("read", temp.path)  // a Ctrl-C here is 130, not 74
+                throw error.localError("read", tempPath)  // a Ctrl-C here is 130, not 74
             }
             log.info("snapshot: \(Progress.bytes(UInt64(snapshotSize))), content hash \(all.content)")
             return all

@@ -8,43 +8,35 @@ extension Restorer {
     /// Download → verify → keep a copy of a changed local database → rename over it → fsync.
     func install(_ remote: RemoteFile, client: DropboxClient, keepLocal: Bool, reason: DownloadReason) throws(EntrypointError) -> String? {
         let mode = databaseMode
-        let temp: (fd: Int32, path: String)
-        do throws(SystemError) {
-            temp = try FileIO.createTemporary(near: db, infix: tempInfix, mode: mode)
-        } catch {
-            throw localError("create a temporary file in", directory, error.errno)
+        var temp = try FileIO.operation("create a temporary file in", directory) { () throws(SystemError) in
+            try FileIO.createTemporary(near: db, infix: tempInfix, mode: mode)
         }
-        var installed = false
-        var fdOpen = true
-        defer {
-            if fdOpen { FileIO.close(temp.fd) }
-            if !installed { _ = unlink(temp.path) }
-        }
+        let fd = temp.descriptor.raw
         // Reserve the space up front: a full volume fails here, before any byte is downloaded.
         if remote.size > 0 {
-            let rc = posix_fallocate(temp.fd, 0, off_t(remote.size))
+            let rc = posix_fallocate(fd, 0, off_t(remote.size))
             if rc == ENOSPC || rc == EDQUOT {
-                throw localError("reserve \(Progress.bytes(remote.size)) for", temp.path, rc)
+                throw localError("reserve \(Progress.bytes(remote.size)) for", temp.path, rc, call: "posix_fallocate")
             }
         }
         let progress = Progress("downloading", total: remote.size, log: log, interval: config.progressInterval, threshold: config.progressThreshold)
         // Both hashes of the bytes written, from the download's one pass (no second read for the record).
-        let (hash, dataHash) = try client.downloadHashes(remote, to: temp.fd, progress: progress)
+        let (hash, dataHash) = try client.downloadHashes(remote, to: fd, progress: progress)
         crashPoint("downloaded")
         if hash != remote.contentHash {
             throw EntrypointError(.badRemoteData, "the downloaded file's content hash \(hash) does not match Dropbox's \(remote.contentHash) for rev \(remote.rev); nothing was installed")
         }
         let what = "the downloaded file (rev \(remote.rev))"
-        do throws(SystemError) {
+        try FileIO.operation("write", temp.path) { () throws(SystemError) in
             // fallocate may have sized the file; the content is exactly remote.size bytes.
-            if ftruncate(temp.fd, off_t(remote.size)) != 0 { throw SystemError(errno: errno, call: "ftruncate") }
-            try FileIO.fsync(temp.fd)
-        } catch {
-            throw localError("write", temp.path, error.errno)
+            try FileIO.truncate(fd, Int64(remote.size))
+            try FileIO.fsync(fd)
         }
-        FileIO.close(temp.fd)
-        fdOpen = false
-        try SQLite.verify(temp.path, what: what)
+        // Closed before SQLite opens the file to verify it.
+        let path = temp.path
+        let descriptor = temp.descriptor
+        descriptor.close()
+        try SQLite.verify(path, what: what)
         // The record describes the installed file by its data hash too (docs/design.md, "The record").
         try client.checkSignal()
 
@@ -61,26 +53,20 @@ extension Restorer {
         crashPoint("before-sidecars")
         // No sidecar of the old database may sit beside the new one, at any instant.
         for sidecar in SQLite.sidecars(db) {
-            do throws(SystemError) {
+            try FileIO.operation(keptCopy == nil ? "remove" : "move", sidecar) { () throws(SystemError) in
                 if let copy = keptCopy {
                     try FileIO.rename(sidecar, copy + String(sidecar.dropFirst(db.count)))
                 } else {
                     try FileIO.unlinkIfPresent(sidecar)
                 }
                 crashPoint("sidecar-moved")
-            } catch {
-                throw localError(keptCopy == nil ? "remove" : "move", sidecar, error.errno)
             }
         }
         crashPoint("before-rename")
-        do throws(SystemError) {
-            try FileIO.rename(temp.path, db)
-            installed = true
-            crashPoint("after-rename")
-            try FileIO.fsyncDirectory(directory)
-        } catch {
-            throw localError(installed ? "sync the directory" : "rename \(temp.path) over", installed ? directory : db, error.errno)
-        }
+        try FileIO.operation("rename \(path) over", db) { () throws(SystemError) in try FileIO.rename(path, db) }
+        temp.removal.keep()
+        crashPoint("after-rename")
+        try FileIO.operation("sync the directory", directory) { () throws(SystemError) in try FileIO.fsyncDirectory(directory) }
         crashPoint("before-record")
         try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "restored", time: Clock.utcStamp(), dataHash: dataHash).save(db)
         crashPoint("after-record")
@@ -99,7 +85,7 @@ extension Restorer {
             n += 1
             copy = db + copyInfix + Clock.utcStamp(compact: true) + "-\(n)"
         }
-        do throws(SystemError) {
+        try FileIO.operation("keep a copy of the local database as", copy) { () throws(SystemError) in
             do throws(SystemError) {
                 // Test hook: behave as a file system without hard links (vfat, some FUSE and network mounts).
                 if environment["ENTRYPOINT_TEST_NO_HARD_LINKS"] == "1" { throw SystemError(errno: EPERM, call: "link") }
@@ -108,8 +94,6 @@ extension Restorer {
                 try FileIO.copyFile(db, copy, near: db, infix: tempInfix + "copy-", mode: databaseMode) { crashPoint("copying") }
             }
             try FileIO.fsyncDirectory(directory)
-        } catch {
-            throw localError("keep a copy of the local database as", copy, error.errno)
         }
         return copy
     }

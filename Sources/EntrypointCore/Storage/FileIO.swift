@@ -20,6 +20,15 @@ public struct SystemError: Error, Sendable {
 }
 
 public enum FileIO {
+    /// The one conversion of a failed system call into the operator's error: runs `body`, and a
+    /// `SystemError` becomes `cannot <action> <path>: <strerror>` (exit 74), or the signal's error
+    /// when a stop signal cut the call short (SystemError.localError).
+    static func operation<T: ~Copyable>(
+        _ action: String, _ path: String, _ body: () throws(SystemError) -> T
+    ) throws(EntrypointError) -> T {
+        do { return try body() } catch { throw error.localError(action, path) }
+    }
+
     /// Calls `body` until it stops failing with EINTR; throws the errno otherwise.
     @discardableResult
     static func retrying<T: FixedWidthInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T {
@@ -42,8 +51,8 @@ public enum FileIO {
 
     /// Reads a whole small file (secrets, records).
     static func readSmallFile(_ path: String, limit: Int) throws(SystemError) -> [UInt8] {
-        let fd = try open(path, O_RDONLY)
-        defer { close(fd) }
+        let file = try FileDescriptor.open(path, O_RDONLY)
+        let fd = file.raw
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while out.count <= limit {
@@ -73,15 +82,25 @@ public enum FileIO {
         }
     }
 
+    static func truncate(_ fd: Int32, _ size: Int64) throws(SystemError) {
+        try retrying("ftruncate") { Glibc.ftruncate(fd, off_t(size)) }
+    }
+
+    /// fstat(2)'s size of an open file.
+    static func size(_ fd: Int32) throws(SystemError) -> Int64 {
+        var st = Glibc.stat()
+        try retrying("fstat") { fstat(fd, &st) }
+        return Int64(st.st_size)
+    }
+
     static func fsync(_ fd: Int32) throws(SystemError) {
         try retrying("fsync") { Glibc.fsync(fd) }
     }
 
     /// fsync of a directory, so a rename or create in it is durable.
     static func fsyncDirectory(_ path: String) throws(SystemError) {
-        let fd = try open(path, O_RDONLY | O_DIRECTORY)
-        defer { close(fd) }
-        try fsync(fd)
+        let directory = try FileDescriptor.open(path, O_RDONLY | O_DIRECTORY)
+        try fsync(directory.raw)
     }
 
     static func rename(_ from: String, _ to: String) throws(SystemError) {
@@ -90,6 +109,13 @@ public enum FileIO {
 
     static func link(_ from: String, _ to: String) throws(SystemError) {
         try retrying("link") { Glibc.link(from, to) }
+    }
+
+    /// Removes a temporary on a path where its removal cannot be reported and must not hide the
+    /// error being reported (an operation that already failed, the cleanup of a snapshot). A
+    /// leftover is harmless: the next start removes `*.entrypoint-*` temporaries (Restorer).
+    static func removeBestEffort(_ path: String) {
+        if Glibc.unlink(path) != 0 { return }  // nothing to do on failure: see above
     }
 
     /// Removes a file; a missing file is not an error.
@@ -147,14 +173,16 @@ public enum FileIO {
     }
 
     /// Creates a new file exclusively (O_EXCL) next to `path` named `<path><infix><random>`.
-    static func createTemporary(near path: String, infix: String, mode: mode_t) throws(SystemError) -> (fd: Int32, path: String) {
+    /// The file is removed again when the result goes out of scope, unless it is kept.
+    static func createTemporary(near path: String, infix: String, mode: mode_t) throws(SystemError) -> TemporaryFile {
         for _ in 0..<100 {
             let candidate = path + infix + randomSuffix()
             let fd = Glibc.open(candidate, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode)
             if fd >= 0 {
+                let temp = TemporaryFile(descriptor: FileDescriptor(adopting: fd), removal: RemovalOnExit(candidate))
                 // The umask may have narrowed the mode; the database's mode is what we want.
-                _ = fchmod(fd, mode)
-                return (fd, candidate)
+                try retrying("fchmod") { fchmod(fd, mode) }
+                return temp
             }
             let err = errno
             if err == EEXIST || err == EINTR { continue }
@@ -190,15 +218,10 @@ public enum FileIO {
     static func copyFile(
         _ from: String, _ to: String, near: String, infix: String, mode: mode_t, afterChunk: () -> Void = {}
     ) throws(SystemError) {
-        let src = try open(from, O_RDONLY)
-        defer { close(src) }
-        let (dst, temp) = try createTemporary(near: near, infix: infix, mode: mode)
-        var open = true
-        var ok = false
-        defer {
-            if open { close(dst) }
-            if !ok { _ = Glibc.unlink(temp) }
-        }
+        let source = try FileDescriptor.open(from, O_RDONLY)
+        let src = source.raw
+        var temp = try createTemporary(near: near, infix: infix, mode: mode)
+        let dst = temp.descriptor.raw
         let size = 1 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
         defer { buffer.deallocate() }
@@ -209,33 +232,22 @@ public enum FileIO {
             afterChunk()
         }
         try fsync(dst)
-        close(dst)
-        open = false
-        try rename(temp, to)
-        ok = true
+        try rename(temp.path, to)
+        temp.removal.keep()
     }
 
     /// Writes a small file atomically: temp file beside it, fsync, rename, fsync directory.
     static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(SystemError) {
-        let (fd, temp) = try createTemporary(near: path, infix: ".tmp-", mode: mode)
-        var ok = false
-        defer {
-            if !ok { _ = Glibc.unlink(temp) }
+        var temp = try createTemporary(near: path, infix: ".tmp-", mode: mode)
+        let fd = temp.descriptor.raw
+        let failure: SystemError? = bytes.withUnsafeBytes { b in
+            do throws(SystemError) { try writeAll(fd, b) } catch { return error }
+            return nil
         }
-        do throws(SystemError) {
-            let failure: SystemError? = bytes.withUnsafeBytes { b in
-                do throws(SystemError) { try writeAll(fd, b) } catch { return error }
-                return nil
-            }
-            if let failure { throw failure }
-            try fsync(fd)
-        } catch {
-            close(fd)
-            throw error
-        }
-        close(fd)
-        try rename(temp, path)
-        ok = true
+        if let failure { throw failure }
+        try fsync(fd)
+        try rename(temp.path, path)
+        temp.removal.keep()
         try fsyncDirectory(dirname(path))
     }
 }
