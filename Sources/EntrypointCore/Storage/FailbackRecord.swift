@@ -38,18 +38,14 @@ struct FailbackRecord: Equatable {
             ("remote_path", .string(remotePath)),
         ]
         if let remoteRev { members.append(("remote_rev", .string(remoteRev))) }
-        do throws(SystemError) {
+        try FileIO.operation("write", Self.path(for: db)) { () throws(SystemError) in
             try FileIO.writeAtomically(Self.path(for: db), Array((JSON.object(members).encoded() + "\n").utf8), mode: 0o644)
-        } catch {
-            throw localError("write", Self.path(for: db), error.errno)
         }
     }
 
     /// Removes the record once DROPBOX_DB_PATH itself holds this volume's upload again.
     static func remove(_ db: String) throws(EntrypointError) {
-        do throws(SystemError) { try FileIO.unlinkIfPresent(path(for: db)) } catch {
-            throw localError("remove", path(for: db), error.errno)
-        }
+        try FileIO.operation("remove", path(for: db)) { () throws(SystemError) in try FileIO.unlinkIfPresent(path(for: db)) }
     }
 
     /// The side copy's name: `<stem>.failback-<stamp><ext>` in the folder of `remote`; the n-th

@@ -316,11 +316,9 @@ struct SnapshotRun {
         // Opened before the lock and closed after it: closing any descriptor of a file drops every
         // POSIX lock this process holds on it, SQLite's shared lock included.
         let input: Int32, output: Int32
-        do throws(SystemError) { input = try FileIO.open(source, O_RDONLY) } catch { throw localError("open", source, error.errno) }
+        input = try FileIO.operation("open", source) { () throws(SystemError) in try FileIO.open(source, O_RDONLY) }
         defer { FileIO.close(input) }
-        do throws(SystemError) { output = try FileIO.open(destination, O_RDWR) } catch {
-            throw localError("open", destination, error.errno)
-        }
+        output = try FileIO.operation("open", destination) { () throws(SystemError) in try FileIO.open(destination, O_RDWR) }
         defer { FileIO.close(output) }
         let chunk = SQLite.SnapshotTuning.copyChunk
         let live = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
@@ -331,24 +329,21 @@ struct SnapshotRun {
         func read(_ fd: Int32, _ path: String, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, _ count: Int) throws(EntrypointError) -> Int {
             var done = 0
             while done < count {
-                let n: Int
-                do throws(SystemError) {
-                    n = try FileIO.retrying("pread") { Glibc.pread(fd, buffer.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
-                } catch { throw localError("read", path, error.errno) }
+                let n = try FileIO.operation("read", path) { () throws(SystemError) in
+                    try FileIO.retrying("pread") { Glibc.pread(fd, buffer.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
+                }
                 if n == 0 { break }
                 done += n
             }
             return done
         }
         func write(_ buffer: UnsafeMutableRawBufferPointer, _ count: Int, at offset: Int64) throws(EntrypointError) {
-            do throws(SystemError) {
+            try FileIO.operation("write", destination) { () throws(SystemError) in
                 try FileIO.pwriteAll(output, UnsafeRawBufferPointer(rebasing: buffer[0..<count]), at: offset)
-            } catch { throw localError("write", destination, error.errno) }
+            }
         }
         func size(_ fd: Int32, _ path: String) throws(EntrypointError) -> Int64 {
-            var st = stat()
-            guard fstat(fd, &st) == 0 else { throw localError("stat", path, errno) }
-            return Int64(st.st_size)
+            try FileIO.operation("stat", path) { () throws(SystemError) in try FileIO.size(fd) }
         }
 
         // 1. The torn copy, without a lock.
@@ -368,7 +363,7 @@ struct SnapshotRun {
         defer { if inTransaction { _ = rollback() } }
         if mode.wal {
             // The torn copy has a WAL header; the backup API must start from an empty file.
-            guard ftruncate(output, 0) == 0 else { throw localError("truncate", destination, errno) }
+            try FileIO.operation("truncate", destination) { () throws(SystemError) in try FileIO.truncate(output, 0) }
             return nil
         }
         let started = Clock.now()
@@ -387,7 +382,7 @@ struct SnapshotRun {
             }
             offset += Int64(n)
         }
-        guard ftruncate(output, off_t(fileSize)) == 0 else { throw localError("truncate", destination, errno) }
+        try FileIO.operation("truncate", destination) { () throws(SystemError) in try FileIO.truncate(output, fileSize) }
         inTransaction = false
         try endRead()
         return Clock.now() - started

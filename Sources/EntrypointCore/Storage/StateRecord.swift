@@ -71,10 +71,8 @@ struct StateRecord: Equatable {
         if let uploadingContentHash { members.append(("uploading_content_hash", .string(uploadingContentHash))) }
         if let uploadingDataHash { members.append(("uploading_data_hash", .string(uploadingDataHash))) }
         let json = JSON.object(members)
-        do throws(SystemError) {
+        try FileIO.operation("write", Self.path(for: db)) { () throws(SystemError) in
             try FileIO.writeAtomically(Self.path(for: db), Array((json.encoded() + "\n").utf8), mode: 0o644)
-        } catch {
-            throw localError("write", Self.path(for: db), error.errno)
         }
     }
 }
