@@ -206,7 +206,7 @@ struct BackupMode {
     /// here, deaf to SIGTERM, as a worker stuck in a system call would, so only SIGKILL ends it.
     func hangForTest() {
         guard environment["ENTRYPOINT_TEST_HANG_AT"] == "snapshot" else { return }
-        _ = signal(SIGTERM, SIG_IGN)
-        while true { _ = sleep(1) }
+        bestEffort("a test hook; SIG_ERR is only for an invalid signal number", signal(SIGTERM, SIG_IGN))
+        while true { bestEffort("a test hook that hangs until SIGKILL", sleep(1)) }
     }
 }

@@ -14,12 +14,14 @@ enum Spawn {
         let pid = fork()
         guard pid == 0 else { return pid }
         // The child. Its failure to start is logged here and is its exit status (126, 127).
-        _ = setpgid(0, 0)
+        // Best effort in the child: without its own group the command still runs, in ours.
+        bestEffort("the command still runs, in our process group", setpgid(0, 0))
         var ttou = sigset_t()
         sigemptyset(&ttou)
         sigaddset(&ttou, SIGTTOU)
-        _ = sigprocmask(SIG_BLOCK, &ttou, nil)  // tcsetpgrp from a background group would stop us
-        if isatty(0) == 1 { _ = tcsetpgrp(0, getpgrp()) }
+        // tcsetpgrp from a background group would stop us; SIG_BLOCK of a valid set cannot fail.
+        bestEffort("SIG_BLOCK of a valid signal set cannot fail", sigprocmask(SIG_BLOCK, &ttou, nil))
+        if isatty(0) == 1 { bestEffort("without the foreground the command still runs; the terminal's Ctrl-C reaches us and is forwarded", tcsetpgrp(0, getpgrp())) }
         let error = Exec.replaceProcess(with: command, environment: environment)
         let status = Entrypoint.report(error, log)
         fflush(nil)
@@ -37,12 +39,16 @@ enum Spawn {
         fflush(nil)
         let pid = fork()
         guard pid == 0 else { return pid }
-        _ = setpgid(0, 0)
-        _ = ep_set_parent_death_signal(SIGKILL)
+        bestEffort("the worker still runs, in our process group", setpgid(0, 0))
+        bestEffort("PR_SET_PDEATHSIG of SIGKILL cannot fail; the getppid check below covers the race", ep_set_parent_death_signal(SIGKILL))
         if getppid() != parent { _exit(128 + SIGKILL) }  // the supervisor died before prctl took effect
         var env = environment
         for (name, value) in overrides {
-            _ = setenv(name, value, 1)
+            guard setenv(name, value, 1) == 0 else {
+                log.error("cannot start the backup worker: setenv \(name): \(errnoText(errno))")
+                fflush(nil)
+                _exit(ExitCode.software.rawValue)
+            }
             env[name] = value
         }
         let error = Exec.replaceProcess(with: [selfPath, "--backup", "--auto"], environment: env)

@@ -71,8 +71,8 @@ final class Supervisor {
             log.warning("cannot block signals for supervision: \(errnoText(errno))")
         }
         // The child may take the terminal's foreground; our own log lines must not stop us.
-        _ = signal(SIGTTOU, SIG_IGN)
-        _ = signal(SIGTTIN, SIG_IGN)
+        bestEffort("SIG_ERR is only for an invalid signal number", signal(SIGTTOU, SIG_IGN))
+        bestEffort("SIG_ERR is only for an invalid signal number", signal(SIGTTIN, SIG_IGN))
     }
 
     /// Runs the command to its end and returns the exit status to exit with.

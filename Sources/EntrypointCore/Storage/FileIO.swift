@@ -46,7 +46,8 @@ public enum FileIO {
     }
 
     static func close(_ fd: Int32) {
-        _ = Glibc.close(fd)  // EINTR on close must not be retried (the fd is gone either way)
+        // EINTR on close must not be retried (the fd is gone either way); a write error shows at the fsync before it.
+        bestEffort("the descriptor is released whatever close returns", Glibc.close(fd))
     }
 
     /// Reads a whole small file (secrets, records).

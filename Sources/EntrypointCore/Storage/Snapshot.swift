@@ -184,7 +184,7 @@ struct SnapshotRun {
         let begin = exec(from, "BEGIN")
         guard begin == SQLITE_OK else { throw failure("starting a read transaction", begin, from) }
         var ok = false
-        defer { if !ok { _ = rollback() } }
+        defer { if !ok { bestEffort("an error path: the error being thrown is the one to report", rollback()) } }
         let read = try untilUnlocked("taking a read lock") { scalar(from, "SELECT count(*) FROM sqlite_schema").rc }
         guard read == SQLITE_OK else { throw failure("reading the schema", read, from) }
         let mode = scalar(from, "PRAGMA journal_mode")
@@ -226,7 +226,7 @@ struct SnapshotRun {
     /// WAL: the read transaction from `beginRead` is still open; every step reads that one snapshot.
     func walCopy(pageSize: Int) throws(EntrypointError) -> SQLite.SnapshotReport {
         var inTransaction = true
-        defer { if inTransaction { _ = rollback() } }
+        defer { if inTransaction { bestEffort("an error path: the error being thrown is the one to report", rollback()) } }
         let started = Clock.now()
         let to = try openDestination()
         defer { withExtendedLifetime(to) {} }
@@ -246,7 +246,7 @@ struct SnapshotRun {
                 copiedBefore = copied
             }
         } catch {
-            _ = sqlite3_backup_finish(backup)
+            bestEffort("an error path: the error being thrown is the one to report", sqlite3_backup_finish(backup))
             throw error
         }
         let finish = sqlite3_backup_finish(backup)
@@ -296,7 +296,7 @@ struct SnapshotRun {
                 if SQLite.SnapshotTuning.pause > 0 { try pause(SQLite.SnapshotTuning.pause) } else { try checkStop() }
             }
         } catch {
-            _ = sqlite3_backup_finish(backup)
+            bestEffort("an error path: the error being thrown is the one to report", sqlite3_backup_finish(backup))
             throw error
         }
         let finish = sqlite3_backup_finish(backup)
@@ -360,7 +360,7 @@ struct SnapshotRun {
         // 2. Under the read lock: the chunks that changed meanwhile.
         let mode = try beginRead()
         var inTransaction = true
-        defer { if inTransaction { _ = rollback() } }
+        defer { if inTransaction { bestEffort("an error path: the error being thrown is the one to report", rollback()) } }
         if mode.wal {
             // The torn copy has a WAL header; the backup API must start from an empty file.
             try FileIO.operation("truncate", destination) { () throws(SystemError) in try FileIO.truncate(output, 0) }
