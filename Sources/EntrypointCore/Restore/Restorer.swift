@@ -61,8 +61,7 @@ public struct Restorer {
 
     /// Size of the local database, or nil when it does not exist. A directory is an error.
     func localSize() throws(EntrypointError) -> UInt64? {
-        let st: stat?
-        do throws(SystemError) { st = try FileIO.stat(db) } catch { throw localError("stat", db, error.errno) }
+        let st = try FileIO.operation("stat", db) { () throws(SystemError) in try FileIO.stat(db) }
         guard let st else { return nil }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             throw EntrypointError(.config, "RAILWAY_DB_PATH=\(db) exists but is not a regular file")
@@ -71,11 +70,7 @@ public struct Restorer {
     }
 
     func prepareDirectory() throws(EntrypointError) {
-        do throws(SystemError) {
-            try FileIO.makeDirectories(directory)
-        } catch {
-            throw localError("create the directory", directory, error.errno)
-        }
+        try FileIO.operation("create the directory", directory) { () throws(SystemError) in try FileIO.makeDirectories(directory) }
     }
 
     /// Temporary files of a start, backup or record write that was killed: under the lock nobody
