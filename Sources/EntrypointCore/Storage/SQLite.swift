@@ -9,10 +9,9 @@ public enum SQLite {
 
     /// Whether the file starts with the 16-byte SQLite header.
     static func hasHeader(_ path: String) -> Bool {
-        guard let fd = try? FileIO.open(path, O_RDONLY) else { return false }
-        defer { FileIO.close(fd) }
+        guard let file = try? FileDescriptor.open(path, O_RDONLY) else { return false }
         var buffer = [UInt8](repeating: 0, count: 16)
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 16) }
+        let n = buffer.withUnsafeMutableBytes { read(file.raw, $0.baseAddress, 16) }
         return n == 16 && buffer == header
     }
 

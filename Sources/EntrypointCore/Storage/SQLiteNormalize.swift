@@ -21,10 +21,9 @@ extension SQLite {
     /// that fails this test is cold: what `journal_mode=PERSIST` (zeroed header) and `TRUNCATE`
     /// (0 bytes) leave after a clean close. SQLite ignores a cold journal.
     static func journalLooksHot(_ path: String) -> Bool {
-        guard let fd = try? FileIO.open(path + "-journal", O_RDONLY) else { return false }
-        defer { FileIO.close(fd) }
+        guard let file = try? FileDescriptor.open(path + "-journal", O_RDONLY) else { return false }
         var buffer = [UInt8](repeating: 0, count: 8)
-        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 8, 0) }
+        let n = buffer.withUnsafeMutableBytes { pread(file.raw, $0.baseAddress, 8, 0) }
         return n == 8 && buffer == journalMagic
     }
 
