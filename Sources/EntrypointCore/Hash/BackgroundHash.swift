@@ -93,7 +93,7 @@ public final class BackgroundDataHash {
     }
 
     private func join() {
-        if let thread { pthread_join(thread, nil) }
+        if let thread { bestEffort("joining a thread we started and nobody else joins cannot fail", pthread_join(thread, nil)) }
         thread = nil
         joined = true
     }

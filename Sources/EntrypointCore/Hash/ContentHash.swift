@@ -25,11 +25,8 @@ public enum ContentHash {
     /// The content hash of a whole file, blocks hashed in parallel on all cores with positioned reads.
     /// - Throws: the failing system call; `EINTR` (call `hash`) when a stop signal arrived.
     public static func ofFile(_ path: String, threads: Int? = nil) throws(SystemError) -> String {
-        let fd = try FileIO.open(path, O_RDONLY)
-        defer { FileIO.close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw SystemError(errno: errno, call: "fstat") }
-        return try ofDescriptor(fd, size: Int64(st.st_size), threads: threads)
+        let file = try FileDescriptor.open(path, O_RDONLY)
+        return try ofDescriptor(file.raw, size: try FileIO.size(file.raw), threads: threads)
     }
 
     /// The content hash of `size` bytes of `fd` starting at `offset` (an upload chunk, or the whole file).
@@ -67,14 +64,14 @@ public enum ContentHash {
         if blocks == 0 { return [] }
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         let workers = max(1, min(threads ?? cores, blocks, 16))
-        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+        bestEffort("a read-ahead hint; the hash is the same without it", posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL))
         let job = BlockJob(fd: fd, base: offset, size: size, blocks: blocks, cancel: cancel)
         var tids: [pthread_t] = []
         for _ in 1..<workers {
             if let tid = startThread({ job.work() }) { tids.append(tid) }
         }
         job.work()
-        for tid in tids { pthread_join(tid, nil) }
+        for tid in tids { bestEffort("joining a thread we started and nobody else joins cannot fail", pthread_join(tid, nil)) }
         if let error = job.error { throw error }
         return job.digests
     }

@@ -16,11 +16,8 @@ public enum DataHash {
     /// Both hashes of a file in one pass: `content` is Dropbox's content hash of the bytes as they
     /// are, `data` the data hash.
     public static func ofFile(_ path: String, cancel: HashCancel? = nil) throws(SystemError) -> (content: String, data: String) {
-        let fd = try FileIO.open(path, O_RDONLY)
-        defer { FileIO.close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw SystemError(errno: errno, call: "fstat") }
-        return try ofDescriptor(fd, size: Int64(st.st_size), cancel: cancel)
+        let file = try FileDescriptor.open(path, O_RDONLY)
+        return try ofDescriptor(file.raw, size: try FileIO.size(file.raw), cancel: cancel)
     }
 
     /// Both hashes of the first `size` bytes of `fd`.

@@ -53,7 +53,7 @@ public final class PipelinedContentHasher {
         if let result { return result }
         finished = true
         shared.close()
-        if let thread { pthread_join(thread, nil) }
+        if let thread { bestEffort("joining a thread we started and nobody else joins cannot fail", pthread_join(thread, nil)) }
         thread = nil
         let hashes = shared.hasher.finalizeBoth()
         shared.release()
@@ -185,7 +185,8 @@ final class HashRing: @unchecked Sendable {
     /// wrote those bytes before handing them over, so they are in the page cache.
     private func writeback(upTo end: UInt64, final: Bool) {
         guard writebackFD >= 0, end > writtenBack, final || end - writtenBack >= Self.writebackStep else { return }
-        _ = ep_sync_file_range_write(writebackFD, Int64(writtenBack), Int64(end - writtenBack))
+        // Only starts writeback early; the install's fsync is what makes the bytes durable (and reports).
+        bestEffort("a writeback hint; the fsync before the rename is the check", ep_sync_file_range_write(writebackFD, Int64(writtenBack), Int64(end - writtenBack)))
         writtenBack = end
     }
 }
