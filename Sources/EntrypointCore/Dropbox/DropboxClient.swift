@@ -38,38 +38,16 @@ public final class DropboxClient {
         }
         var fields = [("grant_type", "refresh_token"), ("refresh_token", r.refreshToken), ("client_id", r.appKey)]
         if let secret = r.appSecret { fields.append(("client_secret", secret)) }
-        let body = fields.map { "\($0.0)=\(formEncode($0.1))" }.joined(separator: "&")
-        let url = config.apiURL + "/oauth2/token"
-        let what = "token refresh"
-        let json: JSON = try withRetry(what) { (_) throws(EntrypointError) -> Attempt<JSON> in
-            let response: HTTPResponse
-            do throws(TransportError) {
-                response = try curl.perform(
-                    method: "POST", url: url, headers: ["Content-Type: application/x-www-form-urlencoded"],
-                    body: .bytes(Array(body.utf8)), deadline: deadline, sink: nil, progress: nil)
-            } catch {
-                return try transportAttempt(error, what)
-            }
-            if case .retry(let after, let reason, _, _) = Self.classify(response) { return .retry(after: after, reason: reason) }
-            switch response.status {
-            case 200:
-                guard let json = response.json, json["access_token"]?.string != nil else {
-                    throw EntrypointError(.unavailable, "token refresh: Dropbox answered 200 without an access_token")
-                }
-                return .done(json)
+        let json = try tokenRequest("token refresh", fields: fields) { status, code, detail in
+            switch code {
+            case "invalid_grant":
+                EntrypointError(.authRejected, "Dropbox rejected DROPBOX_REFRESH_TOKEN (HTTP \(status) \(detail)); create a new refresh token")
+            case "invalid_client":
+                EntrypointError(.authRejected, "Dropbox rejected DROPBOX_APP_KEY or DROPBOX_APP_SECRET (HTTP \(status) \(detail))")
+            case "invalid_request" where r.appSecret == nil:
+                EntrypointError(.authRejected, "Dropbox refused the refresh without DROPBOX_APP_SECRET (HTTP \(status) \(detail)); this refresh token was not issued with PKCE, so set DROPBOX_APP_SECRET")
             default:
-                let code = response.json?["error"]?.string ?? ""
-                let detail = Self.summary(response)
-                switch code {
-                case "invalid_grant":
-                    throw EntrypointError(.authRejected, "Dropbox rejected DROPBOX_REFRESH_TOKEN (HTTP \(response.status) \(detail)); create a new refresh token")
-                case "invalid_client":
-                    throw EntrypointError(.authRejected, "Dropbox rejected DROPBOX_APP_KEY or DROPBOX_APP_SECRET (HTTP \(response.status) \(detail))")
-                case "invalid_request" where r.appSecret == nil:
-                    throw EntrypointError(.authRejected, "Dropbox refused the refresh without DROPBOX_APP_SECRET (HTTP \(response.status) \(detail)); this refresh token was not issued with PKCE, so set DROPBOX_APP_SECRET")
-                default:
-                    throw EntrypointError(.authRejected, "token refresh refused: HTTP \(response.status) \(detail)")
-                }
+                EntrypointError(.authRejected, "token refresh refused: HTTP \(status) \(detail)")
             }
         }
         accessToken = json["access_token"]?.string
@@ -80,6 +58,34 @@ public final class DropboxClient {
             tokenExpiry = .infinity
         }
         log.debug("access token refreshed (valid for \(json["expires_in"]?.number?.clean ?? "?")s)")
+    }
+
+    /// One POST to /oauth2/token (form-encoded `fields`), with the retry loop: the answer's JSON, which
+    /// holds an access_token. A refusal (any status that is not retried) becomes `refused(status,
+    /// the OAuth error code, a one-line summary)`.
+    func tokenRequest(
+        _ what: String, fields: [(String, String)], refused: (Int, String, String) -> EntrypointError
+    ) throws(EntrypointError) -> JSON {
+        let body = fields.map { "\($0.0)=\(formEncode($0.1))" }.joined(separator: "&")
+        let url = config.apiURL + "/oauth2/token"
+        return try withRetry(what) { (_) throws(EntrypointError) -> Attempt<JSON> in
+            let response: HTTPResponse
+            do throws(TransportError) {
+                response = try curl.perform(
+                    method: "POST", url: url, headers: ["Content-Type: application/x-www-form-urlencoded"],
+                    body: .bytes(Array(body.utf8)), deadline: deadline, sink: nil, progress: nil)
+            } catch {
+                return try transportAttempt(error, what)
+            }
+            if case .retry(let after, let reason, _, _) = Self.classify(response) { return .retry(after: after, reason: reason) }
+            guard response.status == 200 else {
+                throw refused(response.status, response.json?["error"]?.string ?? "", Self.summary(response))
+            }
+            guard let json = response.json, json["access_token"]?.string != nil else {
+                throw EntrypointError(.unavailable, "\(what): Dropbox answered 200 without an access_token")
+            }
+            return .done(json)
+        }
     }
 
     /// Sends one authenticated request with retries (one retry loop, see withRetry); a 401 triggers

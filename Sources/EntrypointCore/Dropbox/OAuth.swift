@@ -63,35 +63,15 @@ extension DropboxClient {
         var fields = [("grant_type", "authorization_code"), ("code", code), ("client_id", appKey)]
         if let secret { fields.append(("client_secret", secret)) }
         if let verifier { fields.append(("code_verifier", verifier)) }
-        let body = fields.map { "\($0.0)=\(formEncode($0.1))" }.joined(separator: "&")
-        let url = config.apiURL + "/oauth2/token"
         let what = "authorization code exchange"
-        let json: JSON = try withRetry(what) { (_) throws(EntrypointError) -> Attempt<JSON> in
-            let response: HTTPResponse
-            do throws(TransportError) {
-                response = try curl.perform(
-                    method: "POST", url: url, headers: ["Content-Type: application/x-www-form-urlencoded"],
-                    body: .bytes(Array(body.utf8)), deadline: deadline, sink: nil, progress: nil)
-            } catch {
-                return try transportAttempt(error, what)
-            }
-            if case .retry(let after, let reason, _, _) = Self.classify(response) { return .retry(after: after, reason: reason) }
-            switch response.status {
-            case 200:
-                guard let json = response.json, json["access_token"]?.string != nil else {
-                    throw EntrypointError(.unavailable, "\(what): Dropbox answered 200 without an access_token")
-                }
-                return .done(json)
+        let json = try tokenRequest(what, fields: fields) { status, code, detail in
+            switch code {
+            case "invalid_grant":
+                EntrypointError(.authRejected, "Dropbox rejected the authorization code (HTTP \(status) \(detail)); a code works once and only for a few minutes: run entrypoint --authorize again and paste the new code")
+            case "invalid_client":
+                EntrypointError(.authRejected, "Dropbox rejected DROPBOX_APP_KEY\(secret == nil ? "" : " or DROPBOX_APP_SECRET") (HTTP \(status) \(detail)); copy them from the app's Settings page in the Dropbox App Console")
             default:
-                let detail = Self.summary(response)
-                switch response.json?["error"]?.string ?? "" {
-                case "invalid_grant":
-                    throw EntrypointError(.authRejected, "Dropbox rejected the authorization code (HTTP \(response.status) \(detail)); a code works once and only for a few minutes: run entrypoint --authorize again and paste the new code")
-                case "invalid_client":
-                    throw EntrypointError(.authRejected, "Dropbox rejected DROPBOX_APP_KEY\(secret == nil ? "" : " or DROPBOX_APP_SECRET") (HTTP \(response.status) \(detail)); copy them from the app's Settings page in the Dropbox App Console")
-                default:
-                    throw EntrypointError(.authRejected, "\(what) refused: HTTP \(response.status) \(detail)")
-                }
+                EntrypointError(.authRejected, "\(what) refused: HTTP \(status) \(detail)")
             }
         }
         let access = json["access_token"]?.string ?? ""
