@@ -15,34 +15,25 @@
 # About 6 minutes on 2 cores once the databases exist (generating them the first time adds about a minute).
 set -euo pipefail
 export LC_ALL=C
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$repo"
-step() { printf '==> %s\n' "$*" >&2; }
 
-# Tools the measurement runs: /usr/bin/time (package time), curl, openssl, cmp, sync, python3 with venv.
-missing=()
-[[ -x /usr/bin/time ]] || missing+=(time)
-command -v curl >/dev/null || missing+=(curl)
-command -v openssl >/dev/null || missing+=(openssl)
-command -v cmp >/dev/null || missing+=(diffutils)
-python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
-command -v unshare >/dev/null || missing+=(util-linux)
-if [[ $(id -u) == 0 ]]; then command -v rclone >/dev/null || missing+=(rclone); fi
-if ((${#missing[@]})); then
-    step "installing ${missing[*]} with apt"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
-fi
+# Tools the measurement runs: /usr/bin/time (package time), curl, openssl, cmp, sync, python3 with
+# venv, unshare; rclone for its rows (root only: it runs in a private mount namespace).
+need=(time curl openssl diffutils util-linux)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+if [[ $(id -u) == 0 ]]; then need+=(rclone); fi
+apt_install_missing "${need[@]}"
 
-step "building the static release binary (scripts/build-static.sh)"
+step "building the static release binary (scripts/build-static.sh)" >&2
 scripts/build-static.sh >&2
 
 venv=$repo/.venv-bench
 if ! "$venv/bin/python" -c 'import matplotlib, dropbox' 2>/dev/null; then
-    step "creating $venv with matplotlib and dropbox from PyPI"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check matplotlib dropbox
+    step "creating $venv with matplotlib and dropbox from PyPI" >&2
+    venv_install "$venv" matplotlib dropbox
 fi
 
-step "measuring"
+step "measuring" >&2
 exec "$venv/bin/python" "$repo/bench/benchmark.py" --binary "$repo/dist/entrypoint" --python "$venv/bin/python" "$@"
