@@ -176,7 +176,7 @@ private func hash(_ bytes: [UInt8]) -> String {
         let fd = try temporaryFile()
         defer { close(fd) }
         // Ten attempts with ENTRYPOINT_MAX_ATTEMPTS=3: each one brought bytes.
-        #expect(try client(t).download(file, to: fd, progress: nil) == file.contentHash)
+        #expect(try client(t).downloadHashes(file, to: fd, progress: nil).content == file.contentHash)
         #expect(t.requests.count == 10)
         #expect(t.requests[5].headers.contains("Range: bytes=500-"))
     }
@@ -193,7 +193,7 @@ private func hash(_ bytes: [UInt8]) -> String {
         ])
         let fd = try temporaryFile()
         defer { close(fd) }
-        #expect(try client(t).download(file, to: fd, progress: nil) == file.contentHash)
+        #expect(try client(t).downloadHashes(file, to: fd, progress: nil).content == file.contentHash)
         #expect(t.requests.count == 3)
         #expect(t.requests.allSatisfy { !$0.headers.contains { $0.hasPrefix("Range:") } }, "each refusal starts from byte 0")
         let refusals = log.captured.filter { $0.contains("refused the download") }
@@ -201,7 +201,7 @@ private func hash(_ bytes: [UInt8]) -> String {
         // Always bad: the refusal is the error (exit 65), after the budget.
         let always = ScriptedTransport(Array(repeating: .answer(200, [:], bad), count: 10))
         do {
-            _ = try client(always).download(file, to: fd, progress: nil)
+            _ = try client(always).downloadHashes(file, to: fd, progress: nil).content
             Issue.record("must fail")
         } catch let error as EntrypointError {
             #expect(error.code == .badRemoteData)

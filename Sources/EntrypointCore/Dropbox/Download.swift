@@ -8,18 +8,13 @@ import Glibc
 extension DropboxClient {
 
     /// Streams revision `file.rev` into `fd` (positioned writes from 0), resuming a dropped transfer with
-    /// Range from the last byte written. Returns the content hash of exactly the bytes written, which
-    /// equals `file.contentHash`: a download whose bytes fail verification (content hash mismatch, an
-    /// HTML page, another rev in Dropbox-API-Result, too many bytes) is refused, logged, and started
-    /// again from byte 0 within the same attempt budget and deadline. When those run out, the last
-    /// refusal is the error (exit 65).
+    /// Range from the last byte written. Returns both hashes of exactly the bytes written (the pipelined
+    /// hasher computes the data hash in the same pass, so the install needs no second read); the
+    /// content hash equals `file.contentHash`: a download whose bytes fail verification (content hash
+    /// mismatch, an HTML page, another rev in Dropbox-API-Result, too many bytes) is refused, logged, and
+    /// started again from byte 0 within the same attempt budget and deadline. When those run out, the
+    /// last refusal is the error (exit 65).
     /// One retry loop: an attempt that wrote bytes does not use up ENTRYPOINT_MAX_ATTEMPTS.
-    public func download(_ file: RemoteFile, to fd: Int32, progress: Progress?) throws(EntrypointError) -> String {
-        try downloadHashes(file, to: fd, progress: progress).content
-    }
-
-    /// `download`, returning the data hash (DataHash) of the written bytes too: the pipelined hasher
-    /// computes both in its one pass, so the install needs no second read of the file.
     func downloadHashes(_ file: RemoteFile, to fd: Int32, progress: Progress?) throws(EntrypointError) -> (content: String, data: String) {
         let arg = JSON.object([("path", .string("rev:" + file.rev))]).encoded(asciiOnly: true)
         // Bytes are written from curl's buffer at once, then copied into a small ring that a second

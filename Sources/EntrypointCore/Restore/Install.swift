@@ -20,12 +20,10 @@ extension Restorer {
             }
         }
         let progress = Progress("downloading", total: remote.size, log: log, interval: config.progressInterval, threshold: config.progressThreshold)
-        // Both hashes of the bytes written, from the download's one pass (no second read for the record).
-        let (hash, dataHash) = try client.downloadHashes(remote, to: fd, progress: progress)
+        // Both hashes of the bytes written, from the download's one pass (no second read for the record);
+        // the download returns only when the content hash is Dropbox's (it refuses and retries otherwise).
+        let (_, dataHash) = try client.downloadHashes(remote, to: fd, progress: progress)
         crashPoint("downloaded")
-        if hash != remote.contentHash {
-            throw EntrypointError(.badRemoteData, "the downloaded file's content hash \(hash) does not match Dropbox's \(remote.contentHash) for rev \(remote.rev); nothing was installed")
-        }
         let what = "the downloaded file (rev \(remote.rev))"
         try FileIO.operation("write", temp.path) { () throws(SystemError) in
             // fallocate may have sized the file; the content is exactly remote.size bytes.
@@ -37,7 +35,6 @@ extension Restorer {
         let descriptor = temp.descriptor
         descriptor.close()
         try SQLite.verify(path, what: what)
-        // The record describes the installed file by its data hash too (docs/design.md, "The record").
         try client.checkSignal()
 
         crashPoint("verified")
