@@ -21,8 +21,7 @@ struct FailbackRecord: Equatable {
     static func path(for db: String) -> String { db + ".entrypoint-failback.json" }
 
     static func load(_ db: String) -> FailbackRecord? {
-        guard let bytes = try? FileIO.readSmallFile(path(for: db), limit: 64 << 10),
-            let json = try? JSON.parse(bytes),
+        guard let json = JSON.loadRecord(path(for: db)),
             let path = json["path"]?.string, let rev = json["rev"]?.string,
             let hash = json["content_hash"]?.string, let data = json["data_hash"]?.string
         else { return nil }
@@ -38,9 +37,7 @@ struct FailbackRecord: Equatable {
             ("remote_path", .string(remotePath)),
         ]
         if let remoteRev { members.append(("remote_rev", .string(remoteRev))) }
-        try FileIO.operation("write", Self.path(for: db)) { () throws(SystemError) in
-            try FileIO.writeAtomically(Self.path(for: db), Array((JSON.object(members).encoded() + "\n").utf8), mode: 0o644)
-        }
+        try JSON.object(members).saveRecord(Self.path(for: db))
     }
 
     /// Removes the record once DROPBOX_DB_PATH itself holds this volume's upload again.

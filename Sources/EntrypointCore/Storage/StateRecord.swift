@@ -50,8 +50,7 @@ struct StateRecord: Equatable {
     static func path(for db: String) -> String { db + ".entrypoint.json" }
 
     static func load(_ db: String) -> StateRecord? {
-        guard let bytes = try? FileIO.readSmallFile(path(for: db), limit: 64 << 10),
-            let json = try? JSON.parse(bytes),
+        guard let json = JSON.loadRecord(path(for: db)),
             let hash = json["content_hash"]?.string, let rev = json["rev"]?.string
         else { return nil }
         return StateRecord(
@@ -70,9 +69,22 @@ struct StateRecord: Equatable {
         if let dataHash { members.append(("data_hash", .string(dataHash))) }
         if let uploadingContentHash { members.append(("uploading_content_hash", .string(uploadingContentHash))) }
         if let uploadingDataHash { members.append(("uploading_data_hash", .string(uploadingDataHash))) }
-        let json = JSON.object(members)
-        try FileIO.operation("write", Self.path(for: db)) { () throws(SystemError) in
-            try FileIO.writeAtomically(Self.path(for: db), Array((json.encoded() + "\n").utf8), mode: 0o644)
+        try JSON.object(members).saveRecord(Self.path(for: db))
+    }
+}
+
+extension JSON {
+    /// A record file beside the database (the state and failback records): its JSON, or nil when it is
+    /// missing, unreadable or not JSON (a record that cannot be read counts as no record).
+    static func loadRecord(_ path: String) -> JSON? {
+        guard let bytes = try? FileIO.readSmallFile(path, limit: 64 << 10) else { return nil }
+        return try? JSON.parse(bytes)
+    }
+
+    /// Writes this JSON as a record file, atomically (temporary file, fsync, rename, directory fsync).
+    func saveRecord(_ path: String) throws(EntrypointError) {
+        try FileIO.operation("write", path) { () throws(SystemError) in
+            try FileIO.writeAtomically(path, Array((encoded() + "\n").utf8), mode: 0o644)
         }
     }
 }
