@@ -90,6 +90,10 @@ int ep_set_parent_death_signal(int sig) { return prctl(PR_SET_PDEATHSIG, (unsign
 
 int ep_pipe_cloexec(int fds[_Nonnull 2]) { return pipe2(fds, O_CLOEXEC); }
 
+int ep_spawn_actions_closefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
 int ep_sync_file_range_write(int fd, int64_t offset, int64_t count) {
     return sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE);
 }

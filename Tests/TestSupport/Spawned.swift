@@ -22,6 +22,9 @@ public final class Spawned: @unchecked Sendable {
         } else {
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         }
+        // Nothing but 0, 1 and 2 reaches the child: descriptors other tests leave open without
+        // O_CLOEXEC (the test runner's own, Foundation's) would otherwise vary from one spawn to the next.
+        guard ep_spawn_actions_closefrom(&actions, 3) == 0 else { throw CocoaError(.fileWriteUnknown) }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup("\($0)=\($1)") } + [nil]
         defer {

@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 
 typedef size_t (*ep_data_callback)(char *_Nonnull ptr, size_t size, size_t nmemb, void *_Nullable userdata);
@@ -46,8 +47,9 @@ int ep_sync_file_range_write(int fd, int64_t offset, int64_t count);
 
 /// pipe2(O_CLOEXEC), for the test harness (not exposed by Glibc's Swift overlay).
 int ep_pipe_cloexec(int fds[_Nonnull 2]);
-
-
+/// posix_spawn_file_actions_addclosefrom_np(actions, from), for the test harness (behind _GNU_SOURCE):
+/// a spawned test child gets only 0, 1 and 2, whatever other tests have open at that moment.
+int ep_spawn_actions_closefrom(posix_spawn_file_actions_t *_Nonnull actions, int from);
 
 /// The CA bundle embedded at build time (scripts/build-static.sh generates embedded_ca.inc);
 /// length 0 when the build had none.
