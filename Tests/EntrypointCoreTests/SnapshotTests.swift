@@ -194,7 +194,35 @@ final class AppWriter {
         #expect(report.restarts == 0)
         try Self.expectConsistentPrefix(copy, committed: 25)
         #expect(try DataHash.ofFile(copy).data == (try DataHash.ofFile(db)).data)
+        #expect(FileManager.default.contents(atPath: copy) == FileManager.default.contents(atPath: db), "a rollback-journal database is copied byte for byte")
         #expect(!FileManager.default.fileExists(atPath: copy + "-journal"), "the destination has no journal")
+    }
+
+    /// A commit by another connection between two steps of the byte copy is seen (the header's change
+    /// counter moved) and the copy starts over: the result is the state after that commit, byte for
+    /// byte, never a mix of chunks from before and after it.
+    @Test func aCommitBetweenTwoStepsRestartsTheCopy() throws {
+        let dir = try Fixture.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = try Self.database(dir, journalMode: "DELETE")
+        try Fixture.sql(db, "INSERT INTO log VALUES (1);")
+        let copy = dir + "/snapshot.db"
+        try #require(FileManager.default.createFile(atPath: copy, contents: nil))
+        // The stop check runs before every step: the 20th call (a dozen steps in) commits, from a
+        // connection of its own, a row and a rewrite of the first MiB blob, which the copy already holds.
+        let calls = Counter()
+        let report = try SQLite.snapshot(db, to: copy, stop: {
+            if calls.next() == 20 {
+                _ = try? Fixture.sql(db, "INSERT INTO log VALUES (2); UPDATE filler SET b = randomblob(1048576) WHERE rowid = 1;")
+            }
+            return 0
+        })
+        #expect(calls.value > 20, "the commit happened during the copy")
+        #expect(report.method == .steps)
+        #expect(report.restarts == 1, "\(report)")
+        #expect(try Fixture.sql(copy, "PRAGMA integrity_check") == ["ok"])
+        #expect(try Fixture.sql(copy, "SELECT group_concat(n) FROM log") == ["1,2"])
+        #expect(FileManager.default.contents(atPath: copy) == FileManager.default.contents(atPath: db), "the state after the commit, byte for byte")
     }
 
     /// A stop signal ends the snapshot at the next step with the signal's error.
