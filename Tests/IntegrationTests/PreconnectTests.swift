@@ -63,8 +63,12 @@ import TestSupport
         let w = try World()
         try w.publish(["refreshed"])
         try w.fake.fault(["route": "files/get_metadata", "kind": "delay", "seconds": 1])
-        let r = try run([], env: split(w, w.refreshEnv, token: nil))
+        var env = split(w, w.refreshEnv, token: nil)
+        env["ENTRYPOINT_LOG_LEVEL"] = "debug"  // the debug lines too are checked for secrets (run)
+        let r = try run([], env: env)
         #expect(r.status == 0, "\(r.output)")
+        #expect(countLines(r.stderr, containing: "pre-connect") == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("debug: pre-connect to https://127.0.0.1:\(w.fake.port) answered HTTP 206; the download reuses its connection"), "\(r.stderr)")
         let refreshes = w.fake.requests("oauth2/token")
         #expect(refreshes.count == 1, "\(refreshes)")
         let warm = try #require(warmUps(w).first)
@@ -100,6 +104,23 @@ import TestSupport
         #expect(r.stderr.contains("No download needed (hash match)"))
         let after = Array(w.fake.requests().dropFirst(before))
         #expect(after.map { $0["route"] as? String ?? "" } == ["files/get_metadata"], "\(after)")
+    }
+
+    /// A warm-up still waiting for its answer when the download starts is not waited for: the
+    /// download opens its own connection, and the warm-up is stopped and joined within about a second.
+    @Test func aWarmUpStillInFlightIsNotWaitedFor() throws {
+        let w = try World()
+        let source = try w.publish(["slow warm-up"], padding: 100_000)
+        try w.fake.fault(["route": "files/download", "kind": "delay", "seconds": 10, "range": "bytes=0-0", "times": -1])
+        let started = Date()
+        let r = try run([], env: split(w, ["ENTRYPOINT_LOG_LEVEL": "debug"]))
+        let took = Date().timeIntervalSince(started)
+        #expect(r.status == 0, "\(r.output)")
+        #expect(bytes(w.db) == bytes(source))
+        #expect(took < 5, "took \(took) s: the restore waited for the warm-up")
+        #expect(r.stderr.contains("debug: pre-connect to https://127.0.0.1:\(w.fake.port) still in flight; the download opens its own connection"), "\(r.stderr)")
+        let real = try #require(w.fake.requests("files/download").first { $0["range"] as? String == nil })
+        #expect(real["status"] as? Int == 200)
     }
 
     /// A 500 or a connection reset on the warm-up changes nothing: same lines, same exit code.

@@ -103,6 +103,12 @@ final class ContentPreconnect {
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { raw in
             let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
+            // A stop signal goes to the main thread, whose poll it interrupts at once, as before the
+            // warm-up; this thread still sees it (ep_signal_pending) within about a second.
+            var stop = sigset_t()
+            bestEffort("sigemptyset fails only for a null set", sigemptyset(&stop))
+            for sig in [SIGTERM, SIGINT, SIGHUP, SIGQUIT] { bestEffort("sigaddset fails only for an invalid signal", sigaddset(&stop, sig)) }
+            bestEffort("unblocked, a stop signal is still seen: by this thread's next progress callback", pthread_sigmask(SIG_BLOCK, &stop, nil))
             job.run()
             return nil
         }, context)
