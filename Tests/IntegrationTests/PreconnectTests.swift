@@ -30,7 +30,7 @@ import TestSupport
     @Test func coldStartWarmsTheContentConnectionWhileMetadataIsInFlight() throws {
         let w = try World()
         let source = try w.publish(["alpha", "beta"], padding: 300_000)
-        try w.fake.fault(["route": "files/get_metadata", "kind": "delay", "seconds": 1])
+        try w.fake.fault(["route": "files/get_metadata", "kind": "delay", "seconds": 2])
         let r = try run([], env: split(w))
         #expect(r.status == 0, "\(r.output)")
         #expect(r.stderr.contains("Restored to \(w.db)"))
@@ -47,7 +47,7 @@ import TestSupport
         #expect(warm["host"] as? String == "127.0.0.1:\(w.fake.port)")
         #expect(warm["status"] as? Int == 206 && warm["bytes_sent"] as? Int == 1, "\(warm)")
         #expect((warm["arg"] as? [String: Any])?["path"] as? String == w.remotePath)
-        // The warm-up was answered while get_metadata was still waiting (the 1 s delay).
+        // The warm-up was answered while get_metadata was still waiting (the 2 s delay).
         let warmDone = try #require(warm["t"] as? Double), metadataDone = try #require(metadata["t"] as? Double)
         #expect(warmDone < metadataDone, "warm-up answered at \(warmDone), metadata at \(metadataDone)")
         // The download went over the warm-up's connection: one TLS connection per origin, no third.
@@ -62,7 +62,7 @@ import TestSupport
     @Test func theRefreshComesFirstAndOnlyOnce() throws {
         let w = try World()
         try w.publish(["refreshed"])
-        try w.fake.fault(["route": "files/get_metadata", "kind": "delay", "seconds": 1])
+        try w.fake.fault(["route": "files/get_metadata", "kind": "delay", "seconds": 2])
         var env = split(w, w.refreshEnv, token: nil)
         env["ENTRYPOINT_LOG_LEVEL"] = "debug"  // the debug lines too are checked for secrets (run)
         let r = try run([], env: env)
@@ -134,7 +134,7 @@ import TestSupport
         var f: [String: Any] = ["route": "files/download", "range": "bytes=0-0", "times": -1]
         for (key, value) in fault { f[key] = value }
         try w.fake.fault(f)
-        try w.fake.fault(["route": "files/get_metadata", "kind": "delay", "seconds": 0.5])
+        try w.fake.fault(["route": "files/get_metadata", "kind": "delay", "seconds": 1])
         let r = try run([], env: split(w))
         #expect(r.status == 0, "\(r.output)")
         #expect(bytes(w.db) == bytes(source))
