@@ -68,7 +68,7 @@ import TestSupport
         let r = try run([], env: env)
         #expect(r.status == 0, "\(r.output)")
         #expect(countLines(r.stderr, containing: "pre-connect") == 1, "\(r.stderr)")
-        #expect(r.stderr.contains("debug: pre-connect to https://127.0.0.1:\(w.fake.port) answered HTTP 206; the download reuses its connection"), "\(r.stderr)")
+        #expect(r.stderr.contains("debug: pre-connect to https://127.0.0.1:\(w.fake.port) answered HTTP 206; the download takes over its handle and connection"), "\(r.stderr)")
         let refreshes = w.fake.requests("oauth2/token")
         #expect(refreshes.count == 1, "\(refreshes)")
         let warm = try #require(warmUps(w).first)

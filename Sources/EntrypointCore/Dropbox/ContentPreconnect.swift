@@ -135,7 +135,7 @@ final class ContentPreconnect {
         }
         join()  // the request is over: the thread is ending or has ended
         if let status = job.status {
-            log.debug("pre-connect to \(origin) answered HTTP \(status); the download reuses its connection")
+            log.debug("pre-connect to \(origin) answered HTTP \(status); the download takes over its handle and connection")
             job.curl.cancelled = nil  // from now on the download's handle, on this thread
             client.contentCurl = job.curl
         } else {
