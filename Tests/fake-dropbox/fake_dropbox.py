@@ -490,9 +490,10 @@ class State:
             return 200, {"access_token": token, "token_type": "bearer", "expires_in": expires_in}
 
     # -- faults
-    def take_fault(self, route, kinds, path_ids):
-        """First fault of one of `kinds` matching route (and path) that has
-        uses left; consumes one use. path_ids: callable -> set of names."""
+    def take_fault(self, route, kinds, path_ids, request_range=None):
+        """First fault of one of `kinds` matching route (and path, and Range
+        header) that has uses left; consumes one use. path_ids: callable ->
+        set of names; request_range: the request's Range header or None."""
         # path_ids() may hash files: call it outside the lock, and only if needed.
         with self.lock:
             need_ids = any("path" in f and f.get("kind") in kinds
@@ -505,6 +506,8 @@ class State:
                 if f.get("route", "*") not in ("*", route):
                     continue
                 if "path" in f and str(f["path"]).lower() not in ids:
+                    continue
+                if "range" in f and f["range"] != request_range:
                     continue
                 if self.fault_skip[i] > 0:    # this matching request is let through
                     self.fault_skip[i] -= 1
@@ -676,7 +679,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         throttle, stall)."""
         f = None
         if shape and 200 <= status < 300 and length:
-            f = self.server.state.take_fault(self.route, BODY_FAULTS, self.path_ids)
+            f = self.server.state.take_fault(self.route, BODY_FAULTS, self.path_ids, self.headers.get("Range"))
         kind = f and f["kind"]
         send_len = claimed = length
         if kind == "truncate":
@@ -741,6 +744,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         st = self.server.state
         st.refresh_config()
         url = urllib.parse.urlsplit(self.path)
+        self.started = time.time()
         self.route = url.path[3:] if url.path.startswith("/2/") else url.path.lstrip("/")
         self.query = urllib.parse.parse_qs(url.query)
         self.status = None
@@ -757,7 +761,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except Reply as r:
                 self.drain_body()
                 if 200 <= r.status < 300 and self.route in UPLOAD_ROUTES and r.shape:
-                    f = st.take_fault(self.route, ("reset_after_store",), self.path_ids)
+                    f = st.take_fault(self.route, ("reset_after_store",), self.path_ids, self.headers.get("Range"))
                     if f:   # the data is stored (and committed): the answer is lost
                         self.faults.append("reset_after_store")
                         self.abort_connection()
@@ -780,7 +784,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
             if self.expire_after:
                 st.expire(self.expire_after)
-            st.log({"t": time.time(), "method": self.command, "route": self.route,
+            conn, accepted = getattr(self.server.local, "conn", (None, None))
+            st.log({"t": time.time(), "t_start": self.started, "conn": conn, "conn_t": accepted,
+                    "host": self.headers.get("Host"), "method": self.command, "route": self.route,
                     "status": self.status, "auth": self.token, "arg": self.arg,
                     "range": self.headers.get("Range"),
                     "content_type": self.headers.get("Content-Type"),
@@ -872,11 +878,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             arg_error = "request body: expected a JSON object"
 
         # 2. Faults that replace the whole response.
-        f = st.take_fault(self.route, ("delay",), self.path_ids)
+        f = st.take_fault(self.route, ("delay",), self.path_ids, self.headers.get("Range"))
         if f:
             self.faults.append("delay")
             time.sleep(float(f.get("seconds", 1)))
-        f = st.take_fault(self.route, RESPONSE_FAULTS, self.path_ids)
+        f = st.take_fault(self.route, RESPONSE_FAULTS, self.path_ids, self.headers.get("Range"))
         if f:
             self.faults.append(f["kind"])
             r = self.fault_reply(f)
@@ -884,7 +890,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise r
 
         if style == "upload":
-            f = st.take_fault(self.route, ("reset_during_body",), self.path_ids)
+            f = st.take_fault(self.route, ("reset_during_body",), self.path_ids, self.headers.get("Range"))
             if f:   # read part of the body, then the connection breaks: nothing is stored
                 self.faults.append("reset_during_body")
                 self.body_done = True
@@ -958,7 +964,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.faults.append("content_auth_quirk")
                 raise json_reply(401, self.auth_other_body(reason))
             raise json_reply(401, error_json([reason], {".tag": reason}))
-        f = st.take_fault(self.route, ("expire_token",), self.path_ids)
+        f = st.take_fault(self.route, ("expire_token",), self.path_ids, self.headers.get("Range"))
         if f:
             self.faults.append("expire_token")
             self.expire_after = tok
@@ -1122,7 +1128,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def check_offset(self, s, offset, wrap, closed_ok=False):
         st = self.server.state
-        forced = st.take_fault(self.route, ("incorrect_offset",), self.path_ids)
+        forced = st.take_fault(self.route, ("incorrect_offset",), self.path_ids, self.headers.get("Range"))
         if forced:
             self.faults.append("incorrect_offset")
         if forced or offset != s.offset:
@@ -1198,11 +1204,25 @@ class Server(http.server.ThreadingHTTPServer):
         if ":" in addr[0]:
             self.address_family = socket.AF_INET6
         self.state, self.ssl_context, self.verbose = state, ssl_context, verbose
+        self.conn_lock = threading.Lock()
+        self.conn_count = 0
+        self.conn_info = {}              # id(socket) -> (connection id, accept time)
+        self.local = threading.local()   # .conn of the connection this thread serves
         super().__init__(addr, Handler)
+
+    def process_request(self, request, client_address):
+        # Right after accept(), on the accepting thread: number the connection
+        # (1, 2, ... in accept order) and note when it was accepted.
+        with self.conn_lock:
+            self.conn_count += 1
+            self.conn_info[id(request)] = (self.conn_count, time.time())
+        super().process_request(request, client_address)
 
     def finish_request(self, request, client_address):
         # Runs in the per-connection thread, so a slow TLS handshake only
         # blocks its own client.
+        with self.conn_lock:
+            self.local.conn = self.conn_info.pop(id(request), (None, None))
         if self.ssl_context is not None:
             request.settimeout(HANDSHAKE_TIMEOUT)
             try:

@@ -693,11 +693,41 @@ class FakeDropboxTest(unittest.TestCase):
     def test_log_format(self):
         self.download({"path": "/data/database.db"}, {"Range": "bytes=0-9", "User-Agent": "ua-test"})
         log = self.last_log("files/download")
-        self.assertEqual(set(log), {"t", "method", "route", "status", "auth", "arg", "range",
-                                    "content_type", "bytes_sent", "bytes_received", "fault", "user_agent"})
+        self.assertEqual(set(log), {"t", "t_start", "conn", "conn_t", "host", "method", "route", "status",
+                                    "auth", "arg", "range", "content_type", "bytes_sent", "bytes_received",
+                                    "fault", "user_agent"})
+        self.assertLessEqual(log["conn_t"], log["t_start"])
+        self.assertLessEqual(log["t_start"], log["t"])
+        self.assertEqual(log["host"], f"127.0.0.1:{self.port}")
         self.assertEqual((log["method"], log["status"], log["auth"], log["arg"], log["range"],
                           log["bytes_sent"], log["fault"], log["user_agent"]),
                          ("POST", 206, TOKEN, {"path": "/data/database.db"}, "bytes=0-9", 10, None, "ua-test"))
+
+    def test_log_connection_ids(self):
+        # Requests on one kept-alive connection share its id and accept time; a
+        # new connection gets the next id, accepted later.
+        c = self.conn()
+        self.rpc("files/get_metadata", {"path": "/data/database.db"}, conn=c)
+        self.download({"path": "/data/database.db"}, {"Range": "bytes=0-0"}, conn=c)
+        c.close()
+        self.metadata()
+        a, b, other = self.log_entries(None, 3)
+        self.assertEqual((a["route"], b["route"], other["route"]),
+                         ("files/get_metadata", "files/download", "files/get_metadata"))
+        self.assertIsInstance(a["conn"], int)
+        self.assertEqual((a["conn"], a["conn_t"]), (b["conn"], b["conn_t"]))
+        self.assertGreater(other["conn"], a["conn"])
+        self.assertGreaterEqual(other["conn_t"], a["conn_t"])
+        self.assertLessEqual(a["t"], b["t_start"])
+
+    def test_fault_range_match(self):
+        # A fault with "range" applies only to requests with exactly that Range header.
+        self.configure(faults=[{"route": "files/download", "kind": "status", "status": 500,
+                                "range": "bytes=0-0", "times": -1}])
+        self.assertEqual(self.download({"path": "/data/database.db"})[0].status, 200)
+        self.assertEqual(self.download({"path": "/data/database.db"}, {"Range": "bytes=5-"})[0].status, 206)
+        self.assertEqual(self.download({"path": "/data/database.db"}, {"Range": "bytes=0-0"})[0].status, 500)
+        self.assertEqual(self.last_log("files/download")["fault"], "status")
 
     def test_handshake_does_not_block_others(self):
         # A client that connects but never sends a TLS ClientHello must not

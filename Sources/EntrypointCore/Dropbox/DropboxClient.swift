@@ -8,6 +8,10 @@ public final class DropboxClient {
     let config: Configuration
     let log: Logger
     let curl: any Transport
+    /// The handle for requests to DROPBOX_CONTENT_URL when it is not `curl`: a cold start's
+    /// pre-connect hands over its handle, whose connection cache holds the warm connection
+    /// (ContentPreconnect.swift). Token refreshes stay on `curl`.
+    var contentCurl: (any Transport)?
     /// Monotonic time after which nothing more is attempted (ENTRYPOINT_DEADLINE).
     let deadline: Double
     private var accessToken: String?
@@ -22,6 +26,10 @@ public final class DropboxClient {
     }
 
     // MARK: - authentication
+
+    /// The access token a request would use now, refreshed first when the credentials need it
+    /// (the same refresh, lines and errors as the first request's).
+    func currentToken() throws(EntrypointError) -> String { try ensureToken() }
 
     private func ensureToken() throws(EntrypointError) -> String {
         if let token = accessToken, Clock.now() < tokenExpiry - 60 { return token }
@@ -114,11 +122,12 @@ public final class DropboxClient {
         refreshed: inout Bool
     ) throws(EntrypointError) -> Attempt<HTTPResponse> {
         let url = host + "/2/" + route
+        let transport = host == config.contentURL ? contentCurl ?? curl : curl
         var response: HTTPResponse
         while true {
             let token = try ensureToken()
             do throws(TransportError) {
-                response = try curl.perform(
+                response = try transport.perform(
                     method: "POST", url: url, headers: ["Authorization: Bearer \(token)"] + headers(),
                     body: body(), deadline: deadline, sink: sink, progress: progress)
             } catch {

@@ -66,6 +66,8 @@ final class TransferState {
     var abortReason: String?
     var abort: TransferAbort?
     var deadline: Double = .infinity
+    /// Polled with the stop signal: true stops the transfer (the pre-connect's cancel, another thread's).
+    var cancelled: (() -> Bool)?
 }
 
 /// What DropboxClient needs from HTTP: one request, no retries. `Curl` is the real one; unit tests
@@ -81,7 +83,12 @@ final class Curl: Transport {
     private let handle: UnsafeMutableRawPointer
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
     private let caSource: CASource
+    private let connectTimeout: Double
+    private let stallTimeout: Double
     let userAgent: String
+    /// Polled by the progress callback of every transfer on this handle: true aborts it (within
+    /// about a second: libcurl calls the callback at least that often, also while connecting).
+    var cancelled: (() -> Bool)?
 
     init(caSource: CASource, connectTimeout: Double, stallTimeout: Double) throws(EntrypointError) {
         let global = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
@@ -93,6 +100,8 @@ final class Curl: Transport {
         }
         handle = h
         self.caSource = caSource
+        self.connectTimeout = connectTimeout
+        self.stallTimeout = stallTimeout
         userAgent = "entrypoint/\(Version.string)"
         errorBuffer[0] = 0
         do throws(CurlOptionRefused) {
@@ -132,6 +141,12 @@ final class Curl: Transport {
         errorBuffer.deallocate()
     }
 
+    /// A second handle with the same settings and its own connection cache (the pre-connect's).
+    /// libcurl lets a handle move between threads as long as one thread at a time uses it.
+    func sibling() throws(EntrypointError) -> Curl {
+        try Curl(caSource: caSource, connectTimeout: connectTimeout, stallTimeout: stallTimeout)
+    }
+
     /// Performs one request. The body goes to `sink` when given (return false to abort), otherwise
     /// it is collected in the response. `deadline` is a monotonic time (Clock.now) for the whole request.
     func perform(
@@ -144,6 +159,7 @@ final class Curl: Transport {
         state.upload = body
         state.progress = progress
         state.deadline = deadline
+        state.cancelled = cancelled
 
         var list: UnsafeMutablePointer<curl_slist>?
         for header in headers { list = header.withCString { curl_slist_append(list, $0) } }
@@ -265,6 +281,10 @@ final class Curl: Transport {
             if Clock.now() > state.deadline {
                 state.abortReason = "the deadline was reached"
                 state.abort = .deadline
+                return 1
+            }
+            if let cancelled = state.cancelled, cancelled() {
+                state.abortReason = "cancelled"
                 return 1
             }
             state.progress?(Int64(max(dlnow, ulnow)), Int64(max(dltotal, ultotal)))

@@ -118,6 +118,11 @@ public struct Restorer {
         let hashing = size.map { _ in BackgroundDataHash(path: db) }
         let client = try makeClient()
         log.info("checking \(config.remotePath) in Dropbox")
+        // A cold start downloads (unless Dropbox lacks the file): the connection to the content
+        // host is opened while get_metadata is in flight (ContentPreconnect.swift). Joined before
+        // this function returns, on every path.
+        let preconnect = hasLocal ? nil : try ContentPreconnect.start(client: client, config: config, log: log, deadline: deadline)
+        defer { preconnect?.finish() }
         guard let remote = try client.metadata(config.remotePath) else {
             throw EntrypointError(.remoteMissing, "\(config.remotePath) does not exist in Dropbox (HTTP 409 path/not_found; check DROPBOX_DB_PATH)")
         }
@@ -156,6 +161,7 @@ public struct Restorer {
             return .keptLocalChanges
         case .download(let keepCopy, let reason):
             log.info("Hash mismatch - downloading from Dropbox (local: \(hasLocal ? local?.contentHash ?? "?" : "missing"), remote: \(remote.contentHash), rev \(remote.rev), \(Progress.bytes(remote.size)))")
+            preconnect?.handOver(to: client)
             let keptCopy = try install(remote, client: client, keepLocal: hasLocal && keepCopy, reason: reason)
             log.info("Restored to \(db)")
             return .restored(keptCopy: keptCopy)
