@@ -123,6 +123,24 @@ import TestSupport
         #expect(real["status"] as? Int == 200)
     }
 
+    /// get_metadata answers before the warm-up (as with refresh credentials, where the warm-up
+    /// starts only after the refresh): the download waits for the warm-up a moment
+    /// (`handOverWait`) and then uses its connection rather than opening another.
+    @Test func aWarmUpAlmostDoneIsWaitedForAndReused() throws {
+        let w = try World()
+        let source = try w.publish(["nearly there"], padding: 100_000)
+        try w.fake.fault(["route": "files/download", "kind": "delay", "seconds": 0.3, "range": "bytes=0-0", "times": -1])
+        let r = try run([], env: split(w, ["ENTRYPOINT_LOG_LEVEL": "debug"]))
+        #expect(r.status == 0, "\(r.output)")
+        #expect(bytes(w.db) == bytes(source))
+        #expect(r.stderr.contains("debug: pre-connect to https://127.0.0.1:\(w.fake.port) answered HTTP 206; the download takes over its handle and connection"), "\(r.stderr)")
+        let warm = try #require(w.fake.requests("files/download").first { $0["range"] as? String == "bytes=0-0" })
+        let real = try #require(w.fake.requests("files/download").first { $0["range"] as? String == nil })
+        let metadata = try #require(w.fake.requests("files/get_metadata").first)
+        #expect((metadata["t"] as? Double ?? 0) < (warm["t"] as? Double ?? 0), "get_metadata answered before the warm-up")
+        #expect(conn(real) == conn(warm) && conn(warm) >= 0, "the download went over the warm-up's connection")
+    }
+
     /// A 500 or a connection reset on the warm-up changes nothing: same lines, same exit code.
     @Test(arguments: [
         ["kind": "status", "status": 500] as [String: any Sendable],

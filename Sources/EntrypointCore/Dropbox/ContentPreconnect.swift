@@ -62,6 +62,8 @@ final class ContentPreconnect {
     static let bodyCap = 64 * 1024
     /// Seconds past the connect timeout the warm-up may take in all.
     static let slack = 3.0
+    /// Seconds the download waits for a warm-up still in flight before it opens its own connection.
+    static let handOverWait = 1.0
 
     /// The scheme, host and port of a base URL (the default port filled in), or nil.
     static func origin(_ url: String) -> String? {
@@ -123,10 +125,19 @@ final class ContentPreconnect {
     deinit { finish() }
 
     /// At the download's start: a warm-up that got an answer gives its handle (and so its open
-    /// connection) to `client` for the content host. One still in flight is cancelled, and the
-    /// download opens its own connection on the usual handle. One debug line either way.
+    /// connection) to `client` for the content host. One still in flight is waited for up to
+    /// `handOverWait` (it is one or two round trips into the handshake a new connection would have
+    /// to make from the start: with refresh credentials it starts only after the token refresh, and
+    /// get_metadata, on the refresh's open connection, usually answers first); after that, or on a
+    /// stop signal, it is cancelled and the download opens its own connection on the usual handle.
+    /// One debug line either way.
     func handOver(to client: DropboxClient) {
         guard !joined else { return }
+        let until = Clock.now() + Self.handOverWait
+        while !job.done.isSet && Clock.now() < until && ep_signal_pending() == 0 {
+            var ts = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+            bestEffort("a poll interval; EINTR only ends it early", nanosleep(&ts, nil))
+        }
         guard job.done.isSet else {
             // Not joined here: that could take a second; `finish()` joins it later.
             job.cancel.set()
