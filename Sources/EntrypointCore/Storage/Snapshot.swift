@@ -294,7 +294,11 @@ struct SnapshotRun {
             let mode = try beginRead()
             var inTransaction = true
             defer { if inTransaction { bestEffort("an error path: the error being thrown is the one to report", rollback()) } }
-            if mode.wal { return nil }
+            if mode.wal {
+                // The backup API must start from an empty file, not from this torn copy.
+                try FileIO.operation("truncate", destination) { () throws(SystemError) in try FileIO.truncate(output, 0) }
+                return nil
+            }
             let started = Clock.now()
             let size = try FileIO.operation("stat", source) { () throws(SystemError) in try FileIO.size(input) }
             let got = try readFully(input, source, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<16]), at: 24, 16)
