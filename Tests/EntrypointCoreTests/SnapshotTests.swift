@@ -16,10 +16,12 @@ final class AppWriter {
     let errors = Pipe()
 
     /// `timeout` is the writer's busy timeout (sqlite3.connect(timeout=)), as an app would set it.
-    init(_ db: String, timeout: Double) throws {
+    /// `journalMode`, when given, is set on the writer's connection (PERSIST and TRUNCATE are a
+    /// connection's setting, not the file's).
+    init(_ db: String, timeout: Double, journalMode: String? = nil) throws {
         stopFile = db + ".stop-writer"
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", Self.script, db, String(timeout), stopFile]
+        process.arguments = ["python3", "-c", Self.script, db, String(timeout), stopFile, journalMode ?? ""]
         process.standardOutput = output
         process.standardError = errors
         try process.run()
@@ -28,7 +30,8 @@ final class AppWriter {
     static let script = """
         import os, sqlite3, sys, time
         db, timeout, stop = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-        c = sqlite3.connect(db, timeout=timeout)   # the journal mode is the database's own
+        c = sqlite3.connect(db, timeout=timeout)   # the journal mode is the database's own...
+        if sys.argv[4]: c.execute("PRAGMA journal_mode=" + sys.argv[4])   # ...or the connection's
         n = 0; failures = 0; longest = 0.0
         while not os.path.exists(stop):
             t = time.monotonic()
@@ -77,7 +80,9 @@ final class AppWriter {
             WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 64)
             INSERT INTO filler SELECT randomblob(1048576) FROM c;
             """)
-        #expect(try Fixture.sql(db, "PRAGMA journal_mode").first == journalMode.lowercased())
+        if journalMode == "WAL" || journalMode == "DELETE" {  // kept in the file; PERSIST and TRUNCATE are the writer's
+            #expect(try Fixture.sql(db, "PRAGMA journal_mode").first == journalMode.lowercased())
+        }
         return db
     }
 
@@ -99,15 +104,18 @@ final class AppWriter {
     /// 1 s (an app's: Python's default is 5 s). No commit may fail. With the one-step backup
     /// (sqlite3_backup_step(-1), before this fix) the writer waited for the whole copy plus the
     /// fsync of the 64 MiB destination; see testing notes in docs/design.md, "The backup", step 3.
-    @Test(arguments: ["DELETE", "WAL"])
+    @Test(arguments: ["DELETE", "WAL", "PERSIST", "TRUNCATE"])
     func appKeepsCommittingThroughoutTheSnapshot(journalMode: String) throws {
         let dir = try Fixture.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let db = try Self.database(dir, journalMode: journalMode)
         let copy = dir + "/snapshot.db"
         try #require(FileManager.default.createFile(atPath: copy, contents: nil))
-        let writer = try AppWriter(db, timeout: Self.writerTimeout)
+        let writer = try AppWriter(db, timeout: Self.writerTimeout, journalMode: journalMode)
         try writer.waitUntilCommitting()
+        if journalMode == "PERSIST" || journalMode == "TRUNCATE" {
+            #expect(FileManager.default.fileExists(atPath: db + "-journal"), "the writer's journal stays between its commits")
+        }
         let started = Date()
         let report = try SQLite.snapshot(db, to: copy, deadline: Clock.now() + 120)
         let took = Date().timeIntervalSince(started)

@@ -66,6 +66,36 @@ import TestSupport
         #expect(w.fake.requests("files/download").count == 1)
     }
 
+    /// --backup of a database with a hot journal (a writer killed in a big transaction, whose
+    /// spilled pages are already in the database file): the snapshot's read lock rolls the journal
+    /// back first, so the upload is the committed state, never the dead writer's half.
+    @Test func aBackupUploadsTheCommittedStateOfADatabaseWithAHotJournal() throws {
+        let w = try World()
+        try w.publish(["base"])
+        #expect(try run([], env: w.env()).status == 0)
+        try DB.sql(w.db, "INSERT INTO items VALUES ('committed-on-railway')")
+        let status = try app("""
+            import sqlite3, sys, os
+            c = sqlite3.connect(sys.argv[1], isolation_level=None)
+            c.execute('PRAGMA cache_size=10')
+            c.execute('BEGIN')
+            c.execute("INSERT INTO items VALUES ('uncommitted')")
+            for i in range(3000):
+                c.execute('INSERT INTO pad VALUES (randomblob(3000))')
+            os.kill(os.getpid(), 9)
+            """, w.db)
+        #expect(status == 128 + SIGKILL)
+        let journal = FileManager.default.contents(atPath: w.db + "-journal") ?? Data()
+        #expect(Array(journal.prefix(8)) == [0xD9, 0xD5, 0x05, 0xF9, 0x20, 0xA1, 0x63, 0xD7], "a hot journal")
+        let r = try run(["--backup"], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        let stored = try #require(w.fake.uploaded("/database.db").last, "\(r.output)")
+        #expect(DB.integrity(stored) == "ok")
+        #expect(try DB.items(stored) == ["base", "committed-on-railway"])
+        #expect(try DB.items(w.db) == ["base", "committed-on-railway"])
+        #expect(w.leftovers().isEmpty, "\(w.leftovers())")
+    }
+
     /// One rule for a damaged local database, with or without sidecars: kept as a copy (its sidecars
     /// beside it), replaced by Dropbox's verified file, one warning line; never exit 74.
     @Test(arguments: [false, true])
