@@ -77,6 +77,9 @@ class FakeDropboxTest(unittest.TestCase):
     def setUp(self):
         self.configure()
         self.open_conns = []
+        # The server (and its log) is shared by all tests: log_entries reads only the requests
+        # that arrived during this test.
+        self.started = time.time()
 
     def tearDown(self):
         for c in self.open_conns:
@@ -132,8 +135,8 @@ class FakeDropboxTest(unittest.TestCase):
         return m
 
     def log_entries(self, route=None, n=1):
-        """The last n log lines (for route), waiting briefly: the server logs
-        right after sending the response."""
+        """The last n log lines (for route) of requests made by this test, waiting
+        briefly: the server logs right after sending the response."""
         deadline = time.time() + 5
         while True:
             try:
@@ -141,7 +144,8 @@ class FakeDropboxTest(unittest.TestCase):
                     lines = [json.loads(l) for l in f]
             except FileNotFoundError:
                 lines = []
-            lines = [l for l in lines if route is None or l["route"] == route]
+            lines = [l for l in lines if (route is None or l["route"] == route)
+                     and l.get("t_start", l["t"]) >= self.started]
             if len(lines) >= n or time.time() > deadline:
                 return lines[-n:]
             time.sleep(0.02)
