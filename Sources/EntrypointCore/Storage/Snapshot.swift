@@ -67,21 +67,28 @@ extension SQLite {
         _ source: String, to destination: String, deadline: Double = .infinity, lockTimeout: Double = .infinity,
         log: Logger? = nil, stop: @escaping () -> Int32 = { ep_signal_pending() }
     ) throws(EntrypointError) -> SnapshotReport {
-        let from = try Connection(source, flags: SQLITE_OPEN_READWRITE)
-        defer { withExtendedLifetime(from) {} }
-        // No busy handler on the source: a step that meets a writer's lock returns at once and this
-        // loop retries, checking the stop signal and the deadline, and the measured step time is the
-        // time the lock was held.
-        guard sqlite3_busy_timeout(from.db, 0) == SQLITE_OK else {
-            throw EntrypointError(.localIO, "cannot set up the snapshot of \(source): \(from.errorMessage)")
-        }
-        let run = SnapshotRun(
-            from: from, source: source, destination: destination, deadline: deadline, lockTimeout: lockTimeout,
-            log: log, stop: stop)
         var restarts = 0
         // The journal mode is read inside a read transaction, where it cannot change. An app that
         // switches between WAL and a rollback journal during the snapshot sends it round again.
         for _ in 0..<3 {
+            // A new connection every round, the last one closed first. A round that found the database
+            // switched to WAL inside `steps()` or `lockedCopy()` closed their descriptors of the file
+            // while its connection held WAL's shared lock on it (a WAL connection keeps that lock
+            // between transactions), and closing any descriptor of a file drops all of the process's
+            // POSIX locks on it. A WAL copy on that connection would not stop the app's last
+            // connection, closing, from checkpointing the WAL into the file under the copy and
+            // deleting it: a copy of two states (test aSwitchToWALMidCopyThenTheAppsLastConnectionClosing).
+            let from = try Connection(source, flags: SQLITE_OPEN_READWRITE)
+            defer { withExtendedLifetime(from) {} }
+            // No busy handler on the source: a step that meets a writer's lock returns at once and this
+            // loop retries, checking the stop signal and the deadline, and the measured step time is the
+            // time the lock was held.
+            guard sqlite3_busy_timeout(from.db, 0) == SQLITE_OK else {
+                throw EntrypointError(.localIO, "cannot set up the snapshot of \(source): \(from.errorMessage)")
+            }
+            let run = SnapshotRun(
+                from: from, source: source, destination: destination, deadline: deadline, lockTimeout: lockTimeout,
+                log: log, stop: stop)
             let mode = try run.beginRead()
             if mode.wal {
                 var report = try run.walCopy(pageSize: mode.pageSize)
