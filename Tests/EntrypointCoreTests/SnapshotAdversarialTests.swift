@@ -152,6 +152,7 @@ final class StepHook: @unchecked Sendable {
             c = sqlite3.connect(db, timeout=5, isolation_level=None)
             c.execute("PRAGMA journal_mode=" + mode)
             c.execute("PRAGMA cache_size=10")
+            c.execute("PRAGMA synchronous=OFF")   # no fsync per spill: short transactions
             n = 0; failures = 0
             while not os.path.exists(stop):
                 try:
@@ -165,7 +166,7 @@ final class StepHook: @unchecked Sendable {
                     print(e, file=sys.stderr, flush=True)
                     if c.in_transaction: c.execute("ROLLBACK")
                 if n == 2: open(stop + ".ready", "w").close()
-                time.sleep(0.002)
+                time.sleep(0.001)
             print(n, failures, flush=True)
             """, db, stop, journalMode]
         writer.standardOutput = output
@@ -176,7 +177,8 @@ final class StepHook: @unchecked Sendable {
         var reports: [SQLite.SnapshotReport] = []
         for round in 0..<3 {
             let copy = try Self.emptyCopy(dir)
-            reports.append(try SQLite.snapshot(db, to: copy, deadline: Clock.now() + 60))
+            // A pause before every step (no lock is held then) lets the writer spill in between.
+            reports.append(try SQLite.snapshot(db, to: copy, deadline: Clock.now() + 60, stop: { usleep(2_000); return 0 }))
             #expect(try Self.bytes(copy) == original, "round \(round): the copy holds pages of a transaction that was rolled back")
             try Self.expectOneState(copy, version: 1)
             #expect(try Fixture.sql(copy, "SELECT count(*) FROM log") == ["0"])
@@ -359,6 +361,43 @@ final class StepHook: @unchecked Sendable {
         #expect(report.method == .walReadTransaction)
         #expect(walLeft, "the snapshot's read transaction kept the WAL: the app's close could not checkpoint it away")
         try Self.expectOneState(copy, version: 1)
+        Self.expectNothingBeside(copy)
+        #expect(try Fixture.sql(db, "SELECT group_concat(v) FROM (SELECT DISTINCT v FROM filler)") == ["2"], "the app's commit is kept")
+        #expect(Fixture.integrity(db) == "ok")
+    }
+
+    /// The same through the locked copy: four commits between steps (the fourth restart gives up
+    /// stepping), the switch to WAL during the locked copy's unlocked first pass, and the app's
+    /// commit and last close during the WAL copy that follows.
+    @Test func aSwitchToWALDuringTheLockedCopyThenTheAppsLastConnectionClosing() throws {
+        let dir = try Fixture.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = try Self.database(dir)
+        let copy = try Self.emptyCopy(dir)
+        let app = try AppConnection(db)
+        defer { app.end() }
+        let hook = StepHook()
+        // Calls 4, 6, 8 and 10 come before steps 2 to 5: each commit restarts the next step, the
+        // fourth restart (call 11) ends the stepping. Calls 12-17 come before the six chunks of the
+        // locked copy's first pass, 18 before its lock (WAL found), 19 reads the mode again, 20 and 21
+        // come before the first two backup steps.
+        for (k, call) in [4, 6, 8, 10].enumerated() { hook.actions[call] = { #expect(app.run("INSERT INTO log VALUES (\(k + 1))") == "ok ") } }
+        hook.actions[13] = { #expect(app.run("PRAGMA journal_mode=WAL") == "ok wal") }
+        var walLeft = false
+        hook.actions[21] = {
+            #expect(app.run("UPDATE filler SET v = 2") == "ok ")
+            #expect(app.run("close") == "closed")
+            walLeft = FileManager.default.fileExists(atPath: db + "-wal")
+        }
+        let report = try SQLite.snapshot(db, to: copy, deadline: Clock.now() + 60, stop: hook.stop)
+        #expect(hook.failure == nil, "\(String(describing: hook.failure))")
+        print("switch to WAL in the locked copy: \(report), \(hook.calls) calls, WAL left after the app's close: \(walLeft)")
+        #expect(hook.calls > 21, "the app closed during the WAL copy")
+        #expect(report.method == .walReadTransaction)
+        #expect(report.restarts == 4, "\(report)")
+        #expect(walLeft, "the snapshot's read transaction kept the WAL: the app's close could not checkpoint it away")
+        try Self.expectOneState(copy, version: 1)
+        #expect(try Fixture.sql(copy, "SELECT group_concat(n) FROM log") == ["1,2,3,4"])
         Self.expectNothingBeside(copy)
         #expect(try Fixture.sql(db, "SELECT group_concat(v) FROM (SELECT DISTINCT v FROM filler)") == ["2"], "the app's commit is kept")
         #expect(Fixture.integrity(db) == "ok")
