@@ -432,6 +432,55 @@ final class StepHook: @unchecked Sendable {
         #expect(!FileManager.default.fileExists(atPath: db + "-wal"))
     }
 
+    // MARK: 4b. the file replaced
+
+    /// The app replaces the database file by a rename (a restore of its own) between two steps and
+    /// at once writes the new file: a transaction that spills uncommitted pages into it and is still
+    /// open when the next step takes its lock. The snapshot's connection holds the old file, so the
+    /// new file's journal at the same path looks hot to it (the writer's lock is on the other file):
+    /// SQLite played that journal back into the old file and deleted it (before the fix the copy was
+    /// a mix of both files, v = 1 and v = 3). The snapshot must stop with one line instead (or copy one
+    /// committed state of one file), and the new database must survive its writer's rollback intact.
+    @Test func theDatabaseReplacedByARenameDuringTheSnapshot() throws {
+        let dir = try Fixture.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = try Self.database(dir)
+        let replacement = dir + "/replacement.db"
+        try FileManager.default.copyItem(atPath: db, toPath: replacement)
+        try Fixture.sql(replacement, "UPDATE filler SET v = 3;")
+        let copy = try Self.emptyCopy(dir)
+        let hook = StepHook()
+        var app: AppConnection?
+        defer { app?.end() }
+        hook.actions[6] = {  // two steps copied
+            try #require(rename(replacement, db) == 0)
+            let writer = try AppConnection(db)
+            app = writer
+            #expect(writer.run("PRAGMA cache_size=10") == "ok ")
+            #expect(writer.run("BEGIN") == "ok ")
+            #expect(writer.run("UPDATE filler SET v = 4, b = randomblob(3000)") == "ok ")
+            #expect(FileManager.default.fileExists(atPath: db + "-journal"))
+        }
+        let result = Result { try SQLite.snapshot(db, to: copy, deadline: Clock.now() + 60, lockTimeout: 2, stop: hook.stop) }
+        #expect(hook.failure == nil, "\(String(describing: hook.failure))")
+        print("replaced by a rename: \(result)")
+        #expect(hook.calls >= 6)
+        #expect(app?.run("ROLLBACK") == "ok ")
+        app?.end()
+        #expect(Fixture.integrity(db) == "ok", "the new database survives its writer's rollback")
+        #expect(try Fixture.sql(db, "SELECT group_concat(v) FROM (SELECT DISTINCT v FROM filler)") == ["3"], "the new database is its committed state")
+        switch result {
+        case .success:
+            #expect(try Fixture.sql(copy, "PRAGMA integrity_check") == ["ok"])
+            let versions = try Fixture.sql(copy, "SELECT group_concat(v) FROM (SELECT DISTINCT v FROM filler)")
+            #expect(versions == ["1"] || versions == ["3"], "one committed state of one file, got versions \(versions)")
+        case .failure(let error):
+            let e = try #require(error as? EntrypointError)
+            #expect(e.code == .localIO && e.message.contains(db) && e.message.contains("renamed over") && !e.message.contains("\n"), "\(e.message)")
+        }
+        Self.expectNothingBeside(copy)
+    }
+
     // MARK: 5. locking_mode=EXCLUSIVE
 
     /// An app holding the database with locking_mode=EXCLUSIVE from before the snapshot (rollback
