@@ -166,7 +166,7 @@ final class StepHook: @unchecked Sendable {
                     print(e, file=sys.stderr, flush=True)
                     if c.in_transaction: c.execute("ROLLBACK")
                 if n == 2: open(stop + ".ready", "w").close()
-                time.sleep(0.001)
+                time.sleep(0.005)   # a gap longer than the snapshot's poll, so each step gets in soon
             print(n, failures, flush=True)
             """, db, stop, journalMode]
         writer.standardOutput = output
