@@ -186,7 +186,24 @@ struct SnapshotRun {
         guard begin == SQLITE_OK else { throw failure("starting a read transaction", begin, from) }
         var ok = false
         defer { if !ok { bestEffort("an error path: the error being thrown is the one to report", rollback()) } }
-        let read = try untilUnlocked("taking a read lock") { scalar(from, "SELECT count(*) FROM sqlite_schema").rc }
+        // Checked before every attempt at the lock: a connection whose file was renamed over (the
+        // app replacing its database) or deleted must not take it. SQLite would look for a hot
+        // journal at the path, find the new file's live journal (its writer's RESERVED lock is on
+        // the other file), play it back into the old file (the copy then mixes both files) and
+        // delete it (the new file's writer is left without a journal on disk, so a crash of it
+        // damages the new database): SQLite's "how to corrupt", renaming a database in use.
+        var moved = false
+        let read = try untilUnlocked("taking a read lock") { () -> Int32 in
+            var flag: Int32 = 0
+            if sqlite3_file_control(from.db, "main", SQLITE_FCNTL_HAS_MOVED, &flag) == SQLITE_OK && flag != 0 {
+                moved = true
+                return SQLITE_OK
+            }
+            return scalar(from, "SELECT count(*) FROM sqlite_schema").rc
+        }
+        if moved {
+            throw EntrypointError(.localIO, "the snapshot of \(source) stopped: the file was replaced (renamed over) or deleted while the snapshot had it open; nothing was uploaded")
+        }
         guard read == SQLITE_OK else { throw failure("reading the schema", read, from) }
         let mode = scalar(from, "PRAGMA journal_mode")
         guard mode.rc == SQLITE_OK else { throw failure("reading the journal mode", mode.rc, from) }
@@ -274,12 +291,8 @@ struct SnapshotRun {
     /// The copy is the live file byte for byte, page 1 included; SQLite's backup API (used before)
     /// copied page by page through both page caches, 5-10 times as slow here, and rewrote the header.
     func steps() throws(EntrypointError) -> SQLite.SnapshotReport? {
-        // Opened before the first lock and closed after the last: closing any descriptor of a file
-        // drops every POSIX lock this process holds on it, SQLite's shared lock included.
-        let input: Int32, output: Int32
-        input = try FileIO.operation("open", source) { () throws(SystemError) in try FileIO.open(source, O_RDONLY) }
-        defer { FileIO.close(input) }
-        output = try FileIO.operation("open", destination) { () throws(SystemError) in try FileIO.open(destination, O_RDWR | O_CREAT, 0o600) }
+        let input = try SourceFile(from, source)
+        let output = try FileIO.operation("open", destination) { () throws(SystemError) in try FileIO.open(destination, O_RDWR | O_CREAT, 0o600) }
         defer { FileIO.close(output) }
         let chunk = SQLite.SnapshotTuning.stepBytes
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
@@ -300,8 +313,8 @@ struct SnapshotRun {
                 return nil
             }
             let started = Clock.now()
-            let size = try FileIO.operation("stat", source) { () throws(SystemError) in try FileIO.size(input) }
-            let got = try readFully(input, source, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<16]), at: 24, 16)
+            let size = try input.size()
+            let got = try input.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<16]), at: 24, 16)
             guard got == 16 else {
                 throw EntrypointError(.localIO, "cannot read the header of \(source): it is \(size) bytes long while locked")
             }
@@ -322,7 +335,7 @@ struct SnapshotRun {
             }
             let want = Int(min(Int64(chunk), fileSize - offset))
             if want > 0 {
-                let n = try readFully(input, source, into: buffer, at: offset, want)
+                let n = try input.read(into: buffer, at: offset, want)
                 guard n == want else {
                     throw EntrypointError(.localIO, "cannot read \(source): it ended at \(offset + Int64(n)) of \(fileSize) bytes while locked")
                 }
@@ -362,12 +375,8 @@ struct SnapshotRun {
     /// Returns the seconds the lock was held, or nil when the database turned out to be in WAL mode
     /// (then the caller starts again).
     func lockedCopy() throws(EntrypointError) -> Double? {
-        // Opened before the lock and closed after it: closing any descriptor of a file drops every
-        // POSIX lock this process holds on it, SQLite's shared lock included.
-        let input: Int32, output: Int32
-        input = try FileIO.operation("open", source) { () throws(SystemError) in try FileIO.open(source, O_RDONLY) }
-        defer { FileIO.close(input) }
-        output = try FileIO.operation("open", destination) { () throws(SystemError) in try FileIO.open(destination, O_RDWR) }
+        let input = try SourceFile(from, source)
+        let output = try FileIO.operation("open", destination) { () throws(SystemError) in try FileIO.open(destination, O_RDWR) }
         defer { FileIO.close(output) }
         let chunk = SQLite.SnapshotTuning.copyChunk
         let live = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
@@ -383,16 +392,13 @@ struct SnapshotRun {
                 try FileIO.pwriteAll(output, UnsafeRawBufferPointer(rebasing: buffer[0..<count]), at: offset)
             }
         }
-        func size(_ fd: Int32, _ path: String) throws(EntrypointError) -> Int64 {
-            try FileIO.operation("stat", path) { () throws(SystemError) in try FileIO.size(fd) }
-        }
 
         // 1. The torn copy, without a lock.
-        let roughSize = try size(input, source)
+        let roughSize = try input.size()
         var offset: Int64 = 0
         while offset < roughSize {
             try checkStop()
-            let n = try read(input, source, into: live, at: offset, Int(min(Int64(chunk), roughSize - offset)))
+            let n = try input.read(into: live, at: offset, Int(min(Int64(chunk), roughSize - offset)))
             if n == 0 { break }
             try write(live, n, at: offset)
             offset += Int64(n)
@@ -408,12 +414,12 @@ struct SnapshotRun {
             return nil
         }
         let started = Clock.now()
-        let fileSize = try size(input, source)
+        let fileSize = try input.size()
         offset = 0
         while offset < fileSize {
             try checkStop()
             let want = Int(min(Int64(chunk), fileSize - offset))
-            let n = try read(input, source, into: live, at: offset, want)
+            let n = try input.read(into: live, at: offset, want)
             guard n == want else {
                 throw EntrypointError(.localIO, "cannot read \(source): it ended at \(offset + Int64(n)) of \(fileSize) bytes while locked")
             }
@@ -427,5 +433,48 @@ struct SnapshotRun {
         inTransaction = false
         try endRead()
         return Clock.now() - started
+    }
+}
+
+/// The source database read through its SQLite connection's own file handle (SQLite's `xRead` and
+/// `xFileSize` on the `sqlite3_file` of `SQLITE_FCNTL_FILE_POINTER`): the handle that holds the
+/// read lock. A descriptor opened by path could be another file (the database replaced by a rename
+/// after the connection opened it: its writers ignore the lock on the old file, and the copy read
+/// their uncommitted pages), and closing it would drop every POSIX lock of this process on the
+/// file, SQLite's included (a WAL connection keeps its shared lock between transactions).
+struct SourceFile {
+    let file: UnsafeMutablePointer<sqlite3_file>
+    let methods: sqlite3_io_methods
+    let path: String
+
+    init(_ connection: SQLite.Connection, _ path: String) throws(EntrypointError) {
+        self.path = path
+        var pointer: UnsafeMutablePointer<sqlite3_file>?
+        let rc = sqlite3_file_control(connection.db, "main", SQLITE_FCNTL_FILE_POINTER, &pointer)
+        guard rc == SQLITE_OK, let pointer, let methods = pointer.pointee.pMethods?.pointee,
+              methods.xRead != nil, methods.xFileSize != nil else {
+            throw EntrypointError(.localIO, "cannot read \(path) through its SQLite connection: \(String(cString: sqlite3_errstr(rc)))")
+        }
+        file = pointer
+        self.methods = methods
+    }
+
+    func size() throws(EntrypointError) -> Int64 {
+        var size: sqlite3_int64 = 0
+        let rc = methods.xFileSize(file, &size)
+        guard rc == SQLITE_OK else { throw EntrypointError(.localIO, "cannot stat \(path): \(String(cString: sqlite3_errstr(rc)))") }
+        return Int64(size)
+    }
+
+    /// Reads up to `count` bytes at `offset` (fewer only at the end of the file); returns how many.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, _ count: Int) throws(EntrypointError) -> Int {
+        guard count > 0 else { return 0 }
+        let rc = methods.xRead(file, buffer.baseAddress, Int32(count), sqlite3_int64(offset))
+        if rc == SQLITE_OK { return count }
+        // A short read (the rest zero-filled): the file ends before offset + count.
+        guard rc == SQLITE_IOERR | (2 << 8) else {  // SQLITE_IOERR_SHORT_READ (a macro Swift does not import)
+            throw EntrypointError(.localIO, "cannot read \(path) at byte \(offset): \(String(cString: sqlite3_errstr(rc)))")
+        }
+        return Int(max(0, min(Int64(count), try size() - offset)))
     }
 }
