@@ -63,16 +63,7 @@ func journalHead(_ db: String) -> [UInt8] {
         let db = dir + "/hot.db"
         try Fixture.sql(db, "CREATE TABLE items(name TEXT); CREATE TABLE pad(b BLOB); INSERT INTO items VALUES ('committed');")
         let before = try DataHash.ofFile(db)
-        try python("""
-            import sqlite3, sys, os
-            c = sqlite3.connect(sys.argv[1], isolation_level=None)
-            c.execute('PRAGMA cache_size=10')
-            c.execute('BEGIN')
-            c.execute("INSERT INTO items VALUES ('uncommitted')")
-            for i in range(3000):
-                c.execute('INSERT INTO pad VALUES (randomblob(3000))')
-            os.kill(os.getpid(), 9)
-            """, db)
+        try killWriterMidTransaction(db)
         #expect(journalHead(db) == SQLite.journalMagic, "the killed writer left a hot journal")
         #expect((FileManager.default.contents(atPath: db)?.count ?? 0) > 1_000_000, "pages were spilled into the main file")
         #expect(try SQLite.normalize(db, log: quiet) == .complete)

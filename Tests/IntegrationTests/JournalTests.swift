@@ -37,16 +37,7 @@ import TestSupport
         let w = try World()
         try w.publish(["base"])
         #expect(try run([], env: w.env()).status == 0)
-        let status = try app("""
-            import sqlite3, sys, os
-            c = sqlite3.connect(sys.argv[1], isolation_level=None)
-            c.execute('PRAGMA cache_size=10')
-            c.execute('BEGIN')
-            c.execute("INSERT INTO items VALUES ('uncommitted')")
-            for i in range(3000):
-                c.execute('INSERT INTO pad VALUES (randomblob(3000))')
-            os.kill(os.getpid(), 9)
-            """, w.db)
+        let status = try killWriterMidTransaction(w.db)
         #expect(status == 128 + SIGKILL)
         let journal = FileManager.default.contents(atPath: w.db + "-journal") ?? Data()
         #expect(Array(journal.prefix(8)) == [0xD9, 0xD5, 0x05, 0xF9, 0x20, 0xA1, 0x63, 0xD7], "a hot journal")
@@ -74,16 +65,7 @@ import TestSupport
         try w.publish(["base"])
         #expect(try run([], env: w.env()).status == 0)
         try DB.sql(w.db, "INSERT INTO items VALUES ('committed-on-railway')")
-        let status = try app("""
-            import sqlite3, sys, os
-            c = sqlite3.connect(sys.argv[1], isolation_level=None)
-            c.execute('PRAGMA cache_size=10')
-            c.execute('BEGIN')
-            c.execute("INSERT INTO items VALUES ('uncommitted')")
-            for i in range(3000):
-                c.execute('INSERT INTO pad VALUES (randomblob(3000))')
-            os.kill(os.getpid(), 9)
-            """, w.db)
+        let status = try killWriterMidTransaction(w.db)
         #expect(status == 128 + SIGKILL)
         let journal = FileManager.default.contents(atPath: w.db + "-journal") ?? Data()
         #expect(Array(journal.prefix(8)) == [0xD9, 0xD5, 0x05, 0xF9, 0x20, 0xA1, 0x63, 0xD7], "a hot journal")

@@ -14,3 +14,20 @@ public func python(_ script: String, _ db: String, timeout: Double = 60) throws 
     FileHandle.standardError.write(r.stderr)
     return String(decoding: r.stdout, as: UTF8.self)
 }
+
+/// A writer (Python's sqlite3) SIGKILLed in the middle of a big transaction whose pages it has
+/// already spilled into the database file (`cache_size=10`): it leaves a hot journal. The database
+/// needs the tables `items(name)` and `pad(b)`. Returns the writer's status (128 + SIGKILL).
+@discardableResult
+public func killWriterMidTransaction(_ db: String) throws -> Int32 {
+    try app("""
+        import sqlite3, sys, os
+        c = sqlite3.connect(sys.argv[1], isolation_level=None)
+        c.execute('PRAGMA cache_size=10')
+        c.execute('BEGIN')
+        c.execute("INSERT INTO items VALUES ('uncommitted')")
+        for i in range(3000):
+            c.execute('INSERT INTO pad VALUES (randomblob(3000))')
+        os.kill(os.getpid(), 9)
+        """, db)
+}

@@ -304,14 +304,9 @@ struct SnapshotRun {
         var report = SQLite.SnapshotReport(method: .steps)
         while true {
             try checkStop()
-            let mode = try beginRead()
+            guard try beginByteCopyRead(emptying: output) else { return nil }
             var inTransaction = true
             defer { if inTransaction { bestEffort("an error path: the error being thrown is the one to report", rollback()) } }
-            if mode.wal {
-                // The backup API must start from an empty file, not from this torn copy.
-                try FileIO.operation("truncate", destination) { () throws(SystemError) in try FileIO.truncate(output, 0) }
-                return nil
-            }
             let started = Clock.now()
             let size = try input.size()
             let got = try input.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<16]), at: 24, 16)
@@ -354,6 +349,16 @@ struct SnapshotRun {
         }
     }
 
+    /// The read transaction of one step of a byte copy. When the database turns out to be in WAL
+    /// mode (the app switched), the transaction is ended, the torn copy in `output` emptied (the
+    /// backup API must start from an empty file) and false returned: the caller starts again.
+    func beginByteCopyRead(emptying output: Int32) throws(EntrypointError) -> Bool {
+        guard try beginRead().wal else { return true }
+        bestEffort("the transaction only read; ending it cannot lose anything", rollback())
+        try FileIO.operation("truncate", destination) { () throws(SystemError) in try FileIO.truncate(output, 0) }
+        return false
+    }
+
     /// Reads up to `count` bytes at `offset` (fewer only at the end of the file).
     func readFully(_ fd: Int32, _ path: String, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, _ count: Int) throws(EntrypointError) -> Int {
         var done = 0
@@ -384,9 +389,6 @@ struct SnapshotRun {
         let copied = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
         defer { copied.deallocate() }
 
-        func read(_ fd: Int32, _ path: String, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, _ count: Int) throws(EntrypointError) -> Int {
-            try readFully(fd, path, into: buffer, at: offset, count)
-        }
         func write(_ buffer: UnsafeMutableRawBufferPointer, _ count: Int, at offset: Int64) throws(EntrypointError) {
             try FileIO.operation("write", destination) { () throws(SystemError) in
                 try FileIO.pwriteAll(output, UnsafeRawBufferPointer(rebasing: buffer[0..<count]), at: offset)
@@ -405,14 +407,9 @@ struct SnapshotRun {
         }
 
         // 2. Under the read lock: the chunks that changed meanwhile.
-        let mode = try beginRead()
+        guard try beginByteCopyRead(emptying: output) else { return nil }
         var inTransaction = true
         defer { if inTransaction { bestEffort("an error path: the error being thrown is the one to report", rollback()) } }
-        if mode.wal {
-            // The torn copy has a WAL header; the backup API must start from an empty file.
-            try FileIO.operation("truncate", destination) { () throws(SystemError) in try FileIO.truncate(output, 0) }
-            return nil
-        }
         let started = Clock.now()
         let fileSize = try input.size()
         offset = 0
@@ -423,7 +420,7 @@ struct SnapshotRun {
             guard n == want else {
                 throw EntrypointError(.localIO, "cannot read \(source): it ended at \(offset + Int64(n)) of \(fileSize) bytes while locked")
             }
-            let m = try read(output, destination, into: copied, at: offset, want)
+            let m = try readFully(output, destination, into: copied, at: offset, want)
             if m != n || memcmp(live.baseAddress!, copied.baseAddress!, n) != 0 {
                 try write(live, n, at: offset)
             }
