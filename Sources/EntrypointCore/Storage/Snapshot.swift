@@ -29,17 +29,16 @@ extension SQLite {
     enum SnapshotTuning {
         /// Bytes copied per step: 1 MiB (256 pages of 4 KiB) holds the read lock for about 1 ms here, so an
         /// app's commit waits at most that long (plus its own busy-handler sleep) for one step.
+        /// Steps follow each other without a pause: a writer that wants to commit while a step holds
+        /// the read lock takes SQLite's PENDING lock, which refuses every new read lock, so the next
+        /// step waits (polling, `busyPause`) until that commit is done. A pause would only cost time:
+        /// 2 ms per MiB was 2 s per GiB.
         static let stepBytes = 1 << 20
-        /// The pause between two steps of a rollback-journal copy. None is needed for a writer to get
-        /// in: a writer that wants to commit while a step holds the read lock takes SQLite's PENDING
-        /// lock, which refuses every new read lock, so the next step waits (polling, `busyPause`) until
-        /// that commit is done. A pause would only cost time: 2 ms per MiB was 2 s per GiB.
-        static let pause = 0.0
         /// The poll interval while the source is locked by a writer.
         static let busyPause = 0.001
         /// A wait for the source's lock longer than this is logged once (the app holds it).
         static let announceWait = 2.0
-        /// A rollback-journal copy that SQLite restarts more often than this (the app kept
+        /// A rollback-journal copy that restarts more often than this (the app kept
         /// committing) gives up stepping and copies the file under one read lock instead.
         static let maxRestarts = 3
         /// Chunk of the locked copy: the stop signal is checked between two chunks.
@@ -297,7 +296,6 @@ struct SnapshotRun {
         let chunk = SQLite.SnapshotTuning.stepBytes
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
         defer { buffer.deallocate() }
-        var header = [UInt8](repeating: 0, count: 16)
         var version: [UInt8]?
         var fileSize: Int64 = 0
         var offset: Int64 = 0
@@ -313,8 +311,8 @@ struct SnapshotRun {
             guard got == 16 else {
                 throw EntrypointError(.localIO, "cannot read the header of \(source): it is \(size) bytes long while locked")
             }
-            for i in 0..<16 { header[i] = buffer[i] }
-            if version == nil || version! != header || size != fileSize {
+            let header = Array(buffer[0..<16])
+            if version != header || size != fileSize {
                 if version != nil {
                     report.restarts += 1
                     if report.restarts > SQLite.SnapshotTuning.maxRestarts {
