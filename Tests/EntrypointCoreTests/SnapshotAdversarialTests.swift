@@ -330,6 +330,32 @@ final class StepHook: @unchecked Sendable {
 
     // MARK: 4. WAL during the snapshot
 
+    /// What the app's last close left on disk.
+    final class Closed: @unchecked Sendable { var walLeft = false }
+
+    /// At hook call `call`: the app commits a change of every row (v = 2) and closes its connection,
+    /// the last one of the app; the result says whether the WAL was still there afterwards.
+    static func appCommitsAndCloses(_ app: AppConnection, _ db: String, at call: Int, in hook: StepHook) -> Closed {
+        let closed = Closed()
+        hook.actions[call] = {
+            #expect(app.run("UPDATE filler SET v = 2") == "ok ")
+            #expect(app.run("close") == "closed")
+            closed.walLeft = FileManager.default.fileExists(atPath: db + "-wal")
+        }
+        return closed
+    }
+
+    /// After `appCommitsAndCloses` during the WAL copy: the copy is the state its read transaction
+    /// started from (every row v = 1), the WAL was kept meanwhile, the app's commit is kept.
+    static func expectTheWALCopyKeptOneState(_ copy: String, _ db: String, _ report: SQLite.SnapshotReport, _ closed: Closed) throws {
+        #expect(report.method == .walReadTransaction)
+        #expect(closed.walLeft, "the snapshot's read transaction kept the WAL: the app's close could not checkpoint it away")
+        try expectOneState(copy, version: 1)
+        expectNothingBeside(copy)
+        #expect(try Fixture.sql(db, "SELECT group_concat(v) FROM (SELECT DISTINCT v FROM filler)") == ["2"], "the app's commit is kept")
+        #expect(Fixture.integrity(db) == "ok")
+    }
+
     /// The app switches the database to WAL between two steps of the byte copy and keeps its
     /// connection; the snapshot goes on as a WAL copy inside one read transaction. During that copy
     /// the app commits a change of every row and closes its connection (the last one of the app:
@@ -348,22 +374,12 @@ final class StepHook: @unchecked Sendable {
         hook.actions[8] = { #expect(app.run("PRAGMA journal_mode=WAL") == "ok wal") }  // three steps copied
         // Call 9 finds WAL inside the step, 10 reads the mode again, 11 and 12 come before the first
         // two backup steps: one MiB of the WAL copy made.
-        var walLeft = false
-        hook.actions[12] = {
-            #expect(app.run("UPDATE filler SET v = 2") == "ok ")
-            #expect(app.run("close") == "closed")
-            walLeft = FileManager.default.fileExists(atPath: db + "-wal")
-        }
+        let closed = Self.appCommitsAndCloses(app, db, at: 12, in: hook)
         let report = try SQLite.snapshot(db, to: copy, deadline: Clock.now() + 60, stop: hook.stop)
         #expect(hook.failure == nil, "\(String(describing: hook.failure))")
-        print("switch to WAL mid-copy: \(report), \(hook.calls) calls, WAL left after the app's close: \(walLeft)")
+        print("switch to WAL mid-copy: \(report), \(hook.calls) calls, WAL left after the app's close: \(closed.walLeft)")
         #expect(hook.calls > 12, "the app closed during the WAL copy")
-        #expect(report.method == .walReadTransaction)
-        #expect(walLeft, "the snapshot's read transaction kept the WAL: the app's close could not checkpoint it away")
-        try Self.expectOneState(copy, version: 1)
-        Self.expectNothingBeside(copy)
-        #expect(try Fixture.sql(db, "SELECT group_concat(v) FROM (SELECT DISTINCT v FROM filler)") == ["2"], "the app's commit is kept")
-        #expect(Fixture.integrity(db) == "ok")
+        try Self.expectTheWALCopyKeptOneState(copy, db, report, closed)
     }
 
     /// The same through the locked copy: four commits between steps (the fourth restart gives up
@@ -383,24 +399,14 @@ final class StepHook: @unchecked Sendable {
         // come before the first two backup steps.
         for (k, call) in [4, 6, 8, 10].enumerated() { hook.actions[call] = { #expect(app.run("INSERT INTO log VALUES (\(k + 1))") == "ok ") } }
         hook.actions[13] = { #expect(app.run("PRAGMA journal_mode=WAL") == "ok wal") }
-        var walLeft = false
-        hook.actions[21] = {
-            #expect(app.run("UPDATE filler SET v = 2") == "ok ")
-            #expect(app.run("close") == "closed")
-            walLeft = FileManager.default.fileExists(atPath: db + "-wal")
-        }
+        let closed = Self.appCommitsAndCloses(app, db, at: 21, in: hook)
         let report = try SQLite.snapshot(db, to: copy, deadline: Clock.now() + 60, stop: hook.stop)
         #expect(hook.failure == nil, "\(String(describing: hook.failure))")
-        print("switch to WAL in the locked copy: \(report), \(hook.calls) calls, WAL left after the app's close: \(walLeft)")
+        print("switch to WAL in the locked copy: \(report), \(hook.calls) calls, WAL left after the app's close: \(closed.walLeft)")
         #expect(hook.calls > 21, "the app closed during the WAL copy")
-        #expect(report.method == .walReadTransaction)
         #expect(report.restarts == 4, "\(report)")
-        #expect(walLeft, "the snapshot's read transaction kept the WAL: the app's close could not checkpoint it away")
-        try Self.expectOneState(copy, version: 1)
         #expect(try Fixture.sql(copy, "SELECT group_concat(n) FROM log") == ["1,2,3,4"])
-        Self.expectNothingBeside(copy)
-        #expect(try Fixture.sql(db, "SELECT group_concat(v) FROM (SELECT DISTINCT v FROM filler)") == ["2"], "the app's commit is kept")
-        #expect(Fixture.integrity(db) == "ok")
+        try Self.expectTheWALCopyKeptOneState(copy, db, report, closed)
     }
 
     /// The app switches to WAL, commits, and switches back to DELETE, all between two steps: the

@@ -111,6 +111,17 @@ import TestSupport
         #expect(r.stderr.contains("did not change since the last restore or upload"), "no stop sequence: \(r.stderr)")
     }
 
+    /// `--backup --auto` SIGKILLed once Dropbox has stored its upload, before the answer arrives
+    /// (it trickles at 20 bytes/s); the fault is cleared afterwards.
+    func backupKilledAfterDropboxCommitted(_ w: World) throws {
+        try w.fake.fault(["route": "files/upload", "kind": "throttle", "bytes_per_second": 20, "times": -1])
+        let killed = try Runner(["--backup", "--auto"], env: w.env())
+        #expect(eventually(20) { w.fake.uploaded(w.remotePath).count == 1 }, "the upload was not stored")
+        kill(killed.pid, SIGKILL)
+        _ = killed.wait()
+        try w.fake.clearFaults()
+    }
+
     /// A backup killed after Dropbox committed its upload but before the answer arrived (the stop
     /// deadline's SIGTERM/SIGKILL of a worker waiting for a slow answer; here the answer trickles
     /// at 20 bytes/s and the worker gets SIGKILL once Dropbox has stored the file). Before: the
@@ -120,12 +131,7 @@ import TestSupport
     @Test func aBackupKilledAfterDropboxCommittedIsRecognisedAsOurOwn() throws {
         let w = try World()
         try restoredAndWritten(w)
-        try w.fake.fault(["route": "files/upload", "kind": "throttle", "bytes_per_second": 20, "times": -1])
-        let killed = try Runner(["--backup", "--auto"], env: w.env())
-        #expect(eventually(20) { w.fake.uploaded(w.remotePath).count == 1 }, "the upload was not stored")
-        kill(killed.pid, SIGKILL)
-        _ = killed.wait()
-        try w.fake.clearFaults()
+        try backupKilledAfterDropboxCommitted(w)
 
         // The app writes on; its next automatic backup updates Dropbox's file, not a side copy.
         try DB.sql(w.db, "INSERT INTO items VALUES ('local-2')")
@@ -148,12 +154,7 @@ import TestSupport
     @Test func aRestartAfterAKilledUploadKeepsNoCopy() throws {
         let w = try World()
         try restoredAndWritten(w)
-        try w.fake.fault(["route": "files/upload", "kind": "throttle", "bytes_per_second": 20, "times": -1])
-        let killed = try Runner(["--backup", "--auto"], env: w.env())
-        #expect(eventually(20) { w.fake.uploaded(w.remotePath).count == 1 }, "the upload was not stored")
-        kill(killed.pid, SIGKILL)
-        _ = killed.wait()
-        try w.fake.clearFaults()
+        try backupKilledAfterDropboxCommitted(w)
         let check = try run(["--check"], env: w.env())
         #expect(check.output.contains("no download needed"), "\(check.output)")
         let restart = try run([], env: w.env())
