@@ -589,14 +589,15 @@ def main():
                 if t_up is not None and t_end is not None:
                     out["upload end to done (get_metadata check, record)"] = t_end - t_up
                 return out
+            copy = os.path.join(run_dir, "copy-%d.db" % size)  # the "cp, then curl upload" row's copy
             backup_tools = {
                 "entrypoint --backup": (lambda rep: touch_db(bk), [binary, "--backup"], bk_env, ep_backup_check),
                 "curl upload": (None, curl_upload_argv(fake, src, parts, "/curl-up-%d.db" % size), env_base, None),
                 # A copy of the file first, as a backup's snapshot makes: its dirty page cache slows the
                 # co-located fake's writes (the same bytes are uploaded; the copy is removed after).
                 "cp, then curl upload": (None, ["sh", "-c", 'src=$1 dst=$2; shift 2; cp -- "$src" "$dst" && "$@"; rc=$?; rm -f -- "$dst"; exit $rc',
-                                                "sh", src, os.path.join(run_dir, "copy-%d.db" % size)]
-                                         + curl_upload_argv(fake, os.path.join(run_dir, "copy-%d.db" % size), parts, "/cp-up-%d.db" % size),
+                                                "sh", src, copy]
+                                         + curl_upload_argv(fake, copy, parts, "/cp-up-%d.db" % size),
                                          env_base, None),
                 "dropbox SDK (Python)": (None, [args.python, sdk_up, src, "/sdk-up-%d.db" % size, TOKEN, str(CHUNK)], sdk_env, None),
             }
