@@ -47,6 +47,23 @@ import TestSupport
         try expectUploadedIsTheSnapshot(w)
     }
 
+    /// The resend of an `add` whose answer was lost finds its own identical file; with
+    /// `strict_conflict` Dropbox answers a conflict (files.stone CommitInfo.strict_conflict), and
+    /// the backup counts it as success only through its get_metadata check.
+    @Test func strictConflictOnOwnIdenticalUploadIsCheckedWithGetMetadata() throws {
+        let w = try World()
+        try FileManager.default.createDirectory(atPath: (w.db as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try DB.make(w.db, rows: ["base", "railway"])
+        try w.fake.fault(["route": "files/upload", "kind": "reset_after_store"])
+        let r = try run(["--backup"], env: w.env(fast))
+        #expect(r.status == 0, "\(r.output)")
+        #expect(w.fake.requests("files/upload").map { $0["status"] as? Int } == [nil, 409])
+        #expect(r.stderr.contains("files/upload: Dropbox answered path/conflict/file"), "\(r.stderr)")
+        #expect(r.stderr.contains("the first upload attempt had already stored it"), "\(r.stderr)")
+        #expect(w.fake.uploaded("/database.db").count == 1)
+        try expectUploadedIsTheSnapshot(w)
+    }
+
     @Test func resetDuringTheBodyIsRetried() throws {
         let w = try World()
         try restored(w, padding: 300_000)

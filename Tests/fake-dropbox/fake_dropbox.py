@@ -316,8 +316,10 @@ class State:
         ch = self.hashes.get(local, st)
         pl = display.lower()
         mtime = iso8601(st.st_mtime)
-        return {".tag": "file", "name": display.rsplit("/", 1)[-1], "path_lower": pl,
-                "path_display": display, "id": file_id(pl),
+        # A file in another namespace is keyed ns:<id>/path; Dropbox shows the path inside it.
+        shown = display[display.index("/"):] if display.startswith("ns:") else display
+        return {".tag": "file", "name": display.rsplit("/", 1)[-1], "path_lower": shown.lower(),
+                "path_display": shown, "id": file_id(pl),
                 "client_modified": rec.get("client_modified") or mtime,
                 "server_modified": mtime, "rev": make_rev(pl, index, ch),
                 "size": st.st_size, "is_downloadable": True, "content_hash": ch}
@@ -325,7 +327,7 @@ class State:
     def resolve(self, path, rev=None):
         """ReadPath -> (metadata, local file) or None; BadPath if malformed.
         `rev` is the deprecated DownloadArg.rev field."""
-        if path.startswith("/") and len(path) > 1:
+        if (path.startswith("/") and len(path) > 1) or re.match(r"ns:[0-9]+/.", path, re.S):
             display, recs = self.history(path.lower())
             for i in reversed(range(len(recs))):
                 m = self.file_meta(display, i, recs[i])
@@ -345,9 +347,37 @@ class State:
                 if file_id(pl) == path:
                     return self.resolve(pl, rev)
             return None
-        if re.match(r"ns:[0-9]+(/.*)?\Z", path, re.S):
-            return None  # namespaces are not modelled
+        if re.match(r"ns:[0-9]+/?\Z", path):
+            return None  # a namespace's root is a folder, never a file
         raise BadPath(path)
+
+    # -- namespaces (common.stone PathRoot, RootInfo; files.stone ReadPath ns:<id>/path)
+    def root_info(self):
+        """users/get_current_account's root_info: the account's own (user) root, or with
+        config `team` a team space whose root namespace holds the member's home folder."""
+        home = ACCOUNT["root_info"]["home_namespace_id"]
+        team = self.cfg("team")
+        if not team:
+            return {".tag": "user", "root_namespace_id": home, "home_namespace_id": home}
+        return {".tag": "team", "root_namespace_id": str(team["root_namespace_id"]),
+                "home_namespace_id": home, "home_path": team.get("home_path", "/Franz Ferdinand")}
+
+    def accessible(self, ns):
+        info = self.root_info()
+        return ns in (info["root_namespace_id"], info["home_namespace_id"]) or \
+            ns in [str(n) for n in self.cfg("namespaces", [])]
+
+    def canonical(self, ns, rest):
+        """The key of path `rest` ('/...') in namespace ns: files in the home namespace keep
+        their plain '/path' key; the team root mounts the home namespace at home_path."""
+        info = self.root_info()
+        if info[".tag"] == "team" and ns == info["root_namespace_id"]:
+            hp = info["home_path"].lower()
+            if rest.lower().startswith(hp + "/"):
+                ns, rest = info["home_namespace_id"], rest[len(hp):]
+        if ns == info["home_namespace_id"]:
+            return rest
+        return f"ns:{ns}{rest}"
 
     # -- tokens
     def check_token(self, tok):
@@ -530,8 +560,12 @@ class State:
             if recs:
                 cur = self.file_meta(display, len(recs) - 1, recs[-1])
                 stale = mode == "update" and want_rev != cur["rev"]
-                if stale and commit.get("strict_conflict"):
-                    return None, "conflict"           # even for identical content
+                # files.stone CommitInfo.strict_conflict: "This also forces a conflict even when
+                # the target path refers to a file with identical contents." Only the modes that
+                # detect conflicts (add, update) have one to force; overwrite never conflicts.
+                strict = commit.get("strict_conflict") and mode != "overwrite"
+                if strict and (stale or cur["content_hash"] == digest):
+                    return None, "conflict"
                 if cur["content_hash"] == digest:     # identical content: no-op
                     os.unlink(local)
                     return cur, None
@@ -793,6 +827,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "host": self.headers.get("Host"), "method": self.command, "route": self.route,
                     "status": self.status, "auth": self.token, "arg": self.arg,
                     "range": self.headers.get("Range"),
+                    "path_root": self.headers.get("Dropbox-API-Path-Root"),
                     "content_type": self.headers.get("Content-Type"),
                     "bytes_sent": self.bytes_sent, "bytes_received": self.bytes_received,
                     "fault": ",".join(self.faults) or None,
@@ -823,6 +858,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         "oauth2/authorize": ("page", "route_authorize"),
         "users/get_current_account": ("rpc", "route_current_account"),
         "files/get_metadata": ("rpc", "route_get_metadata"),
+        "files/list_revisions": ("rpc", "route_list_revisions"),
         "files/download": ("download", "route_download"),
         "files/upload": ("upload", "route_upload"),
         "files/upload_session/start": ("upload", "route_session_start"),
@@ -907,8 +943,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if style == "oauth":
             return self.route_token()
 
-        # 3. Auth.
+        # 3. Auth, then the path root (a bad Dropbox-API-Path-Root fails every call).
         self.authorize()
+        self.path_root_ns()
 
         # 4. Content-Type and argument checks.
         ctype = norm_ctype(self.headers.get("Content-Type"))
@@ -997,7 +1034,44 @@ class Handler(http.server.BaseHTTPRequestHandler):
         raise Reply(status, text + "\n")
 
     def route_current_account(self):
-        raise json_reply(200, ACCOUNT)
+        raise json_reply(200, dict(ACCOUNT, root_info=self.server.state.root_info()))
+
+    def path_root_ns(self):
+        """The namespace that '/...' paths are relative to, from Dropbox-API-Path-Root
+        (home by default); raises 400 for a malformed header, 422 PathRootError otherwise."""
+        st = self.server.state
+        info = st.root_info()
+        raw = self.headers.get("Dropbox-API-Path-Root")
+        if raw is None:
+            return info["home_namespace_id"]
+        try:
+            pr = json.loads(raw)
+            tag = pr[".tag"]
+        except (ValueError, TypeError, KeyError):
+            raise self.bad_request(f'HTTP header "Dropbox-API-Path-Root": could not decode input as JSON')
+        if tag == "home":
+            return info["home_namespace_id"]
+        ns = pr.get(tag) if tag in ("root", "namespace_id") else None
+        if not isinstance(ns, str) or not ns.isdigit():
+            raise self.bad_request(f'HTTP header "Dropbox-API-Path-Root": unknown or incomplete PathRoot {raw}')
+        if tag == "root" and ns != info["root_namespace_id"]:
+            raise json_reply(422, error_json(["invalid_root"], {".tag": "invalid_root", "invalid_root": info}))
+        if tag == "namespace_id" and not st.accessible(ns):
+            raise json_reply(422, error_json(["no_permission"], {".tag": "no_permission"}))
+        return ns
+
+    def canonical_path(self, p):
+        """A request's path as the state's key: '/x' in the path root's namespace, ns:<id>/x in
+        namespace id (409 not_found without access), other forms unchanged."""
+        ns = self.path_root_ns()
+        m = re.match(r"ns:([0-9]+)(/.*)\Z", p, re.S)
+        if m:
+            if not self.server.state.accessible(m.group(1)):
+                raise json_reply(409, NOT_FOUND)
+            ns, p = m.group(1), m.group(2)
+        if p.startswith("/") and len(p) > 1:
+            return self.server.state.canonical(ns, p)
+        return p
 
     def get_path_arg(self, arg):
         p = arg.get("path")
@@ -1007,7 +1081,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def lookup(self, p, rev=None):
         try:
-            r = self.server.state.resolve(p, rev)
+            r = self.server.state.resolve(self.canonical_path(p), rev)
         except BadPath:
             raise self.bad_request(f"request body: path: '{p}' did not match pattern '{READ_PATH_PATTERN}'")
         except FileNotFoundError as e:
@@ -1019,6 +1093,44 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def route_get_metadata(self):
         meta, _ = self.lookup(self.get_path_arg(self.arg))
         raise json_reply(200, meta)
+
+    def route_list_revisions(self):
+        """files.stone list_revisions: ListRevisionsArg (path, mode path|id, limit 1..100 = 10,
+        before_rev) -> ListRevisionsResult {is_deleted, entries: newest first, has_more}. The fake
+        never deletes, so is_deleted is false; mode id lists the same history (no moves)."""
+        arg = self.arg
+        p = self.get_path_arg(arg)
+        mode = arg.get("mode", "path")
+        mode = mode.get(".tag") if isinstance(mode, dict) else mode
+        limit = arg.get("limit", 10)
+        if mode not in ("path", "id"):
+            raise self.bad_request(f"request body: mode: unknown ListRevisionsMode {json.dumps(mode)}")
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
+            raise self.bad_request(f"request body: limit: {json.dumps(limit)} is not between 1 and 100")
+        before = arg.get("before_rev")
+        if before is not None and mode != "path":
+            raise json_reply(409, error_json(["before_rev_not_supported"], {".tag": "before_rev_not_supported"}))
+        try:
+            key = self.canonical_path(p)
+            r = self.server.state.resolve(key)
+        except BadPath:
+            raise self.bad_request(f"request body: path: '{p}' did not match pattern '{READ_PATH_PATTERN}'")
+        if r is None:
+            raise json_reply(409, NOT_FOUND)   # ListRevisionsError.path(LookupError.not_found)
+        st = self.server.state
+        display, recs = None, []
+        for pl in st.all_paths():   # the history the resolved file (path, id: or rev:) belongs to
+            d, rs = st.history(pl)
+            if any(st.file_meta(d, i, rec)["rev"] == r[0]["rev"] for i, rec in enumerate(rs)):
+                display, recs = d, rs
+                break
+        metas = [st.file_meta(display, i, rec) for i, rec in enumerate(recs)][::-1]
+        if before is not None:
+            revs = [m["rev"] for m in metas]
+            if not isinstance(before, str) or before not in revs:
+                raise json_reply(409, error_json(["invalid_before_rev"], {".tag": "invalid_before_rev"}))
+            metas = metas[revs.index(before) + 1:]
+        raise json_reply(200, {"is_deleted": False, "entries": metas[:limit], "has_more": len(metas) > limit})
 
     def route_download(self):
         # Any request body was read (and ignored) in handle_route.
@@ -1061,8 +1173,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         p = commit.get("path")
         if not isinstance(p, str):
             raise self.bad_request("request body: missing required field 'path'")
-        if not p.startswith("/") or p.endswith("/") or "//" in p:
+        if not re.match(r"(/|ns:[0-9]+/)", p) or p.endswith("/") or "//" in p:
             raise self.bad_request(f"request body: path: '{p}' did not match pattern '{WRITE_PATH_PATTERN}'")
+        commit = dict(commit, path=self.canonical_path(p))
         mode = commit.get("mode", "add")
         if isinstance(mode, dict):
             tag, rev = mode.get(".tag"), mode.get("update")

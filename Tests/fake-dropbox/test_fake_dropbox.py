@@ -169,6 +169,84 @@ class FakeDropboxTest(unittest.TestCase):
             h.update(self.big[i:i + 1000003])
         self.assertEqual(h.hexdigest(), dropbox_hash(self.big))
 
+    def rpc_root(self, route, arg, root):
+        h = {"Content-Type": "application/json", "Authorization": "Bearer " + TOKEN}
+        if root is not None:
+            h["Dropbox-API-Path-Root"] = json.dumps(root)
+        r, data = self.request(route, json.dumps(arg).encode(), h)
+        return r, (json.loads(data) if r.getheader("Content-Type") == "application/json" else data)
+
+    def test_namespaces_and_path_root(self):
+        team = {"root_namespace_id": "7001", "home_path": "/Franz Ferdinand"}
+        self.configure(team=team, namespaces=["7002"],
+                       files={"ns:7001/Shared/team.db": self.rev1, "/mine.db": self.rev2})
+        r, acct = self.rpc("users/get_current_account", None)
+        self.assertEqual(acct["root_info"], {".tag": "team", "root_namespace_id": "7001",
+                                             "home_namespace_id": "3235641",
+                                             "home_path": "/Franz Ferdinand"})
+        # Without the header, paths are in the home namespace; ns: paths name a namespace.
+        r, err = self.rpc("files/get_metadata", {"path": "/Shared/team.db"})
+        self.assertEqual(r.status, 409)
+        m = self.metadata("ns:7001/Shared/team.db")
+        self.assertEqual((m["path_display"], m["size"]), ("/Shared/team.db", len(b"first revision")))
+        # Root mode: the team space; the home namespace is mounted at home_path.
+        root = {".tag": "root", "root": "7001"}
+        r, m2 = self.rpc_root("files/get_metadata", {"path": "/shared/TEAM.db"}, root)
+        self.assertEqual((r.status, m2["rev"]), (200, m["rev"]))
+        r, m3 = self.rpc_root("files/get_metadata", {"path": "/Franz Ferdinand/mine.db"}, root)
+        self.assertEqual((r.status, m3["rev"]), (200, self.metadata("/mine.db")["rev"]))
+        # namespace_id mode, and an upload into it.
+        r, m4 = self.rpc_root("files/get_metadata", {"path": "/Shared/team.db"},
+                              {".tag": "namespace_id", "namespace_id": "7001"})
+        self.assertEqual(m4["rev"], m["rev"])
+        r, up = self.upload("files/upload", {"path": "ns:7002/up.db", "mode": "add"}, b"in 7002")
+        self.assertEqual((r.status, up["path_display"]), (200, "/up.db"))
+        self.assertEqual(self.metadata("ns:7002/up.db")["rev"], up["rev"])
+        r, err = self.rpc("files/get_metadata", {"path": "/up.db"})
+        self.assertEqual(r.status, 409)   # not in the home namespace
+        # PathRootError (422): a root that is not the account's, a namespace without access.
+        r, err = self.rpc_root("files/get_metadata", {"path": "/x.db"}, {".tag": "root", "root": "3235641"})
+        self.assertEqual((r.status, err["error_summary"]), (422, "invalid_root/.."))
+        self.assertEqual(err["error"]["invalid_root"]["root_namespace_id"], "7001")
+        r, err = self.rpc_root("files/get_metadata", {"path": "/x.db"},
+                               {".tag": "namespace_id", "namespace_id": "999"})
+        self.assertEqual((r.status, err["error"][".tag"]), (422, "no_permission"))
+        r, err = self.rpc("files/get_metadata", {"path": "ns:999/x.db"})
+        self.assertEqual(r.status, 409)
+        r, _ = self.rpc_root("files/get_metadata", {"path": "/x.db"}, "not a union")
+        self.assertEqual(r.status, 400)
+        self.assertEqual(self.last_log("files/get_metadata")["path_root"], '"not a union"')
+        # Leaving the team: the old root is now invalid, with the new root info.
+        self.configure(files={"/mine.db": self.rev2})
+        r, err = self.rpc_root("files/get_metadata", {"path": "/mine.db"}, root)
+        self.assertEqual((r.status, err["error"]["invalid_root"][".tag"]), (422, "user"))
+
+    def test_list_revisions(self):
+        p = "/Revs/list-%d.db" % time.time_ns()
+        revs = []
+        for data in (b"r1", b"r22", b"r333"):
+            r, m = self.upload("files/upload", {"path": p, "mode": "overwrite"}, data)
+            revs.append(m)
+        r, res = self.rpc("files/list_revisions", {"path": p})
+        self.assertEqual(r.status, 200, res)
+        self.assertEqual((res["is_deleted"], res["has_more"]), (False, False))
+        self.assertEqual([e["rev"] for e in res["entries"]], [m["rev"] for m in reversed(revs)])
+        self.assertEqual([e["size"] for e in res["entries"]], [4, 3, 2])
+        self.assertEqual(res["entries"][0]["content_hash"], dropbox_hash(b"r333"))
+        self.assertIn("server_modified", res["entries"][0])
+        r, res = self.rpc("files/list_revisions", {"path": p, "limit": 2})
+        self.assertEqual((len(res["entries"]), res["has_more"]), (2, True))
+        r, res = self.rpc("files/list_revisions", {"path": p, "limit": 2, "before_rev": res["entries"][-1]["rev"]})
+        self.assertEqual(([e["rev"] for e in res["entries"]], res["has_more"]), ([revs[0]["rev"]], False))
+        r, res = self.rpc("files/list_revisions", {"path": revs[0]["id"], "mode": {".tag": "id"}})
+        self.assertEqual(len(res["entries"]), 3)
+        r, err = self.rpc("files/list_revisions", {"path": p, "limit": 101})
+        self.assertEqual(r.status, 400)
+        r, err = self.rpc("files/list_revisions", {"path": p, "before_rev": "0123456789abcdef"})
+        self.assertEqual((r.status, err["error"][".tag"]), (409, "invalid_before_rev"))
+        r, err = self.rpc("files/list_revisions", {"path": "/Revs/missing.db"})
+        self.assertEqual((r.status, err["error_summary"]), (409, "path/not_found/.."))
+
     def test_get_metadata(self):
         m = self.metadata("/DATA/database.DB")
         self.assertEqual(m[".tag"], "file")
@@ -640,6 +718,32 @@ class FakeDropboxTest(unittest.TestCase):
         r, m3 = self.upload("files/upload", {"path": p, "mode": mode}, b"v2")
         self.assertEqual((r.status, m3["rev"]), (200, m2["rev"]))
 
+    def test_strict_conflict_forces_a_conflict_on_identical_content(self):
+        # files.stone CommitInfo.strict_conflict: "This also forces a conflict even when the
+        # target path refers to a file with identical contents."
+        p = "/Backup/strict-same-%d.db" % time.time_ns()
+        r, m = self.upload("files/upload", {"path": p, "mode": "add", "strict_conflict": True}, b"v1")
+        self.assertEqual(r.status, 200)
+        for mode in ("add", {".tag": "update", "update": m["rev"]}):
+            r, err = self.upload("files/upload", {"path": p, "mode": mode, "strict_conflict": True}, b"v1")
+            self.assertEqual(r.status, 409, mode)
+            self.assertTrue(err["error_summary"].startswith("path/conflict/file"), err)
+        # overwrite never conflicts: identical content stays a no-op.
+        r, m2 = self.upload("files/upload", {"path": p, "mode": "overwrite", "strict_conflict": True}, b"v1")
+        self.assertEqual((r.status, m2["rev"]), (200, m["rev"]))
+        # A session finish follows the same rule.
+        r, s = self.upload("files/upload_session/start", {"close": False}, b"v1")
+        commit = {"path": p, "mode": "add", "strict_conflict": True}
+        r, err = self.upload("files/upload_session/finish",
+                             {"cursor": {"session_id": s["session_id"], "offset": 2}, "commit": commit}, b"")
+        self.assertEqual(r.status, 409)
+        self.assertTrue(err["error_summary"].startswith("path/conflict/file"), err)
+        # update with the current rev and other content is written as usual.
+        r, m3 = self.upload("files/upload", {"path": p, "mode": {".tag": "update", "update": m["rev"]},
+                                             "strict_conflict": True}, b"v2")
+        self.assertEqual(r.status, 200)
+        self.assertNotEqual(m3["rev"], m["rev"])
+
     def upload_raises(self, route, arg, data):
         with self.assertRaises((http.client.RemoteDisconnected, http.client.IncompleteRead,
                                 ConnectionError, ssl.SSLError)):
@@ -699,7 +803,7 @@ class FakeDropboxTest(unittest.TestCase):
         log = self.last_log("files/download")
         self.assertEqual(set(log), {"t", "t_start", "conn", "conn_t", "host", "method", "route", "status",
                                     "auth", "arg", "range", "content_type", "bytes_sent", "bytes_received",
-                                    "fault", "user_agent"})
+                                    "fault", "user_agent", "path_root"})
         self.assertLessEqual(log["conn_t"], log["t_start"])
         self.assertLessEqual(log["t_start"], log["t"])
         self.assertEqual(log["host"], f"127.0.0.1:{self.port}")
