@@ -32,6 +32,8 @@ public struct Configuration: Sendable {
     public let localPath: String
     /// DROPBOX_DB_PATH: the file in Dropbox.
     public let remotePath: String
+    /// DROPBOX_ROOT_NAMESPACE: the Dropbox-API-Path-Root sent with every call (Dropbox/PathRoot.swift).
+    public let rootNamespace: RootNamespace?
     public let apiURL: String
     public let contentURL: String
     public let restorePolicy: RestorePolicy
@@ -118,6 +120,7 @@ public struct Configuration: Sendable {
 
         localPath = try Self.localPath(env["RAILWAY_DB_PATH"].nonEmpty ?? Self.defaultLocalPath)
         remotePath = try Self.remotePath(env["DROPBOX_DB_PATH"].nonEmpty ?? Self.defaultRemotePath)
+        rootNamespace = try RootNamespace.setting(env["DROPBOX_ROOT_NAMESPACE"].nonEmpty)
         apiURL = try Self.baseURL("DROPBOX_API_URL", env["DROPBOX_API_URL"].nonEmpty ?? Self.defaultAPIURL)
         contentURL = try Self.baseURL("DROPBOX_CONTENT_URL", env["DROPBOX_CONTENT_URL"].nonEmpty ?? Self.defaultContentURL)
 
@@ -203,9 +206,10 @@ public struct Configuration: Sendable {
     }
 
     static func remotePath(_ path: String) throws(EntrypointError) -> String {
-        guard path.hasPrefix("/") || path.hasPrefix("id:") else {
-            throw EntrypointError(.config, "DROPBOX_DB_PATH=\(path) must start with / (a path in the Dropbox app folder, e.g. /database.db)")
+        guard path.hasPrefix("/") || path.hasPrefix("id:") || path.hasPrefix("ns:") else {
+            throw EntrypointError(.config, "DROPBOX_DB_PATH=\(path) must start with / (a path in the Dropbox app folder, e.g. /database.db), id: or ns:<namespace id>/")
         }
+        try RootNamespace.checkNamespacePath(path)
         guard path != "/" && !path.hasSuffix("/") else {
             throw EntrypointError(.config, "DROPBOX_DB_PATH=\(path) names a folder; it must name the database file")
         }
@@ -414,6 +418,7 @@ public struct Configuration: Sendable {
         }
         rows += [
             ("RAILWAY_DB_PATH", localPath), ("DROPBOX_DB_PATH", remotePath),
+            ("DROPBOX_ROOT_NAMESPACE", RootNamespace.describe(rootNamespace)),
             ("DROPBOX_API_URL", apiURL), ("DROPBOX_CONTENT_URL", contentURL),
             ("ENTRYPOINT_RESTORE_MODE", restorePolicy.rawValue), ("ENTRYPOINT_ON_UNAVAILABLE", onUnavailable.rawValue),
             ("ENTRYPOINT_DEADLINE", deadline.clean + "s"), ("ENTRYPOINT_CONNECT_TIMEOUT", connectTimeout.clean + "s"),

@@ -80,6 +80,7 @@ final class ContentPreconnect {
         guard let content = origin(config.contentURL), content != origin(config.apiURL) else { return nil }
         guard let main = client.curl as? Curl else { return nil }
         let token = try client.currentToken()
+        try client.resolvePathRoot()
         let curl: Curl
         do throws(EntrypointError) {
             curl = try main.sibling()
@@ -90,7 +91,7 @@ final class ContentPreconnect {
         let arg = JSON.object([("path", .string(config.remotePath))]).encoded(asciiOnly: true)
         let job = Job(
             curl: curl, url: config.contentURL + "/2/files/download",
-            headers: ["Authorization: Bearer \(token)", "Dropbox-API-Arg: \(arg)", "Content-Type:", "Range: bytes=0-0"],
+            headers: ["Authorization: Bearer \(token)", "Dropbox-API-Arg: \(arg)", "Content-Type:", "Range: bytes=0-0"] + client.pathRootHeaders(),
             deadline: min(deadline, Clock.now() + config.connectTimeout + slack))
         let cancel = job.cancel
         curl.cancelled = { cancel.isSet }

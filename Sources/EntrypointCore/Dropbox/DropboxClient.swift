@@ -14,6 +14,8 @@ public final class DropboxClient {
     var contentCurl: (any Transport)?
     /// Monotonic time after which nothing more is attempted (ENTRYPOINT_DEADLINE).
     let deadline: Double
+    /// The value of the Dropbox-API-Path-Root header sent with every call (PathRoot.swift), or nil.
+    var pathRoot: String?
     private var accessToken: String?
     private var tokenExpiry: Double = .infinity
 
@@ -23,6 +25,7 @@ public final class DropboxClient {
         self.curl = curl
         self.deadline = deadline
         if case .accessToken(let token, _) = config.credentials { accessToken = token }
+        if case .id(let id) = config.rootNamespace { pathRoot = RootNamespace.header(mode: "namespace_id", id: id) }
     }
 
     // MARK: - authentication
@@ -103,11 +106,12 @@ public final class DropboxClient {
         _ route: String, host: String, headers: @escaping () -> [String], body: () -> RequestBody,
         sink: ((UnsafeRawBufferPointer, TransferState) -> Bool)? = nil,
         sinkError: () -> EntrypointError? = { nil },
-        progress: ((Int64, Int64) -> Void)? = nil
+        progress: ((Int64, Int64) -> Void)? = nil,
+        pathRoot: Bool = true
     ) throws(EntrypointError) -> HTTPResponse {
         var refreshed = false
         return try withRetry(route) { (_) throws(EntrypointError) -> Attempt<HTTPResponse> in
-            try attempt(route, host: host, headers: headers, body: body, sink: sink, sinkError: sinkError, progress: progress, refreshed: &refreshed)
+            try attempt(route, host: host, headers: headers, body: body, sink: sink, sinkError: sinkError, progress: progress, refreshed: &refreshed, pathRoot: pathRoot)
         }
     }
 
@@ -119,16 +123,20 @@ public final class DropboxClient {
         sink: ((UnsafeRawBufferPointer, TransferState) -> Bool)? = nil,
         sinkError: () -> EntrypointError? = { nil },
         progress: ((Int64, Int64) -> Void)? = nil,
-        refreshed: inout Bool
+        refreshed: inout Bool,
+        pathRoot usePathRoot: Bool = true
     ) throws(EntrypointError) -> Attempt<HTTPResponse> {
         let url = host + "/2/" + route
+        // DROPBOX_ROOT_NAMESPACE: every call but the one that finds the root carries the header.
+        if usePathRoot { try resolvePathRoot() }
+        let rootHeaders = usePathRoot ? pathRootHeaders() : []
         let transport = host == config.contentURL ? contentCurl ?? curl : curl
         var response: HTTPResponse
         while true {
             let token = try ensureToken()
             do throws(TransportError) {
                 response = try transport.perform(
-                    method: "POST", url: url, headers: ["Authorization: Bearer \(token)"] + headers(),
+                    method: "POST", url: url, headers: ["Authorization: Bearer \(token)"] + rootHeaders + headers(),
                     body: body(), deadline: deadline, sink: sink, progress: progress)
             } catch {
                 if let e = sinkError() { throw e }
@@ -150,9 +158,13 @@ public final class DropboxClient {
     }
 
     /// Turns a non-success response into an error naming the route, status and Dropbox's summary.
-    func failure(_ route: String, _ response: HTTPResponse) -> EntrypointError {
+    /// Dropbox's answers with their own meaning (Answers.swift) get their own line and code.
+    func failure(_ route: String, _ response: HTTPResponse, path: String? = nil) -> EntrypointError {
         let summary = Self.summary(response)
         let cause = EntrypointError.Cause.http(status: response.status, summary: summary)
+        if let refusal = DropboxRefusal.of(response) {
+            return refusal.error(route, status: response.status, summary: summary, path: path ?? config.remotePath, pathRoot: pathRoot)
+        }
         switch response.status {
         case 400:
             return EntrypointError(.config, "Dropbox refused \(route): HTTP 400 \(summary) (check DROPBOX_DB_PATH)", cause: cause)

@@ -67,6 +67,9 @@ extension DropboxClient {
     /// server's Retry-After; everything else is the caller's to interpret.
     static func classify(_ response: HTTPResponse) -> Attempt<HTTPResponse> {
         guard isRetryable(status: response.status) else { return .done(response) }
+        if DropboxRefusal.of(response) == .writeContention {
+            return .retry(after: retryAfter(response), reason: "HTTP \(response.status) \(DropboxRefusal.contentionReason)")
+        }
         return .retry(after: retryAfter(response), reason: "HTTP \(response.status) \(summary(response))")
     }
 

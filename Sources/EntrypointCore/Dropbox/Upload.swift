@@ -180,15 +180,24 @@ extension DropboxClient {
         let header = "Dropbox-API-Arg: " + arg.encoded(asciiOnly: true)
         var refreshed = false
         let response: HTTPResponse = try withRetry(route) { (_) throws(EntrypointError) -> Attempt<HTTPResponse> in
-            try attempt(
+            let outcome = try attempt(
                 route, host: config.contentURL,
                 headers: { [header, "Content-Type: application/octet-stream"] },
                 body: { .file(fd: fd, offset: offset, length: length) },
                 progress: { sent, _ in progress.update(UInt64(offset) + UInt64(max(0, sent))) },
                 refreshed: &refreshed)
+            // A 409 too_many_write_operations (WriteError, or the finish's own) stored nothing: retry it.
+            if case .done(let r) = outcome, r.status == 409, DropboxRefusal.of(r) == .writeContention {
+                return .retry(after: Self.retryAfter(r), reason: "HTTP 409 \(DropboxRefusal.contentionReason)")
+            }
+            return outcome
         }
         if response.status == 200 { return .stored(response.json ?? .null) }
         let summary = Self.summary(response)
+        let path = arg["path"]?.string ?? arg["commit"]?["path"]?.string ?? config.remotePath
+        if let refusal = DropboxRefusal.of(response), refusal != .writeContention {
+            throw refusal.error(route, status: response.status, summary: summary, path: path, pathRoot: pathRoot)
+        }
         if response.status == 409 {
             let error = response.json?["error"]
             if let correct = error?["correct_offset"]?.uint64 ?? error?["lookup_failed"]?["correct_offset"]?.uint64 {
@@ -202,6 +211,6 @@ extension DropboxClient {
             }
             throw EntrypointError(.unavailable, "\(route): HTTP 409 \(summary)", cause: .http(status: 409, summary: summary))
         }
-        throw failure(route, response)
+        throw failure(route, response, path: path)
     }
 }

@@ -177,7 +177,8 @@ struct BackupMode {
             return
         }
         // DROPBOX_DB_PATH may be an id: path: the copy goes beside the file's real path then.
-        guard let base = main.hasPrefix("/") ? main : remote.map(\.pathDisplay), base.hasPrefix("/") else {
+        // An ns:<id>/... path keeps its namespace: the copy goes beside it in the same namespace.
+        guard let base = main.hasPrefix("/") || main.hasPrefix("ns:") ? main : remote.map(\.pathDisplay), base.hasPrefix("/") || base.hasPrefix("ns:") else {
             throw EntrypointError(.conflict, "Dropbox's \(main) \(why), and Dropbox gave no folder to put a copy beside it (DROPBOX_DB_PATH is an id: path); nothing was uploaded or overwritten")
         }
         let stamp = Clock.utcStamp(compact: true)

@@ -42,6 +42,7 @@ struct CheckMode {
                 throw EntrypointError(.remoteMissing, "\(config.remotePath) does not exist in Dropbox (check DROPBOX_DB_PATH)")
             }
             say("credentials: OK (files/get_metadata answered)")
+            if let root = client.pathRoot { say("path root: every call carries Dropbox-API-Path-Root: \(root)") }
             say("remote: \(remote.pathDisplay) rev \(remote.rev), \(Progress.bytes(remote.size)) (\(remote.size) bytes), modified \(remote.serverModified), content hash \(remote.contentHash)")
             var local: LocalState?
             if let size {

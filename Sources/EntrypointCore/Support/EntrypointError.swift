@@ -18,6 +18,12 @@ public enum ExitCode: Int32, Sendable {
     case lockTimeout = 75
     /// Backup refused: the remote file changed since the last restore (use --force).
     case conflict = 76
+    /// Dropbox will not store more for this account: it is full (insufficient_space), or the
+    /// team's monthly data transport (upload) calls are used up.
+    case accountLimit = 72
+    /// Dropbox refused the Dropbox-API-Path-Root (HTTP 422): the account's root namespace changed
+    /// (invalid_root), or there is no access to the namespace (no_permission).
+    case pathRoot = 73
     /// Dropbox rejected the credentials (revoked/invalid refresh token, wrong app key or secret).
     case authRejected = 77
     case config = 78

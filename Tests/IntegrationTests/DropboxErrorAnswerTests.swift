@@ -1,0 +1,78 @@
+// Issue 20 item 5: Dropbox's answers that mean something of their own get their own line and exit
+// code: a full account (72), the team's monthly upload cap (72), a changed team root (73), and
+// write-lock contention (retried, named as such). The bodies are the documented ones (files.stone
+// WriteError / UploadError, common.stone PathRootError, the data transport limit page).
+import Foundation
+import Testing
+import TestSupport
+
+@Suite struct DropboxErrorAnswerTests {
+    func restoredWithAWrite(_ w: World, padding: Int = 0) throws {
+        try w.publish(["base"], padding: padding)
+        #expect(try run([], env: w.env()).status == 0)
+        try DB.sql(w.db, "INSERT INTO items VALUES ('railway')")
+    }
+
+    @Test func aFullAccountOnUploadIs72AndSaysTheMainServersBackupsFailToo() throws {
+        let w = try World()
+        try restoredWithAWrite(w)
+        try w.fake.fault(["route": "files/upload", "kind": "status", "status": 409,
+            "body": #"{"error_summary": "path/insufficient_space/..", "error": {".tag": "path", "reason": {".tag": "insufficient_space"}, "upload_session_id": "s1"}}"#])
+        let r = try run(["--backup"], env: w.env(fast))
+        #expect(r.status == 72, "\(r.output)")
+        let line = lines(r.stderr, containing: "error:")
+        #expect(line.count == 1 && line[0].contains("the Dropbox account is full") && line[0].contains("the main server's backups"), "\(r.stderr)")
+        #expect(w.fake.requests("files/upload").count == 1)  // not retried
+        #expect(w.fake.uploaded("/database.db").isEmpty)
+    }
+
+    @Test func aFullAccountOnASessionFinishIs72() throws {
+        let w = try World()
+        try restoredWithAWrite(w, padding: 5_000_000)  // over one 4 MiB chunk: an upload session
+        try w.fake.fault(["route": "files/upload_session/finish", "kind": "status", "status": 409,
+            "body": #"{"error_summary": "path/insufficient_space/...", "error": {".tag": "path", "path": {".tag": "insufficient_space"}}}"#])
+        let r = try run(["--backup"], env: w.env(fast.merging(["ENTRYPOINT_UPLOAD_CHUNK_MB": "4"]) { $1 }))
+        #expect(r.status == 72, "\(r.output)")
+        #expect(r.stderr.contains("the Dropbox account is full"), "\(r.stderr)")
+        #expect(w.fake.requests("files/upload_session/finish").count == 1)
+        #expect(w.fake.uploaded("/database.db").isEmpty)
+    }
+
+    @Test func theTeamUploadCapIs72NotCredentials() throws {
+        let w = try World()
+        try restoredWithAWrite(w)
+        try w.fake.fault(["route": "files/upload", "kind": "status", "status": 403,
+            "body": #"{"error_summary": "invalid_account_type/feature/.", "error": {".tag": "invalid_account_type", "invalid_account_type": {".tag": "feature"}}, "user_message": {"locale": "en", "text": "Your team has used all of its data transport API calls for the month."}}"#])
+        let r = try run(["--backup"], env: w.env(fast))
+        #expect(r.status == 72, "\(r.output)")
+        #expect(r.stderr.contains("monthly data transport (upload) calls") && r.stderr.contains("restores are not affected"), "\(r.stderr)")
+        #expect(!r.stderr.contains("lacks permission"), "\(r.stderr)")
+    }
+
+    @Test func writeContentionIsRetriedAndNamed() throws {
+        let w = try World()
+        try restoredWithAWrite(w)
+        try w.fake.fault(["route": "files/upload", "kind": "status", "status": 429, "headers": ["Retry-After": "0"],
+            "body": #"{"error_summary": "too_many_write_operations/..", "error": {"reason": {".tag": "too_many_write_operations"}, "retry_after": 0}}"#])
+        try w.fake.fault(["route": "files/upload", "kind": "status", "status": 409,
+            "body": #"{"error_summary": "path/too_many_write_operations/..", "error": {".tag": "path", "reason": {".tag": "too_many_write_operations"}, "upload_session_id": "s2"}}"#])
+        let r = try run(["--backup"], env: w.env(fast))
+        #expect(r.status == 0, "\(r.output)")
+        #expect(countLines(r.stderr, containing: "lock contention, not a rate limit") == 2, "\(r.stderr)")
+        #expect(w.fake.requests("files/upload").map { $0["status"] as? Int } == [429, 409, 200])
+        #expect(try DB.items(try #require(w.fake.uploaded("/database.db").last)) == ["base", "railway"])
+    }
+
+    @Test func aChangedTeamRootIs73WithTheNewRoot() throws {
+        let w = try World()
+        try w.publish(["base"])
+        // The account left the team: Dropbox answers the old root with the account's new root info.
+        try w.fake.fault(["route": "files/get_metadata", "kind": "status", "status": 422,
+            "body": #"{"error_summary": "invalid_root/..", "error": {".tag": "invalid_root", "invalid_root": {".tag": "user", "root_namespace_id": "3235641", "home_namespace_id": "3235641"}}}"#])
+        let r = try run([], env: w.env(fast))
+        #expect(r.status == 73, "\(r.output)")
+        let line = lines(r.stderr, containing: "error:")
+        #expect(line.count == 1 && line[0].contains("root namespace is now 3235641 (user)") && line[0].contains("DROPBOX_ROOT_NAMESPACE"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: w.db))
+    }
+}
