@@ -34,6 +34,15 @@ public enum Entrypoint {
         case .authorize:
             try AuthorizeMode(environment: environment, log: log).run()
             return 0
+        case .revisions:
+            let config = try configured(environment, log)
+            try RevisionsMode(config: config, environment: environment, log: log).run()
+            return 0
+        case .download(let rev, let file):
+            let config = try configured(environment, log)
+            ep_signals_install()
+            try DownloadMode(rev: rev, file: file, config: config, environment: environment, log: log).run()
+            return 0
         case .check:
             let config = try configured(environment, log)
             try CheckMode(config: config, environment: environment, log: log).run()

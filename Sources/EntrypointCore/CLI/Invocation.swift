@@ -12,6 +12,10 @@ public enum Mode: Equatable, Sendable {
     case hash(files: [String])
     /// --authorize: get a refresh token (the code flow without a redirect).
     case authorize
+    /// --revisions: list DROPBOX_DB_PATH's revisions in Dropbox.
+    case revisions
+    /// --download REV FILE: one revision to a new local file.
+    case download(rev: String, file: String)
     case help
     case version
 }
@@ -44,6 +48,11 @@ public struct Invocation: Equatable, Sendable {
                            did not change; when the remote changed, upload beside it as
                            <name>.failback-<UTC time><ext> instead of refusing; never overwrites
           --hash FILE...   print the Dropbox content hash of each FILE
+          --revisions      list DROPBOX_DB_PATH's revisions in Dropbox, newest first, one per line:
+                           rev, time (UTC), size in bytes, content hash
+          --download REV FILE
+                           download revision REV of the database to the new file FILE (verified
+                           against Dropbox's content hash; never overwrites an existing FILE)
           --authorize      get a refresh token once: prints the Dropbox authorize URL, reads the
                            code you paste, prints DROPBOX_APP_KEY=... and DROPBOX_REFRESH_TOKEN=...
                            (needs DROPBOX_APP_KEY; DROPBOX_APP_SECRET, or PKCE without it)
@@ -54,7 +63,8 @@ public struct Invocation: Equatable, Sendable {
 
         Configuration is read from the environment; see docs/configuration.md.
         Exit codes: see docs/exit-codes.md (64 usage, 65 bad remote file, 66 remote missing,
-        69 Dropbox unavailable, 70 internal, 74 local I/O, 75 lock timeout, 76 backup conflict,
+        69 Dropbox unavailable, 70 internal, 72 Dropbox account full or team upload limit,
+        73 Dropbox-API-Path-Root refused, 74 local I/O, 75 lock timeout, 76 backup conflict,
         77 credentials rejected, 78 configuration, 126 not executable, 127 not found,
         128+N signal N).
         """
@@ -65,6 +75,8 @@ public struct Invocation: Equatable, Sendable {
         var check = false, backup = false, force = false, auto = false, help = false, version = false
         var hashFiles: [String]?
         var authorize = false
+        var revisions = false
+        var download: [String]?
         var index = 0
         var command: [String] = []
         while index < arguments.count {
@@ -72,6 +84,11 @@ public struct Invocation: Equatable, Sendable {
             if arg == "--" {
                 command = Array(arguments[(index + 1)...])
                 break
+            }
+            if let got = download, got.count < 2 {
+                download = got + [arg]  // REV and FILE, whatever they look like
+                index += 1
+                continue
             }
             if !arg.hasPrefix("-") || arg == "-" {
                 if hashFiles != nil {
@@ -92,6 +109,8 @@ public struct Invocation: Equatable, Sendable {
             case "--auto": auto = true
             case "--hash": hashFiles = hashFiles ?? []
             case "--authorize": authorize = true
+            case "--revisions": revisions = true
+            case "--download": download = download ?? []
             default:
                 throw EntrypointError(.usage, "unknown option \(arg) (options go before the command; use -- before a command that starts with -; see --help)")
             }
@@ -100,19 +119,26 @@ public struct Invocation: Equatable, Sendable {
         self.noExpand = noExpand
         if help { mode = .help; return }
         if version { mode = .version; return }
-        let modes = [check, backup, hashFiles != nil, authorize].filter { $0 }.count
-        if modes > 1 { throw EntrypointError(.usage, "--check, --backup, --hash and --authorize cannot be combined") }
+        let modes = [check, backup, hashFiles != nil, authorize, revisions, download != nil].filter { $0 }.count
+        if modes > 1 { throw EntrypointError(.usage, "--check, --backup, --hash, --authorize, --revisions and --download cannot be combined") }
         if force && !backup { throw EntrypointError(.usage, "--force only applies to --backup") }
         if auto && !backup { throw EntrypointError(.usage, "--auto only applies to --backup") }
         if auto && force { throw EntrypointError(.usage, "--auto and --force cannot be combined (an automatic backup never overwrites)") }
         if modes == 1 && !command.isEmpty {
-            throw EntrypointError(.usage, "a command cannot follow --check, --backup, --hash or --authorize (got \(command[0]))")
+            throw EntrypointError(.usage, "a command cannot follow --check, --backup, --hash, --authorize, --revisions or --download (got \(command[0]))")
+        }
+        if let got = download, got.count < 2 || got.contains(where: \.isEmpty) {
+            throw EntrypointError(.usage, "--download needs REV and FILE (entrypoint --download REV FILE; --revisions lists the revs)")
         }
         if let files = hashFiles {
             guard !files.isEmpty else { throw EntrypointError(.usage, "--hash needs at least one FILE") }
             mode = .hash(files: files)
         } else if authorize {
             mode = .authorize
+        } else if revisions {
+            mode = .revisions
+        } else if let got = download {
+            mode = .download(rev: got[0], file: got[1])
         } else if check {
             mode = .check
         } else if backup {

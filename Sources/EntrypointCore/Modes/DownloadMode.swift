@@ -1,0 +1,61 @@
+// --download REV FILE: one revision of DROPBOX_DB_PATH (any rev from --revisions) to a local file,
+// pinned (`rev:` path), verified against Dropbox's content hash, and written crash-safely: a
+// temporary file beside FILE, fsync, then link(2) to FILE and fsync of the directory. link fails
+// when FILE exists, so an existing file is never replaced, not even one created meanwhile.
+import CShims
+import Glibc
+
+struct DownloadMode {
+    let rev: String
+    let file: String
+    let config: Configuration
+    let environment: [String: String]
+    let log: Logger
+
+    /// The infix of the temporary file beside FILE (`FILE.entrypoint-download-<random>`).
+    static let tempInfix = ".entrypoint-download-"
+
+    /// A Dropbox rev: at least 9 hex digits (files.stone Rev).
+    static func isRev(_ text: String) -> Bool {
+        text.utf8.count >= 9 && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    }
+
+    func run() throws(EntrypointError) {
+        guard Self.isRev(rev) else {
+            throw EntrypointError(.usage, "--download \(rev): not a Dropbox rev (9 or more hex digits, as --revisions lists them)")
+        }
+        guard !FileIO.exists(file) else {
+            throw EntrypointError(.usage, "--download: \(file) already exists; it is never overwritten: name a new file")
+        }
+        guard config.credentials != .none else {
+            throw EntrypointError(.config, "--download needs Dropbox credentials (DROPBOX_ACCESS_TOKEN, or DROPBOX_APP_KEY and DROPBOX_REFRESH_TOKEN)")
+        }
+        let restorer = Restorer(config: config, log: log, environment: environment, seconds: config.backupDeadline)
+        let client = try restorer.makeClient()
+        guard let remote = try client.metadata("rev:" + rev) else {
+            throw EntrypointError(.remoteMissing, "rev \(rev) does not exist in Dropbox (HTTP 409 path/not_found); list the revisions with entrypoint --revisions")
+        }
+        if remote.pathDisplay.lowercased() != config.remotePath.lowercased() && config.remotePath.hasPrefix("/") {
+            log.warning("rev \(rev) is a revision of \(remote.pathDisplay), not of DROPBOX_DB_PATH=\(config.remotePath)")
+        }
+        log.info("downloading rev \(rev) of \(remote.pathDisplay) (\(Progress.bytes(remote.size)), modified \(remote.serverModified)) to \(file)")
+        var temp: TemporaryFile
+        do throws(SystemError) { temp = try FileIO.createTemporary(near: file, infix: Self.tempInfix, mode: 0o600) } catch {
+            throw error.localError("create a temporary file beside", file)
+        }
+        let progress = Progress("downloading", total: remote.size, log: log, interval: config.progressInterval, threshold: config.progressThreshold)
+        _ = try client.downloadHashes(remote, to: temp.descriptor.raw, progress: progress)
+        do throws(SystemError) {
+            try FileIO.fsync(temp.descriptor.raw)
+            try FileIO.link(temp.path, file)
+            try FileIO.fsyncDirectory(FileIO.dirname(file))
+        } catch {
+            if error.errno == EEXIST {
+                throw EntrypointError(.usage, "--download: \(file) appeared while downloading; it was not overwritten (the download was discarded)")
+            }
+            throw error.localError("write", file)
+        }
+        // The temporary name goes when `temp` goes out of scope; FILE keeps the bytes.
+        log.info("Downloaded rev \(rev) to \(file) (\(remote.size) bytes, content hash \(remote.contentHash) verified)")
+    }
+}

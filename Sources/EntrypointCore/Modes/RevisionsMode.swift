@@ -1,0 +1,31 @@
+// --revisions: DROPBOX_DB_PATH's revisions in Dropbox (files/list_revisions), one per line, newest
+// first, on standard output: `<rev>  <server_modified>  <size>  <content hash>`.
+import CShims
+import Glibc
+
+struct RevisionsMode {
+    let config: Configuration
+    let environment: [String: String]
+    let log: Logger
+
+    func run() throws(EntrypointError) {
+        guard config.credentials != .none else {
+            throw EntrypointError(.config, "--revisions needs Dropbox credentials (DROPBOX_ACCESS_TOKEN, or DROPBOX_APP_KEY and DROPBOX_REFRESH_TOKEN)")
+        }
+        let client = try Restorer(config: config, log: log, environment: environment).makeClient()
+        guard let (entries, deleted) = try client.revisions(config.remotePath) else {
+            throw EntrypointError(.remoteMissing, "\(config.remotePath) does not exist in Dropbox (HTTP 409 path/not_found; check DROPBOX_DB_PATH)")
+        }
+        for file in entries {
+            print(Self.line(file))
+        }
+        fflush(nil)
+        let note = deleted ? "; the file itself is deleted or moved in Dropbox" : ""
+        log.info("\(entries.count) revision\(entries.count == 1 ? "" : "s") of \(config.remotePath), newest first\(note); download one with entrypoint --download REV FILE")
+    }
+
+    /// One revision's line: rev, time, size in bytes, content hash, separated by two spaces.
+    static func line(_ file: RemoteFile) -> String {
+        "\(file.rev)  \(file.serverModified)  \(file.size)  \(file.contentHash)"
+    }
+}

@@ -1,0 +1,78 @@
+// Issue 19 (its --revisions part): `entrypoint --revisions` lists DROPBOX_DB_PATH's revisions from
+// files/list_revisions, newest first; `entrypoint --download REV FILE` fetches one, pinned to its
+// rev, verified, written crash-safely, never over an existing file.
+import Foundation
+import Testing
+import TestSupport
+
+@Suite struct RevisionsTests {
+    @Test func listsEveryRevisionNewestFirst() throws {
+        let w = try World()
+        for rows in [["one"], ["one", "two"], ["one", "two", "three"]] { try w.publish(rows) }
+        let r = try run(["--revisions"], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        let rows = r.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+        #expect(rows.count == 3, "\(r.stdout)")
+        // Dropbox's own answer, newest first, field by field.
+        let meta = w.fake.requests("files/list_revisions")
+        #expect(meta.count == 1)
+        let current = try run(["--check"], env: w.env())
+        #expect(current.stdout.contains("rev \(rows.first?.first ?? "?")"), "\(current.stdout)")
+        for row in rows {
+            #expect(row.count == 4 && row[0].count >= 9 && row[1].hasSuffix("Z") && Int(row[2]) != nil && row[3].count == 64, "\(row)")
+        }
+        #expect(Set(rows.map { $0[0] }).count == 3)
+        #expect(r.stderr.contains("3 revisions of /database.db, newest first"), "\(r.stderr)")
+    }
+
+    @Test func pagesThroughMoreThanOneAnswer() throws {
+        let w = try World()
+        let file = try w.publish(["same"])
+        // Dropbox keeps every upload as a revision, identical content included (a new rev each).
+        w.fake.files[w.remotePath] = Array(repeating: file, count: 103)
+        try w.fake.write()
+        let r = try run(["--revisions"], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.stdout.split(separator: "\n").count == 103)
+        #expect(w.fake.requests("files/list_revisions").count == 2)
+    }
+
+    @Test func downloadsAnOldRevisionVerified() throws {
+        let w = try World()
+        try w.publish(["old"])
+        try w.publish(["old", "new"])
+        let list = try run(["--revisions"], env: w.env())
+        let oldRev = String(try #require(list.stdout.split(separator: "\n").last?.split(separator: " ").first))
+        let out = w.volume.path + "/old.db"
+        let r = try run(["--download", oldRev, out], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        #expect(try DB.items(out) == ["old"])
+        #expect(w.fake.requests("files/download").first?["arg"] as? [String: String] == ["path": "rev:" + oldRev])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: w.volume.path) == ["old.db"])
+        // Never over an existing file.
+        let again = try run(["--download", oldRev, out], env: w.env())
+        #expect(again.status == 64 && again.stderr.contains("already exists"), "\(again.output)")
+        #expect(try DB.items(out) == ["old"])
+    }
+
+    @Test func aCorruptedDownloadLeavesNoFile() throws {
+        let w = try World()
+        try w.publish(["only"])
+        let rev = String(try #require(try run(["--revisions"], env: w.env()).stdout.split(separator: " ").first))
+        try w.fake.fault(["route": "files/download", "kind": "corrupt_byte", "offset": 100, "times": -1])
+        let out = w.volume.path + "/x.db"
+        let r = try run(["--download", rev, out], env: w.env(fast.merging(["ENTRYPOINT_MAX_ATTEMPTS": "2"]) { $1 }))
+        #expect(r.status == 65, "\(r.output)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: w.volume.path)) ?? []).isEmpty)
+    }
+
+    @Test func usageErrors() throws {
+        let w = try World()
+        #expect(try run(["--download", "abc"], env: w.env()).status == 64)
+        #expect(try run(["--download", "nothex!!!", "/tmp/x"], env: w.env()).status == 64)
+        #expect(try run(["--revisions", "--check"], env: w.env()).status == 64)
+        let missing = try run(["--revisions"], env: w.env())
+        #expect(missing.status == 66, "\(missing.output)")
+    }
+}
