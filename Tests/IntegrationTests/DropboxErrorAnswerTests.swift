@@ -1,7 +1,8 @@
 // Issue 20 item 5: Dropbox's answers that mean something of their own get their own line and exit
 // code: a full account (72), the team's monthly upload cap (72), a changed team root (73), and
-// write-lock contention (retried, named as such). The bodies are the documented ones (files.stone
-// WriteError / UploadError, common.stone PathRootError, the data transport limit page).
+// write-lock contention (retried, named as such). The full account and the cap are the fake's
+// modelled behaviour (space_quota, data_transport_limit); the others are faults with the documented
+// bodies (files.stone WriteError / RateLimitError, common.stone PathRootError).
 import Foundation
 import Testing
 import TestSupport
@@ -16,8 +17,8 @@ import TestSupport
     @Test func aFullAccountOnUploadIs72AndSaysTheMainServersBackupsFailToo() throws {
         let w = try World()
         try restoredWithAWrite(w)
-        try w.fake.fault(["route": "files/upload", "kind": "status", "status": 409,
-            "body": #"{"error_summary": "path/insufficient_space/..", "error": {".tag": "path", "reason": {".tag": "insufficient_space"}, "upload_session_id": "s1"}}"#])
+        w.fake.extra = ["space_quota": 1000]  // the fake's account: smaller than any database
+        try w.fake.write()
         let r = try run(["--backup"], env: w.env(fast))
         #expect(r.status == 72, "\(r.output)")
         let line = lines(r.stderr, containing: "error:")
@@ -29,8 +30,8 @@ import TestSupport
     @Test func aFullAccountOnASessionFinishIs72() throws {
         let w = try World()
         try restoredWithAWrite(w, padding: 5_000_000)  // over one 4 MiB chunk: an upload session
-        try w.fake.fault(["route": "files/upload_session/finish", "kind": "status", "status": 409,
-            "body": #"{"error_summary": "path/insufficient_space/...", "error": {".tag": "path", "path": {".tag": "insufficient_space"}}}"#])
+        w.fake.extra = ["space_quota": 1000]
+        try w.fake.write()
         let r = try run(["--backup"], env: w.env(fast.merging(["ENTRYPOINT_UPLOAD_CHUNK_MB": "4"]) { $1 }))
         #expect(r.status == 72, "\(r.output)")
         #expect(r.stderr.contains("the Dropbox account is full"), "\(r.stderr)")
@@ -41,8 +42,8 @@ import TestSupport
     @Test func theTeamUploadCapIs72NotCredentials() throws {
         let w = try World()
         try restoredWithAWrite(w)
-        try w.fake.fault(["route": "files/upload", "kind": "status", "status": 403,
-            "body": #"{"error_summary": "invalid_account_type/feature/.", "error": {".tag": "invalid_account_type", "invalid_account_type": {".tag": "feature"}}, "user_message": {"locale": "en", "text": "Your team has used all of its data transport API calls for the month."}}"#])
+        w.fake.extra = ["data_transport_limit": 0]  // the team's upload calls are used up
+        try w.fake.write()
         let r = try run(["--backup"], env: w.env(fast))
         #expect(r.status == 72, "\(r.output)")
         #expect(r.stderr.contains("monthly data transport (upload) calls") && r.stderr.contains("restores are not affected"), "\(r.stderr)")

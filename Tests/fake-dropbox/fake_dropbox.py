@@ -172,6 +172,9 @@ def error_json(summary_tags, error):
     return {"error_summary": "/".join(summary_tags) + "/..", "error": error}
 
 
+# files.stone WriteError values the commit can end in: (summary tags, the union value).
+WRITE_ERRORS = {"conflict": (["conflict", "file"], {".tag": "conflict", "conflict": {".tag": "file"}}),
+                "insufficient_space": (["insufficient_space"], {".tag": "insufficient_space"})}
 NOT_FOUND = error_json(["path", "not_found"], {".tag": "path", "path": {".tag": "not_found"}})
 
 
@@ -229,6 +232,7 @@ class State:
         self.code_count = 0
         self.uploaded = {}        # path_lower -> {"display": str, "revs": [rec]}
         self.sessions = {}        # upload session id -> Session
+        self.transport_calls = 0  # upload-route calls, for data_transport_limit
         self._load_uploaded()
 
     # -- config
@@ -551,7 +555,8 @@ class State:
     def commit(self, commit, write_mode, local, digest):
         """Commit the bytes in file `local` (content hash `digest`) according
         to CommitInfo and its parsed WriteMode (tag, rev). Returns (metadata,
-        None) on success (local consumed) or (None, 'conflict') (local untouched)."""
+        None) on success (local consumed) or (None, 'conflict' or 'insufficient_space':
+        config space_quota) with local untouched."""
         path = commit["path"]
         mode, want_rev = write_mode
         pl = path.lower()
@@ -575,6 +580,15 @@ class State:
                 return None, "conflict"
             else:
                 display = path
+            quota = self.config.get("space_quota")
+            if quota is not None:   # the account's space: the current revisions (history is free)
+                size = os.path.getsize(local)
+                used = sum(os.path.getsize(self.history(p)[1][-1]["local"]) for p in self.all_paths()
+                           if self.history(p)[1])
+                if recs:
+                    used -= os.path.getsize(recs[-1]["local"])
+                if used + size > int(quota):
+                    return None, "insufficient_space"
             index = len(recs)
             dest = os.path.join(self.uploads_dir, make_rev(pl, index, digest))
             os.replace(local, dest)
@@ -946,6 +960,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         # 3. Auth, then the path root (a bad Dropbox-API-Path-Root fails every call).
         self.authorize()
         self.path_root_ns()
+        self.count_data_transport()
 
         # 4. Content-Type and argument checks.
         ctype = norm_ctype(self.headers.get("Content-Type"))
@@ -1035,6 +1050,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def route_current_account(self):
         raise json_reply(200, dict(ACCOUNT, root_info=self.server.state.root_info()))
+
+    def count_data_transport(self):
+        """config data_transport_limit: the team's monthly data transport calls (the upload
+        routes count, files.stone); past it, 403 invalid_account_type/feature as
+        dropbox.com/developers/reference/data-transport-limit shows."""
+        st = self.server.state
+        if self.route not in UPLOAD_ROUTES or st.cfg("data_transport_limit") is None:
+            return
+        with st.lock:
+            st.transport_calls += 1
+            over = st.transport_calls > int(st.config["data_transport_limit"])
+        if over:
+            raise json_reply(403, {
+                "error_summary": "invalid_account_type/feature/.",
+                "error": {".tag": "invalid_account_type", "invalid_account_type": {".tag": "feature"}},
+                "user_message": {"locale": "en", "text": "Your team has used all of its data transport "
+                                 "API calls for the month. Your monthly limit will reset on the 1st day "
+                                 "of every month. If you'd like to move to a plan with unlimited API "
+                                 "calls, please contact sales."}})
 
     def path_root_ns(self):
         """The namespace that '/...' paths are relative to, from Dropbox-API-Path-Root
@@ -1208,9 +1242,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 os.replace(tmp, s.local)
                 s.offset, s.hasher = n, hasher
                 raise json_reply(409, error_json(
-                    ["path", "conflict", "file"],
-                    {".tag": "path", "reason": {".tag": "conflict", "conflict": {".tag": "file"}},
-                     "upload_session_id": s.id}))
+                    ["path"] + WRITE_ERRORS[err][0],
+                    {".tag": "path", "reason": WRITE_ERRORS[err][1], "upload_session_id": s.id}))
             raise json_reply(200, meta)
         finally:
             if os.path.exists(tmp):
@@ -1305,8 +1338,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     f.truncate(old_offset)
                 s.offset, s.hasher = old_offset, old_hasher
                 raise json_reply(409, error_json(
-                    ["path", "conflict", "file"],
-                    {".tag": "path", "path": {".tag": "conflict", "conflict": {".tag": "file"}}}))
+                    ["path"] + WRITE_ERRORS[err][0], {".tag": "path", "path": WRITE_ERRORS[err][1]}))
             with st.lock:
                 st.sessions.pop(s.id, None)
         raise json_reply(200, meta)

@@ -221,6 +221,40 @@ class FakeDropboxTest(unittest.TestCase):
         r, err = self.rpc_root("files/get_metadata", {"path": "/mine.db"}, root)
         self.assertEqual((r.status, err["error"]["invalid_root"][".tag"]), (422, "user"))
 
+    def test_space_quota_and_data_transport_limit(self):
+        # files.stone WriteError.insufficient_space: the account's space is the current revisions.
+        # The server is shared: count what earlier tests uploaded (their current revisions) too.
+        try:
+            with open(os.path.join(self.state, "uploaded.json")) as f:
+                uploads = json.load(f)
+        except FileNotFoundError:
+            uploads = {}
+        uploads.setdefault("/data/database.db", [self.rev2])
+        used = sum(os.path.getsize(revs[-1]) for revs in uploads.values())
+        self.configure(space_quota=used + 10)
+        p = "/Quota/q-%d.db" % time.time_ns()
+        r, err = self.upload("files/upload", {"path": p, "mode": "add"}, b"x" * 11)
+        self.assertEqual((r.status, err["error_summary"]), (409, "path/insufficient_space/.."))
+        self.assertEqual(err["error"]["reason"], {".tag": "insufficient_space"})
+        r, m = self.upload("files/upload", {"path": p, "mode": "add"}, b"x" * 10)
+        self.assertEqual(r.status, 200, m)
+        # Replacing a file counts only the new size; the old revision is history.
+        r, m = self.upload("files/upload", {"path": p, "mode": "overwrite"}, b"y" * 10)
+        self.assertEqual(r.status, 200, m)
+        r, s = self.upload("files/upload_session/start", {"close": False}, b"z" * 11)
+        r, err = self.upload("files/upload_session/finish",
+                             {"cursor": {"session_id": s["session_id"], "offset": 11},
+                              "commit": {"path": p + "2", "mode": "add"}}, b"")
+        self.assertEqual((r.status, err["error"]), (409, {".tag": "path", "path": {".tag": "insufficient_space"}}))
+        # The team's monthly data transport calls: every upload-route call counts.
+        self.configure(data_transport_limit=1)
+        r, s = self.upload("files/upload_session/start", {"close": False}, b"a")
+        self.assertEqual(r.status, 200)
+        r, err = self.upload("files/upload", {"path": p + "3"}, b"b")
+        self.assertEqual((r.status, err["error_summary"]), (403, "invalid_account_type/feature/."))
+        self.assertIn("data transport", err["user_message"]["text"])
+        self.assertEqual(self.rpc("files/get_metadata", {"path": p})[0].status, 200)   # not an upload
+
     def test_list_revisions(self):
         p = "/Revs/list-%d.db" % time.time_ns()
         revs = []
