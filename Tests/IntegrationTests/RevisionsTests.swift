@@ -67,6 +67,43 @@ import TestSupport
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: w.volume.path)) ?? []).isEmpty)
     }
 
+    /// Starts a throttled --download and returns it once bytes are in its temporary file.
+    func downloadInFlight(_ w: World, to out: String) throws -> Runner {
+        try w.publish(["big"], padding: 1_000_000)
+        let rev = String(try #require(try run(["--revisions"], env: w.env()).stdout.split(separator: " ").first))
+        try w.fake.fault(["route": "files/download", "kind": "throttle", "bytes_per_second": 100_000])
+        let runner = try Runner(["--download", rev, out], env: w.env())
+        let giveUp = Date().addingTimeInterval(20)
+        while Date() < giveUp {
+            let temps = ((try? FileManager.default.contentsOfDirectory(atPath: w.volume.path)) ?? []).filter { $0.hasPrefix("x.db.entrypoint-download-") }
+            if let t = temps.first, ((try? FileManager.default.attributesOfItem(atPath: w.volume.file(t))[.size] as? Int) ?? 0) > 0 { break }
+            usleep(20_000)
+        }
+        return runner
+    }
+
+    @Test func stoppedMidDownloadLeavesNothing() throws {
+        let w = try World()
+        let out = w.volume.file("x.db")
+        let runner = try downloadInFlight(w, to: out)
+        kill(runner.pid, SIGTERM)
+        let r = runner.wait()
+        #expect(r.status == 143, "\(r.output)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: w.volume.path)) ?? []).isEmpty)
+    }
+
+    @Test func killedMidDownloadNeverLeavesAPartialFile() throws {
+        let w = try World()
+        let out = w.volume.file("x.db")
+        let runner = try downloadInFlight(w, to: out)
+        kill(runner.pid, SIGKILL)
+        _ = runner.wait()
+        #expect(!FileManager.default.fileExists(atPath: out))
+        // At most the temporary, under its own name.
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: w.volume.path)) ?? []
+        #expect(left.count == 1 && left[0].hasPrefix("x.db.entrypoint-download-"), "\(left)")
+    }
+
     @Test func usageErrors() throws {
         let w = try World()
         #expect(try run(["--download", "abc"], env: w.env()).status == 64)

@@ -54,6 +54,19 @@ import TestSupport
         #expect(c.stdout.contains("DROPBOX_DB_PATH = ns:7001/Shared/production.db"), "\(c.stdout)")
     }
 
+    @Test func aSideCopyOfAnNsPathStaysInItsNamespace() throws {
+        let w = try teamWorld(remote: "ns:7001/Shared/production.db")
+        #expect(try run([], env: w.env()).status == 0)
+        try DB.sql(w.db, "INSERT INTO items VALUES ('railway')")
+        try w.publish(["team", "main server"], at: "ns:7001/Shared/production.db")  // Dropbox moved on
+        let b = try run(["--backup", "--auto"], env: w.env())
+        #expect(b.status == 0, "\(b.output)")
+        let upload = try #require(w.fake.requests("files/upload").last?["arg"] as? [String: Any])
+        let path = try #require(upload["path"] as? String)
+        #expect(path.hasPrefix("ns:7001/Shared/production.failback-") && path.hasSuffix(".db"), "\(path)")
+        #expect(try DB.items(try #require(w.fake.uploaded(path).last)) == ["team", "railway"])
+    }
+
     @Test func aNamespaceWithoutAccessIs73() throws {
         let w = try teamWorld(remote: "/Shared/production.db")
         let r = try run([], env: w.env(["DROPBOX_ROOT_NAMESPACE": "999"]))
