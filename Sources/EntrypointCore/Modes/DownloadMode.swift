@@ -53,6 +53,10 @@ struct DownloadMode {
             if error.errno == EEXIST {
                 throw EntrypointError(.usage, "--download: \(file) appeared while downloading; it was not overwritten (the download was discarded)")
             }
+            if error.call == "link" && (error.errno == EPERM || error.errno == EOPNOTSUPP) {
+                // link(2): EPERM when the file system has no hard links (vfat, some FUSE mounts).
+                throw EntrypointError(.localIO, "--download: the file system of \(FileIO.dirname(file)) has no hard links, which --download needs to create \(file) without ever replacing a file; choose a directory on another file system", cause: .system(call: "link", errno: error.errno))
+            }
             throw error.localError("write", file)
         }
         // The temporary name goes when `temp` goes out of scope; FILE keeps the bytes.
