@@ -37,11 +37,11 @@ out=dist/release/$version
 image=localhost/entrypoint:$version
 image_file=entrypoint-$version-image-linux-$arch.tar
 
-if [[ -n $(git status --porcelain --untracked-files=normal 2>/dev/null) && ${ENTRYPOINT_RELEASE_DIRTY:-} != 1 ]]; then
+commit=$(git rev-parse HEAD) || die "git rev-parse HEAD failed in $repo (above): a release names its commit"
+if [[ -n $(git status --porcelain --untracked-files=normal) && ${ENTRYPOINT_RELEASE_DIRTY:-} != 1 ]]; then
     git status --short >&2
     die "the work tree has changes (above): a release is built from a commit (or set ENTRYPOINT_RELEASE_DIRTY=1)"
 fi
-commit=$(git rev-parse HEAD)
 
 # --- 1. the README's build ----------------------------------------------------------------------
 step "scripts/build-static.sh with ENTRYPOINT_VERSION=$version (commit $commit)"
@@ -54,8 +54,10 @@ mkdir -p "$out"
 install -m 0755 dist/entrypoint "$out/$name"
 (cd "$out" && sha256sum "$name" >SHA256SUMS && sha256sum -c --quiet SHA256SUMS) || die "sha256sum -c failed in $out"
 sed 's/^/    /' "$out/SHA256SUMS"
-first=$("$out/$name" --version | head -n 1)
+version_out=$("$out/$name" --version)
+first=$(head -n 1 <<<"$version_out")
 [[ $first == "entrypoint $version" ]] || die "$out/$name --version says '$first', expected 'entrypoint $version'"
+grep -q "^commit   $commit" <<<"$version_out" || die "$out/$name --version does not name commit $commit"
 
 # --- 3. the binary image --------------------------------------------------------------------------
 step "podman build --target binary -t $image (the Dockerfile's binary stage, from $out/$name)"
@@ -75,7 +77,7 @@ first=$(podman run --rm --network host "$image" --version | head -n 1)
 [[ $first == "entrypoint $version" ]] || die "$image --version says '$first', expected 'entrypoint $version'"
 echo "    $image: /entrypoint is $name byte for byte; --version: $first"
 # The image as a file for the release page (`docker load -i` / `podman load -i`); SHA256SUMS covers it.
-podman save --format docker-archive -o "$out/$image_file" "$image" >/dev/null
+podman save --quiet --format docker-archive -o "$out/$image_file" "$image" >/dev/null
 (cd "$out" && sha256sum "$name" "$image_file" >SHA256SUMS && sha256sum -c --quiet SHA256SUMS) || die "sha256sum -c failed in $out"
 sed 's/^/    /' "$out/SHA256SUMS"
 step "release $version ready in $out: $name, $image_file, SHA256SUMS; image $image"
