@@ -19,7 +19,9 @@
 FROM swift:6.3-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN ./scripts/build-static.sh && install -m 0755 dist/entrypoint /entrypoint
+# ENTRYPOINT_DEMO=0: the script's last step (scripts/demo.sh, the whole flow against the fake Dropbox)
+# is for a build machine, not for an image build.
+RUN ENTRYPOINT_DEMO=0 ./scripts/build-static.sh && install -m 0755 dist/entrypoint /entrypoint
 
 FROM scratch AS binary
 COPY --from=build /entrypoint /entrypoint

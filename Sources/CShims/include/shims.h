@@ -3,6 +3,7 @@
 #ifndef ENTRYPOINT_SHIMS_H
 #define ENTRYPOINT_SHIMS_H
 
+#include "build_info.h"
 #include <curl/curl.h>
 #include <signal.h>
 #include <spawn.h>

@@ -58,7 +58,7 @@ public struct Invocation: Equatable, Sendable {
                            (needs DROPBOX_APP_KEY; DROPBOX_APP_SECRET, or PKCE without it)
           --no-expand      do not expand $NAME in COMMAND's arguments (also ENTRYPOINT_EXPAND=0)
           -h, --help       show this help
-          -V, --version    show the version
+          -V, --version    show the version, its commit and the linked libcurl, SQLite, OpenSSL
           --               end of options: everything after it is COMMAND
 
         Configuration is read from the environment; see docs/configuration.md.
