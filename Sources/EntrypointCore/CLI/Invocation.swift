@@ -54,9 +54,9 @@ public struct Invocation: Equatable, Sendable {
 
         Configuration is read from the environment; see docs/configuration.md.
         Exit codes: see docs/exit-codes.md (64 usage, 65 bad remote file, 66 remote missing,
-        69 Dropbox unavailable, 70 internal, 74 local I/O, 75 lock timeout, 76 backup conflict,
-        77 credentials rejected, 78 configuration, 126 not executable, 127 not found,
-        128+N signal N).
+        69 Dropbox unavailable, 70 internal, 71 cannot switch to ENTRYPOINT_APP_USER,
+        74 local I/O, 75 lock timeout, 76 backup conflict, 77 credentials rejected,
+        78 configuration, 126 not executable, 127 not found, 128+N signal N).
         """
 
     /// Parses argv without the program name.
