@@ -128,5 +128,12 @@ import TestSupport
         }
         #expect(w.fake.requests("files/download").isEmpty)
         #expect(!FileManager.default.fileExists(atPath: w.db))
+        // --check looks the user up too.
+        let bad = try run(["--check"], env: try env(w, ["ENTRYPOINT_APP_USER": "no-such-user-x"]))
+        #expect(bad.status == 71 && bad.stdout.contains("result: FAIL: cannot switch to ENTRYPOINT_APP_USER=no-such-user-x"), "\(bad.output)")
+        let good = try run(["--check"], env: try env(w, ["ENTRYPOINT_APP_USER": "nobody"]))
+        #expect(good.status == 0, "\(good.output)")
+        #expect(good.stdout.contains("app user: ENTRYPOINT_APP_USER=nobody is uid 65534, gid 65534, groups 65534, HOME=/nonexistent"), "\(good.stdout)")
+        #expect(good.stdout.contains("ENTRYPOINT_PASS_SECRETS = 0"), "\(good.stdout)")
     }
 }
