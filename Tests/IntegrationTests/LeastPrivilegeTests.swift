@@ -114,6 +114,13 @@ import TestSupport
         }
     }
 
+    @Test func theRootDirectoryIsNeverGivenAway() throws {
+        let r = try run(["true"], env: ["RAILWAY_DB_PATH": "/ep-test-no-such.db", "ENTRYPOINT_RESTORE_MODE": "off", "ENTRYPOINT_APP_USER": "nobody"])
+        #expect(r.status == 71, "\(r.output)")
+        #expect(r.stderr.contains("error: cannot switch to ENTRYPOINT_APP_USER=nobody: the database's directory is /"), "\(r.stderr)")
+        #expect(owner("/")! == (0, 0))
+    }
+
     @Test func anUnknownUserIsExit71BeforeAnyDownload() throws {
         let w = try World()
         try w.publish(["base"])

@@ -19,6 +19,9 @@ enum AppOwnership {
         func fail(_ action: String, _ path: String, _ err: Int32) -> EntrypointError {
             EntrypointError(.appUser, "cannot switch to ENTRYPOINT_APP_USER=\(user.spec): cannot \(action) \(path): \(errnoText(err))", cause: .system(call: action, errno: err))
         }
+        guard dir != "/" else {
+            throw EntrypointError(.appUser, "cannot switch to ENTRYPOINT_APP_USER=\(user.spec): the database's directory is /, which would be given to the app's user; put the database in a directory of its own (RAILWAY_DB_PATH=/app/data/database/production.db)")
+        }
         do throws(SystemError) {
             try FileIO.makeDirectories(dir)
         } catch {
