@@ -189,7 +189,10 @@ check_app_user() {
         echo "$status" >&2
         die "pid $pid in $name does not run as uid/gid 10001 (ENTRYPOINT_APP_USER=app)"
     fi
-    envnames=$(podman exec "$name" sh -c "tr '\\0' '\\n' < /proc/$pid/environ | cut -d= -f1")
+    # Read as the app's own user: root without CAP_SYS_PTRACE may not read another uid's environ.
+    envnames=$(podman exec --user 10001:10001 "$name" sh -c "tr '\\0' '\\n' < /proc/$pid/environ | cut -d= -f1") ||
+        die "cannot read /proc/$pid/environ in $name as uid 10001"
+    grep -qx PORT <<<"$envnames" || { echo "$envnames" >&2; die "/proc/$pid/environ in $name has no PORT: not the app's environment"; }
     ! grep -qx 'DROPBOX_ACCESS_TOKEN' <<<"$envnames" || die "the app's environment holds DROPBOX_ACCESS_TOKEN"
     [[ $(stat -c %u:%g "$work/data/database" "$work/data/database/production.db" | sort -u) == 10001:10001 ]] ||
         { ls -ln "$work/data/database" >&2; die "the database or its directory does not belong to 10001:10001"; }
@@ -265,6 +268,11 @@ echo "    ok: PID 1 is the entrypoint, supervising uvicorn"
 [[ $(podman exec "$name3" awk '$1 == "Uid:" { print $2 }' /proc/1/status) == 0 ]] || die "the supervising entrypoint is not root"
 uvicorn_pid=$(awk '$1 != 1 && /uvicorn/ { print $1; exit }' <<<"$top")
 check_app_user "$name3" "$uvicorn_pid"
+# The supervisor keeps the secrets in its environment: the app's user must not be able to read it.
+if podman exec --user 10001:10001 "$name3" cat /proc/1/environ >/dev/null 2>&1; then
+    die "uid 10001 can read the supervising entrypoint's /proc/1/environ (the Dropbox secrets)"
+fi
+echo "    ok: uid 10001 cannot read the supervisor's /proc/1/environ"
 book() {
     local code
     code=$(curl -s -o "$work/booking.json" -w '%{http_code}' -H 'Content-Type: application/json' \
