@@ -132,6 +132,16 @@ final class HeartbeatServer: @unchecked Sendable {
         #expect(!hb.requests.contains { $0["method"] == "GET" }, "no success ping while every backup fails")
     }
 
+    @Test func withoutSupervisionAWarningSaysNoHeartbeatWillBeSent() throws {
+        let w = try World(), hb = try HeartbeatServer()
+        try w.publish(["base"])
+        let r = try run(["true"], env: w.env(["ENTRYPOINT_HEARTBEAT_URL": hb.url]))
+        #expect(r.status == 0, "\(r.output)")
+        check(r)
+        #expect(countLines(r.stderr, containing: "warning: ENTRYPOINT_HEARTBEAT_URL is set but no backups run while true runs") == 1, "\(r.stderr)")
+        #expect(hb.requests.isEmpty)
+    }
+
     @Test func anUnreachableURLChangesNothing() throws {
         let w = try World()
         try w.publish(["base"])

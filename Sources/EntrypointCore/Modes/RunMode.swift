@@ -23,6 +23,9 @@ enum RunMode {
         if !finalCommand.isEmpty && !config.supervises && (config.backupInterval != nil || config.backupOnStop) {
             log.warning("ENTRYPOINT_BACKUP_INTERVAL / ENTRYPOINT_BACKUP_ON_STOP are set but there are no Dropbox credentials: no backups; starting \(finalCommand[0]) without supervision")
         }
+        if !finalCommand.isEmpty && !config.supervises && config.heartbeatURL != nil {
+            log.warning("ENTRYPOINT_HEARTBEAT_URL is set but no backups run while \(finalCommand[0]) runs (no supervision: ENTRYPOINT_BACKUP_INTERVAL / ENTRYPOINT_BACKUP_ON_STOP and Dropbox credentials are needed), so no heartbeat will be sent")
+        }
         // From here a signal is queued for the supervisor, not only recorded.
         supervisor?.blockSignals()
         // A stop requested after the restore but before the exec is honoured, not lost.
