@@ -121,6 +121,20 @@ import TestSupport
         #expect(owner("/")! == (0, 0))
     }
 
+    @Test func aSymlinkInPlaceOfASidecarIsNotFollowed() throws {
+        // A -wal the app replaced with a symlink to a root file: the chown changes the link only.
+        let w = try World()
+        let target = w.sources.file("root-owned")
+        try "secret".write(toFile: target, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: w.volume.path + "/database", withIntermediateDirectories: true)
+        #expect(symlink(target, w.db + "-wal") == 0)
+        let r = try run(["true"], env: ["RAILWAY_DB_PATH": w.db, "ENTRYPOINT_RESTORE_MODE": "off", "ENTRYPOINT_APP_USER": "nobody"])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(owner(target)! == (0, 0), "the symlink's target was given away")
+        #expect(owner(w.db + "-wal")! == (65534, 65534))
+        #expect(owner(w.volume.path + "/database")! == (65534, 65534))
+    }
+
     @Test func anUnknownUserIsExit71BeforeAnyDownload() throws {
         let w = try World()
         try w.publish(["base"])

@@ -27,24 +27,27 @@ enum AppOwnership {
         } catch {
             throw fail("create the directory", dir, error.errno)
         }
-        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw fail("open the directory", dir, errno) }
-        defer { FileIO.close(fd) }
+        let directory: FileDescriptor
+        do throws(SystemError) {
+            directory = try FileDescriptor.open(dir, O_RDONLY | O_DIRECTORY)
+        } catch {
+            throw fail("open the directory", dir, error.errno)
+        }
         var changed: [String] = []
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw fail("stat", dir, errno) }
+        guard fstat(directory.raw, &st) == 0 else { throw fail("stat", dir, errno) }
         if st.st_uid != user.uid || st.st_gid != user.gid {
-            guard fchown(fd, uid_t(user.uid), gid_t(user.gid)) == 0 else { throw fail("chown", dir, errno) }
+            guard fchown(directory.raw, uid_t(user.uid), gid_t(user.gid)) == 0 else { throw fail("chown", dir, errno) }
             changed.append(dir)
         }
         for suffix in sidecars {
             let name = base + suffix
-            if fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 {
+            if fstatat(directory.raw, name, &st, AT_SYMLINK_NOFOLLOW) != 0 {
                 if errno == ENOENT { continue }
                 throw fail("stat", dir + "/" + name, errno)
             }
             if st.st_uid == user.uid && st.st_gid == user.gid { continue }
-            guard fchownat(fd, name, uid_t(user.uid), gid_t(user.gid), AT_SYMLINK_NOFOLLOW) == 0 else {
+            guard fchownat(directory.raw, name, uid_t(user.uid), gid_t(user.gid), AT_SYMLINK_NOFOLLOW) == 0 else {
                 throw fail("chown", dir + "/" + name, errno)
             }
             changed.append(name)
