@@ -28,8 +28,12 @@ COPY --from=build /entrypoint /entrypoint
 ENTRYPOINT ["/entrypoint"]
 
 FROM python:3.12-slim AS app
-# Runs as root on purpose: Railway mounts volumes owned by root, and the entrypoint must create and
-# replace files under /app/data (a non-root image would need RAILWAY_RUN_UID=0 there anyway).
+# The container starts as root on purpose: Railway mounts volumes owned by root, and the entrypoint must
+# create and replace files under /app/data (a non-root image would need RAILWAY_RUN_UID=0 there anyway).
+# The app does not run as root: ENTRYPOINT_APP_USER=app makes the entrypoint, after the restore, give the
+# database's directory and files to the user `app` (created below) and run uvicorn as it; the entrypoint
+# itself and its backup workers stay root and keep the Dropbox secrets, which the app's environment lacks
+# (docs/operations.md, "7. Security note").
 # There is no VOLUME instruction: Railway rejects it; the volume is attached at /app/data in the
 # service settings (or `-v data:/app/data` locally).
 WORKDIR /app
@@ -45,7 +49,10 @@ ENV PYTHONPATH=/app \
 ENV ENTRYPOINT_BACKUP_INTERVAL=5m \
     ENTRYPOINT_BACKUP_ON_STOP=1
 COPY example/requirements.txt /app/requirements.txt
-RUN pip install --no-cache-dir -r /app/requirements.txt && mkdir -p /app/data
+RUN pip install --no-cache-dir -r /app/requirements.txt && mkdir -p /app/data \
+    && groupadd --system --gid 10001 app \
+    && useradd --system --no-log-init --uid 10001 --gid app --home-dir /app --no-create-home --shell /usr/sbin/nologin app
+ENV ENTRYPOINT_APP_USER=app
 COPY example/src /app/src
 COPY --from=build /entrypoint /usr/local/bin/entrypoint
 EXPOSE 8000

@@ -8,7 +8,9 @@
 #   - the image runs against the fake Dropbox on 127.0.0.1 (--network host) and the script checks:
 #       restored + verified ("Restored to ..." and identical bytes), uvicorn is PID 1 (with the image's
 #       backups overridden to off: ENTRYPOINT_BACKUP_INTERVAL=0, ENTRYPOINT_BACKUP_ON_STOP=0), $PORT was expanded
-#       (the app answers on the port given only through the PORT variable), GET / returns the rows of the
+#       (the app answers on the port given only through the PORT variable), uvicorn runs as the image's
+#       unprivileged user (ENTRYPOINT_APP_USER=app, uid 10001) without the Dropbox secrets and can still write
+#       the database (the bookings of start 3), GET / returns the rows of the
 #       restored database, `podman stop` ends it with exit code 0 and uvicorn's graceful shutdown, and a
 #       second start with the database unchanged logs "No download needed (hash match)" and downloads nothing
 #       (that start runs railway.json's deploy.startCommand in place of ENTRYPOINT + CMD, as Railway does).
@@ -174,6 +176,29 @@ stop_container() {
         "$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')" "$code"
 }
 
+# check_app_user NAME PID: PID (uvicorn) runs as the image's unprivileged user `app` (uid 10001: its
+# real, effective, saved and file-system uid and gid, and no supplementary group but its own), its
+# environment holds no Dropbox secret, and the database and its directory on the volume are app's.
+check_app_user() {
+    local name=$1 pid=$2 status envnames ids groups
+    status=$(podman exec "$name" grep -E '^(Uid|Gid|Groups):' "/proc/$pid/status") ||
+        die "cannot read /proc/$pid/status in $name"
+    ids=$(awk '$1 == "Uid:" || $1 == "Gid:" { print $2, $3, $4, $5 }' <<<"$status" | sort -u)
+    groups=$(awk '$1 == "Groups:" { print $2 $3 }' <<<"$status")
+    if [[ $ids != "10001 10001 10001 10001" || $groups != 10001 ]]; then
+        echo "$status" >&2
+        die "pid $pid in $name does not run as uid/gid 10001 (ENTRYPOINT_APP_USER=app)"
+    fi
+    # Read as the app's own user: root without CAP_SYS_PTRACE may not read another uid's environ.
+    envnames=$(podman exec --user 10001:10001 "$name" sh -c "tr '\\0' '\\n' < /proc/$pid/environ | cut -d= -f1") ||
+        die "cannot read /proc/$pid/environ in $name as uid 10001"
+    grep -qx PORT <<<"$envnames" || { echo "$envnames" >&2; die "/proc/$pid/environ in $name has no PORT: not the app's environment"; }
+    ! grep -qx 'DROPBOX_ACCESS_TOKEN' <<<"$envnames" || die "the app's environment holds DROPBOX_ACCESS_TOKEN"
+    [[ $(stat -c %u:%g "$work/data/database" "$work/data/database/production.db" | sort -u) == 10001:10001 ]] ||
+        { ls -ln "$work/data/database" >&2; die "the database or its directory does not belong to 10001:10001"; }
+    echo "    ok: pid $pid runs as uid/gid 10001 (app), groups 10001, without DROPBOX_ACCESS_TOKEN; the database is app's"
+}
+
 # --- first start: restore ---------------------------------------------------------------------
 port=$(free_port)
 name1=entrypoint-ci-$$-1
@@ -191,6 +216,8 @@ pid1=$(awk '$1 == 1 { $1 = ""; print substr($0, 2) }' <<<"$top")
 [[ $pid1 == *uvicorn* ]] || { echo "$top" >&2; die "PID 1 is '$pid1', expected uvicorn (the entrypoint must execve)"; }
 [[ $pid1 == *"--port $port"* ]] || die "PID 1's argv '$pid1' does not carry the expanded port $port"
 echo "    ok: PID 1 is: $pid1"
+# ENTRYPOINT_APP_USER=app (the image's): uvicorn runs as the unprivileged user, with no Dropbox secret.
+check_app_user "$name1" 1
 
 curl -fsS "http://127.0.0.1:$port/" >"$work/get.json" || die "GET / on port $port failed"
 python3 - "$work/get.json" "$expected" <<'PY' || die "GET / did not return the restored database's rows"
@@ -238,6 +265,14 @@ pid1=$(awk '$1 == 1 { $1 = ""; print substr($0, 2) }' <<<"$top")
 [[ $pid1 == *entrypoint* ]] || { echo "$top" >&2; die "PID 1 is '$pid1', expected the supervising entrypoint"; }
 grep -q uvicorn <<<"$top" || { echo "$top" >&2; die "uvicorn is not running under the entrypoint"; }
 echo "    ok: PID 1 is the entrypoint, supervising uvicorn"
+[[ $(podman exec "$name3" awk '$1 == "Uid:" { print $2 }' /proc/1/status) == 0 ]] || die "the supervising entrypoint is not root"
+uvicorn_pid=$(awk '$1 != 1 && /uvicorn/ { print $1; exit }' <<<"$top")
+check_app_user "$name3" "$uvicorn_pid"
+# The supervisor keeps the secrets in its environment: the app's user must not be able to read it.
+if podman exec --user 10001:10001 "$name3" cat /proc/1/environ >/dev/null 2>&1; then
+    die "uid 10001 can read the supervising entrypoint's /proc/1/environ (the Dropbox secrets)"
+fi
+echo "    ok: uid 10001 cannot read the supervisor's /proc/1/environ"
 book() {
     local code
     code=$(curl -s -o "$work/booking.json" -w '%{http_code}' -H 'Content-Type: application/json' \

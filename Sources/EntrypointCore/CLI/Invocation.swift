@@ -63,10 +63,10 @@ public struct Invocation: Equatable, Sendable {
 
         Configuration is read from the environment; see docs/configuration.md.
         Exit codes: see docs/exit-codes.md (64 usage, 65 bad remote file, 66 remote missing,
-        69 Dropbox unavailable, 70 internal, 72 Dropbox account full or team upload limit,
-        73 Dropbox-API-Path-Root refused, 74 local I/O, 75 lock timeout, 76 backup conflict,
-        77 credentials rejected, 78 configuration, 126 not executable, 127 not found,
-        128+N signal N).
+        69 Dropbox unavailable, 70 internal, 71 cannot switch to ENTRYPOINT_APP_USER,
+        72 Dropbox account full or team upload limit, 73 Dropbox-API-Path-Root refused,
+        74 local I/O, 75 lock timeout, 76 backup conflict, 77 credentials rejected,
+        78 configuration, 126 not executable, 127 not found, 128+N signal N).
         """
 
     /// Parses argv without the program name.

@@ -71,6 +71,12 @@ public struct Configuration: Sendable {
     public let stopDeadline: Double
     /// Where `stopDeadline` came from, for --check ("set", "RAILWAY_DEPLOYMENT_DRAINING_SECONDS=30 minus 2", "default").
     public let stopDeadlineSource: String
+    /// ENTRYPOINT_HEARTBEAT_URL (a secret): requested after every periodic and stop backup.
+    public let heartbeatURL: String?
+    /// ENTRYPOINT_APP_USER: the user the app runs as (resolved at the start).
+    public let appUser: AppUser.Spec?
+    /// ENTRYPOINT_PASS_SECRETS: the app's environment keeps the Dropbox secrets.
+    public let passSecrets: Bool
     /// Supervise instead of exec: periodic or on-stop backups are on (and there are credentials to back up with).
     public var supervises: Bool { (backupInterval != nil || backupOnStop) && credentials != .none }
 
@@ -116,7 +122,11 @@ public struct Configuration: Sendable {
         } else {
             credentials = .none
         }
+        heartbeatURL = try Self.heartbeatURL(env)
+        if let heartbeatURL { secrets.append(heartbeatURL) }
         self.secrets = secrets
+        appUser = try Self.appUser(env)
+        passSecrets = try Self.flag("ENTRYPOINT_PASS_SECRETS", env, default: false)
 
         localPath = try Self.localPath(env["RAILWAY_DB_PATH"].nonEmpty ?? Self.defaultLocalPath)
         remotePath = try Self.remotePath(env["DROPBOX_DB_PATH"].nonEmpty ?? Self.defaultRemotePath)
@@ -429,6 +439,7 @@ public struct Configuration: Sendable {
             ("ENTRYPOINT_BACKUP_ON_STOP", backupOnStop ? "1" : "0"),
             ("ENTRYPOINT_STOP_DEADLINE", stopDeadline.clean + "s" + (stopDeadlineSource == "set" ? "" : " (\(stopDeadlineSource))")),
         ]
+        rows += operatorSummary
         if backupInterval != nil || backupOnStop {
             rows.append(("supervision", credentials == .none
                 ? "off: no Dropbox credentials, so no backups; the command is exec'd"

@@ -319,9 +319,11 @@ final class Curl: Transport {
     /// Resets the per-request options while keeping connections, TLS sessions and our defaults.
     private func resetRequest() throws(CurlOptionRefused) {
         try Curl.set(handle, CURLOPT_CUSTOMREQUEST, "CURLOPT_CUSTOMREQUEST", pointer: nil)
-        try Curl.set(handle, CURLOPT_HTTPGET, "CURLOPT_HTTPGET", 1)
         try Curl.set(handle, CURLOPT_POSTFIELDS, "CURLOPT_POSTFIELDS", pointer: nil)
         try Curl.set(handle, CURLOPT_POSTFIELDSIZE, "CURLOPT_POSTFIELDSIZE", -1)
+        // After CURLOPT_POSTFIELDS, which makes the request a POST even when set to NULL: a request
+        // without a body is a GET unless configure() sets CURLOPT_POST (the heartbeat's GET).
+        try Curl.set(handle, CURLOPT_HTTPGET, "CURLOPT_HTTPGET", 1)
         try Curl.check(ep_curl_setopt_data_callback(handle, CURLOPT_READFUNCTION, nil), "CURLOPT_READFUNCTION")
         try Curl.set(handle, CURLOPT_SEEKFUNCTION, "CURLOPT_SEEKFUNCTION", pointer: nil)
         try Curl.set(handle, CURLOPT_TIMEOUT_MS, "CURLOPT_TIMEOUT_MS", 0)

@@ -14,6 +14,15 @@ struct CheckMode {
     func run() throws(EntrypointError) {
         say("configuration:")
         for (name, value) in config.redactedSummary { say("  \(name) = \(value)") }
+        if let spec = config.appUser {
+            do throws(EntrypointError) {
+                let user = try AppUser.resolve(spec)
+                say("app user: ENTRYPOINT_APP_USER=\(spec.raw) is \(user.summary), HOME=\(user.home)")
+            } catch {
+                say("result: FAIL: \(error.message)")
+                throw error
+            }
+        }
         let restorer = Restorer(config: config, log: log, environment: environment)
         defer { fflush(nil) }
         if config.restorePolicy == .off {

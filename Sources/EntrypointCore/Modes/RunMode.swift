@@ -14,12 +14,17 @@ enum RunMode {
             finalCommand = try Expansion.expand(command, environment: environment)
         }
         ep_signals_install()
+        let launch = finalCommand.isEmpty ? AppLaunch(passSecrets: true, user: nil) : try AppLaunch.resolve(config, log: log)
         let inSync = try restore(config: config, environment: environment, log: log)
+        if let user = launch.user { try AppOwnership.give(config.localPath, to: user, log: log) }
         // Periodic or on-stop backups: stay as the command's supervisor instead of exec'ing it.
         let supervisor = !finalCommand.isEmpty && config.supervises
             ? Supervisor(command: finalCommand, config: config, environment: environment, log: log, startsInSync: inSync) : nil
         if !finalCommand.isEmpty && !config.supervises && (config.backupInterval != nil || config.backupOnStop) {
             log.warning("ENTRYPOINT_BACKUP_INTERVAL / ENTRYPOINT_BACKUP_ON_STOP are set but there are no Dropbox credentials: no backups; starting \(finalCommand[0]) without supervision")
+        }
+        if !finalCommand.isEmpty && !config.supervises && config.heartbeatURL != nil {
+            log.warning("ENTRYPOINT_HEARTBEAT_URL is set but no backups run while \(finalCommand[0]) runs (no supervision: ENTRYPOINT_BACKUP_INTERVAL / ENTRYPOINT_BACKUP_ON_STOP and Dropbox credentials are needed), so no heartbeat will be sent")
         }
         // From here a signal is queued for the supervisor, not only recorded.
         supervisor?.blockSignals()
@@ -29,8 +34,12 @@ enum RunMode {
             throw EntrypointError(signal: pending, message: "stopped by \(signalName(pending)) before \(finalCommand.first ?? "the command") was started")
         }
         guard !finalCommand.isEmpty else { return 0 }
-        if let supervisor { return supervisor.run() }
+        if let supervisor {
+            supervisor.launch = launch
+            return supervisor.run()
+        }
         log.debug("exec \(finalCommand[0])")
+        if let error = launch.apply() { throw error }
         let error = Exec.replaceProcess(with: finalCommand, environment: environment)
         if let sig = error.signal {
             // Checked again after the handlers were reset (Exec.prepareSignals): not lost.

@@ -9,7 +9,8 @@ enum Spawn {
     /// Starts `command` as a child in its own process group (as tini does), which takes over the
     /// terminal's foreground when there is one, so a terminal's Ctrl-C reaches it once.
     /// Returns the child's pid, or a negative value with errno set when fork failed.
-    static func command(_ command: [String], environment: [String: String], log: Logger) -> pid_t {
+    /// `launch` is applied in the child just before the exec (the secrets removed, the app's user).
+    static func command(_ command: [String], environment: [String: String], launch: AppLaunch, log: Logger) -> pid_t {
         fflush(nil)
         let pid = fork()
         guard pid == 0 else { return pid }
@@ -22,7 +23,7 @@ enum Spawn {
         // tcsetpgrp from a background group would stop us; SIG_BLOCK of a valid set cannot fail.
         bestEffort("SIG_BLOCK of a valid signal set cannot fail", sigprocmask(SIG_BLOCK, &ttou, nil))
         if isatty(0) == 1 { bestEffort("without the foreground the command still runs; the terminal's Ctrl-C reaches us and is forwarded", tcsetpgrp(0, getpgrp())) }
-        let error = Exec.replaceProcess(with: command, environment: environment)
+        let error = launch.apply() ?? Exec.replaceProcess(with: command, environment: environment)
         let status = Entrypoint.report(error, log)
         fflush(nil)
         _exit(status)

@@ -48,6 +48,8 @@ final class Supervisor {
     /// The exit status of the last worker that ended.
     var lastWorkerStatus: Int32?
     var name: String { command.first ?? "the command" }
+    /// What the child gets: no Dropbox secrets, ENTRYPOINT_APP_USER (AppLaunch.swift).
+    var launch = AppLaunch(passSecrets: false, user: nil)
 
     /// The restore left the database as Dropbox has it. When not (it kept local changes that are
     /// not in Dropbox yet, if-missing, a start without Dropbox), there is no clean state: the first
@@ -82,7 +84,7 @@ final class Supervisor {
         }
         // The state the restore left, taken before the app can write: nobody else writes now.
         clean = startsInSync ? Fingerprint.take(config.localPath) : nil
-        child = Spawn.command(command, environment: environment, log: log)
+        child = Spawn.command(command, environment: environment, launch: launch, log: log)
         guard child > 0 else {
             log.error("cannot start \(name): fork failed: \(errnoText(errno))")
             return ExitCode.software.rawValue
@@ -169,6 +171,7 @@ final class Supervisor {
         let now = Fingerprint.take(config.localPath)
         if let clean, now == clean {
             log.debug("periodic backup: \(config.localPath) unchanged since the last restore or upload")
+            heartbeat(final: false, failure: nil)
             return
         }
         startWorker(fingerprint: now, final: false, overrides: [:])
@@ -179,6 +182,7 @@ final class Supervisor {
         guard pid > 0 else {
             log.error("cannot start the \(final ? "stop" : "periodic") backup: fork failed: \(errnoText(errno))")
             lastWorkerStatus = ExitCode.software.rawValue
+            if !final { heartbeat(final: false, failure: "cannot start the periodic backup: fork failed") }
             return
         }
         log.debug("\(final ? "stop" : "periodic") backup started as pid \(pid)")
@@ -193,11 +197,13 @@ final class Supervisor {
             // Only now: a commit made while it ran changed the file after the fingerprint.
             if let fp = w.fingerprint { clean = fp } else { clean = nil }
             log.debug("\(w.final ? "stop" : "periodic") backup finished in \(took)s")
+            if !w.final { heartbeat(final: false, failure: nil) }
             return
         }
         if w.final { return }  // finish() logs the stop backup's result
         let again = config.backupInterval.map { "trying again in \(Configuration.formatDuration($0))" } ?? "not trying again"
         log.warning("periodic backup failed (exit \(status) after \(took)s); \(name) keeps running; \(again)")
+        heartbeat(final: false, failure: "periodic backup failed (exit \(status) after \(took)s); \(name) keeps running; \(again)", status: status)
     }
 
     /// Waits for the running worker until `deadline`; then SIGTERM, and SIGKILL after a grace.
@@ -238,6 +244,7 @@ final class Supervisor {
         let now = Fingerprint.take(config.localPath)
         if let clean, now == clean {
             log.info("stop backup: \(config.localPath) did not change since the last restore or upload; nothing to upload; exiting with \(name)'s status \(status)")
+            heartbeat(final: true, failure: nil)
             return status
         }
         let left = deadline - Clock.now()
@@ -245,6 +252,7 @@ final class Supervisor {
         // own ENTRYPOINT_DEADLINE cannot be under 1 s, and the SIGTERM/SIGKILL below keep to ours.
         guard left >= Self.minimumStopBackupTime else {
             log.error("stop backup skipped: the \(config.stopDeadline.clean)s stop deadline (ENTRYPOINT_STOP_DEADLINE) has passed; exiting with \(name)'s status \(status)")
+            heartbeat(final: true, failure: "stop backup skipped: the \(config.stopDeadline.clean)s stop deadline (ENTRYPOINT_STOP_DEADLINE) had passed")
             return status
         }
         let started = Clock.now()
@@ -260,6 +268,9 @@ final class Supervisor {
             log.error("stop backup failed (exit \(code) after \(took)s); Dropbox keeps its previous file; exiting with \(name)'s status \(status)")
         case nil:
             break
+        }
+        if let code = lastWorkerStatus {
+            heartbeat(final: true, failure: code == 0 ? nil : "stop backup \(Clock.now() >= deadline ? "did not finish within the stop deadline" : "failed") (exit \(code) after \(took)s); Dropbox keeps its previous file", status: code)
         }
         return status
     }

@@ -12,6 +12,9 @@ public enum ExitCode: Int32, Sendable {
     /// Dropbox could not be reached or kept failing within the deadline, and there is no local database.
     case unavailable = 69
     case software = 70
+    /// Cannot switch to ENTRYPOINT_APP_USER: unknown user or group, entrypoint is not root, or
+    /// chown of the database's files, setgroups, setgid or setuid failed.
+    case appUser = 71
     /// Local file system: cannot create the directory, read-only volume, disk full, fsync or rename failed.
     case localIO = 74
     /// Another start holds the restore lock for longer than ENTRYPOINT_LOCK_TIMEOUT.
