@@ -883,5 +883,104 @@ class FakeDropboxTest(unittest.TestCase):
             s.close()
 
 
+class ShapedLinkTest(unittest.TestCase):
+    """--rtt-ms and --bandwidth-mbit (wan_link.py): every flight pays the round trip, handshakes
+    included, and the bytes of each direction go through a token bucket."""
+    RTT = 0.4                    # long against this machine's noise: the counts below are round trips
+    MBIT = 16                    # 2 MB/s
+    SIZE = 3 << 20
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="fake-dropbox-shaped-")
+        certs = os.path.join(cls.tmp, "certs")
+        subprocess.run(["sh", os.path.join(HERE, "make_certs.sh"), certs], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.state = os.path.join(cls.tmp, "state")
+        os.makedirs(cls.state)
+        cls.data = os.urandom(cls.SIZE)
+        blob = os.path.join(cls.tmp, "blob.db")
+        with open(blob, "wb") as f:
+            f.write(cls.data)
+        with open(os.path.join(cls.state, "config.json"), "w") as f:
+            json.dump({"files": {"/blob.db": [blob]}, "access_tokens": [TOKEN]}, f)
+        cls.proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "fake_dropbox.py"), "--state", cls.state,
+             "--cert", os.path.join(certs, "server.pem"), "--key", os.path.join(certs, "server.key"),
+             "--rtt-ms", str(cls.RTT * 1000), "--bandwidth-mbit", str(cls.MBIT)],
+            stdout=subprocess.PIPE, text=True)
+        line = cls.proc.stdout.readline()
+        with open(os.path.join(cls.state, "port")) as f:
+            cls.port = int(f.read())
+        assert line.strip() == f"listening on 127.0.0.1:{cls.port}", line
+        cls.ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = cls.proc.wait(10)
+        finally:
+            cls.proc.stdout.close()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+        assert rc == 0, rc
+
+    def round_trips(self, seconds):
+        return seconds / self.RTT
+
+    def test_handshakes_and_requests_pay_the_round_trip(self):
+        t0 = time.monotonic()
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=30)
+        c.connect()      # TCP (one round trip, charged on the first flight) and TLS
+        t1 = time.monotonic()
+        self.assertEqual(c.sock.version(), "TLSv1.3")   # one round trip of handshake
+        rtts = []
+        for _ in range(2):   # requests on the open connection: one round trip each
+            s = time.monotonic()
+            c.request("POST", "/2/files/get_metadata", body=json.dumps({"path": "/blob.db"}),
+                      headers=dict(AUTH, **{"Content-Type": "application/json"}))
+            r = c.getresponse()
+            self.assertEqual(json.loads(r.read())["size"], self.SIZE)
+            rtts.append(self.round_trips(time.monotonic() - s))
+        c.close()
+        connect = self.round_trips(t1 - t0)
+        self.assertTrue(2 <= connect < 3, connect)
+        for n in rtts:
+            self.assertTrue(1 <= n < 2, rtts)
+
+    def transfer_time(self, download):
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=60)
+        c.connect()
+        t0 = time.monotonic()
+        if download:
+            c.request("POST", "/2/files/download", headers=dict(AUTH, **{
+                "Dropbox-API-Arg": json.dumps({"path": "/blob.db"})}))
+        else:
+            c.request("POST", "/2/files/upload", body=self.data, headers=dict(AUTH, **{
+                "Dropbox-API-Arg": json.dumps({"path": "/up.db", "mode": "overwrite"}),
+                "Content-Type": "application/octet-stream"}))
+        r = c.getresponse()
+        body = r.read()
+        elapsed = time.monotonic() - t0
+        c.close()
+        self.assertEqual(r.status, 200, body[:200])
+        if download:
+            self.assertEqual(body, self.data)
+        else:
+            self.assertEqual(json.loads(body)["size"], self.SIZE)
+        return elapsed
+
+    def test_bandwidth_holds_in_both_directions(self):
+        rate = self.MBIT * 1e6 / 8
+        burst = 64 << 10             # wan_link.py's default bucket depth
+        floor = (self.SIZE - burst) / rate + self.RTT
+        for download in (True, False):
+            elapsed = self.transfer_time(download)
+            # At least the bytes at the rate plus the request's round trip; at most a generous
+            # bound above it (a cap that does not hold, or a delay per chunk, fails one side).
+            self.assertGreaterEqual(elapsed, floor, ("download" if download else "upload", elapsed))
+            self.assertLess(elapsed, floor * 1.5 + 1, ("download" if download else "upload", elapsed))
+
+
 if __name__ == "__main__":
     unittest.main()
