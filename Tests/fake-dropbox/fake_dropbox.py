@@ -1391,18 +1391,23 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 def start_link(args, inner_port):
-    """With --rtt-ms or --bandwidth-mbit: the public socket belongs to wan_link.py (a child
-    process), which relays to the server on inner_port through the shaped link. Returns
-    (process, public port)."""
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    listener = socket.create_server((args.host, args.port), family=family, backlog=128)
+    """With --rtt-ms or --bandwidth-mbit: the public sockets (--host, and each --also-host on the
+    same port) belong to wan_link.py (a child process), which relays to the server on inner_port
+    through the shaped link. Returns (process, public port)."""
+    listeners = []
+    for host in [args.host] + args.also_host:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        port = listeners[0].getsockname()[1] if listeners else args.port
+        listeners.append(socket.create_server((host, port), family=family, backlog=128))
+    fds = [str(l.fileno()) for l in listeners]
     link = subprocess.Popen(
         [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "wan_link.py"),
-         "--fd", str(listener.fileno()), "--to", f"127.0.0.1:{inner_port}",
+         "--fd", ",".join(fds), "--to", f"127.0.0.1:{inner_port}",
          "--rtt-ms", str(args.rtt_ms), "--bandwidth-mbit", str(args.bandwidth_mbit)],
-        pass_fds=[listener.fileno()])
-    port = listener.getsockname()[1]
-    listener.close()
+        pass_fds=[l.fileno() for l in listeners])
+    port = listeners[0].getsockname()[1]
+    for l in listeners:
+        l.close()
     return link, port
 
 
@@ -1419,7 +1424,12 @@ def main(argv=None):
                     help="shaped link: round-trip time of every flight, handshakes included (0 = off)")
     ap.add_argument("--bandwidth-mbit", type=float, default=0.0,
                     help="shaped link: token bucket in each direction, Mbit/s (0 = off)")
+    ap.add_argument("--also-host", action="append", default=[],
+                    help="shaped link only: also listen on this address, same port (a second origin)")
     args = ap.parse_args(argv)
+    shaped = args.rtt_ms > 0 or args.bandwidth_mbit > 0
+    if args.also_host and not shaped:
+        ap.error("--also-host needs --rtt-ms or --bandwidth-mbit")
 
     ctx = None
     if not args.plain_http:
@@ -1432,7 +1442,7 @@ def main(argv=None):
     state = State(args.state)
     state.refresh_config()
     link = None
-    if args.rtt_ms > 0 or args.bandwidth_mbit > 0:
+    if shaped:
         server = Server(("127.0.0.1", 0), state, ctx, args.verbose)
         link, port = start_link(args, server.server_address[1])
     else:

@@ -907,7 +907,7 @@ class ShapedLinkTest(unittest.TestCase):
         cls.proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "fake_dropbox.py"), "--state", cls.state,
              "--cert", os.path.join(certs, "server.pem"), "--key", os.path.join(certs, "server.key"),
-             "--rtt-ms", str(cls.RTT * 1000), "--bandwidth-mbit", str(cls.MBIT)],
+             "--rtt-ms", str(cls.RTT * 1000), "--bandwidth-mbit", str(cls.MBIT), "--also-host", "127.0.0.2"],
             stdout=subprocess.PIPE, text=True)
         line = cls.proc.stdout.readline()
         with open(os.path.join(cls.state, "port")) as f:
@@ -947,6 +947,28 @@ class ShapedLinkTest(unittest.TestCase):
         self.assertTrue(2 <= connect < 3, connect)
         for n in rtts:
             self.assertTrue(1 <= n < 2, rtts)
+
+    def test_also_host_is_a_second_origin_on_the_same_link(self):
+        t0 = time.monotonic()
+        raw = socket.create_connection(("127.0.0.2", self.port), timeout=30)
+        s = self.ctx.wrap_socket(raw, server_hostname="localhost")   # the certificate names localhost
+        try:
+            connect = self.round_trips(time.monotonic() - t0)
+            self.assertTrue(2 <= connect < 3, connect)
+            body = json.dumps({"path": "/blob.db"}).encode()
+            s.sendall(b"POST /2/files/get_metadata HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer "
+                      + TOKEN.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                      + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+            answer = b""
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    break
+                answer += data
+        finally:
+            s.close()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:100])
+        self.assertIn(b'"size": %d' % self.SIZE, answer)
 
     def transfer_time(self, download):
         c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=60)

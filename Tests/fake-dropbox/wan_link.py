@@ -151,9 +151,9 @@ class Connection:
                 pass
 
 
-def serve(listener, upstream_addr, rtt, rate, burst, queue_limit):
+def serve(listener, upstream_addr, rtt, buckets, queue_limit):
     delay = rtt / 2
-    up_bucket, down_bucket = Bucket(rate, burst), Bucket(rate, burst)
+    up_bucket, down_bucket = buckets
     while True:
         try:
             client, _ = listener.accept()
@@ -179,7 +179,7 @@ def queue_limit_for(rtt, rate):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="A shaped TCP relay (RTT and bandwidth); see README.md")
-    ap.add_argument("--fd", type=int, required=True, help="an inherited listening socket")
+    ap.add_argument("--fd", required=True, help="inherited listening sockets, comma-separated")
     ap.add_argument("--to", required=True, help="HOST:PORT of the server behind the link")
     ap.add_argument("--rtt-ms", type=float, default=0.0)
     ap.add_argument("--bandwidth-mbit", type=float, default=0.0, help="each direction; 0 = unlimited")
@@ -188,11 +188,12 @@ def main(argv=None):
     host, port = args.to.rsplit(":", 1)
     rtt = args.rtt_ms / 1000
     rate = args.bandwidth_mbit * 1e6 / 8
-    listener = socket.socket(fileno=args.fd)
     parent = os.getppid()
-    threading.Thread(target=serve, daemon=True,
-                     args=(listener, (host, int(port)), rtt, rate, args.burst_kib * 1024,
-                           queue_limit_for(rtt, rate))).start()
+    buckets = Bucket(rate, args.burst_kib * 1024), Bucket(rate, args.burst_kib * 1024)
+    for fd in args.fd.split(","):   # one link (one pair of buckets) for every address
+        threading.Thread(target=serve, daemon=True,
+                         args=(socket.socket(fileno=int(fd)), (host, int(port)), rtt, buckets,
+                               queue_limit_for(rtt, rate))).start()
     while os.getppid() == parent:   # the fake is gone (even by SIGKILL): so is its link
         time.sleep(0.5)
     return 0
