@@ -10,13 +10,15 @@ wait for the fake's GIL.
 
 The model, per direction (client to server, server to client):
 - one token bucket of `rate` bytes/s and `burst` bytes for the whole direction, shared by all
-  connections (an access link): a chunk leaves when the bucket has its bytes;
+  connections (an access link): a chunk leaves when the bucket has its bytes (chunks of several
+  connections interleave; the burst absorbs the timers' slack);
 - then a one-way delay of rtt/2 before it is written to the other side;
 - the TCP handshake: the kernel completes connect() on loopback at once, so the client's first
   bytes are held one extra round trip (they leave at accept + rtt, as they would after a SYN /
   SYN-ACK exchange); a client that sends right after connect() sees the same total time;
-- at most `queue_limit` bytes are queued per direction of a connection (in flight or waiting for
-  the bucket); beyond that the relay stops reading and TCP's own flow control pushes back.
+- at most `queue_limit` bytes are in flight per direction of a connection (a TCP window of
+  4 MiB plus one bandwidth-delay product); beyond that, and while a chunk waits for the bucket,
+  the relay stops reading and TCP's own flow control pushes back.
 Not modelled: loss, reordering, jitter, TCP slow start and congestion control (the real sockets
 on both sides see loopback), TCP/IP header bytes (only payload bytes, TLS records included, are
 counted against the rate).
@@ -86,8 +88,14 @@ class Pipe:
                 data = self.src.recv(READ)
                 if not data:
                     break
-                now = time.monotonic()
-                last = self.bucket.depart(len(data), max(now, self.not_before)) + self.delay
+                # Wait here for the bucket, not in the queue: bytes not yet sent hold no link time
+                # (another connection's chunks interleave; a reset drops them), and meanwhile the
+                # source's bytes stay in its socket buffer, so TCP pushes back.
+                depart = self.bucket.depart(len(data), max(time.monotonic(), self.not_before))
+                wait = depart - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                last = depart + self.delay
                 self.put(last, data)
         except OSError:
             self.conn.abort()
@@ -144,11 +152,12 @@ class Connection:
             self.dead = True
         for s in (self.client, self.upstream):
             try:
-                if reset:
+                if reset:   # close() sends RST; SHUT_RD first wakes a reader blocked in recv()
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                s.close()
+                    s.shutdown(socket.SHUT_RD)
             except OSError:
                 pass
+            s.close()
 
 
 def serve(listener, upstream_addr, rtt, buckets, queue_limit):
@@ -173,7 +182,8 @@ def serve(listener, upstream_addr, rtt, buckets, queue_limit):
 
 
 def queue_limit_for(rtt, rate):
-    """Room for a bandwidth-delay product and a few MiB more, so the link can stay full."""
+    """Bytes in flight per direction of a connection: a bandwidth-delay product, so the link can
+    stay full, and 4 MiB more (without a rate this is the window: 4 MiB per round trip)."""
     return (4 << 20) + int((rate or 0) * rtt)
 
 
