@@ -15,6 +15,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -969,6 +970,40 @@ class ShapedLinkTest(unittest.TestCase):
             s.close()
         self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:100])
         self.assertIn(b'"size": %d' % self.SIZE, answer)
+
+    def metadata_round_trips(self, c):
+        s = time.monotonic()
+        c.request("POST", "/2/files/get_metadata", body=json.dumps({"path": "/blob.db"}),
+                  headers=dict(AUTH, **{"Content-Type": "application/json"}))
+        r = c.getresponse()
+        self.assertEqual(json.loads(r.read())["size"], self.SIZE)
+        return self.round_trips(time.monotonic() - s)
+
+    def test_connections_share_the_link_chunk_by_chunk(self):
+        """A small answer beside a download, and after a download that was cut off, waits for at
+        most a chunk of the other's bytes, not for its whole backlog."""
+        meta = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=30)
+        meta.connect()
+        self.addCleanup(meta.close)
+        for cut in (False, True):
+            dl = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=30)
+            dl.connect()
+            dl.request("POST", "/2/files/download", headers=dict(AUTH, **{
+                "Dropbox-API-Arg": json.dumps({"path": "/blob.db"})}))
+            r = dl.getresponse()
+            self.assertEqual(r.status, 200)
+            r.read(256 << 10)                 # the transfer is under way
+            if cut:
+                dl.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                dl.close()                    # a reset: the rest of the body is never read
+                n = self.metadata_round_trips(meta)
+            else:
+                reader = threading.Thread(target=r.read)
+                reader.start()
+                n = self.metadata_round_trips(meta)
+                reader.join()
+                dl.close()
+            self.assertTrue(1 <= n < 2, ("cut" if cut else "beside", n))
 
     def transfer_time(self, download):
         c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=60)
