@@ -494,6 +494,8 @@ def main():
     files = {"/bench-%d.db" % s: [p] for s, p in dbs.items()}
     fake = Fake(args.work, files, wan)
     results = {"sizes": {}, "facts": facts(binary, args.python, dbs), "rclone": bool(fake.rclone_ok), "wan": wan}
+    trace = wan_mode.RequestTrace(os.path.join(fake.state, "log.jsonl")) if wan else None
+    traced = trace.wrap if wan else (lambda tools, tool, size, kind: tools)
     if not fake.rclone_ok:
         log("rclone rows skipped: they need root, unshare, rclone and 127.0.14.1:443 for the fake")
     try:
@@ -544,7 +546,7 @@ def main():
                 cold_tools["rclone copyto --checksum"] = (
                     lambda rep: remove_db(outs["rclone"]),
                     fake.rclone_argv(run_dir, "copyto", "--checksum", "fake:" + remote.lstrip("/"), outs["rclone"]), env_base, None)
-            cold = run_interleaved(cold_tools, count, fake, rss_file, "cold")
+            cold = run_interleaved(traced(cold_tools, "entrypoint", size, "cold"), count, fake, rss_file, "cold")
             for k in ("curl", "sdk", "rclone"):
                 if k == "rclone" and not fake.rclone_ok:
                     continue
@@ -573,7 +575,7 @@ def main():
                 "entrypoint --hash": (None, [binary, "--hash", target], env_base, None),
                 "openssl dgst -sha256": (None, ["openssl", "dgst", "-sha256", target], env_base, None),
             }
-            warm = run_interleaved(warm_tools, max(count, 5), fake, rss_file, "warm")
+            warm = run_interleaved(traced(warm_tools, "entrypoint /bin/true", size, "warm"), max(count, 5), fake, rss_file, "warm")
 
             # Backup: entrypoint --backup of a live database with one new commit each time, against
             # plain uploads of the same number of bytes.
@@ -626,7 +628,7 @@ def main():
                 backup_tools["rclone copyto --checksum"] = (
                     None, lambda rep: fake.rclone_argv(run_dir, "copyto", "--checksum", "--dropbox-batch-mode", "off", src,
                                                        "fake:rclone-up-%d-%d.db" % (size, rep)), env_base, None)
-            backup = run_interleaved(backup_tools, count, fake, rss_file, "backup")
+            backup = run_interleaved(traced(backup_tools, "entrypoint --backup", size, "backup"), count, fake, rss_file, "backup")
             for part in parts:
                 os.unlink(part)
             remove_db(bk)
@@ -642,6 +644,8 @@ def main():
         shutil.rmtree(run_dir, ignore_errors=True)
 
     results["runtime_s"] = time.monotonic() - began
+    if trace:
+        results["requests"] = trace.last
     results["load"] = {"before": load_before, "after": os.getloadavg()}
     if args.json:
         with open(args.json, "w") as f:

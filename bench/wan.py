@@ -8,6 +8,7 @@ trips: (median - bytes / bandwidth) / RTT, beside the round trips each tool's pr
 Tables only (the analysis in docs/benchmarks.md is written by hand); they go between the WAN
 markers of docs/benchmarks.md, never into the main generated block or the plot.
 """
+import json
 import math
 import os
 import re
@@ -84,6 +85,39 @@ def protocol_rtts(kind, tool, nbytes, chunk):
     return None
 
 
+class RequestTrace:
+    """entrypoint's requests as the fake logged them (log.jsonl), for its last run of each scenario:
+    which connection, which route, when the headers arrived and when the answer was sent."""
+
+    def __init__(self, log_path):
+        self.path, self.offset, self.last = log_path, 0, {}
+
+    def skip(self):
+        self.offset = os.path.getsize(self.path) if os.path.exists(self.path) else 0
+
+    def take(self):
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path) as f:
+            f.seek(self.offset)
+            text = f.read()
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def wrap(self, tools, tool, size, kind):
+        """tools with `tool`'s prepare and check extended to note the requests of each of its runs."""
+        prepare, argv, env, check = tools[tool]
+
+        def traced_prepare(rep):
+            if prepare:
+                prepare(rep)
+            self.skip()
+
+        def traced_check(run):
+            self.last["%d %s" % (size, kind)] = self.take()
+            return check(run) if check else {}
+        return dict(tools, **{tool: (traced_prepare, argv, env, traced_check)})
+
+
 def transfer_bytes(kind, nbytes):
     return 0 if kind == "warm" else nbytes
 
@@ -138,6 +172,20 @@ def render(results, sizes, reps, wan, scenarios, med, fmt_s, fmt_x, ratio, chunk
                     size, label, tool, fmt_s(m["wall"]["min"]), fmt_s(m["wall"]["median"]),
                     fmt_s(transfer_bytes(kind, nbytes) / rate), fmt_rtt(beyond(m["wall"]["median"], kind, nbytes, wan)),
                     "" if p is None else "%d (%d)" % p, fmt_x(ratio(m["wall"]["median"], ref)), base))
+    out += ["", "### entrypoint's requests over the link (its last run of each, as the fake logged them)", "",
+            "| size | scenario | connection | request | status | headers arrived, RTT after the first accept | answer sent, RTT |",
+            "|---|---|---:|---|---:|---:|---:|"]
+    for size in sizes:
+        for kind in ("cold", "warm", "backup"):
+            reqs = results.get("requests", {}).get("%d %s" % (size, kind)) or []
+            origin = min((r["conn_t"] for r in reqs if r.get("conn_t")), default=None)
+            for r in reqs:
+                if origin is None:
+                    break
+                what = r["route"] + (" (%s)" % r["range"] if r.get("range") else "")
+                out.append("| %d MiB | %s | %s | %s | %s | %s | %s |" % (
+                    size, kind, r["conn"], what, r["status"], fmt_rtt((r["t_start"] - origin) / rtt),
+                    fmt_rtt((r["t"] - origin) / rtt)))
     out += ["", "### Single measurements over the shaped link", "", "| size | measure | median | min |", "|---|---|---:|---:|"]
     for size in sizes:
         s = results["sizes"][size]["single"]
