@@ -12,6 +12,10 @@ docs/benchmarks.md between the GENERATED markers; the analysis around it is writ
 
     python bench/benchmark.py --binary dist/entrypoint [--work /var/tmp/entrypoint-bench]
                               [--sizes 64,1024] [--reps 5,3] [--out docs] [--json FILE]
+                              [--wan 40ms,200mbit]
+
+--wan runs the same scenarios against the fake behind a shaped link (bench/wan.py) and writes only
+the WAN block of docs/benchmarks.md.
 """
 import argparse
 import json
@@ -27,6 +31,8 @@ import sys
 import tempfile
 import threading
 import time
+
+import wan as wan_mode
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "bench-token"
@@ -136,7 +142,8 @@ DROPBOX_HOSTS = ("api.dropboxapi.com", "content.dropboxapi.com")
 
 
 class Fake:
-    def __init__(self, work, files):
+    def __init__(self, work, files, wan=None):
+        self.wan = wan
         self.certs = os.path.join(work, "certs")
         self.state = tempfile.mkdtemp(prefix="fake-", dir=work)
         fake_dir = os.path.join(REPO, "Tests", "fake-dropbox")
@@ -144,7 +151,8 @@ class Fake:
                        stdout=subprocess.DEVNULL)
         self.ca = os.path.join(self.certs, "ca.pem")
         with open(os.path.join(self.state, "config.json"), "w") as f:
-            json.dump({"files": files, "access_tokens": [TOKEN]}, f)
+            config = {"files": files, "access_tokens": [TOKEN]}
+            json.dump(wan_mode.fake_config(config) if wan else config, f)
         self.rclone_ok = os.geteuid() == 0 and shutil.which("rclone") and shutil.which("unshare")
         if self.rclone_ok:
             cert, key = self.named_cert()
@@ -159,6 +167,13 @@ class Fake:
         self.port = int(open(os.path.join(self.state, "port")).read())
         self.host = RCLONE_IP if self.rclone_ok else "127.0.0.1"
         self.url = "https://%s:%d" % (self.host, self.port)
+        # The content routes' origin: the same server, but in WAN mode under another name (as
+        # content.dropboxapi.com is another host than api.dropboxapi.com), so a client opens a
+        # second connection for them and pays its handshake, as against Dropbox.
+        self.content_host = self.host
+        if wan:
+            self.content_host = wan_mode.CONTENT_IP if self.rclone_ok else "localhost"
+        self.content_url = "https://%s:%d" % (self.content_host, self.port)
 
     def named_cert(self):
         """A server certificate from the test CA for 127.0.0.1, RCLONE_IP and Dropbox's host names."""
@@ -187,7 +202,8 @@ class Fake:
             os.unlink(port_file)
         proc = subprocess.Popen(
             ["python3", os.path.join(REPO, "Tests", "fake-dropbox", "fake_dropbox.py"),
-             "--state", self.state, "--cert", cert, "--key", key, "--host", host, "--port", str(port)],
+             "--state", self.state, "--cert", cert, "--key", key, "--host", host, "--port", str(port)]
+            + (wan_mode.fake_args(self.wan, host == RCLONE_IP) if self.wan else []),
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.state, "server.err"), "w"))
         for _ in range(200):
             if os.path.exists(port_file) and os.path.getsize(port_file) > 0:
@@ -458,7 +474,10 @@ def main():
     ap.add_argument("--reps", default="5,3", help="repetitions per size")
     ap.add_argument("--out", default=os.path.join(REPO, "docs"))
     ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--wan", help="RTT,BANDWIDTH such as 40ms,200mbit: the fake behind a shaped link; "
+                                  "entrypoint with a refresh token; writes only the WAN block of the doc")
     args = ap.parse_args()
+    wan = wan_mode.parse(args.wan) if args.wan else None
     began = time.monotonic()
     load_before = os.getloadavg()
 
@@ -473,8 +492,10 @@ def main():
     rss_file = os.path.join(run_dir, "rss")
 
     files = {"/bench-%d.db" % s: [p] for s, p in dbs.items()}
-    fake = Fake(args.work, files)
-    results = {"sizes": {}, "facts": facts(binary, args.python, dbs), "rclone": bool(fake.rclone_ok)}
+    fake = Fake(args.work, files, wan)
+    results = {"sizes": {}, "facts": facts(binary, args.python, dbs), "rclone": bool(fake.rclone_ok), "wan": wan}
+    trace = wan_mode.RequestTrace(os.path.join(fake.state, "log.jsonl")) if wan else None
+    traced = trace.wrap if wan else (lambda tools, tool, size, kind: tools)
     if not fake.rclone_ok:
         log("rclone rows skipped: they need root, unshare, rclone and 127.0.14.1:443 for the fake")
     try:
@@ -485,10 +506,12 @@ def main():
             nbytes = os.path.getsize(src)
             target = os.path.join(run_dir, "ep-%d.db" % size)
             ep_env = dict(env_base, DROPBOX_ACCESS_TOKEN=TOKEN, DROPBOX_API_URL=fake.url,
-                          DROPBOX_CONTENT_URL=fake.url, SSL_CERT_FILE=fake.ca,
+                          DROPBOX_CONTENT_URL=fake.content_url, SSL_CERT_FILE=fake.ca,
                           RAILWAY_DB_PATH=target, DROPBOX_DB_PATH=remote)
+            if wan:
+                ep_env = wan_mode.entrypoint_env(ep_env)
             sdk_env = dict(env_base, DROPBOX_API_HOST="%s:%d" % (fake.host, fake.port),
-                           DROPBOX_API_CONTENT_HOST="%s:%d" % (fake.host, fake.port), REQUESTS_CA_BUNDLE=fake.ca)
+                           DROPBOX_API_CONTENT_HOST="%s:%d" % (fake.content_host, fake.port), REQUESTS_CA_BUNDLE=fake.ca)
             outs = {k: os.path.join(run_dir, "%s-%d.db" % (k, size)) for k in ("curl", "sdk", "rclone")}
             sdk_dl, sdk_up = os.path.join(run_dir, "sdk_download.py"), os.path.join(run_dir, "sdk_upload.py")
             with open(sdk_dl, "w") as f:
@@ -523,7 +546,7 @@ def main():
                 cold_tools["rclone copyto --checksum"] = (
                     lambda rep: remove_db(outs["rclone"]),
                     fake.rclone_argv(run_dir, "copyto", "--checksum", "fake:" + remote.lstrip("/"), outs["rclone"]), env_base, None)
-            cold = run_interleaved(cold_tools, count, fake, rss_file, "cold")
+            cold = run_interleaved(traced(cold_tools, "entrypoint", size, "cold"), count, fake, rss_file, "cold")
             for k in ("curl", "sdk", "rclone"):
                 if k == "rclone" and not fake.rclone_ok:
                     continue
@@ -552,7 +575,7 @@ def main():
                 "entrypoint --hash": (None, [binary, "--hash", target], env_base, None),
                 "openssl dgst -sha256": (None, ["openssl", "dgst", "-sha256", target], env_base, None),
             }
-            warm = run_interleaved(warm_tools, max(count, 5), fake, rss_file, "warm")
+            warm = run_interleaved(traced(warm_tools, "entrypoint /bin/true", size, "warm"), max(count, 5), fake, rss_file, "warm")
 
             # Backup: entrypoint --backup of a live database with one new commit each time, against
             # plain uploads of the same number of bytes.
@@ -605,7 +628,7 @@ def main():
                 backup_tools["rclone copyto --checksum"] = (
                     None, lambda rep: fake.rclone_argv(run_dir, "copyto", "--checksum", "--dropbox-batch-mode", "off", src,
                                                        "fake:rclone-up-%d-%d.db" % (size, rep)), env_base, None)
-            backup = run_interleaved(backup_tools, count, fake, rss_file, "backup")
+            backup = run_interleaved(traced(backup_tools, "entrypoint --backup", size, "backup"), count, fake, rss_file, "backup")
             for part in parts:
                 os.unlink(part)
             remove_db(bk)
@@ -621,14 +644,24 @@ def main():
         shutil.rmtree(run_dir, ignore_errors=True)
 
     results["runtime_s"] = time.monotonic() - began
+    if trace:
+        results["requests"] = trace.last
     results["load"] = {"before": load_before, "after": os.getloadavg()}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
-    generated = render(results, sizes, reps)
-    print(generated)
     os.makedirs(args.out, exist_ok=True)
     doc_path = os.path.join(args.out, "benchmarks.md")
+    if wan:
+        generated = wan_mode.render(results, sizes, reps, wan, SCENARIOS, med, fmt_s, fmt_x, ratio, CHUNK)
+        print(generated)
+        if wan_mode.write_doc(doc_path, generated):
+            log("wrote %s (the WAN block only)" % doc_path)
+        else:
+            log("%s has no WAN markers: tables printed only" % doc_path)
+        return
+    generated = render(results, sizes, reps)
+    print(generated)
     write_doc(doc_path, generated)
     plot(results, sizes, os.path.join(args.out, "benchmarks.png"))
     log("wrote %s (the generated part) and %s" % (doc_path, os.path.join(args.out, "benchmarks.png")))

@@ -8,7 +8,10 @@
 # rewrites the generated part of docs/benchmarks.md (between its GENERATED markers; the analysis
 # around it is written by hand) and docs/benchmarks.png.
 #
-#   scripts/benchmark.sh [--reps 5,3] [--sizes 64,1024] [--out DIR] [--json FILE]
+#   scripts/benchmark.sh [--reps 5,3] [--sizes 64,1024] [--out DIR] [--json FILE] [--wan 40ms,200mbit]
+#
+# --wan: the same scenarios over a shaped link (round-trip time, bandwidth); it writes only the WAN
+# block of docs/benchmarks.md (docs/benchmarks.md, "WAN mode").
 #
 # The rclone rows need root (rclone runs in a private mount namespace whose /etc/hosts sends
 # Dropbox's host names to the fake on 127.0.14.1:443); without it they are left out.

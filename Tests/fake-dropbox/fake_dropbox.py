@@ -18,6 +18,7 @@ import re
 import signal
 import socket
 import ssl
+import subprocess
 import sys
 import tempfile
 import threading
@@ -1389,6 +1390,27 @@ class Server(http.server.ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+def start_link(args, inner_port):
+    """With --rtt-ms or --bandwidth-mbit: the public sockets (--host, and each --also-host on the
+    same port) belong to wan_link.py (a child process), which relays to the server on inner_port
+    through the shaped link. Returns (process, public port)."""
+    listeners = []
+    for host in [args.host] + args.also_host:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        port = listeners[0].getsockname()[1] if listeners else args.port
+        listeners.append(socket.create_server((host, port), family=family, backlog=128))
+    fds = [str(l.fileno()) for l in listeners]
+    link = subprocess.Popen(
+        [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "wan_link.py"),
+         "--fd", ",".join(fds), "--to", f"127.0.0.1:{inner_port}",
+         "--rtt-ms", str(args.rtt_ms), "--bandwidth-mbit", str(args.bandwidth_mbit)],
+        pass_fds=[l.fileno() for l in listeners])
+    port = listeners[0].getsockname()[1]
+    for l in listeners:
+        l.close()
+    return link, port
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Fake Dropbox HTTP API server (see README.md)")
     ap.add_argument("--state", required=True, help="state directory (config.json, log.jsonl, port, ...)")
@@ -1398,7 +1420,16 @@ def main(argv=None):
     ap.add_argument("--port", type=int, default=0, help="0 = pick a free port")
     ap.add_argument("--plain-http", action="store_true", help="serve plain HTTP (no TLS)")
     ap.add_argument("--verbose", action="store_true", help="access log and errors on stderr")
+    ap.add_argument("--rtt-ms", type=float, default=0.0,
+                    help="shaped link: round-trip time of every flight, handshakes included (0 = off)")
+    ap.add_argument("--bandwidth-mbit", type=float, default=0.0,
+                    help="shaped link: token bucket in each direction, Mbit/s (0 = off)")
+    ap.add_argument("--also-host", action="append", default=[],
+                    help="shaped link only: also listen on this address, same port (a second origin)")
     args = ap.parse_args(argv)
+    shaped = args.rtt_ms > 0 or args.bandwidth_mbit > 0
+    if args.also_host and not shaped:
+        ap.error("--also-host needs --rtt-ms or --bandwidth-mbit")
 
     ctx = None
     if not args.plain_http:
@@ -1410,8 +1441,13 @@ def main(argv=None):
     os.makedirs(args.state, exist_ok=True)
     state = State(args.state)
     state.refresh_config()
-    server = Server((args.host, args.port), state, ctx, args.verbose)
-    port = server.server_address[1]
+    link = None
+    if shaped:
+        server = Server(("127.0.0.1", 0), state, ctx, args.verbose)
+        link, port = start_link(args, server.server_address[1])
+    else:
+        server = Server((args.host, args.port), state, ctx, args.verbose)
+        port = server.server_address[1]
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -1422,6 +1458,9 @@ def main(argv=None):
     print(f"listening on {args.host}:{port}", flush=True)
     while not stop.wait(1):
         pass
+    if link:
+        link.terminate()
+        link.wait()
     server.shutdown()
     server.server_close()
     return 0

@@ -15,6 +15,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -881,6 +882,161 @@ class FakeDropboxTest(unittest.TestCase):
             self.assertLess(time.time() - t0, 2)
         finally:
             s.close()
+
+
+class ShapedLinkTest(unittest.TestCase):
+    """--rtt-ms and --bandwidth-mbit (wan_link.py): every flight pays the round trip, handshakes
+    included, and the bytes of each direction go through a token bucket."""
+    RTT = 0.4                    # long against this machine's noise: the counts below are round trips
+    MBIT = 16                    # 2 MB/s
+    SIZE = 3 << 20
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="fake-dropbox-shaped-")
+        certs = os.path.join(cls.tmp, "certs")
+        subprocess.run(["sh", os.path.join(HERE, "make_certs.sh"), certs], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.state = os.path.join(cls.tmp, "state")
+        os.makedirs(cls.state)
+        cls.data = os.urandom(cls.SIZE)
+        blob = os.path.join(cls.tmp, "blob.db")
+        with open(blob, "wb") as f:
+            f.write(cls.data)
+        with open(os.path.join(cls.state, "config.json"), "w") as f:
+            json.dump({"files": {"/blob.db": [blob]}, "access_tokens": [TOKEN]}, f)
+        cls.proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "fake_dropbox.py"), "--state", cls.state,
+             "--cert", os.path.join(certs, "server.pem"), "--key", os.path.join(certs, "server.key"),
+             "--rtt-ms", str(cls.RTT * 1000), "--bandwidth-mbit", str(cls.MBIT), "--also-host", "127.0.0.2"],
+            stdout=subprocess.PIPE, text=True)
+        line = cls.proc.stdout.readline()
+        with open(os.path.join(cls.state, "port")) as f:
+            cls.port = int(f.read())
+        assert line.strip() == f"listening on 127.0.0.1:{cls.port}", line
+        cls.ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = cls.proc.wait(10)
+        finally:
+            cls.proc.stdout.close()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+        assert rc == 0, rc
+
+    def round_trips(self, seconds):
+        return seconds / self.RTT
+
+    def test_handshakes_and_requests_pay_the_round_trip(self):
+        t0 = time.monotonic()
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=30)
+        c.connect()      # TCP (one round trip, charged on the first flight) and TLS
+        t1 = time.monotonic()
+        self.assertEqual(c.sock.version(), "TLSv1.3")   # one round trip of handshake
+        rtts = []
+        for _ in range(2):   # requests on the open connection: one round trip each
+            s = time.monotonic()
+            c.request("POST", "/2/files/get_metadata", body=json.dumps({"path": "/blob.db"}),
+                      headers=dict(AUTH, **{"Content-Type": "application/json"}))
+            r = c.getresponse()
+            self.assertEqual(json.loads(r.read())["size"], self.SIZE)
+            rtts.append(self.round_trips(time.monotonic() - s))
+        c.close()
+        connect = self.round_trips(t1 - t0)
+        self.assertTrue(2 <= connect < 3, connect)
+        for n in rtts:
+            self.assertTrue(1 <= n < 2, rtts)
+
+    def test_also_host_is_a_second_origin_on_the_same_link(self):
+        t0 = time.monotonic()
+        raw = socket.create_connection(("127.0.0.2", self.port), timeout=30)
+        s = self.ctx.wrap_socket(raw, server_hostname="localhost")   # the certificate names localhost
+        try:
+            connect = self.round_trips(time.monotonic() - t0)
+            self.assertTrue(2 <= connect < 3, connect)
+            body = json.dumps({"path": "/blob.db"}).encode()
+            s.sendall(b"POST /2/files/get_metadata HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer "
+                      + TOKEN.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                      + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+            answer = b""
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    break
+                answer += data
+        finally:
+            s.close()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:100])
+        self.assertIn(b'"size": %d' % self.SIZE, answer)
+
+    def metadata_round_trips(self, c):
+        s = time.monotonic()
+        c.request("POST", "/2/files/get_metadata", body=json.dumps({"path": "/blob.db"}),
+                  headers=dict(AUTH, **{"Content-Type": "application/json"}))
+        r = c.getresponse()
+        self.assertEqual(json.loads(r.read())["size"], self.SIZE)
+        return self.round_trips(time.monotonic() - s)
+
+    def test_connections_share_the_link_chunk_by_chunk(self):
+        """A small answer beside a download, and after a download that was cut off, waits for at
+        most a chunk of the other's bytes, not for its whole backlog."""
+        meta = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=30)
+        meta.connect()
+        self.addCleanup(meta.close)
+        for cut in (False, True):
+            dl = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=30)
+            dl.connect()
+            dl.request("POST", "/2/files/download", headers=dict(AUTH, **{
+                "Dropbox-API-Arg": json.dumps({"path": "/blob.db"})}))
+            r = dl.getresponse()
+            self.assertEqual(r.status, 200)
+            r.read(256 << 10)                 # the transfer is under way
+            if cut:
+                dl.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                dl.close()                    # a reset: the rest of the body is never read
+                n = self.metadata_round_trips(meta)
+            else:
+                reader = threading.Thread(target=r.read)
+                reader.start()
+                n = self.metadata_round_trips(meta)
+                reader.join()
+                dl.close()
+            self.assertTrue(1 <= n < 2, ("cut" if cut else "beside", n))
+
+    def transfer_time(self, download):
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=60)
+        c.connect()
+        t0 = time.monotonic()
+        if download:
+            c.request("POST", "/2/files/download", headers=dict(AUTH, **{
+                "Dropbox-API-Arg": json.dumps({"path": "/blob.db"})}))
+        else:
+            c.request("POST", "/2/files/upload", body=self.data, headers=dict(AUTH, **{
+                "Dropbox-API-Arg": json.dumps({"path": "/up.db", "mode": "overwrite"}),
+                "Content-Type": "application/octet-stream"}))
+        r = c.getresponse()
+        body = r.read()
+        elapsed = time.monotonic() - t0
+        c.close()
+        self.assertEqual(r.status, 200, body[:200])
+        if download:
+            self.assertEqual(body, self.data)
+        else:
+            self.assertEqual(json.loads(body)["size"], self.SIZE)
+        return elapsed
+
+    def test_bandwidth_holds_in_both_directions(self):
+        rate = self.MBIT * 1e6 / 8
+        burst = 64 << 10             # wan_link.py's default bucket depth
+        floor = (self.SIZE - burst) / rate + self.RTT
+        for download in (True, False):
+            elapsed = self.transfer_time(download)
+            # At least the bytes at the rate plus the request's round trip; at most a generous
+            # bound above it (a cap that does not hold, or a delay per chunk, fails one side).
+            self.assertGreaterEqual(elapsed, floor, ("download" if download else "upload", elapsed))
+            self.assertLess(elapsed, floor * 1.5 + 1, ("download" if download else "upload", elapsed))
 
 
 if __name__ == "__main__":
