@@ -85,6 +85,19 @@ int ep_signals_unblock_all(void) {
 
 int ep_signal_pending(void) { return pending_signal; }
 
+void ep_signals_reset_for_supervision(void) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGPIPE || sig == SIGTTIN || sig == SIGTTOU) continue;
+        struct sigaction old;
+        if (sigaction(sig, NULL, &old) != 0) continue;  // glibc's reserved real-time signals
+        if (sig == SIGCHLD || old.sa_handler == SIG_IGN) sigaction(sig, &dfl, NULL);
+    }
+}
+
 int ep_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L); }
 int ep_set_parent_death_signal(int sig) { return prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0L, 0L, 0L); }
 

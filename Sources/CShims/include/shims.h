@@ -35,6 +35,11 @@ int ep_signals_pending_stop(void);
 int ep_signals_unblock_all(void);
 /// The signal received since install, or 0.
 int ep_signal_pending(void);
+/// For the supervisor, once its signals are blocked: SIGCHLD back to SIG_DFL without SA_NOCLDWAIT
+/// (an inherited "ignore" makes the kernel reap the children itself), and every other signal that
+/// is inherited as ignored back to SIG_DFL (an ignored signal may be discarded before sigtimedwait),
+/// except SIGPIPE, SIGTTIN and SIGTTOU, which the supervisor ignores on purpose. Handlers are kept.
+void ep_signals_reset_for_supervision(void);
 
 /// prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants are re-parented to this process (the
 /// supervisor), also when it is not PID 1. prctl is variadic, so Swift cannot call it.
