@@ -46,7 +46,7 @@ extension Supervisor {
             log.info("waiting for the running periodic backup (at most \(max(0, half - Clock.now()).rounded().clean)s) before the stop backup")
             waitForWorker(until: half)
         }
-        let now = Fingerprint.take(config.localPath)
+        let now = changes.take()
         if let clean, now == clean {
             log.info("stop backup: \(config.localPath) did not change since the last restore or upload; nothing to upload; exiting with \(name)'s status \(status)")
             return status

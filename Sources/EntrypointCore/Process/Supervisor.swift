@@ -27,7 +27,7 @@ final class Supervisor {
 
     struct Worker {
         let pid: pid_t
-        /// Taken just before it started; becomes the clean state when it exits 0 (nil: racy).
+        /// Taken just before it started; becomes the clean state when it exits 0 (nil: unknown).
         let fingerprint: Fingerprint?
         let final: Bool
         let started: Double
@@ -50,6 +50,8 @@ final class Supervisor {
     var worker: Worker?
     /// The database as last restored or uploaded (nil: unknown, so the next tick backs up).
     var clean: Fingerprint?
+    /// The kept connection that tells whether the database changed (ChangeWatch.swift).
+    lazy var changes = ChangeWatch(config.localPath)
     /// The exit status of the last worker that ended.
     var lastWorkerStatus: Int32?
     var name: String { command.first ?? "the command" }
@@ -90,7 +92,7 @@ final class Supervisor {
             log.warning("cannot become a child subreaper (\(errnoText(errno))); orphaned processes of \(name) are reaped only when entrypoint is PID 1")
         }
         // The state the restore left, taken before the app can write: nobody else writes now.
-        clean = startsInSync ? Fingerprint.take(config.localPath) : nil
+        clean = startsInSync ? changes.take() : nil
         child = Spawn.command(command, environment: environment, log: log)
         guard child > 0 else {
             log.error("cannot start \(name): fork failed: \(errnoText(errno))")
@@ -103,7 +105,9 @@ final class Supervisor {
         if config.backupOnStop { what.append("a last backup on stop within \(config.stopDeadline.clean)s") }
         log.info("supervising \(name) as pid \(child) (\(what.joined(separator: ", ")))")
         waitForApp()
-        return finish(childStatus!)
+        let status = finish(childStatus!)
+        changes.close()
+        return status
     }
 
     // MARK: - signals and children
@@ -175,7 +179,7 @@ final class Supervisor {
             log.debug("the previous backup is still running; not starting another")
             return
         }
-        let now = Fingerprint.take(config.localPath)
+        let now = changes.take()
         if let clean, now == clean {
             log.debug("periodic backup: \(config.localPath) unchanged since the last restore or upload")
             return
@@ -183,7 +187,7 @@ final class Supervisor {
         startWorker(fingerprint: now, final: false, overrides: [:])
     }
 
-    func startWorker(fingerprint: Fingerprint, final: Bool, overrides: [String: String]) {
+    func startWorker(fingerprint: Fingerprint?, final: Bool, overrides: [String: String]) {
         let pid = Spawn.worker(environment: environment, overrides: overrides, log: log)
         guard pid > 0 else {
             log.error("cannot start the \(final ? "stop" : "periodic") backup: fork failed: \(errnoText(errno))")
@@ -191,7 +195,7 @@ final class Supervisor {
             return
         }
         log.debug("\(final ? "stop" : "periodic") backup started as pid \(pid)")
-        worker = Worker(pid: pid, fingerprint: fingerprint.racy ? nil : fingerprint, final: final, started: Clock.now())
+        worker = Worker(pid: pid, fingerprint: fingerprint, final: final, started: Clock.now())
     }
 
     func workerEnded(_ w: Worker, status: Int32) {
@@ -200,7 +204,7 @@ final class Supervisor {
         let took = (Clock.now() - w.started).clean
         if status == 0 {
             // Only now: a commit made while it ran changed the file after the fingerprint.
-            if let fp = w.fingerprint { clean = fp } else { clean = nil }
+            clean = w.fingerprint
             log.debug("\(w.final ? "stop" : "periodic") backup finished in \(took)s")
             return
         }
