@@ -43,3 +43,14 @@ import Testing
         #expect(try settings(["ENTRYPOINT_STOP_DEADLINE": "40"]).deadline == 40)
     }
 }
+
+@Suite struct FreeSpaceDecisionTests {
+    @Test func aSnapshotMustLeaveTheReserveFree() throws {
+        let mib: UInt64 = 1 << 20
+        #expect(FreeSpace.shortfall(free: 100 * mib, database: 50 * mib, reserve: 16 * mib) == 0)
+        #expect(FreeSpace.shortfall(free: 66 * mib, database: 50 * mib, reserve: 16 * mib) == 0)
+        #expect(FreeSpace.shortfall(free: 60 * mib, database: 50 * mib, reserve: 16 * mib) == 6 * mib)
+        #expect(FreeSpace.shortfall(free: 4 * mib, database: 6 * mib, reserve: 0) == 2 * mib)
+        #expect(try Configuration(environment: [:]).backupReserve == 16 * mib)
+    }
+}

@@ -72,6 +72,8 @@ public struct Configuration: Sendable {
     /// ENTRYPOINT_STOP_GRACE: seconds from the stop signal the app may take to exit before SIGKILL.
     public let stopGrace: Double
     public let stopGraceSource: String
+    /// ENTRYPOINT_BACKUP_RESERVE_MB in bytes: free space a snapshot must leave on the volume.
+    public let backupReserve: UInt64
     /// Supervise instead of exec: periodic or on-stop backups are on (and there are credentials to back up with).
     public var supervises: Bool { (backupInterval != nil || backupOnStop) && credentials != .none }
 
@@ -141,6 +143,7 @@ public struct Configuration: Sendable {
         let interval = try Self.duration("ENTRYPOINT_BACKUP_INTERVAL", env, default: 0, range: 1...(7 * 86_400), zeroAllowed: true)
         backupInterval = interval > 0 ? interval : nil
         backupOnStop = try Self.flag("ENTRYPOINT_BACKUP_ON_STOP", env, default: false)
+        backupReserve = UInt64(try Self.integer("ENTRYPOINT_BACKUP_RESERVE_MB", env, default: 16, range: 0...1_000_000)) << 20
         let stop = try StopSettings.parse(env, backupOnStop: backupOnStop)
         stopDeadline = stop.deadline
         stopDeadlineSource = stop.deadlineSource
@@ -418,6 +421,7 @@ public struct Configuration: Sendable {
             ("ENTRYPOINT_BACKUP_INTERVAL", backupInterval.map { Self.formatDuration($0) } ?? "off"),
             ("ENTRYPOINT_BACKUP_ON_STOP", backupOnStop ? "1" : "0"),
             ("ENTRYPOINT_STOP_DEADLINE", stopDeadline.clean + "s" + (stopDeadlineSource == "set" ? "" : " (\(stopDeadlineSource))")),
+            ("ENTRYPOINT_BACKUP_RESERVE_MB", String(backupReserve >> 20)),
             ("ENTRYPOINT_STOP_GRACE", stopGrace.clean + "s" + (stopGraceSource == "set" ? "" : " (\(stopGraceSource))")),
         ]
         if backupInterval != nil || backupOnStop {

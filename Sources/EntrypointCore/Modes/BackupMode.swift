@@ -30,7 +30,8 @@ struct BackupMode {
         let lock = try RestoreLock(database: db, timeout: config.lockTimeout, deadline: restorer.deadline, log: log)
         defer { withExtendedLifetime(lock) {} }
 
-        // Snapshot into a temporary file beside the database.
+        // Snapshot into a temporary file beside the database, only when the volume has room for it.
+        try FreeSpace.check(db, reserve: config.backupReserve)
         let temp = try FileIO.operation("create a temporary file in", FileIO.dirname(db)) { () throws(SystemError) in
             try FileIO.createTemporary(near: db, infix: ".entrypoint-backup-", mode: 0o600)
         }
