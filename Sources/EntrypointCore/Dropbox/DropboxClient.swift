@@ -14,6 +14,8 @@ public final class DropboxClient {
     var contentCurl: (any Transport)?
     /// Monotonic time after which nothing more is attempted (ENTRYPOINT_DEADLINE).
     let deadline: Double
+    /// The deadline as the lines name it: the restore's by default; `--backup` sets its own.
+    var deadlineName: String
     private var accessToken: String?
     private var tokenExpiry: Double = .infinity
 
@@ -22,6 +24,7 @@ public final class DropboxClient {
         self.log = log
         self.curl = curl
         self.deadline = deadline
+        deadlineName = "the \(config.deadline.clean)s restore deadline (ENTRYPOINT_DEADLINE)"
         if case .accessToken(let token, _) = config.credentials { accessToken = token }
     }
 

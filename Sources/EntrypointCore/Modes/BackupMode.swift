@@ -71,6 +71,7 @@ struct BackupMode {
         let remote: RemoteFile?
         do throws(EntrypointError) {
             client = try restorer.makeClient()
+            client.deadlineName = "the \(config.backupDeadline.clean)s backup deadline (ENTRYPOINT_DEADLINE\(environment["ENTRYPOINT_DEADLINE"].nonEmpty == nil ? " unset: an hour for --backup" : ""))"
             remote = try client.metadata(config.remotePath)
         } catch {
             // A stop signal stops the hash too (EINTR): then the network's error (the signal) is the line.
