@@ -15,6 +15,7 @@ enum RunMode {
         }
         ep_signals_install()
         let inSync = try restore(config: config, environment: environment, log: log)
+        if !command.isEmpty { VolumeCheck.report(config, environment: environment, log: log) }
         // Periodic or on-stop backups: stay as the command's supervisor instead of exec'ing it.
         let supervisor = !finalCommand.isEmpty && config.supervises
             ? Supervisor(command: finalCommand, config: config, environment: environment, log: log, startsInSync: inSync) : nil
