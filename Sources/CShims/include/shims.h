@@ -26,9 +26,12 @@ void ep_signals_install(void);
 /// Before execve, in this order (docs/design.md, "Signals before exec"): block the four stop
 /// signals (sigprocmask; a stop signal arriving later stays pending in the kernel)...
 int ep_signals_block_stop(void);
-/// ...reset every signal disposition to SIG_DFL (a blocked pending SIGTERM is kept: its default
-/// action is not "ignore")...
+/// ...reset every signal disposition to SIG_DFL, except the four stop signals, which get the
+/// recording handler (execve itself resets a caught signal to SIG_DFL; a blocked pending one is kept)...
 void ep_signals_reset_dispositions(void);
+/// ...and just before the unblock: from now on the handler writes one line and _exits 128+N, so a stop
+/// signal between the unblock and execve is acted on even as PID 1 (which would discard it at SIG_DFL).
+void ep_signals_arm_exit(void);
 /// ...the stop signal now pending while blocked (sigpending), 0 for none, -1 if sigpending failed...
 int ep_signals_pending_stop(void);
 /// ...and, just before execve, an empty signal mask (the command must inherit none blocked).
