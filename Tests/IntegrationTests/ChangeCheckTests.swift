@@ -9,7 +9,7 @@ import TestSupport
     /// Skipped only where loop devices cannot be used (not root, no /dev/loop-control).
     @Test(.enabled(if: Mount.available, "needs root and loop devices for an ext4 image with 1-second timestamps"))
     func aSameSizeCommitInTheSameSecondAsTheCleanStateIsBackedUp() throws {
-        let volume = try Mount("ext4", megabytes: 16)
+        let volume = try Mount("ext4", megabytes: 64)  // room for a snapshot and the 16 MiB reserve
         // The race the test needs (the app's commit in the same second as the restore's file) is
         // checked by the app itself; a run that missed it is repeated, at most 8 times.
         var conclusive = false

@@ -17,6 +17,9 @@ struct BackupMode {
 
     func run() throws(EntrypointError) {
         let db = config.localPath
+        // A worker on a terminal runs in a background process group: with `stty tostop` its first log
+        // line would stop it (SIGTTOU) until the supervisor's deadline. It writes its lines anyway.
+        if automatic { bestEffort("SIG_ERR is only for an invalid signal number", signal(SIGTTOU, SIG_IGN)) }
         guard config.credentials != .none else {
             throw EntrypointError(.config, "--backup needs Dropbox credentials (DROPBOX_ACCESS_TOKEN, or DROPBOX_APP_KEY + DROPBOX_REFRESH_TOKEN)")
         }

@@ -201,6 +201,7 @@ final class Supervisor {
     func workerEnded(_ w: Worker, status: Int32) {
         worker = nil
         lastWorkerStatus = status
+        if w.terminatedAt != nil && status != 0 { removeStoppedWorkerLeftovers() }
         let took = (Clock.now() - w.started).clean
         if status == 0 {
             // Only now: a commit made while it ran changed the file after the fingerprint.
