@@ -30,7 +30,7 @@ struct BackupMode {
         guard SQLite.hasHeader(db) else {
             throw EntrypointError(.config, "\(db) is not a SQLite database; not uploading it")
         }
-        let lock = try RestoreLock(database: db, timeout: config.lockTimeout, deadline: restorer.deadline, log: log)
+        let lock = try RestoreLock(database: db, timeout: config.lockTimeout, deadline: restorer.deadline, deadlineName: "the \(config.backupDeadline.clean)s backup deadline (ENTRYPOINT_DEADLINE)", log: log)
         defer { withExtendedLifetime(lock) {} }
 
         // Snapshot into a temporary file beside the database, only when the volume has room for it.
