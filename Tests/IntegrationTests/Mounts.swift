@@ -15,10 +15,15 @@ final class Mount {
     let path: String
     private let dir = TempDir()
 
-    /// Root and the tools (mount, loop devices, mkfs.ext4) are what these tests need.
-    static var available: Bool {
-        getuid() == 0 && FileManager.default.fileExists(atPath: "/dev/loop-control")
-    }
+    /// Whether a tmpfs can be mounted here: root with CAP_SYS_ADMIN (not in an unprivileged container).
+    static let canMountTmpfs: Bool = {
+        getuid() == 0 && (try? shell("d=$(mktemp -d) && mount -t tmpfs -o size=1m tmpfs \"$d\" && umount \"$d\"; rc=$?; rmdir \"$d\"; exit $rc")) == 0
+    }()
+
+    /// Whether an ext4 image can be mounted on a loop device: the above, a free loop device, mkfs.ext4.
+    static let canMountLoop: Bool = {
+        canMountTmpfs && FileManager.default.fileExists(atPath: "/dev/loop-control") && (try? shell("losetup -f >/dev/null && command -v mkfs.ext4 >/dev/null")) == 0
+    }()
 
     /// `ext4` (an image with `-I 128`: 1-second timestamps) or `tmpfs`, of `megabytes`.
     init(_ kind: String, megabytes: Int) throws {
