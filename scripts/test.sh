@@ -15,7 +15,7 @@ die_label=FAIL
 cd "$repo"
 
 step "apt: test dependencies"
-apt_install_missing libcurl4-openssl-dev libsqlite3-dev libssl-dev openssl python3 file
+apt_install_missing libcurl4-openssl-dev libsqlite3-dev libssl-dev openssl python3 file e2fsprogs mount util-linux
 
 step "swift test (unit and integration, debug build)"
 swift build --build-tests

@@ -20,10 +20,24 @@ CURLcode ep_curl_setopt_xferinfo(CURL *curl, ep_xferinfo_callback cb) { return c
 CURLcode ep_curl_getinfo_long(CURL *curl, CURLINFO info, long *value) { return curl_easy_getinfo(curl, info, value); }
 
 static volatile sig_atomic_t pending_signal = 0;
+static volatile sig_atomic_t exit_on_stop = 0;
 
 static void on_signal(int sig) {
+    if (exit_on_stop) {
+        // Between the unblock and execve: act now, as the default action would, also as PID 1 (where
+        // the kernel discards a signal whose action is the default). Async-signal-safe: write, _exit.
+        const char *line = sig == SIGTERM ? "entrypoint: error: stopped by SIGTERM just before the command was started\n"
+                         : sig == SIGINT  ? "entrypoint: error: stopped by SIGINT just before the command was started\n"
+                         : sig == SIGHUP  ? "entrypoint: error: stopped by SIGHUP just before the command was started\n"
+                                          : "entrypoint: error: stopped by SIGQUIT just before the command was started\n";
+        // Best effort: the exit status says it too.
+        if (write(2, line, strlen(line)) < 0) _exit(128 + sig);
+        _exit(128 + sig);
+    }
     if (pending_signal == 0) pending_signal = sig;
 }
+
+void ep_signals_arm_exit(void) { exit_on_stop = 1; }
 
 void ep_signals_install(void) {
     struct sigaction sa;
@@ -56,8 +70,17 @@ void ep_signals_reset_dispositions(void) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
     sigemptyset(&sa.sa_mask);
+    struct sigaction stop;
+    memset(&stop, 0, sizeof stop);
+    stop.sa_handler = on_signal;
+    sigemptyset(&stop.sa_mask);
     for (int sig = 1; sig < NSIG; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
+        // The stop signals keep (or get) the recording handler: execve resets a caught signal to
+        // SIG_DFL by itself, and until then the handler acts on it (ep_signals_arm_exit).
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT) {
+            if (sigaction(sig, &stop, NULL) == 0) continue;
+        }
         if (sigaction(sig, &sa, NULL) != 0) {
             // glibc refuses its reserved real-time signals (32, 33); an inherited "ignored" on them
             // would still survive execve, so reset them with the raw system call.
@@ -84,6 +107,19 @@ int ep_signals_unblock_all(void) {
 }
 
 int ep_signal_pending(void) { return pending_signal; }
+
+void ep_signals_reset_for_supervision(void) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGPIPE || sig == SIGTTIN || sig == SIGTTOU) continue;
+        struct sigaction old;
+        if (sigaction(sig, NULL, &old) != 0) continue;  // glibc's reserved real-time signals
+        if (sig == SIGCHLD || old.sa_handler == SIG_IGN) sigaction(sig, &dfl, NULL);
+    }
+}
 
 int ep_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L); }
 int ep_set_parent_death_signal(int sig) { return prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0L, 0L, 0L); }

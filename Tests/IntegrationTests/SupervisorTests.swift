@@ -340,22 +340,28 @@ func procState(_ pid: Int32) -> (state: Character, ppid: Int32)? {
         let w = try world()
         let dir = TempDir()
         let holder = dir.file("holder")
-        // The app commits, then leaves behind a process that keeps the database locked (rollback
-        // journal, BEGIN EXCLUSIVE): the stop backup's snapshot waits for the lock and would never end.
-        let locker = "import os, sqlite3, sys, time; db = sqlite3.connect(os.environ['RAILWAY_DB_PATH'], isolation_level=None); db.execute('BEGIN EXCLUSIVE'); open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(20)"
+        // The app commits, then a process outside the app (the app's own processes are killed at the
+        // end of its grace, before the stop backup) keeps the database locked (rollback journal,
+        // BEGIN EXCLUSIVE): the stop backup's snapshot waits for the lock and would never end.
+        let locker = "import os, sqlite3, sys, time; db = sqlite3.connect(sys.argv[2], isolation_level=None); db.execute('BEGIN EXCLUSIVE'); open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(20)"
+        let committed = dir.file("committed")
         let app = """
-            import os, sqlite3, subprocess, sys, time
+            import os, sqlite3, sys, time
             db = sqlite3.connect(os.environ["RAILWAY_DB_PATH"])
             db.execute("INSERT INTO items VALUES ('changed')")
             db.commit()
             db.close()
-            subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            while not os.path.exists(sys.argv[2]) or not open(sys.argv[2]).read():
+            open(sys.argv[2], "w").write("1")
+            while not os.path.exists(sys.argv[1]) or not open(sys.argv[1]).read():
                 time.sleep(0.02)
             """
         let started = Date()
-        let r = try run(["python3", "-c", app, locker, holder], env: w.env(onStop.merging(["ENTRYPOINT_STOP_DEADLINE": "2"]) { $1 }))
-        if let pid = Int32(fileText(holder)) { kill(pid, SIGKILL) }
+        let runner = try Runner(["python3", "-c", app, holder, committed], env: w.env(onStop.merging(["ENTRYPOINT_STOP_DEADLINE": "2"]) { $1 }))
+        #expect(eventually { fileText(committed) == "1" })
+        let lockerProcess = try Spawned("/usr/bin/python3", ["-c", locker, holder, w.db], env: [:], capture: false)
+        let r = runner.wait()
+        kill(lockerProcess.pid, SIGKILL)
+        _ = lockerProcess.finish(timeout: 5)
         #expect(r.status == 0, "the app's status: \(r.output)")
         // The worker's snapshot gives up at its own deadline (the seconds left, as ENTRYPOINT_DEADLINE).
         #expect(r.stderr.contains("kept it locked until the backup deadline (ENTRYPOINT_DEADLINE)"), "\(r.stderr)")

@@ -27,15 +27,23 @@ void ep_signals_install(void);
 /// Before execve, in this order (docs/design.md, "Signals before exec"): block the four stop
 /// signals (sigprocmask; a stop signal arriving later stays pending in the kernel)...
 int ep_signals_block_stop(void);
-/// ...reset every signal disposition to SIG_DFL (a blocked pending SIGTERM is kept: its default
-/// action is not "ignore")...
+/// ...reset every signal disposition to SIG_DFL, except the four stop signals, which get the
+/// recording handler (execve itself resets a caught signal to SIG_DFL; a blocked pending one is kept)...
 void ep_signals_reset_dispositions(void);
+/// ...and just before the unblock: from now on the handler writes one line and _exits 128+N, so a stop
+/// signal between the unblock and execve is acted on even as PID 1 (which would discard it at SIG_DFL).
+void ep_signals_arm_exit(void);
 /// ...the stop signal now pending while blocked (sigpending), 0 for none, -1 if sigpending failed...
 int ep_signals_pending_stop(void);
 /// ...and, just before execve, an empty signal mask (the command must inherit none blocked).
 int ep_signals_unblock_all(void);
 /// The signal received since install, or 0.
 int ep_signal_pending(void);
+/// For the supervisor, once its signals are blocked: SIGCHLD back to SIG_DFL without SA_NOCLDWAIT
+/// (an inherited "ignore" makes the kernel reap the children itself), and every other signal that
+/// is inherited as ignored back to SIG_DFL (an ignored signal may be discarded before sigtimedwait),
+/// except SIGPIPE, SIGTTIN and SIGTTOU, which the supervisor ignores on purpose. Handlers are kept.
+void ep_signals_reset_for_supervision(void);
 
 /// prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants are re-parented to this process (the
 /// supervisor), also when it is not PID 1. prctl is variadic, so Swift cannot call it.

@@ -77,6 +77,11 @@ public struct Configuration: Sendable {
     public let appUser: AppUser.Spec?
     /// ENTRYPOINT_PASS_SECRETS: the app's environment keeps the Dropbox secrets.
     public let passSecrets: Bool
+    /// ENTRYPOINT_STOP_GRACE: seconds from the stop signal the app may take to exit before SIGKILL.
+    public let stopGrace: Double
+    public let stopGraceSource: String
+    /// ENTRYPOINT_BACKUP_RESERVE_MB in bytes: free space a snapshot must leave on the volume.
+    public let backupReserve: UInt64
     /// Supervise instead of exec: periodic or on-stop backups are on (and there are credentials to back up with).
     public var supervises: Bool { (backupInterval != nil || backupOnStop) && credentials != .none }
 
@@ -85,9 +90,7 @@ public struct Configuration: Sendable {
     public static let defaultAPIURL = "https://api.dropboxapi.com"
     public static let defaultContentURL = "https://content.dropboxapi.com"
     public static let defaultDeadline = 240.0
-    public static let defaultStopDeadline = 30.0
-    /// Seconds kept free before Railway's SIGKILL at the end of RAILWAY_DEPLOYMENT_DRAINING_SECONDS.
-    public static let drainingMargin = 2.0
+    public static let defaultStopDeadline = StopSettings.defaultDeadline
 
     /// Parses and validates the environment. Throws a `.config` error naming the variable.
     public init(environment env: [String: String]) throws(EntrypointError) {
@@ -153,17 +156,12 @@ public struct Configuration: Sendable {
         let interval = try Self.duration("ENTRYPOINT_BACKUP_INTERVAL", env, default: 0, range: 1...(7 * 86_400), zeroAllowed: true)
         backupInterval = interval > 0 ? interval : nil
         backupOnStop = try Self.flag("ENTRYPOINT_BACKUP_ON_STOP", env, default: false)
-        if env["ENTRYPOINT_STOP_DEADLINE"].nonEmpty != nil {
-            stopDeadline = try Self.duration("ENTRYPOINT_STOP_DEADLINE", env, default: 30, range: 1...86_400, zeroAllowed: false)
-            stopDeadlineSource = "set"
-        } else if let raw = env["RAILWAY_DEPLOYMENT_DRAINING_SECONDS"].nonEmpty, let draining = Double(raw), draining.isFinite, draining > 0 {
-            // Railway SIGKILLs at the end of the draining window: finish a little before it.
-            stopDeadline = max(1, draining - Self.drainingMargin)
-            stopDeadlineSource = "RAILWAY_DEPLOYMENT_DRAINING_SECONDS=\(raw) minus \(Self.drainingMargin.clean)s"
-        } else {
-            stopDeadline = Self.defaultStopDeadline
-            stopDeadlineSource = "default"
-        }
+        backupReserve = UInt64(try Self.integer("ENTRYPOINT_BACKUP_RESERVE_MB", env, default: 16, range: 0...1_000_000)) << 20
+        let stop = try StopSettings.parse(env, backupOnStop: backupOnStop)
+        stopDeadline = stop.deadline
+        stopDeadlineSource = stop.deadlineSource
+        stopGrace = stop.grace
+        stopGraceSource = stop.graceSource
         if let name = env["ENTRYPOINT_LOG_LEVEL"].nonEmpty {
             guard let level = LogLevel(name: name) else {
                 throw EntrypointError(.config, "ENTRYPOINT_LOG_LEVEL=\(name) is not one of debug, info, warning, error")
@@ -438,6 +436,8 @@ public struct Configuration: Sendable {
             ("ENTRYPOINT_BACKUP_INTERVAL", backupInterval.map { Self.formatDuration($0) } ?? "off"),
             ("ENTRYPOINT_BACKUP_ON_STOP", backupOnStop ? "1" : "0"),
             ("ENTRYPOINT_STOP_DEADLINE", stopDeadline.clean + "s" + (stopDeadlineSource == "set" ? "" : " (\(stopDeadlineSource))")),
+            ("ENTRYPOINT_BACKUP_RESERVE_MB", String(backupReserve >> 20)),
+            ("ENTRYPOINT_STOP_GRACE", stopGrace.clean + "s" + (stopGraceSource == "set" ? "" : " (\(stopGraceSource))")),
         ]
         rows += operatorSummary
         if backupInterval != nil || backupOnStop {

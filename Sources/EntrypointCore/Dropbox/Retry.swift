@@ -48,10 +48,16 @@ extension DropboxClient {
                 if let after { delay = max(delay, after) }
                 let left = deadline - Clock.now()
                 if delay >= left {
-                    if let failure { throw failure }
-                    throw EntrypointError(
-                        .unavailable,
-                        "\(what) failed: \(reason); the next try (in \(delay.clean)s) would pass the \(config.deadline.clean)s deadline (ENTRYPOINT_DEADLINE)")
+                    // A random backoff that would overshoot does not cost the last try: the wait is
+                    // shortened so the try still has time (Retry-After is the server's and is kept).
+                    let shortened = after == nil ? Self.lastTryWait(left: left) : nil
+                    guard let shortened else {
+                        if let failure { throw failure }
+                        throw EntrypointError(
+                            .unavailable,
+                            "\(what) failed: \(reason); the next try (in \(delay.clean)s) would pass \(deadlineName)", cause: .deadline)
+                    }
+                    delay = shortened
                 }
                 let budget = progressed
                     ? "attempt \(attempt + 1); the last one made progress and does not count against ENTRYPOINT_MAX_ATTEMPTS=\(config.maxAttempts)"
@@ -86,7 +92,15 @@ extension DropboxClient {
     }
 
     func deadlineError(_ what: String) -> EntrypointError {
-        EntrypointError(.unavailable, "\(what): the \(config.deadline.clean)s restore deadline (ENTRYPOINT_DEADLINE) was reached", cause: .deadline)
+        EntrypointError(.unavailable, "\(what): \(deadlineName) was reached", cause: .deadline)
+    }
+
+    /// The wait before a last try when the backoff would pass the deadline, `left` seconds away:
+    /// the try keeps half of what is left (at most 1 s) for itself. Nil when too little is left for
+    /// any try (under 0.1 s).
+    static func lastTryWait(left: Double) -> Double? {
+        guard left >= 0.1 else { return nil }
+        return max(0, left - min(1, left / 2))
     }
 
     /// Classifies a transport failure: signal and deadline stop, connection errors retry.

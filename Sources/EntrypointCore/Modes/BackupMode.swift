@@ -17,6 +17,9 @@ struct BackupMode {
 
     func run() throws(EntrypointError) {
         let db = config.localPath
+        // A worker on a terminal runs in a background process group: with `stty tostop` its first log
+        // line would stop it (SIGTTOU) until the supervisor's deadline. It writes its lines anyway.
+        if automatic { bestEffort("SIG_ERR is only for an invalid signal number", signal(SIGTTOU, SIG_IGN)) }
         guard config.credentials != .none else {
             throw EntrypointError(.config, "--backup needs Dropbox credentials (DROPBOX_ACCESS_TOKEN, or DROPBOX_APP_KEY + DROPBOX_REFRESH_TOKEN)")
         }
@@ -27,10 +30,11 @@ struct BackupMode {
         guard SQLite.hasHeader(db) else {
             throw EntrypointError(.config, "\(db) is not a SQLite database; not uploading it")
         }
-        let lock = try RestoreLock(database: db, timeout: config.lockTimeout, deadline: restorer.deadline, log: log)
+        let lock = try RestoreLock(database: db, timeout: config.lockTimeout, deadline: restorer.deadline, deadlineName: "the \(config.backupDeadline.clean)s backup deadline (ENTRYPOINT_DEADLINE)", log: log)
         defer { withExtendedLifetime(lock) {} }
 
-        // Snapshot into a temporary file beside the database.
+        // Snapshot into a temporary file beside the database, only when the volume has room for it.
+        try FreeSpace.check(db, reserve: config.backupReserve)
         let temp = try FileIO.operation("create a temporary file in", FileIO.dirname(db)) { () throws(SystemError) in
             try FileIO.createTemporary(near: db, infix: ".entrypoint-backup-", mode: 0o600)
         }
@@ -70,6 +74,7 @@ struct BackupMode {
         let remote: RemoteFile?
         do throws(EntrypointError) {
             client = try restorer.makeClient()
+            client.deadlineName = "the \(config.backupDeadline.clean)s backup deadline (ENTRYPOINT_DEADLINE\(environment["ENTRYPOINT_DEADLINE"].nonEmpty == nil ? " unset: an hour for --backup" : ""))"
             remote = try client.metadata(config.remotePath)
         } catch {
             // A stop signal stops the hash too (EINTR): then the network's error (the signal) is the line.

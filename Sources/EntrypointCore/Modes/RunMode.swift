@@ -17,6 +17,7 @@ enum RunMode {
         let launch = finalCommand.isEmpty ? AppLaunch(passSecrets: true, user: nil) : try AppLaunch.resolve(config, log: log)
         let inSync = try restore(config: config, environment: environment, log: log)
         if let user = launch.user { try AppOwnership.give(config.localPath, to: user, log: log) }
+        if !command.isEmpty { VolumeCheck.report(config, environment: environment, log: log) }
         // Periodic or on-stop backups: stay as the command's supervisor instead of exec'ing it.
         let supervisor = !finalCommand.isEmpty && config.supervises
             ? Supervisor(command: finalCommand, config: config, environment: environment, log: log, startsInSync: inSync) : nil

@@ -1,46 +1,55 @@
-// "May the database have changed?", decided cheaply from stat() alone, never by reading the file.
+// "May the database have changed?", decided from SQLite's own evidence, never from file timestamps
+// and never by reading the data: `PRAGMA data_version` on a connection the supervisor keeps open
+// (docs/design.md, "The supervisor", "May have changed").
+import CSQLite
 import Glibc
 
-/// The identity and timestamps of `<db>` and `<db>-wal`. A commit changes the main file (rollback
-/// journal) or the WAL (WAL mode), so it changes its size or its mtime/ctime (nanoseconds), or
-/// replaces the file (device, inode). Equal fingerprints mean "unchanged"; the backup worker then
-/// decides exactly by the data.
+/// The database file's identity and SQLite's data version as seen by the kept connection. SQLite
+/// guarantees that two `PRAGMA data_version` results of one connection differ when any other
+/// connection committed in between; `generation` counts the connections, so values of two different
+/// connections never compare equal; device and inode catch a file replaced under the connection.
 struct Fingerprint: Equatable {
-    struct Part: Equatable {
-        var device: UInt64 = 0, inode: UInt64 = 0, size: Int64 = 0
-        var mtime: Int64 = 0, mtimeNanos: Int = 0, ctime: Int64 = 0, ctimeNanos: Int = 0
+    let device: UInt64
+    let inode: UInt64
+    let generation: Int
+    let dataVersion: Int64
+}
 
-        init?(_ path: String) {
-            guard let st = FileIO.statIfPresent(path) else { return nil }
-            device = UInt64(st.st_dev)
-            inode = UInt64(st.st_ino)
-            size = Int64(st.st_size)
-            mtime = Int64(st.st_mtim.tv_sec)
-            mtimeNanos = Int(st.st_mtim.tv_nsec)
-            ctime = Int64(st.st_ctim.tv_sec)
-            ctimeNanos = Int(st.st_ctim.tv_nsec)
+/// The supervisor's read-only use of the database. The connection is opened without SQLITE_OPEN_CREATE
+/// (a missing database stays missing) and with no busy handler (a locked database answers at once:
+/// "unknown", which counts as changed, so the supervisor's loop never waits on the app's locks). It
+/// never writes; closed last (at exit), it checkpoints and removes the WAL, as the app's last
+/// connection would have.
+final class ChangeWatch {
+    let path: String
+    private var connection: SQLite.Connection?
+    private var opened: (device: UInt64, inode: UInt64)?
+    private var generation = 0
+
+    init(_ path: String) { self.path = path }
+
+    /// The evidence now, or nil when it is unknown (no database, locked, not a database): the caller
+    /// then treats the database as changed and lets the backup decide from the data.
+    func take() -> Fingerprint? {
+        guard let st = FileIO.statIfPresent(path) else {
+            close()
+            return nil
         }
-
-        var newest: Double { max(Double(mtime) + Double(mtimeNanos) / 1e9, Double(ctime) + Double(ctimeNanos) / 1e9) }
+        let id = (device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+        if connection == nil || opened?.device != id.device || opened?.inode != id.inode {
+            close()
+            guard let c = try? SQLite.Connection(path, flags: SQLITE_OPEN_READWRITE), sqlite3_busy_timeout(c.db, 0) == SQLITE_OK else { return nil }
+            connection = c
+            opened = id
+            generation += 1
+        }
+        guard let text = try? connection?.query("PRAGMA data_version").first, let version = Int64(text) else { return nil }
+        // The file may have been replaced between the stat and the open: then the next take reopens.
+        return Fingerprint(device: id.device, inode: id.inode, generation: generation, dataVersion: version)
     }
 
-    let main: Part?
-    let wal: Part?
-    /// True when a part was modified so recently (within a file-timestamp tick) that a further
-    /// write in the same tick would leave the same timestamps: such a fingerprint proves nothing
-    /// (git's "racily clean" case), so it is never remembered as the clean state.
-    let racy: Bool
-
-    static let racyWindow = 0.05
-
-    static func take(_ db: String) -> Fingerprint {
-        let main = Part(db), wal = Part(db + "-wal")
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        let now = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-        let newest = max(main?.newest ?? 0, wal?.newest ?? 0)
-        return Fingerprint(main: main, wal: wal, racy: now - newest < racyWindow)
+    func close() {
+        connection = nil
+        opened = nil
     }
-
-    static func == (a: Fingerprint, b: Fingerprint) -> Bool { a.main == b.main && a.wal == b.wal }
 }

@@ -65,7 +65,9 @@ public enum Exec {
         let argv = command.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         // Just before the first execve: the command must inherit an empty mask. A stop signal from
-        // here on meets its default action and ends this process: it is not lost either.
+        // here on meets the armed handler, which ends this process with 128+N (PID 1 would discard
+        // it at SIG_DFL); execve resets the handler to SIG_DFL for the command.
+        ep_signals_arm_exit()
         guard ep_signals_unblock_all() == 0 else {
             return EntrypointError(.software, "cannot unblock signals before exec: \(errnoText(errno))")
         }

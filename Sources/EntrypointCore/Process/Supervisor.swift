@@ -19,14 +19,15 @@ final class Supervisor {
         let standard = (1..<32).filter { !notForwarded.contains($0) }
         return standard + Array(__libc_current_sigrtmin()...__libc_current_sigrtmax())
     }()
-    /// Seconds between the SIGTERM to a worker that overran its deadline and the SIGKILL.
-    static let killGrace = 1.0
+    /// Seconds between the SIGTERM to a worker that overran its deadline and the SIGKILL, and the
+    /// most the supervisor waits for the app's processes to go after their SIGKILL.
+    static let killGrace = 0.5
     /// Below this many seconds left of the stop deadline, the stop backup is skipped.
     static let minimumStopBackupTime = 0.1
 
     struct Worker {
         let pid: pid_t
-        /// Taken just before it started; becomes the clean state when it exits 0 (nil: racy).
+        /// Taken just before it started; becomes the clean state when it exits 0 (nil: unknown).
         let fingerprint: Fingerprint?
         let final: Bool
         let started: Double
@@ -42,9 +43,15 @@ final class Supervisor {
     var childStatus: Int32?
     var childExitedAt = 0.0
     var stopSignalAt: Double?
+    /// When what was left of the app got SIGKILL at the end of its grace (nil: not killed).
+    var killedAt: Double?
+    /// The instant the stop sequence counts from: the first stop signal, else the child's own exit.
+    var stopStart: Double? { stopSignalAt ?? (childStatus != nil ? childExitedAt : nil) }
     var worker: Worker?
     /// The database as last restored or uploaded (nil: unknown, so the next tick backs up).
     var clean: Fingerprint?
+    /// The kept connection that tells whether the database changed (ChangeWatch.swift).
+    lazy var changes = ChangeWatch(config.localPath)
     /// The exit status of the last worker that ended.
     var lastWorkerStatus: Int32?
     var name: String { command.first ?? "the command" }
@@ -72,6 +79,10 @@ final class Supervisor {
         if sigprocmask(SIG_BLOCK, &signals, nil) != 0 {
             log.warning("cannot block signals for supervision: \(errnoText(errno))")
         }
+        // Inherited dispositions that would break supervision: SIGCHLD ignored (or SA_NOCLDWAIT) makes
+        // the kernel reap the children itself, so the app's exit is never seen; an ignored forwarded
+        // signal would be discarded before sigtimedwait takes it. All blocked now: SIG_DFL is safe.
+        ep_signals_reset_for_supervision()
         // The child may take the terminal's foreground; our own log lines must not stop us.
         bestEffort("SIG_ERR is only for an invalid signal number", signal(SIGTTOU, SIG_IGN))
         bestEffort("SIG_ERR is only for an invalid signal number", signal(SIGTTIN, SIG_IGN))
@@ -83,29 +94,22 @@ final class Supervisor {
             log.warning("cannot become a child subreaper (\(errnoText(errno))); orphaned processes of \(name) are reaped only when entrypoint is PID 1")
         }
         // The state the restore left, taken before the app can write: nobody else writes now.
-        clean = startsInSync ? Fingerprint.take(config.localPath) : nil
+        clean = startsInSync ? changes.take() : nil
         child = Spawn.command(command, environment: environment, launch: launch, log: log)
         guard child > 0 else {
             log.error("cannot start \(name): fork failed: \(errnoText(errno))")
             return ExitCode.software.rawValue
         }
+        // The child makes its own group too; here as well, so a signal sent before it ran finds the group.
+        bestEffort("EACCES once the child has exec'd: it made the group itself", setpgid(child, child))
         var what: [String] = []
         if let interval = config.backupInterval { what.append("backups every \(Configuration.formatDuration(interval))") }
         if config.backupOnStop { what.append("a last backup on stop within \(config.stopDeadline.clean)s") }
         log.info("supervising \(name) as pid \(child) (\(what.joined(separator: ", ")))")
-
-        var nextTick = config.backupInterval.map { Clock.now() + $0 }
-        while childStatus == nil {
-            let timeout = nextTick.map { $0 - Clock.now() } ?? 3600
-            if let sig = waitForSignal(timeout), sig != SIGCHLD { forward(sig) }
-            reap()
-            if childStatus != nil { break }
-            if let tick = nextTick, let interval = config.backupInterval, Clock.now() >= tick {
-                periodicBackup()
-                nextTick = max(tick + interval, Clock.now() + min(interval, 1))
-            }
-        }
-        return finish(childStatus!)
+        waitForApp()
+        let status = finish(childStatus!)
+        changes.close()
+        return status
     }
 
     // MARK: - signals and children
@@ -121,16 +125,25 @@ final class Supervisor {
 
     func forward(_ sig: Int32) {
         let stop = sig == SIGTERM || sig == SIGINT
+        let toGroup = Self.toGroup.contains(sig)
         guard childStatus == nil else {
-            if stop { log.info("\(signalName(sig)) received while stopping; \(name) has already exited; the stop backup goes on until its deadline") }
+            if toGroup && killedAt == nil && restAlive() {
+                signalApp(sig)
+                log.info("\(signalName(sig)) forwarded to the rest of \(name)'s process group")
+                if stop && stopSignalAt == nil { stopSignalAt = Clock.now() }
+            } else if stop {
+                log.info("\(signalName(sig)) received while stopping; \(name) has already exited; the stop backup goes on until its deadline")
+            }
             return
         }
-        if kill(child, sig) != 0 && errno != ESRCH {
+        if toGroup {
+            signalApp(sig)
+        } else if kill(child, sig) != 0 && errno != ESRCH {
             log.warning("cannot forward \(signalName(sig)) to pid \(child): \(errnoText(errno))")
         }
         if stop && stopSignalAt == nil {
             stopSignalAt = Clock.now()
-            log.info("\(signalName(sig)) forwarded to \(name) (pid \(child)); waiting for it to exit\(config.backupOnStop ? ", then a last backup" : "")")
+            log.info("\(signalName(sig)) forwarded to \(name) and its process group (pid \(child)); waiting up to \(config.stopGrace.clean)s (ENTRYPOINT_STOP_GRACE) for it to exit\(config.backupOnStop ? ", then a last backup" : "")")
         } else {
             log.debug("\(signalName(sig)) forwarded to pid \(child)")
         }
@@ -161,14 +174,14 @@ final class Supervisor {
 
     // MARK: - backups
 
+    /// A tick: a worker when the database changed. Also while the app shuts down (a slow shutdown
+    /// keeps committing); the stop backup follows once it is gone.
     func periodicBackup() {
-        // Stopping: no new periodic backup (the stop backup, if enabled, comes after the child's exit).
-        if stopSignalAt != nil { return }
         if worker != nil {
             log.debug("the previous backup is still running; not starting another")
             return
         }
-        let now = Fingerprint.take(config.localPath)
+        let now = changes.take()
         if let clean, now == clean {
             log.debug("periodic backup: \(config.localPath) unchanged since the last restore or upload")
             heartbeat(final: false, failure: nil)
@@ -177,7 +190,7 @@ final class Supervisor {
         startWorker(fingerprint: now, final: false, overrides: [:])
     }
 
-    func startWorker(fingerprint: Fingerprint, final: Bool, overrides: [String: String]) {
+    func startWorker(fingerprint: Fingerprint?, final: Bool, overrides: [String: String]) {
         let pid = Spawn.worker(environment: environment, overrides: overrides, log: log)
         guard pid > 0 else {
             log.error("cannot start the \(final ? "stop" : "periodic") backup: fork failed: \(errnoText(errno))")
@@ -186,92 +199,32 @@ final class Supervisor {
             return
         }
         log.debug("\(final ? "stop" : "periodic") backup started as pid \(pid)")
-        worker = Worker(pid: pid, fingerprint: fingerprint.racy ? nil : fingerprint, final: final, started: Clock.now())
+        worker = Worker(pid: pid, fingerprint: fingerprint, final: final, started: Clock.now())
     }
 
     func workerEnded(_ w: Worker, status: Int32) {
         worker = nil
         lastWorkerStatus = status
+        if w.terminatedAt != nil && status != 0 { removeStoppedWorkerLeftovers() }
         let took = (Clock.now() - w.started).clean
         if status == 0 {
             // Only now: a commit made while it ran changed the file after the fingerprint.
-            if let fp = w.fingerprint { clean = fp } else { clean = nil }
+            clean = w.fingerprint
             log.debug("\(w.final ? "stop" : "periodic") backup finished in \(took)s")
             if !w.final { heartbeat(final: false, failure: nil) }
             return
         }
         if w.final { return }  // finish() logs the stop backup's result
+        if w.terminatedAt != nil {
+            log.info("periodic backup stopped after \(took)s (exit \(status)) to make way for the stop backup")
+            return
+        }
+        if childStatus != nil {
+            log.warning("periodic backup failed (exit \(status) after \(took)s); \(name) has exited\(config.backupOnStop ? "; the stop backup follows" : "")")
+            return
+        }
         let again = config.backupInterval.map { "trying again in \(Configuration.formatDuration($0))" } ?? "not trying again"
         log.warning("periodic backup failed (exit \(status) after \(took)s); \(name) keeps running; \(again)")
         heartbeat(final: false, failure: "periodic backup failed (exit \(status) after \(took)s); \(name) keeps running; \(again)", status: status)
-    }
-
-    /// Waits for the running worker until `deadline`; then SIGTERM, and SIGKILL after a grace.
-    /// Signals keep being taken (and forwarded while the child runs) meanwhile.
-    func waitForWorker(until deadline: Double) {
-        while var w = worker {
-            let now = Clock.now()
-            if w.terminatedAt == nil && now >= deadline {
-                if kill(w.pid, SIGTERM) != 0 && errno != ESRCH { log.warning("cannot stop the backup worker \(w.pid): \(errnoText(errno))") }
-                w.terminatedAt = now
-                worker = w
-            } else if let at = w.terminatedAt, now >= at + Self.killGrace {
-                if kill(w.pid, SIGKILL) != 0 && errno != ESRCH { log.warning("cannot kill the backup worker \(w.pid): \(errnoText(errno))") }
-            }
-            let wake = w.terminatedAt.map { $0 + Self.killGrace } ?? deadline
-            if let sig = waitForSignal(min(max(wake - now, 0.01), 0.5)), sig != SIGCHLD { forward(sig) }
-            reap()
-        }
-    }
-
-    /// The child has exited: the stop backup when enabled, then the child's status.
-    func finish(_ status: Int32) -> Int32 {
-        let deadline = (stopSignalAt ?? childExitedAt) + config.stopDeadline
-        guard config.backupOnStop else {
-            if worker != nil {
-                log.info("waiting for the running backup to finish (at most \(max(0, deadline - Clock.now()).clean)s)")
-                waitForWorker(until: deadline)
-            }
-            return status
-        }
-        if worker != nil {
-            // A periodic backup is running: let it finish within half the time left, then stop it;
-            // the stop backup takes a newer snapshot anyway.
-            let half = Clock.now() + max(0, deadline - Clock.now()) / 2
-            log.info("waiting for the running periodic backup (at most \(max(0, half - Clock.now()).rounded().clean)s) before the stop backup")
-            waitForWorker(until: half)
-        }
-        let now = Fingerprint.take(config.localPath)
-        if let clean, now == clean {
-            log.info("stop backup: \(config.localPath) did not change since the last restore or upload; nothing to upload; exiting with \(name)'s status \(status)")
-            heartbeat(final: true, failure: nil)
-            return status
-        }
-        let left = deadline - Clock.now()
-        // Any time left is worth a try (a small database takes a fraction of a second); the worker's
-        // own ENTRYPOINT_DEADLINE cannot be under 1 s, and the SIGTERM/SIGKILL below keep to ours.
-        guard left >= Self.minimumStopBackupTime else {
-            log.error("stop backup skipped: the \(config.stopDeadline.clean)s stop deadline (ENTRYPOINT_STOP_DEADLINE) has passed; exiting with \(name)'s status \(status)")
-            heartbeat(final: true, failure: "stop backup skipped: the \(config.stopDeadline.clean)s stop deadline (ENTRYPOINT_STOP_DEADLINE) had passed")
-            return status
-        }
-        let started = Clock.now()
-        startWorker(fingerprint: now, final: true, overrides: ["ENTRYPOINT_DEADLINE": max(1, (left * 10).rounded(.down) / 10).clean])
-        waitForWorker(until: deadline)
-        let took = (Clock.now() - started).clean
-        switch lastWorkerStatus {
-        case 0?:
-            log.info("stop backup done in \(took)s; exiting with \(name)'s status \(status)")
-        case let code? where Clock.now() >= deadline:
-            log.error("stop backup did not finish within the \(config.stopDeadline.clean)s stop deadline (ENTRYPOINT_STOP_DEADLINE); stopped it (exit \(code)); Dropbox keeps its previous file; exiting with \(name)'s status \(status)")
-        case let code?:
-            log.error("stop backup failed (exit \(code) after \(took)s); Dropbox keeps its previous file; exiting with \(name)'s status \(status)")
-        case nil:
-            break
-        }
-        if let code = lastWorkerStatus {
-            heartbeat(final: true, failure: code == 0 ? nil : "stop backup \(Clock.now() >= deadline ? "did not finish within the stop deadline" : "failed") (exit \(code) after \(took)s); Dropbox keeps its previous file", status: code)
-        }
-        return status
     }
 }

@@ -8,7 +8,8 @@ final class RestoreLock {
     private let file: FileDescriptor
     let path: String
 
-    init(database: String, timeout: Double, deadline: Double, log: Logger) throws(EntrypointError) {
+    /// `deadlineName`: the deadline as the timeout line names it (a backup's is not the restore's).
+    init(database: String, timeout: Double, deadline: Double, deadlineName: String = "the restore deadline (ENTRYPOINT_DEADLINE)", log: Logger) throws(EntrypointError) {
         path = database + ".entrypoint.lock"
         let path = path
         file = try FileIO.operation("create the lock file", path) { () throws(SystemError) in
@@ -30,7 +31,7 @@ final class RestoreLock {
                 throw EntrypointError(signal: ep_signal_pending())
             }
             if Clock.now() >= giveUp {
-                let limit = Clock.now() >= deadline ? "until the restore deadline (ENTRYPOINT_DEADLINE)" : "for more than \(timeout.clean)s (ENTRYPOINT_LOCK_TIMEOUT)"
+                let limit = Clock.now() >= deadline ? "until \(deadlineName)" : "for more than \(timeout.clean)s (ENTRYPOINT_LOCK_TIMEOUT)"
                 throw EntrypointError(.lockTimeout, "another start held the restore lock \(path) \(limit); nothing was changed")
             }
             if !Clock.sleep(0.1) { continue }  // woken by a stop signal: handled on the next turn

@@ -1,0 +1,58 @@
+// Issue 17, item 4: a backup never takes the app's disk. On a volume with less free space than the
+// database, a snapshot would fill it and the app's commits would fail; it is skipped instead.
+import Foundation
+import Testing
+import TestSupport
+
+@Suite struct FreeSpaceTests {
+    @Test(.enabled(if: Mount.canMountTmpfs, "skipped: needs root with mount rights for a small tmpfs"))
+    func aVolumeSmallerThanTwiceTheDatabaseNeverFailsTheAppsCommits() throws {
+        // 10 MiB: room for the 6 MiB database and the app's commits, not for a second copy.
+        let volume = try Mount("tmpfs", megabytes: 10)
+        let w = try World()
+        try w.publish(["base"], padding: 6_000_000)
+        let db = volume.path + "/database/production.db"
+        let app = """
+            import os, sqlite3, time
+            c = sqlite3.connect(os.environ["RAILWAY_DB_PATH"], timeout=5)  # a normal busy timeout
+            ok = failed = 0
+            end = time.monotonic() + 4
+            while time.monotonic() < end:
+                try:
+                    c.execute("INSERT INTO items VALUES (?)", ("row-%d" % ok,))
+                    c.commit()
+                    ok += 1
+                except sqlite3.OperationalError as e:
+                    failed += 1
+                    c.rollback()
+                time.sleep(0.01)
+            print(ok, failed)
+            """
+        let r = try run(["python3", "-c", app], env: w.env(["RAILWAY_DB_PATH": db, "ENTRYPOINT_BACKUP_INTERVAL": "1", "ENTRYPOINT_BACKUP_ON_STOP": "1"]), timeout: 60)
+        #expect(r.status == 0, "\(r.output)")
+        let counts = r.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
+        #expect(counts.count == 2 && counts[0] > 0, "\(r.output)")
+        #expect(counts.last == 0, "commits failed because of a backup: \(r.output)")
+        #expect(r.stderr.contains("backup skipped: the volume of \(db) has"), "\(r.stderr)")
+        #expect(r.stderr.contains("(ENTRYPOINT_BACKUP_RESERVE_MB)"), "\(r.stderr)")
+        #expect(r.stderr.contains("periodic backup failed (exit 74"), "tried again at the next interval: \(r.stderr)")
+        #expect(w.fake.requests("files/upload").isEmpty)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: volume.path + "/database").filter { $0.contains("entrypoint-backup") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
+    @Test func withRoomTheBackupRuns() throws {
+        let w = try World()
+        try w.publish(["base"])
+        #expect(try run([], env: w.env()).status == 0)
+        try DB.sql(w.db, "INSERT INTO items VALUES ('new')")
+        // A reserve no volume has: skipped with the line; without it, the same backup uploads.
+        var r = try run(["--backup"], env: w.env(["ENTRYPOINT_BACKUP_RESERVE_MB": "1000000"]))
+        #expect(r.status == 74, "\(r.output)")
+        #expect(r.stderr.contains("backup skipped: the volume of"), "\(r.stderr)")
+        #expect(w.fake.requests("files/upload").isEmpty)
+        r = try run(["--backup"], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        #expect(try DB.items(try #require(w.fake.uploaded("/database.db").last)) == ["base", "new"])
+    }
+}
