@@ -112,4 +112,42 @@ import TestSupport
         let missing = try run(["--revisions"], env: w.env())
         #expect(missing.status == 66, "\(missing.output)")
     }
+
+    /// A dangling symbolic link at FILE: access(2) follows it and finds nothing, but link(2) meets
+    /// the name. It is refused before any download, with a line that says what is there.
+    @Test func aDanglingSymlinkAtFileIsRefusedBeforeTheDownload() throws {
+        let w = try World()
+        try w.publish(["only"])
+        let rev = String(try #require(try run(["--revisions"], env: w.env()).stdout.split(separator: " ").first))
+        let out = w.volume.file("link.db")
+        try FileManager.default.createSymbolicLink(atPath: out, withDestinationPath: w.volume.file("nowhere.db"))
+        let r = try run(["--download", rev, out], env: w.env())
+        #expect(r.status == 64, "\(r.output)")
+        let line = lines(r.stderr, containing: "error:")
+        #expect(line.count == 1 && line[0].contains("link.db already exists (a symbolic link)"), "\(r.stderr)")
+        #expect(w.fake.requests("files/download").isEmpty)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: out) == w.volume.file("nowhere.db"))
+        #expect(!FileManager.default.fileExists(atPath: w.volume.file("nowhere.db")))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: w.volume.path) == ["link.db"])
+    }
+
+    /// More revisions than --revisions lists (1000): the listing says so instead of passing the
+    /// 1000th for the oldest Dropbox keeps; exactly 1000 says nothing.
+    @Test func moreRevisionsThanTheListShowsAreNamed() throws {
+        for (count, warned) in [(1003, true), (1000, false)] {
+            let w = try World()
+            let file = try w.publish(["same"])
+            w.fake.files[w.remotePath] = Array(repeating: file, count: count)
+            try w.fake.write()
+            let r = try run(["--revisions"], env: w.env())
+            #expect(r.status == 0, "\(r.output)")
+            let listed = r.stdout.split(separator: "\n")
+            #expect(listed.count == 1000)
+            let warning = lines(r.stderr, containing: "warning: Dropbox keeps older revisions of /database.db than the 1000 newest listed here")
+            #expect(warning.count == (warned ? 1 : 0), "\(r.stderr)")
+            if warned, let first = warning.first, let oldest = listed.last?.split(separator: " ").first {
+                #expect(first.contains(String(oldest)), "\(warning)")
+            }
+        }
+    }
 }
