@@ -150,4 +150,24 @@ import TestSupport
             }
         }
     }
+
+    /// get_metadata("rev:REV") answering another rev: that rev would be downloaded and verified
+    /// against its own hash, and reported as REV. Refused before any download.
+    @Test func anAnswerForAnotherRevIsRefused() throws {
+        let w = try World()
+        try w.publish(["old"])
+        try w.publish(["old", "new"])
+        let rows = try run(["--revisions"], env: w.env()).stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        try #require(rows.count == 2 && rows.allSatisfy { $0.count == 4 })
+        let revs = rows.map { $0[0] }
+        // The newest rev's FileMetadata, whatever rev was asked for.
+        let meta = #"{".tag": "file", "name": "database.db", "path_lower": "/database.db", "path_display": "/database.db", "id": "id:x", "server_modified": "\#(rows[0][1])", "rev": "\#(revs[0])", "size": \#(rows[0][2]), "content_hash": "\#(rows[0][3])"}"#
+        try w.fake.fault(["route": "files/get_metadata", "kind": "status", "status": 200, "body": meta])
+        let out = w.volume.file("old.db")
+        let r = try run(["--download", revs[1], out], env: w.env())
+        #expect(r.status == 65, "\(r.output)")
+        #expect(lines(r.stderr, containing: "error:").first?.contains("answered rev \(revs[0])") == true, "\(r.stderr)")
+        #expect(w.fake.requests("files/download").isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
 }

@@ -47,6 +47,11 @@ struct DownloadMode {
         guard let remote = try client.metadata("rev:" + rev) else {
             throw EntrypointError(.remoteMissing, "rev \(rev) does not exist in Dropbox (HTTP 409 path/not_found); list the revisions with entrypoint --revisions")
         }
+        // The download is pinned to the answer's rev: an answer for another rev would be
+        // downloaded and "verified" against that rev's hash, as if it were REV.
+        guard remote.rev == rev else {
+            throw EntrypointError(.badRemoteData, "files/get_metadata rev:\(rev) answered rev \(remote.rev); nothing was downloaded")
+        }
         // Dropbox shows the rev's path as the database's own for a revision of it. An ns: or id:
         // DROPBOX_DB_PATH is not such a path: its file's path_display is asked for (nil: deleted).
         let current = config.remotePath.hasPrefix("/") ? nil : try client.metadata(config.remotePath)
