@@ -89,6 +89,7 @@ import TestSupport
         kill(runner.pid, SIGTERM)
         let r = runner.wait()
         #expect(r.status == 143, "\(r.output)")
+        #expect(lines(r.stderr, containing: "error:") == ["entrypoint: error: stopped by SIGTERM; \(out) was not created"], "\(r.stderr)")
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: w.volume.path)) ?? []).isEmpty)
     }
 

@@ -33,6 +33,14 @@ struct DownloadMode {
     }
 
     func run() throws(EntrypointError) {
+        do throws(EntrypointError) { try download() } catch {
+            // The generic "the database was left as it was" would point at the live database.
+            if let sig = error.signal { throw EntrypointError(signal: sig, consequence: "\(file) was not created") }
+            throw error
+        }
+    }
+
+    private func download() throws(EntrypointError) {
         guard Self.isRev(rev) else {
             throw EntrypointError(.usage, "--download \(rev): not a Dropbox rev (9 or more hex digits, as --revisions lists them)")
         }
