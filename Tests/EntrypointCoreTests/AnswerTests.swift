@@ -6,8 +6,8 @@ import TestSupport
 @testable import EntrypointCore
 
 @Suite struct AnswerTests {
-    func refusal(_ status: Int, _ body: String) throws -> DropboxRefusal? {
-        DropboxRefusal.of(status: status, json: try JSON.parse(body))
+    func refusal(_ status: Int, _ body: String, route: String = "files/upload") throws -> DropboxRefusal? {
+        DropboxRefusal.of(status: status, json: try JSON.parse(body), route: route)
     }
 
     @Test func insufficientSpaceInBothUploadErrorShapes() throws {
@@ -24,6 +24,14 @@ import TestSupport
         #expect(cap == .uploadCap(message: "Your team has used all of its data transport API calls for the month."))
         #expect(cap?.error("files/upload", status: 403, summary: "s", path: "/d.db", pathRoot: nil).code == .accountLimit)
         #expect(try refusal(403, #"{"error_summary":"no_write_permission/..","error":{".tag":"no_write_permission"}}"#) == nil)
+        // Only the upload routes count as data transport calls, and the cap is the `feature` tag.
+        let capBody = #"{"error_summary":"invalid_account_type/feature/.","error":{".tag":"invalid_account_type","invalid_account_type":{".tag":"feature"}}}"#
+        #expect(try refusal(403, capBody, route: "files/upload_session/append_v2") == .uploadCap(message: nil))
+        for route in ["files/get_metadata", "files/download", "files/list_revisions"] {
+            #expect(try refusal(403, capBody, route: route) == nil, "\(route)")
+        }
+        #expect(DropboxRefusal.of(status: 403, json: try JSON.parse(capBody)) == nil)  // route unknown
+        #expect(try refusal(403, #"{"error_summary":"invalid_account_type/endpoint/.","error":{".tag":"invalid_account_type","invalid_account_type":{".tag":"endpoint"}}}"#) == nil)
     }
 
     @Test func pathRootErrors() throws {
@@ -32,6 +40,10 @@ import TestSupport
         let e = try #require(invalid).error("files/get_metadata", status: 422, summary: "invalid_root/..", path: "/d.db", pathRoot: "{}")
         #expect(e.code == .pathRoot && e.message.contains("is now 7001 (team)") && e.message.contains("DROPBOX_ROOT_NAMESPACE=7001"))
         #expect(try refusal(422, #"{"error_summary":"no_permission/..","error":{".tag":"no_permission"}}"#) == .noPermissionForRoot)
+        // Any other 422 is still a path root refusal (73), not "unavailable" (69).
+        #expect(try refusal(422, #"{"error_summary":"other/..","error":{".tag":"other"}}"#) == .otherPathRootError)
+        #expect(DropboxRefusal.of(status: 422, json: nil) == .otherPathRootError)
+        #expect(DropboxRefusal.otherPathRootError.error("files/download", status: 422, summary: "", path: "/d.db", pathRoot: nil).code == .pathRoot)
     }
 
     @Test func writeContentionIn429AndIn409() throws {

@@ -76,4 +76,36 @@ import TestSupport
         #expect(line.count == 1 && line[0].contains("root namespace is now 3235641 (user)") && line[0].contains("DROPBOX_ROOT_NAMESPACE"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: w.db))
     }
+
+    /// Dropbox answers 422 only for a refused Dropbox-API-Path-Root: one whose body is not a
+    /// PathRootError this binary knows (plain text, or a new tag) is still 73 and stops the start,
+    /// never 69, which would start the app on the out-of-date local database.
+    @Test func any422StopsTheStartEvenWithALocalDatabase() throws {
+        for body in ["Path root error", #"{"error_summary": "other/..", "error": {".tag": "other"}}"#] {
+            let w = try World()
+            try restoredWithAWrite(w)
+            try w.fake.fault(["route": "files/get_metadata", "kind": "status", "status": 422, "body": body, "times": -1])
+            let marker = w.volume.path + "/app-started"
+            let r = try run(["/bin/sh", "-c", "touch '\(marker)'"], env: w.env(fast.merging(["DROPBOX_ROOT_NAMESPACE": "7001"]) { $1 }))
+            #expect(r.status == 73, "\(r.output)")
+            let line = lines(r.stderr, containing: "error:")
+            #expect(line.count == 1 && line[0].contains("HTTP 422") && line[0].contains("Dropbox-API-Path-Root") && line[0].contains("DROPBOX_ROOT_NAMESPACE"), "\(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: marker), "the app was started: \(r.stderr)")
+            #expect(try DB.items(w.db) == ["base", "railway"])
+        }
+    }
+
+    /// The data transport cap is a 403 on the upload routes only: the same tag on a restore's
+    /// get_metadata is a permission problem (77), not "the team used its upload calls; restores
+    /// are not affected" (72) said of a restore.
+    @Test func invalidAccountTypeOutsideTheUploadRoutesIsNotTheUploadCap() throws {
+        let w = try World()
+        try w.publish(["base"])
+        try w.fake.fault(["route": "files/get_metadata", "kind": "status", "status": 403, "times": -1,
+            "body": #"{"error_summary": "invalid_account_type/feature/.", "error": {".tag": "invalid_account_type", "invalid_account_type": {".tag": "feature"}}}"#])
+        let r = try run([], env: w.env(fast))
+        #expect(r.status == 77, "\(r.output)")
+        let line = lines(r.stderr, containing: "error:")
+        #expect(line.count == 1 && line[0].contains("HTTP 403") && !line[0].contains("data transport") && !line[0].contains("restores are not affected"), "\(r.stderr)")
+    }
 }

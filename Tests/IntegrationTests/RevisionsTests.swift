@@ -89,6 +89,7 @@ import TestSupport
         kill(runner.pid, SIGTERM)
         let r = runner.wait()
         #expect(r.status == 143, "\(r.output)")
+        #expect(lines(r.stderr, containing: "error:") == ["entrypoint: error: stopped by SIGTERM; \(out) was not created"], "\(r.stderr)")
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: w.volume.path)) ?? []).isEmpty)
     }
 
@@ -111,5 +112,63 @@ import TestSupport
         #expect(try run(["--revisions", "--check"], env: w.env()).status == 64)
         let missing = try run(["--revisions"], env: w.env())
         #expect(missing.status == 66, "\(missing.output)")
+    }
+
+    /// A dangling symbolic link at FILE: access(2) follows it and finds nothing, but link(2) meets
+    /// the name. It is refused before any download, with a line that says what is there.
+    @Test func aDanglingSymlinkAtFileIsRefusedBeforeTheDownload() throws {
+        let w = try World()
+        try w.publish(["only"])
+        let rev = String(try #require(try run(["--revisions"], env: w.env()).stdout.split(separator: " ").first))
+        let out = w.volume.file("link.db")
+        try FileManager.default.createSymbolicLink(atPath: out, withDestinationPath: w.volume.file("nowhere.db"))
+        let r = try run(["--download", rev, out], env: w.env())
+        #expect(r.status == 64, "\(r.output)")
+        let line = lines(r.stderr, containing: "error:")
+        #expect(line.count == 1 && line[0].contains("link.db already exists (a symbolic link)"), "\(r.stderr)")
+        #expect(w.fake.requests("files/download").isEmpty)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: out) == w.volume.file("nowhere.db"))
+        #expect(!FileManager.default.fileExists(atPath: w.volume.file("nowhere.db")))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: w.volume.path) == ["link.db"])
+    }
+
+    /// More revisions than --revisions lists (1000): the listing says so instead of passing the
+    /// 1000th for the oldest Dropbox keeps; exactly 1000 says nothing.
+    @Test func moreRevisionsThanTheListShowsAreNamed() throws {
+        for (count, warned) in [(1003, true), (1000, false)] {
+            let w = try World()
+            let file = try w.publish(["same"])
+            w.fake.files[w.remotePath] = Array(repeating: file, count: count)
+            try w.fake.write()
+            let r = try run(["--revisions"], env: w.env())
+            #expect(r.status == 0, "\(r.output)")
+            let listed = r.stdout.split(separator: "\n")
+            #expect(listed.count == 1000)
+            let warning = lines(r.stderr, containing: "warning: Dropbox keeps older revisions of /database.db than the 1000 newest listed here")
+            #expect(warning.count == (warned ? 1 : 0), "\(r.stderr)")
+            if warned, let first = warning.first, let oldest = listed.last?.split(separator: " ").first {
+                #expect(first.contains(String(oldest)), "\(warning)")
+            }
+        }
+    }
+
+    /// get_metadata("rev:REV") answering another rev: that rev would be downloaded and verified
+    /// against its own hash, and reported as REV. Refused before any download.
+    @Test func anAnswerForAnotherRevIsRefused() throws {
+        let w = try World()
+        try w.publish(["old"])
+        try w.publish(["old", "new"])
+        let rows = try run(["--revisions"], env: w.env()).stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        try #require(rows.count == 2 && rows.allSatisfy { $0.count == 4 })
+        let revs = rows.map { $0[0] }
+        // The newest rev's FileMetadata, whatever rev was asked for.
+        let meta = #"{".tag": "file", "name": "database.db", "path_lower": "/database.db", "path_display": "/database.db", "id": "id:x", "server_modified": "\#(rows[0][1])", "rev": "\#(revs[0])", "size": \#(rows[0][2]), "content_hash": "\#(rows[0][3])"}"#
+        try w.fake.fault(["route": "files/get_metadata", "kind": "status", "status": 200, "body": meta])
+        let out = w.volume.file("old.db")
+        let r = try run(["--download", revs[1], out], env: w.env())
+        #expect(r.status == 65, "\(r.output)")
+        #expect(lines(r.stderr, containing: "error:").first?.contains("answered rev \(revs[0])") == true, "\(r.stderr)")
+        #expect(w.fake.requests("files/download").isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: out))
     }
 }

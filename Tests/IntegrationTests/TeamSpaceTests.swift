@@ -82,4 +82,20 @@ import TestSupport
             #expect(r.stderr.contains(name), "\(r.stderr)")
         }
     }
+
+    /// --download with an ns: DROPBOX_DB_PATH names a rev of another file as it does for a / path
+    /// (Dropbox shows paths inside the namespace, never the ns: form), and stays quiet for its own.
+    @Test func aRevOfAnotherFileIsNamedForAnNsPathToo() throws {
+        let w = try teamWorld(remote: "ns:7001/Shared/production.db")
+        try w.publish(["other"], at: "/other.db")
+        let own = String(try #require(try run(["--revisions"], env: w.env()).stdout.split(separator: " ").first))
+        let other = String(try #require(try run(["--revisions"], env: w.env(["DROPBOX_DB_PATH": "/other.db"])).stdout.split(separator: " ").first))
+        let r = try run(["--download", other, w.volume.file("other.db")], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        #expect(countLines(r.stderr, containing: "warning: rev \(other) is a revision of /other.db, not of DROPBOX_DB_PATH=ns:7001/Shared/production.db (/Shared/production.db)") == 1, "\(r.stderr)")
+        let mine = try run(["--download", own, w.volume.file("own.db")], env: w.env())
+        #expect(mine.status == 0, "\(mine.output)")
+        #expect(!mine.stderr.contains("warning:"), "\(mine.stderr)")
+        #expect(try DB.items(w.volume.file("own.db")) == ["team"])
+    }
 }

@@ -234,6 +234,7 @@ class State:
         self.uploaded = {}        # path_lower -> {"display": str, "revs": [rec]}
         self.sessions = {}        # upload session id -> Session
         self.transport_calls = 0  # upload-route calls, for data_transport_limit
+        self.view = threading.local()  # .root: the namespace this thread's request sees paths in
         self._load_uploaded()
 
     # -- config
@@ -321,13 +322,24 @@ class State:
         ch = self.hashes.get(local, st)
         pl = display.lower()
         mtime = iso8601(st.st_mtime)
-        # A file in another namespace is keyed ns:<id>/path; Dropbox shows the path inside it.
-        shown = display[display.index("/"):] if display.startswith("ns:") else display
+        shown = self.shown(display)
         return {".tag": "file", "name": display.rsplit("/", 1)[-1], "path_lower": shown.lower(),
                 "path_display": shown, "id": file_id(pl),
                 "client_modified": rec.get("client_modified") or mtime,
                 "server_modified": mtime, "rev": make_rev(pl, index, ch),
                 "size": st.st_size, "is_downloadable": True, "content_hash": ch}
+
+    def shown(self, key):
+        """A file's path_display as the request sees it: relative to the namespace of its
+        Dropbox-API-Path-Root (common.stone PathRoot: "Paths are relative to ..."). A file in
+        another namespace is keyed ns:<id>/path and shown as the path inside it; one in the home
+        namespace is shown under home_path when the request's root is the team space's root."""
+        if key.startswith("ns:"):
+            return key[key.index("/"):]
+        info = self.root_info()
+        if info[".tag"] == "team" and getattr(self.view, "root", None) == info["root_namespace_id"]:
+            return info["home_path"] + key
+        return key
 
     def resolve(self, path, rev=None):
         """ReadPath -> (metadata, local file) or None; BadPath if malformed.
@@ -884,6 +896,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def handle_route(self):
         """Common request pipeline; ends by raising Reply or streaming a body."""
         st = self.server.state
+        st.view.root = None   # set once the request's Dropbox-API-Path-Root is known (step 3)
         style, fn = self.ROUTES.get(self.route, (None, None))
         if style is None:
             raise Reply(400, f'Unknown API function: "{self.route}"')
@@ -960,7 +973,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
         # 3. Auth, then the path root (a bad Dropbox-API-Path-Root fails every call).
         self.authorize()
-        self.path_root_ns()
+        self.server.state.view.root = self.path_root_ns()
         self.count_data_transport()
 
         # 4. Content-Type and argument checks.

@@ -196,6 +196,17 @@ class FakeDropboxTest(unittest.TestCase):
         self.assertEqual((r.status, m2["rev"]), (200, m["rev"]))
         r, m3 = self.rpc_root("files/get_metadata", {"path": "/Franz Ferdinand/mine.db"}, root)
         self.assertEqual((r.status, m3["rev"]), (200, self.metadata("/mine.db")["rev"]))
+        # Paths in answers are relative to the path root too (common.stone PathRoot): from the
+        # team root, the home file is under home_path; from the home namespace, it is not.
+        self.assertEqual((m3["path_display"], m3["path_lower"]),
+                         ("/Franz Ferdinand/mine.db", "/franz ferdinand/mine.db"))
+        r, m3b = self.rpc_root("files/get_metadata", {"path": "rev:" + m3["rev"]}, root)
+        self.assertEqual(m3b["path_display"], "/Franz Ferdinand/mine.db")
+        r, revs = self.rpc_root("files/list_revisions", {"path": "/Franz Ferdinand/mine.db"}, root)
+        self.assertEqual([e["path_display"] for e in revs["entries"]], ["/Franz Ferdinand/mine.db"])
+        self.assertEqual(self.metadata("/mine.db")["path_display"], "/mine.db")
+        r, m3c = self.rpc_root("files/get_metadata", {"path": "/mine.db"}, {".tag": "home"})
+        self.assertEqual(m3c["path_display"], "/mine.db")
         # namespace_id mode, and an upload into it.
         r, m4 = self.rpc_root("files/get_metadata", {"path": "/Shared/team.db"},
                               {".tag": "namespace_id", "namespace_id": "7001"})

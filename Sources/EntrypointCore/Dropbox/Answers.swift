@@ -16,25 +16,40 @@ enum DropboxRefusal: Equatable {
     case invalidRoot(root: String?, kind: String?)
     /// 422 PathRootError.no_permission: no access to the namespace in Dropbox-API-Path-Root.
     case noPermissionForRoot
+    /// Any other 422 (a PathRootError tag this binary does not know, such as `other`, or a body
+    /// that is not JSON): Dropbox answers 422 only for a refused Dropbox-API-Path-Root, so it is
+    /// still exit 73, never "unavailable" (69 would let a start go on with the local database).
+    case otherPathRootError
     /// 429 (or 409 WriteError) too_many_write_operations: lock contention in the account; retry.
     case writeContention
 
-    /// Classifies `response`; nil for every other answer.
-    static func of(_ response: HTTPResponse) -> DropboxRefusal? {
-        of(status: response.status, json: response.json)
+    /// Classifies `response` to `route` (nil: any route); nil for every other answer.
+    static func of(_ response: HTTPResponse, route: String? = nil) -> DropboxRefusal? {
+        of(status: response.status, json: response.json, route: route)
     }
 
-    static func of(status: Int, json: JSON?) -> DropboxRefusal? {
+    /// The routes that count as data transport calls (files.stone: files/upload and the
+    /// upload_session routes): only they can meet the team's monthly cap.
+    static func isDataTransport(_ route: String?) -> Bool {
+        route.map { $0 == "files/upload" || $0.hasPrefix("files/upload_session/") } ?? false
+    }
+
+    static func of(status: Int, json: JSON?, route: String? = nil) -> DropboxRefusal? {
         let error = json?["error"]
         let tag = error?[".tag"]?.string
         switch status {
-        case 403 where tag == "invalid_account_type":
+        case 403 where tag == "invalid_account_type" && isDataTransport(route)
+            && error?["invalid_account_type"]?[".tag"]?.string == "feature":
+            // data-transport-limit: "a 403 status code with the invalid_account_type/feature error".
+            // Elsewhere (a restore's get_metadata or download) it is a permission problem (77).
             return .uploadCap(message: json?["user_message"]?["text"]?.string)
         case 422 where tag == "invalid_root":
             let info = error?["invalid_root"]
             return .invalidRoot(root: info?["root_namespace_id"]?.string, kind: info?[".tag"]?.string)
         case 422 where tag == "no_permission":
             return .noPermissionForRoot
+        case 422:
+            return .otherPathRootError
         case 429:
             // RateLimitError: {"reason": {".tag": ...}}; a plain-text 429 is too_many_requests.
             let reason = error?["reason"]?[".tag"]?.string ?? json?["reason"]?[".tag"]?.string ?? json?["reason"]?.string
@@ -71,6 +86,8 @@ enum DropboxRefusal: Equatable {
             return EntrypointError(.pathRoot, "Dropbox refused \(route): HTTP \(status) \(summary): the account's root namespace\(now), not the one sent in Dropbox-API-Path-Root (\(pathRoot ?? "none")); the account joined or left a team, so its paths moved. Check DROPBOX_DB_PATH, then set DROPBOX_ROOT_NAMESPACE=\(root ?? "auto") (or auto)", cause: cause)
         case .noPermissionForRoot:
             return EntrypointError(.pathRoot, "Dropbox refused \(route): HTTP \(status) \(summary): this account has no access to the namespace in Dropbox-API-Path-Root (\(pathRoot ?? "none")); check DROPBOX_ROOT_NAMESPACE", cause: cause)
+        case .otherPathRootError:
+            return EntrypointError(.pathRoot, "Dropbox refused \(route): HTTP \(status) \(summary.isEmpty ? "(no body)" : summary): Dropbox's answer to a refused Dropbox-API-Path-Root (\(pathRoot ?? "none sent")); check DROPBOX_ROOT_NAMESPACE and DROPBOX_DB_PATH", cause: cause)
         case .writeContention:
             return EntrypointError(.unavailable, "\(route): HTTP \(status) \(Self.contentionReason)", cause: cause)
         }

@@ -165,7 +165,7 @@ public final class DropboxClient {
     func failure(_ route: String, _ response: HTTPResponse, path: String? = nil) -> EntrypointError {
         let summary = Self.summary(response)
         let cause = EntrypointError.Cause.http(status: response.status, summary: summary)
-        if let refusal = DropboxRefusal.of(response) {
+        if let refusal = DropboxRefusal.of(response, route: route) {
             return refusal.error(route, status: response.status, summary: summary, path: path ?? config.remotePath, pathRoot: pathRoot)
         }
         switch response.status {

@@ -3,12 +3,13 @@
 extension DropboxClient {
 
     /// The revisions Dropbox keeps of `path` (mode path), newest first, all pages (`before_rev`
-    /// with the last rev of a page while has_more), at most `limit` in all. Nil when the file
-    /// does not exist (409 path/not_found).
-    func revisions(_ path: String, limit: Int = 1000) throws(EntrypointError) -> (entries: [RemoteFile], isDeleted: Bool)? {
+    /// with the last rev of a page while has_more), at most `limit` in all; `more`: Dropbox has
+    /// older ones past the limit. Nil when the file does not exist (409 path/not_found).
+    func revisions(_ path: String, limit: Int = 1000) throws(EntrypointError) -> (entries: [RemoteFile], isDeleted: Bool, more: Bool)? {
         let route = "files/list_revisions"
         var entries: [RemoteFile] = []
         var deleted = false
+        var more = false
         while entries.count < limit {
             var members: [(String, JSON)] = [("path", .string(path)), ("mode", .string("path")), ("limit", .number(Double(min(100, limit - entries.count))))]
             if let last = entries.last { members.append(("before_rev", .string(last.rev))) }
@@ -32,8 +33,9 @@ extension DropboxClient {
             }
             if entries.isEmpty, case .bool(let d)? = json["is_deleted"] { deleted = d }
             entries += page
-            guard case .bool(true)? = json["has_more"], !page.isEmpty else { break }
+            guard case .bool(true)? = json["has_more"], !page.isEmpty else { more = false; break }
+            more = true  // true at the end only when the limit ended the loop
         }
-        return (entries, deleted)
+        return (entries, deleted, more && entries.count >= limit)
     }
 }

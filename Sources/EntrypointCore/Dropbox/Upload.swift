@@ -195,7 +195,7 @@ extension DropboxClient {
         if response.status == 200 { return .stored(response.json ?? .null) }
         let summary = Self.summary(response)
         let path = arg["path"]?.string ?? arg["commit"]?["path"]?.string ?? config.remotePath
-        if let refusal = DropboxRefusal.of(response), refusal != .writeContention {
+        if let refusal = DropboxRefusal.of(response, route: route), refusal != .writeContention {
             throw refusal.error(route, status: response.status, summary: summary, path: path, pathRoot: pathRoot)
         }
         if response.status == 409 {

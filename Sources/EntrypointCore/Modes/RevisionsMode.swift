@@ -13,13 +13,17 @@ struct RevisionsMode {
             throw EntrypointError(.config, "--revisions needs Dropbox credentials (DROPBOX_ACCESS_TOKEN, or DROPBOX_APP_KEY and DROPBOX_REFRESH_TOKEN)")
         }
         let client = try Restorer(config: config, log: log, environment: environment).makeClient()
-        guard let (entries, deleted) = try client.revisions(config.remotePath) else {
+        guard let (entries, deleted, more) = try client.revisions(config.remotePath) else {
             throw EntrypointError(.remoteMissing, "\(config.remotePath) does not exist in Dropbox (HTTP 409 path/not_found; check DROPBOX_DB_PATH)")
         }
         for file in entries {
             print(Self.line(file))
         }
         fflush(nil)
+        if more {
+            // Not silent: with a backup every 5 minutes, 1000 revisions are only a few days.
+            log.warning("Dropbox keeps older revisions of \(config.remotePath) than the \(entries.count) newest listed here (--revisions lists at most \(entries.count)); the oldest listed is \(entries.last.map { "\($0.rev) of \($0.serverModified)" } ?? "?")")
+        }
         let note = deleted ? "; the file itself is deleted or moved in Dropbox" : ""
         log.info("\(entries.count) revision\(entries.count == 1 ? "" : "s") of \(config.remotePath), newest first\(note); download one with entrypoint --download REV FILE")
     }
