@@ -31,6 +31,9 @@ public enum Entrypoint {
             return 0
         case .hash(let files):
             return HashMode.run(files, log: log)
+        case .merge(let base, let theirs, let into):
+            ep_signals_install()
+            return try MergeMode(base: base, theirs: theirs, into: into, log: log).run()
         case .authorize:
             try AuthorizeMode(environment: environment, log: log).run()
             return 0

@@ -38,3 +38,12 @@ import TestSupport
         } throws: { ($0 as? EntrypointError)?.code == .usage }
     }
 }
+
+@Suite struct MergeInvocationTests {
+    @Test func mergeTakesThreeFiles() throws {
+        #expect(try Invocation(arguments: ["--merge", "b", "t", "i"]).mode == .merge(base: "b", theirs: "t", into: "i"))
+        #expect(throws: EntrypointError.self) { try Invocation(arguments: ["--merge", "b", "t"]) }
+        #expect(throws: EntrypointError.self) { try Invocation(arguments: ["--merge", "b", "t", "i", "cmd"]) }
+        #expect(throws: EntrypointError.self) { try Invocation(arguments: ["--merge", "b", "t", "i", "--check"]) }
+    }
+}

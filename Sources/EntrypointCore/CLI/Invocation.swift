@@ -10,6 +10,8 @@ public enum Mode: Equatable, Sendable {
     /// `automatic`: `--backup --auto`, as the supervisor runs it (never overwrites, never gives up).
     case backup(force: Bool, automatic: Bool)
     case hash(files: [String])
+    /// --merge BASE THEIRS INTO: merge THEIRS' changes since BASE into the database INTO.
+    case merge(base: String, theirs: String, into: String)
     /// --authorize: get a refresh token (the code flow without a redirect).
     case authorize
     case help
@@ -44,6 +46,12 @@ public struct Invocation: Equatable, Sendable {
                            did not change; when the remote changed, upload beside it as
                            <name>.failback-<UTC time><ext> instead of refusing; never overwrites
           --hash FILE...   print the Dropbox content hash of each FILE
+          --merge BASE THEIRS INTO
+                           merge THEIRS' changes since BASE into the SQLite database INTO (stop
+                           the app first): rows re-keyed and changes set aside are logged, the
+                           set-aside ones kept in <INTO stem>.conflicts-<UTC time><ext>; INTO is
+                           replaced crash-safely, the old one kept as INTO.local-<UTC time>;
+                           exit 0 all merged, 80 some set aside, 81 refused (nothing changed)
           --authorize      get a refresh token once: prints the Dropbox authorize URL, reads the
                            code you paste, prints DROPBOX_APP_KEY=... and DROPBOX_REFRESH_TOKEN=...
                            (needs DROPBOX_APP_KEY; DROPBOX_APP_SECRET, or PKCE without it)
@@ -55,8 +63,8 @@ public struct Invocation: Equatable, Sendable {
         Configuration is read from the environment; see docs/configuration.md.
         Exit codes: see docs/exit-codes.md (64 usage, 65 bad remote file, 66 remote missing,
         69 Dropbox unavailable, 70 internal, 74 local I/O, 75 lock timeout, 76 backup conflict,
-        77 credentials rejected, 78 configuration, 126 not executable, 127 not found,
-        128+N signal N).
+        77 credentials rejected, 78 configuration, 80 merged with conflicts set aside,
+        81 merge refused, 126 not executable, 127 not found, 128+N signal N).
         """
 
     /// Parses argv without the program name.
@@ -64,6 +72,7 @@ public struct Invocation: Equatable, Sendable {
         var noExpand = false
         var check = false, backup = false, force = false, auto = false, help = false, version = false
         var hashFiles: [String]?
+        var mergeFiles: [String]?
         var authorize = false
         var index = 0
         var command: [String] = []
@@ -74,6 +83,11 @@ public struct Invocation: Equatable, Sendable {
                 break
             }
             if !arg.hasPrefix("-") || arg == "-" {
+                if let files = mergeFiles, files.count < 3 {
+                    mergeFiles!.append(arg)
+                    index += 1
+                    continue
+                }
                 if hashFiles != nil {
                     hashFiles!.append(arg)
                     index += 1
@@ -91,6 +105,7 @@ public struct Invocation: Equatable, Sendable {
             case "--force": force = true
             case "--auto": auto = true
             case "--hash": hashFiles = hashFiles ?? []
+            case "--merge": mergeFiles = mergeFiles ?? []
             case "--authorize": authorize = true
             default:
                 throw EntrypointError(.usage, "unknown option \(arg) (options go before the command; use -- before a command that starts with -; see --help)")
@@ -100,13 +115,18 @@ public struct Invocation: Equatable, Sendable {
         self.noExpand = noExpand
         if help { mode = .help; return }
         if version { mode = .version; return }
-        let modes = [check, backup, hashFiles != nil, authorize].filter { $0 }.count
-        if modes > 1 { throw EntrypointError(.usage, "--check, --backup, --hash and --authorize cannot be combined") }
+        let modes = [check, backup, hashFiles != nil, authorize, mergeFiles != nil].filter { $0 }.count
+        if modes > 1 { throw EntrypointError(.usage, "--check, --backup, --hash, --merge and --authorize cannot be combined") }
         if force && !backup { throw EntrypointError(.usage, "--force only applies to --backup") }
         if auto && !backup { throw EntrypointError(.usage, "--auto only applies to --backup") }
         if auto && force { throw EntrypointError(.usage, "--auto and --force cannot be combined (an automatic backup never overwrites)") }
         if modes == 1 && !command.isEmpty {
-            throw EntrypointError(.usage, "a command cannot follow --check, --backup, --hash or --authorize (got \(command[0]))")
+            throw EntrypointError(.usage, "a command cannot follow --check, --backup, --hash, --merge or --authorize (got \(command[0]))")
+        }
+        if let files = mergeFiles {
+            guard files.count == 3 else { throw EntrypointError(.usage, "--merge needs three files: BASE THEIRS INTO (got \(files.count))") }
+            mode = .merge(base: files[0], theirs: files[1], into: files[2])
+            return
         }
         if let files = hashFiles {
             guard !files.isEmpty else { throw EntrypointError(.usage, "--hash needs at least one FILE") }

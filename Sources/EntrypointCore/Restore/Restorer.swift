@@ -77,7 +77,7 @@ public struct Restorer {
     /// else owns them.
     func removeStaleTemporaries() {
         let base = FileIO.basename(db)
-        let prefixes = [base + tempInfix, base + ".entrypoint-backup-", base + ".entrypoint.json.tmp-"]
+        let prefixes = [base + tempInfix, base + ".entrypoint-backup-", base + ".entrypoint.json.tmp-", base + MergeInstall.tempInfix, base + ".entrypoint-conflicts-"]
         for name in FileIO.listDirectory(directory) where prefixes.contains(where: name.hasPrefix) {
             let path = directory + "/" + name
             if (try? FileIO.unlinkIfPresent(path)) != nil {
