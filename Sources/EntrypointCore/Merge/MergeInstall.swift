@@ -13,8 +13,8 @@ struct MergeInstall {
     let theirs: String
     let labels: MergeLabels
     let log: Logger
-    /// Keep the pre-merge database as `<db>.local-<UTC time>` (until the merged one is uploaded).
-    var keepCopy = true
+    /// Why the pre-merge database is kept as `<db>.local-<UTC time>` (the KEPT A COPY line).
+    var copyReason = "merged, not replaced"
 
     var directory: String { FileIO.dirname(db) }
     static let tempInfix = ".entrypoint-merge-"
@@ -39,19 +39,17 @@ struct MergeInstall {
         if !report.conflicts.isEmpty {
             report.conflictsPath = try ConflictStore.write(report.conflicts, tables: tables, beside: db, labels: labels)
         }
-        var copy: String?
-        if keepCopy {
-            copy = try keepLocalCopy()
-        }
+        let copy = try keepLocalCopy()
+        report.keptCopy = copy
+        log.warning("KEPT A COPY of the local database: \(copyReason); the old database is now \(copy)")
         for sidecar in SQLite.sidecars(db) {
-            try FileIO.operation(copy == nil ? "remove" : "move", sidecar) { () throws(SystemError) in
-                if let copy { try FileIO.rename(sidecar, copy + String(sidecar.dropFirst(db.count))) } else { try FileIO.unlinkIfPresent(sidecar) }
+            try FileIO.operation("move", sidecar) { () throws(SystemError) in
+                try FileIO.rename(sidecar, copy + String(sidecar.dropFirst(db.count)))
             }
         }
         try FileIO.operation("rename \(path) over", db) { () throws(SystemError) in try FileIO.rename(path, db) }
         temp.removal.keep()
         try FileIO.operation("sync the directory", directory) { () throws(SystemError) in try FileIO.fsyncDirectory(directory) }
-        if let copy { log.info("merge: the database before the merge is kept as \(copy)") }
         return report
     }
 

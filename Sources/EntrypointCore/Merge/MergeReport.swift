@@ -36,6 +36,8 @@ public struct MergeReport: Sendable {
     var conflicts: [ConflictRecord] = []
     /// Where the conflicts went (set once they are written).
     var conflictsPath: String?
+    /// The pre-merge database, kept as `<db>.local-<UTC time>`.
+    var keptCopy: String?
 
     /// The log lines: one per table, re-key and conflict, then a summary.
     func lines() -> [String] {

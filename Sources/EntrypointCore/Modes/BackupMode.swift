@@ -93,6 +93,7 @@ struct BackupMode {
                 log.info("Dropbox already has this database (hash match, rev \(remote.rev)); nothing uploaded")
                 try StateRecord(contentHash: hash, rev: remote.rev, size: remote.size, event: "uploaded", time: Clock.utcStamp(), dataHash: dataHash).save(db)
                 try FailbackRecord.remove(db)
+                BaseCopy.keep(tempPath, for: db, log: log)
                 return
             }
             if force {
@@ -136,6 +137,7 @@ struct BackupMode {
         }
         try StateRecord(contentHash: hash, rev: file.rev, size: file.size, event: "uploaded", time: Clock.utcStamp(), dataHash: dataHash).save(db)
         try FailbackRecord.remove(db)
+        BaseCopy.keep(tempPath, for: db, log: log)  // the uploaded snapshot: the base of a later merge
         log.info("Backed up \(db) to \(config.remotePath) (rev \(file.rev), \(Progress.bytes(file.size)))")
     }
 

@@ -62,7 +62,7 @@ struct CheckMode {
                 return
             }
             // The restore's own decision function (Restorer.run calls the same).
-            let decision = RestoreDecision.decide(local: local, remote: remote, record: record)
+            let (decision, _) = RestoreDecision.decideWithBase(local: local, remote: remote, record: record, db: config.localPath)
             say(decision.checkLine(remote: remote, record: record, keepCopies: config.keepCopies))
             if case .download = decision {
                 var st = statvfs()
