@@ -13,6 +13,8 @@ struct MergeInstall {
     let theirs: String
     let labels: MergeLabels
     let log: Logger
+    /// Test hook: the restore's ENTRYPOINT_TEST_CRASH_AT (SIGKILL at a named point).
+    var crashPoint: (String) -> Void = { _ in }
     /// Why the pre-merge database is kept as `<db>.local-<UTC time>` (the KEPT A COPY line).
     var copyReason = "merged, not replaced"
 
@@ -36,9 +38,11 @@ struct MergeInstall {
             try FileIO.fsync(fd.raw)
         }
         try SQLite.verify(path, what: "the merged database", code: .localIO, consequence: "nothing was changed")
+        crashPoint("merge-verified")
         if !report.conflicts.isEmpty {
             report.conflictsPath = try ConflictStore.write(report.conflicts, tables: tables, beside: db, labels: labels)
         }
+        crashPoint("merge-conflicts-written")
         let copy = try keepLocalCopy()
         report.keptCopy = copy
         log.warning("KEPT A COPY of the local database: \(copyReason); the old database is now \(copy)")
@@ -47,9 +51,11 @@ struct MergeInstall {
                 try FileIO.rename(sidecar, copy + String(sidecar.dropFirst(db.count)))
             }
         }
+        crashPoint("merge-before-rename")
         try FileIO.operation("rename \(path) over", db) { () throws(SystemError) in try FileIO.rename(path, db) }
         temp.removal.keep()
         try FileIO.operation("sync the directory", directory) { () throws(SystemError) in try FileIO.fsyncDirectory(directory) }
+        crashPoint("merge-after-rename")
         return report
     }
 

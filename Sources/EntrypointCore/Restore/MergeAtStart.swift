@@ -12,6 +12,7 @@ extension Restorer {
         let path = download.path
         let labels = MergeLabels(ours: "the local database \(db)", base: "(\(base))", theirs: "Dropbox's rev \(remote.rev)")
         var merge = MergeInstall(db: db, base: base, theirs: path, labels: labels, log: log)
+        merge.crashPoint = { crashPoint($0) }
         merge.copyReason = RestoreDecision.copyReason(.bothChanged, remote: remote) + "; merged, not replaced"
         let report: MergeReport
         do throws(EntrypointError) {
@@ -26,6 +27,7 @@ extension Restorer {
         // Dropbox's rev is now the state this volume shares with it: the record and the base say so
         // (a kill in between leaves a base whose data hash is not the record's: never used).
         try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "merged", time: Clock.utcStamp(), dataHash: download.dataHash).save(db)
+        crashPoint("merge-after-record")
         BaseCopy.keep(path, for: db, log: log)
         pruneCopies()
         log.info("Merged Dropbox's rev \(remote.rev) into \(db); the next backup uploads the result")
