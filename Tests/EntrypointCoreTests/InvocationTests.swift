@@ -46,4 +46,11 @@ import TestSupport
         #expect(throws: EntrypointError.self) { try Invocation(arguments: ["--merge", "b", "t", "i", "cmd"]) }
         #expect(throws: EntrypointError.self) { try Invocation(arguments: ["--merge", "b", "t", "i", "--check"]) }
     }
+
+    @Test func backupMergeIsAFlag() throws {
+        #expect(try Invocation(arguments: ["--backup", "--merge"]).mode == .backup(force: false, automatic: false, merge: true))
+        #expect(try Invocation(arguments: ["--backup"]).mode == .backup(force: false, automatic: false, merge: false))
+        #expect(throws: EntrypointError.self) { try Invocation(arguments: ["--backup", "--merge", "--force"]) }
+        #expect(Invocation.usage.contains("80 merged with conflicts set aside") && Invocation.usage.contains("81 merge refused"))
+    }
 }

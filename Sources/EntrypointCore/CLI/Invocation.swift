@@ -8,7 +8,9 @@ public enum Mode: Equatable, Sendable {
     case run(command: [String])
     case check
     /// `automatic`: `--backup --auto`, as the supervisor runs it (never overwrites, never gives up).
-    case backup(force: Bool, automatic: Bool)
+    /// `merge`: `--backup --merge`: when Dropbox moved on since the base, merge its changes into the
+    /// local database first, then upload.
+    case backup(force: Bool, automatic: Bool, merge: Bool = false)
     case hash(files: [String])
     /// --merge BASE THEIRS INTO: merge THEIRS' changes since BASE into the database INTO.
     case merge(base: String, theirs: String, into: String)
@@ -45,6 +47,9 @@ public struct Invocation: Equatable, Sendable {
           --auto           with --backup: as the supervisor runs it: upload nothing when the data
                            did not change; when the remote changed, upload beside it as
                            <name>.failback-<UTC time><ext> instead of refusing; never overwrites
+          --merge          with --backup: when the remote changed since the base, merge its changes
+                           into the local database (needs the base this volume keeps) and upload
+                           the result, rev-guarded, instead of refusing
           --hash FILE...   print the Dropbox content hash of each FILE
           --merge BASE THEIRS INTO
                            merge THEIRS' changes since BASE into the SQLite database INTO (stop
@@ -113,6 +118,11 @@ public struct Invocation: Equatable, Sendable {
             index += 1
         }
         self.noExpand = noExpand
+        var backupMerge = false
+        if backup, let files = mergeFiles, files.isEmpty {  // --backup --merge: a flag, not the file merge
+            backupMerge = true
+            mergeFiles = nil
+        }
         if help { mode = .help; return }
         if version { mode = .version; return }
         let modes = [check, backup, hashFiles != nil, authorize, mergeFiles != nil].filter { $0 }.count
@@ -120,6 +130,7 @@ public struct Invocation: Equatable, Sendable {
         if force && !backup { throw EntrypointError(.usage, "--force only applies to --backup") }
         if auto && !backup { throw EntrypointError(.usage, "--auto only applies to --backup") }
         if auto && force { throw EntrypointError(.usage, "--auto and --force cannot be combined (an automatic backup never overwrites)") }
+        if backupMerge && force { throw EntrypointError(.usage, "--merge and --force cannot be combined (--force overwrites, --merge keeps both sides' writes)") }
         if modes == 1 && !command.isEmpty {
             throw EntrypointError(.usage, "a command cannot follow --check, --backup, --hash, --merge or --authorize (got \(command[0]))")
         }
@@ -136,7 +147,7 @@ public struct Invocation: Equatable, Sendable {
         } else if check {
             mode = .check
         } else if backup {
-            mode = .backup(force: force, automatic: auto)
+            mode = .backup(force: force, automatic: auto, merge: backupMerge)
         } else {
             mode = .run(command: command)
         }

@@ -12,8 +12,12 @@ struct Merger {
     let theirs: String
     let labels: MergeLabels
 
-    /// Merges; with `commit: false` everything is rolled back (a dry run for --check).
-    func run(commit: Bool = true) throws(EntrypointError) -> (MergeReport, [MergeTable]) {
+    /// Merges; with `commit: false` everything is rolled back (a dry run for --check). `beforeCommit`
+    /// runs inside the transaction, after every check (the conflicts database is written there when
+    /// the output is the live database: never a committed merge without its set-aside changes).
+    func run(
+        commit: Bool = true, beforeCommit: (inout MergeReport, [MergeTable]) throws(EntrypointError) -> Void = { _, _ throws(EntrypointError) in }
+    ) throws(EntrypointError) -> (MergeReport, [MergeTable]) {
         let db = try SQLite.Connection(output, flags: SQLITE_OPEN_READWRITE)
         try db.exec("PRAGMA foreign_keys=OFF")
         var triggers: Int32 = 0
@@ -25,9 +29,10 @@ struct Merger {
         defer { try? db.exec("DETACH theirs"); try? db.exec("DETACH base") }
         try db.exec("BEGIN IMMEDIATE")
         do throws(EntrypointError) {
-            let result = try merge(db)
+            var (report, tables) = try merge(db)
+            if commit { try beforeCommit(&report, tables) }
             try db.exec(commit ? "COMMIT" : "ROLLBACK")
-            return result
+            return (report, tables)
         } catch {
             try? db.exec("ROLLBACK")
             throw error

@@ -14,8 +14,17 @@ struct BackupMode {
     var automatic = false
     let environment: [String: String]
     let log: Logger
+    /// `--backup --merge`: Dropbox's file moved on since the base: merge, then upload (MergeOnUpload).
+    var merge = false
 
-    func run() throws(EntrypointError) {
+    /// What a backup did: done (uploaded, nothing to do, or beside), or merged Dropbox's newer rev
+    /// into the local database, so the caller runs it again to upload the result over that rev.
+    enum Outcome { case done, mergedRunAgain }
+    /// Merges in one `--backup --merge` before it gives up (Dropbox kept moving on).
+    static let mergeRounds = 3
+
+    @discardableResult
+    func run() throws(EntrypointError) -> Outcome {
         let db = config.localPath
         guard config.credentials != .none else {
             throw EntrypointError(.config, "--backup needs Dropbox credentials (DROPBOX_ACCESS_TOKEN, or DROPBOX_APP_KEY + DROPBOX_REFRESH_TOKEN)")
@@ -85,7 +94,7 @@ struct BackupMode {
         // this volume's own upload, which someone else's upload has just replaced.)
         if automatic, let record, record.dataHash == dataHash, let remote, remote.rev == record.rev {
             log.info("backup: no change since rev \(remote.rev); nothing uploaded")
-            return
+            return .done
         }
         var mode: JSON
         if let remote {
@@ -94,13 +103,15 @@ struct BackupMode {
                 try StateRecord(contentHash: hash, rev: remote.rev, size: remote.size, event: "uploaded", time: Clock.utcStamp(), dataHash: dataHash).save(db)
                 try FailbackRecord.remove(db)
                 BaseCopy.keep(tempPath, for: db, log: log)
-                return
+                return .done
             }
             if force {
                 log.warning("--force: overwriting \(config.remotePath) (rev \(remote.rev)) regardless of its history")
                 mode = .string("overwrite")
             } else if let record, record.rev == remote.rev {
                 mode = .object([(".tag", .string("update")), ("update", .string(record.rev))])
+            } else if merge, let record, try mergeIntoLive(remote, record: record, client: client, restorer: restorer) {
+                return .mergedRunAgain
             } else if automatic {
                 let why = record.map {
                     "changed since this volume's last \($0.event == "uploaded" ? "upload" : "restore") (rev \($0.rev), now rev \(remote.rev)"
@@ -108,7 +119,7 @@ struct BackupMode {
                 }
                     ?? "(rev \(remote.rev)) is not known to this volume (\(StateRecord.path(for: db)) is missing)"
                 try uploadBeside(client, snapshot, remote: remote, why: why)
-                return
+                return .done
             } else {
                 let why = record.map { "it is rev \(remote.rev) (modified \(remote.serverModified)), but this volume last restored rev \($0.rev)" }
                     ?? "this volume has no record of restoring it (\(StateRecord.path(for: db)) is missing)"
@@ -133,12 +144,13 @@ struct BackupMode {
             let now = try client.metadata(config.remotePath)
             let why = "changed during this backup (rev \(remote?.rev ?? "none"), now \(now.map { "rev " + $0.rev } ?? "no file"))"
             try uploadBeside(client, snapshot, remote: now, why: why)
-            return
+            return .done
         }
         try StateRecord(contentHash: hash, rev: file.rev, size: file.size, event: "uploaded", time: Clock.utcStamp(), dataHash: dataHash).save(db)
         try FailbackRecord.remove(db)
         BaseCopy.keep(tempPath, for: db, log: log)  // the uploaded snapshot: the base of a later merge
         log.info("Backed up \(db) to \(config.remotePath) (rev \(file.rev), \(Progress.bytes(file.size)))")
+        return .done
     }
 
     /// The snapshot being uploaded: its open descriptor, size and both hashes.
