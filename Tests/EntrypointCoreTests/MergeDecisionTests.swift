@@ -45,4 +45,24 @@ import TestSupport
         #expect(BaseCopy.proven(for: db, record: record(data: next)) != nil)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["app.db.entrypoint-base", "snap.db"])
     }
+
+    @Test func theBackupDecision() {
+        func decide(_ remote: RemoteFile?, _ record: StateRecord?, data: String = "snap", force: Bool = false, auto: Bool = false, merge: Bool = false, base: Bool = false) -> BackupDecision {
+            BackupDecision.decide(remote: remote, record: record, contentHash: "snap-content", dataHash: data, force: force, automatic: auto, merge: merge, baseAvailable: base)
+        }
+        let same = RemoteFile(.object([("rev", .string("r2")), ("size", .number(100)), ("content_hash", .string("snap-content"))]))!
+        let atRecord = StateRecord(contentHash: "remote", rev: "r2", size: 100, event: "uploaded", time: "t", dataHash: "snap")
+        #expect(decide(nil, nil) == .add)
+        #expect(decide(remote, atRecord, auto: true) == .nothingToUpload(rev: "r2"))
+        #expect(decide(remote, atRecord, data: "newer", auto: true) == .update(rev: "r2"))
+        #expect(decide(same, record()) == .alreadyThere(rev: "r2"))
+        #expect(decide(remote, record(), force: true) == .overwrite(rev: "r2"))
+        // Dropbox moved on since the record (r1 → r2):
+        #expect(decide(remote, record()) == .refuse(rev: "r2"))
+        #expect(decide(remote, record(), auto: true) == .beside(rev: "r2"))
+        #expect(decide(remote, record(), merge: true, base: true) == .mergeThenUpload(rev: "r2"))
+        #expect(decide(remote, record(), merge: true, base: false) == .refuse(rev: "r2"), "no base proved: no merge")
+        #expect(decide(remote, nil, merge: true, base: true) == .refuse(rev: "r2"), "no record: no base")
+        #expect(decide(remote, nil, auto: true) == .beside(rev: "r2"))
+    }
 }

@@ -9,10 +9,7 @@ extension BackupMode {
     /// says why); the caller then does what it did without a merge.
     func mergeIntoLive(_ remote: RemoteFile, record: StateRecord, client: DropboxClient, restorer: Restorer) throws(EntrypointError) -> Bool {
         let db = config.localPath
-        guard let base = BaseCopy.proven(for: db, record: record) else {
-            log.warning("--merge: no base of rev \(record.rev) on this volume (\(BaseCopy.path(for: db)) is missing or describes another state); not merging")
-            return false
-        }
+        guard let base = BaseCopy.proven(for: db, record: record) else { return false }
         log.info("Dropbox's \(config.remotePath) moved on since rev \(record.rev) (now rev \(remote.rev)): merging its changes into \(db)")
         let download = try restorer.downloadVerified(remote, client: client)
         let labels = MergeLabels(ours: "the local database \(db)", base: "(\(base))", theirs: "Dropbox's rev \(remote.rev)")
