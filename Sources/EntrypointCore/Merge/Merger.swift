@@ -26,7 +26,6 @@ struct Merger {
         }
         try attach(db, base, as: MergeSchemas.base, label: labels.base)
         try attach(db, theirs, as: MergeSchemas.theirs, label: labels.theirs)
-        defer { try? db.exec("DETACH theirs"); try? db.exec("DETACH base") }
         try db.exec("BEGIN IMMEDIATE")
         do throws(EntrypointError) {
             var (report, tables) = try merge(db)
@@ -34,7 +33,7 @@ struct Merger {
             try db.exec(commit ? "COMMIT" : "ROLLBACK")
             return (report, tables)
         } catch {
-            try? db.exec("ROLLBACK")
+            bestEffort("an open transaction is rolled back when the connection closes anyway", sqlite3_exec(db.db, "ROLLBACK", nil, nil, nil))
             throw error
         }
     }

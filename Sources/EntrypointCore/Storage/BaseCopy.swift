@@ -38,6 +38,7 @@ enum BaseCopy {
     }
 
     /// The base, when its data hash is the record's (`data_hash`): the state the record describes.
+    /// A base that cannot be read proves nothing (nil, as a missing one).
     static func proven(for db: String, record: StateRecord?) -> String? {
         let base = path(for: db)
         guard let expected = record?.dataHash, FileIO.exists(base),
