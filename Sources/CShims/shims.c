@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <sys/prctl.h>
+#include <sqlite3.h>
 
 CURLcode ep_curl_setopt_long(CURL *curl, CURLoption option, long value) { return curl_easy_setopt(curl, option, value); }
 CURLcode ep_curl_setopt_off(CURL *curl, CURLoption option, curl_off_t value) { return curl_easy_setopt(curl, option, value); }
@@ -132,4 +133,8 @@ int ep_spawn_actions_closefrom(posix_spawn_file_actions_t *actions, int from) {
 
 int ep_sync_file_range_write(int fd, int64_t offset, int64_t count) {
     return sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE);
+}
+
+int ep_sqlite_enable_triggers(void *db, int on, int *out) {
+    return sqlite3_db_config((sqlite3 *)db, SQLITE_DBCONFIG_ENABLE_TRIGGER, on, out);
 }

@@ -31,6 +31,9 @@ public enum Entrypoint {
             return 0
         case .hash(let files):
             return HashMode.run(files, log: log)
+        case .merge(let base, let theirs, let into):
+            ep_signals_install()
+            return try MergeMode(base: base, theirs: theirs, into: into, log: log).run()
         case .authorize:
             try AuthorizeMode(environment: environment, log: log).run()
             return 0
@@ -47,10 +50,20 @@ public enum Entrypoint {
             let config = try configured(environment, log)
             try CheckMode(config: config, environment: environment, log: log).run()
             return 0
-        case .backup(let force, let automatic):
+        case .backup(let force, let automatic, let merge):
             let config = try configured(environment, log)
             ep_signals_install()
-            try BackupMode(config: config, force: force, automatic: automatic, environment: environment, log: log).run()
+            var backup = BackupMode(config: config, force: force, automatic: automatic, environment: environment, log: log)
+            backup.merge = merge
+            // A backup that merged Dropbox's newer rev into the database runs again (a new snapshot,
+            // uploaded over that rev); Dropbox moving on again means another merge.
+            var merges = 0
+            while try backup.run() == .mergedRunAgain {
+                merges += 1
+                guard merges < BackupMode.mergeRounds else {
+                    throw EntrypointError(.conflict, "Dropbox's \(config.remotePath) kept changing during the backup (merged \(merges) times); the merges are in the local database, nothing more was uploaded; run the backup again")
+                }
+            }
             return 0
         case .run(let command):
             let config = try configured(environment, log)

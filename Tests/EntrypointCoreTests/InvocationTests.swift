@@ -38,3 +38,19 @@ import TestSupport
         } throws: { ($0 as? EntrypointError)?.code == .usage }
     }
 }
+
+@Suite struct MergeInvocationTests {
+    @Test func mergeTakesThreeFiles() throws {
+        #expect(try Invocation(arguments: ["--merge", "b", "t", "i"]).mode == .merge(base: "b", theirs: "t", into: "i"))
+        #expect(throws: EntrypointError.self) { try Invocation(arguments: ["--merge", "b", "t"]) }
+        #expect(throws: EntrypointError.self) { try Invocation(arguments: ["--merge", "b", "t", "i", "cmd"]) }
+        #expect(throws: EntrypointError.self) { try Invocation(arguments: ["--merge", "b", "t", "i", "--check"]) }
+    }
+
+    @Test func backupMergeIsAFlag() throws {
+        #expect(try Invocation(arguments: ["--backup", "--merge"]).mode == .backup(force: false, automatic: false, merge: true))
+        #expect(try Invocation(arguments: ["--backup"]).mode == .backup(force: false, automatic: false, merge: false))
+        #expect(throws: EntrypointError.self) { try Invocation(arguments: ["--backup", "--merge", "--force"]) }
+        #expect(Invocation.usage.contains("80 merged with conflicts set aside") && Invocation.usage.contains("81 merge refused"))
+    }
+}

@@ -47,10 +47,12 @@ final class World: @unchecked Sendable {
         return file
     }
 
-    /// Files in the database directory other than the database itself (temporaries, copies, sidecars).
+    /// Files in the database directory other than the database itself, its record, lock and base
+    /// (temporaries, copies, sidecars).
     func leftovers() -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: volume.path + "/database")) ?? []
-        return names.filter { $0 != "production.db" && $0 != "production.db.entrypoint.json" && $0 != "production.db.entrypoint.lock" }.sorted()
+        let kept = ["production.db", "production.db.entrypoint.json", "production.db.entrypoint.lock", "production.db.entrypoint-base"]
+        return names.filter { !kept.contains($0) }.sorted()
     }
 }
 

@@ -60,6 +60,11 @@ int ep_pipe_cloexec(int fds[_Nonnull 2]);
 /// a spawned test child gets only 0, 1 and 2, whatever other tests have open at that moment.
 int ep_spawn_actions_closefrom(posix_spawn_file_actions_t *_Nonnull actions, int from);
 
+/// sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER, on, &out) (variadic): the merge applies
+/// changes with the app's triggers off (their effects are already in the changes). `db` is a sqlite3*.
+/// Returns SQLite's result code; `*out` is the setting afterwards.
+int ep_sqlite_enable_triggers(void *_Nonnull db, int on, int *_Nonnull out);
+
 /// The CA bundle embedded at build time (scripts/build-static.sh generates embedded_ca.inc);
 /// length 0 when the build had none.
 const unsigned char *_Nonnull ep_embedded_ca(size_t *_Nonnull length);

@@ -8,8 +8,12 @@ public enum Mode: Equatable, Sendable {
     case run(command: [String])
     case check
     /// `automatic`: `--backup --auto`, as the supervisor runs it (never overwrites, never gives up).
-    case backup(force: Bool, automatic: Bool)
+    /// `merge`: `--backup --merge`: when Dropbox moved on since the base, merge its changes into the
+    /// local database first, then upload.
+    case backup(force: Bool, automatic: Bool, merge: Bool = false)
     case hash(files: [String])
+    /// --merge BASE THEIRS INTO: merge THEIRS' changes since BASE into the database INTO.
+    case merge(base: String, theirs: String, into: String)
     /// --authorize: get a refresh token (the code flow without a redirect).
     case authorize
     /// --revisions: list DROPBOX_DB_PATH's revisions in Dropbox.
@@ -47,12 +51,21 @@ public struct Invocation: Equatable, Sendable {
           --auto           with --backup: as the supervisor runs it: upload nothing when the data
                            did not change; when the remote changed, upload beside it as
                            <name>.failback-<UTC time><ext> instead of refusing; never overwrites
+          --merge          with --backup: when the remote changed since the base, merge its changes
+                           into the local database (needs the base this volume keeps) and upload
+                           the result, rev-guarded, instead of refusing
           --hash FILE...   print the Dropbox content hash of each FILE
           --revisions      list DROPBOX_DB_PATH's revisions in Dropbox, newest first, one per line:
                            rev, time (UTC), size in bytes, content hash
           --download REV FILE
                            download revision REV of the database to the new file FILE (verified
                            against Dropbox's content hash; never overwrites an existing FILE)
+          --merge BASE THEIRS INTO
+                           merge THEIRS' changes since BASE into the SQLite database INTO (stop
+                           the app first): rows re-keyed and changes set aside are logged, the
+                           set-aside ones kept in <INTO stem>.conflicts-<UTC time><ext>; INTO is
+                           replaced crash-safely, the old one kept as INTO.local-<UTC time>;
+                           exit 0 all merged, 80 some set aside, 81 refused (nothing changed)
           --authorize      get a refresh token once: prints the Dropbox authorize URL, reads the
                            code you paste, prints DROPBOX_APP_KEY=... and DROPBOX_REFRESH_TOKEN=...
                            (needs DROPBOX_APP_KEY; DROPBOX_APP_SECRET, or PKCE without it)
@@ -66,7 +79,8 @@ public struct Invocation: Equatable, Sendable {
         69 Dropbox unavailable, 70 internal, 71 cannot switch to ENTRYPOINT_APP_USER,
         72 Dropbox account full or team upload limit, 73 Dropbox-API-Path-Root refused,
         74 local I/O, 75 lock timeout, 76 backup conflict, 77 credentials rejected,
-        78 configuration, 126 not executable, 127 not found, 128+N signal N).
+        78 configuration, 80 merged with conflicts set aside, 81 merge refused,
+        126 not executable, 127 not found, 128+N signal N).
         """
 
     /// Parses argv without the program name.
@@ -74,6 +88,7 @@ public struct Invocation: Equatable, Sendable {
         var noExpand = false
         var check = false, backup = false, force = false, auto = false, help = false, version = false
         var hashFiles: [String]?
+        var mergeFiles: [String]?
         var authorize = false
         var revisions = false
         var download: [String]?
@@ -91,6 +106,11 @@ public struct Invocation: Equatable, Sendable {
                 continue
             }
             if !arg.hasPrefix("-") || arg == "-" {
+                if let files = mergeFiles, files.count < 3 {
+                    mergeFiles!.append(arg)
+                    index += 1
+                    continue
+                }
                 if hashFiles != nil {
                     hashFiles!.append(arg)
                     index += 1
@@ -108,6 +128,7 @@ public struct Invocation: Equatable, Sendable {
             case "--force": force = true
             case "--auto": auto = true
             case "--hash": hashFiles = hashFiles ?? []
+            case "--merge": mergeFiles = mergeFiles ?? []
             case "--authorize": authorize = true
             case "--revisions": revisions = true
             case "--download": download = download ?? []
@@ -117,18 +138,29 @@ public struct Invocation: Equatable, Sendable {
             index += 1
         }
         self.noExpand = noExpand
+        var backupMerge = false
+        if backup, let files = mergeFiles, files.isEmpty {  // --backup --merge: a flag, not the file merge
+            backupMerge = true
+            mergeFiles = nil
+        }
         if help { mode = .help; return }
         if version { mode = .version; return }
-        let modes = [check, backup, hashFiles != nil, authorize, revisions, download != nil].filter { $0 }.count
-        if modes > 1 { throw EntrypointError(.usage, "--check, --backup, --hash, --authorize, --revisions and --download cannot be combined") }
+        let modes = [check, backup, hashFiles != nil, authorize, revisions, download != nil, mergeFiles != nil].filter { $0 }.count
+        if modes > 1 { throw EntrypointError(.usage, "--check, --backup, --hash, --merge, --authorize, --revisions and --download cannot be combined") }
         if force && !backup { throw EntrypointError(.usage, "--force only applies to --backup") }
         if auto && !backup { throw EntrypointError(.usage, "--auto only applies to --backup") }
         if auto && force { throw EntrypointError(.usage, "--auto and --force cannot be combined (an automatic backup never overwrites)") }
+        if backupMerge && force { throw EntrypointError(.usage, "--merge and --force cannot be combined (--force overwrites, --merge keeps both sides' writes)") }
         if modes == 1 && !command.isEmpty {
-            throw EntrypointError(.usage, "a command cannot follow --check, --backup, --hash, --authorize, --revisions or --download (got \(command[0]))")
+            throw EntrypointError(.usage, "a command cannot follow --check, --backup, --hash, --merge, --authorize, --revisions or --download (got \(command[0]))")
         }
         if let got = download, got.count < 2 || got.contains(where: \.isEmpty) {
             throw EntrypointError(.usage, "--download needs REV and FILE (entrypoint --download REV FILE; --revisions lists the revs)")
+        }
+        if let files = mergeFiles {
+            guard files.count == 3 else { throw EntrypointError(.usage, "--merge needs three files: BASE THEIRS INTO (got \(files.count))") }
+            mode = .merge(base: files[0], theirs: files[1], into: files[2])
+            return
         }
         if let files = hashFiles {
             guard !files.isEmpty else { throw EntrypointError(.usage, "--hash needs at least one FILE") }
@@ -142,7 +174,7 @@ public struct Invocation: Equatable, Sendable {
         } else if check {
             mode = .check
         } else if backup {
-            mode = .backup(force: force, automatic: auto)
+            mode = .backup(force: force, automatic: auto, merge: backupMerge)
         } else {
             mode = .run(command: command)
         }

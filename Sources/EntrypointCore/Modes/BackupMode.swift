@@ -14,8 +14,17 @@ struct BackupMode {
     var automatic = false
     let environment: [String: String]
     let log: Logger
+    /// `--backup --merge`: Dropbox's file moved on since the base: merge, then upload (MergeOnUpload).
+    var merge = false
 
-    func run() throws(EntrypointError) {
+    /// What a backup did: done (uploaded, nothing to do, or beside), or merged Dropbox's newer rev
+    /// into the local database, so the caller runs it again to upload the result over that rev.
+    enum Outcome { case done, mergedRunAgain }
+    /// Merges in one `--backup --merge` before it gives up (Dropbox kept moving on).
+    static let mergeRounds = 3
+
+    @discardableResult
+    func run() throws(EntrypointError) -> Outcome {
         let db = config.localPath
         // A worker on a terminal runs in a background process group: with `stty tostop` its first log
         // line would stop it (SIGTTOU) until the supervisor's deadline. It writes its lines anyway.
@@ -85,41 +94,51 @@ struct BackupMode {
         let (hash, dataHash, blocks) = try hashes()
         let record = StateRecord.load(db)?.resolved(against: remote)
         let snapshot = Snapshot(fd: fd, size: snapshotSize, hash: hash, dataHash: dataHash, blockDigests: blocks)
-        // --auto: the data is what Dropbox still has at the record's rev: nothing to upload. (When
-        // Dropbox's file moved on, even unchanged data goes beside it below: the record's rev may be
-        // this volume's own upload, which someone else's upload has just replaced.)
-        if automatic, let record, record.dataHash == dataHash, let remote, remote.rev == record.rev {
-            log.info("backup: no change since rev \(remote.rev); nothing uploaded")
-            return
-        }
+        // The decision (Backup/BackupDecision.swift). --auto: the data is what Dropbox still has at the
+        // record's rev: nothing to upload. (When Dropbox's file moved on, even unchanged data goes
+        // beside it below: the record's rev may be this volume's own upload, which someone else's
+        // upload has just replaced.) The base is hashed only when a merge is asked for and possible.
+        let mergeable = merge && record != nil && remote != nil && remote?.rev != record?.rev
+        let decision = BackupDecision.decide(
+            remote: remote, record: record, contentHash: hash, dataHash: dataHash, force: force, automatic: automatic, merge: merge,
+            baseAvailable: mergeable && BaseCopy.proven(for: db, record: record) != nil)
         var mode: JSON
-        if let remote {
-            if remote.contentHash == hash {
-                log.info("Dropbox already has this database (hash match, rev \(remote.rev)); nothing uploaded")
-                try StateRecord(contentHash: hash, rev: remote.rev, size: remote.size, event: "uploaded", time: Clock.utcStamp(), dataHash: dataHash).save(db)
-                try FailbackRecord.remove(db)
-                return
-            }
-            if force {
-                log.warning("--force: overwriting \(config.remotePath) (rev \(remote.rev)) regardless of its history")
-                mode = .string("overwrite")
-            } else if let record, record.rev == remote.rev {
-                mode = .object([(".tag", .string("update")), ("update", .string(record.rev))])
-            } else if automatic {
-                let why = record.map {
-                    "changed since this volume's last \($0.event == "uploaded" ? "upload" : "restore") (rev \($0.rev), now rev \(remote.rev)"
-                        + ($0.dataHash == dataHash ? "; this volume has written nothing since rev \($0.rev))" : ")")
-                }
-                    ?? "(rev \(remote.rev)) is not known to this volume (\(StateRecord.path(for: db)) is missing)"
-                try uploadBeside(client, snapshot, remote: remote, why: why)
-                return
-            } else {
-                let why = record.map { "it is rev \(remote.rev) (modified \(remote.serverModified)), but this volume last restored rev \($0.rev)" }
-                    ?? "this volume has no record of restoring it (\(StateRecord.path(for: db)) is missing)"
-                throw EntrypointError(.conflict, "not overwriting \(config.remotePath) in Dropbox: \(why); the main server may have uploaded since. Nothing was changed. Use --backup --force to overwrite it")
-            }
-        } else {
+        switch decision {
+        case .nothingToUpload(let rev):
+            log.info("backup: no change since rev \(rev); nothing uploaded")
+            return .done
+        case .alreadyThere(let rev):
+            log.info("Dropbox already has this database (hash match, rev \(rev)); nothing uploaded")
+            try StateRecord(contentHash: hash, rev: rev, size: remote?.size ?? UInt64(snapshotSize), event: "uploaded", time: Clock.utcStamp(), dataHash: dataHash).save(db)
+            try FailbackRecord.remove(db)
+            BaseCopy.keep(tempPath, for: db, log: log)
+            return .done
+        case .add:
             mode = .string("add")
+        case .overwrite(let rev):
+            log.warning("--force: overwriting \(config.remotePath) (rev \(rev)) regardless of its history")
+            mode = .string("overwrite")
+        case .update(let rev):
+            mode = .object([(".tag", .string("update")), ("update", .string(rev))])
+        case .mergeThenUpload:
+            if let remote, let record, try mergeIntoLive(remote, record: record, client: client, restorer: restorer) { return .mergedRunAgain }
+            guard automatic else { try refuse(remote, record); return .done }
+            try uploadBeside(client, snapshot, remote: remote, why: "changed since this volume's last upload or restore (now rev \(remote?.rev ?? "?")), and the merge was refused")
+            return .done
+        case .beside(let rev):
+            let why = record.map {
+                "changed since this volume's last \($0.event == "uploaded" ? "upload" : "restore") (rev \($0.rev), now rev \(rev)"
+                    + ($0.dataHash == dataHash ? "; this volume has written nothing since rev \($0.rev))" : ")")
+            }
+                ?? "(rev \(rev)) is not known to this volume (\(StateRecord.path(for: db)) is missing)"
+            try uploadBeside(client, snapshot, remote: remote, why: why)
+            return .done
+        case .refuse:
+            if merge, let record {
+                log.warning("--merge: no base of rev \(record.rev) on this volume (\(BaseCopy.path(for: db)) is missing or describes another state); not merging")
+            }
+            try refuse(remote, record)
+            return .done
         }
 
         // Written before the commit: an answer that never arrives leaves it (StateRecord.resolved).
@@ -133,15 +152,27 @@ struct BackupMode {
             file = try store(client, snapshot, path: config.remotePath, mode: mode)
         } catch {
             // Dropbox's file moved on between the metadata and the commit (update mode refused it).
+            // --merge: the next round merges that newer rev.
+            if merge && error.code == .conflict { return .mergedRunAgain }
             guard automatic, error.code == .conflict else { throw error }
             let now = try client.metadata(config.remotePath)
             let why = "changed during this backup (rev \(remote?.rev ?? "none"), now \(now.map { "rev " + $0.rev } ?? "no file"))"
             try uploadBeside(client, snapshot, remote: now, why: why)
-            return
+            return .done
         }
         try StateRecord(contentHash: hash, rev: file.rev, size: file.size, event: "uploaded", time: Clock.utcStamp(), dataHash: dataHash).save(db)
         try FailbackRecord.remove(db)
+        BaseCopy.keep(tempPath, for: db, log: log)  // the uploaded snapshot: the base of a later merge
         log.info("Backed up \(db) to \(config.remotePath) (rev \(file.rev), \(Progress.bytes(file.size)))")
+        return .done
+    }
+
+    /// Manual `--backup` when Dropbox's file moved on (or this volume has no record): exit 76.
+    func refuse(_ remote: RemoteFile?, _ record: StateRecord?) throws(EntrypointError) {
+        let rev = remote?.rev ?? "?"
+        let why = record.map { "it is rev \(rev) (modified \(remote?.serverModified ?? "?")), but this volume last restored rev \($0.rev)" }
+            ?? "this volume has no record of restoring it (\(StateRecord.path(for: config.localPath)) is missing)"
+        throw EntrypointError(.conflict, "not overwriting \(config.remotePath) in Dropbox: \(why); the main server may have uploaded since. Nothing was changed. Use --backup --force to overwrite it")
     }
 
     /// The snapshot being uploaded: its open descriptor, size and both hashes.

@@ -72,8 +72,9 @@ struct CheckMode {
                 return
             }
             // The restore's own decision function (Restorer.run calls the same).
-            let decision = RestoreDecision.decide(local: local, remote: remote, record: record)
+            let (decision, base) = RestoreDecision.decideWithBase(local: local, remote: remote, record: record, db: config.localPath)
             say(decision.checkLine(remote: remote, record: record, keepCopies: config.keepCopies))
+            if case .merge = decision, let base { try previewMerge(remote, base: base, restorer: restorer, client: client) }
             if case .download = decision {
                 var st = statvfs()
                 if statvfs(FileIO.dirname(config.localPath), &st) == 0 {

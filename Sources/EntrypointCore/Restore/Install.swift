@@ -4,9 +4,25 @@ import CShims
 import Glibc
 
 
+/// A downloaded revision, verified, in its temporary file beside the database (removed when this
+/// goes out of scope unless it was installed).
+struct VerifiedDownload: ~Copyable {
+    var removal: RemovalOnExit
+    /// The data hash of the bytes written (for the record).
+    let dataHash: String
+    var path: String { removal.path }
+}
+
 extension Restorer {
     /// Download → verify → keep a copy of a changed local database → rename over it → fsync.
     func install(_ remote: RemoteFile, client: DropboxClient, keepLocal: Bool, reason: DownloadReason) throws(EntrypointError) -> String? {
+        let download = try downloadVerified(remote, client: client)
+        return try installVerified(download, remote: remote, keepLocal: keepLocal, reason: reason)
+    }
+
+    /// Steps 1-7 of the install (docs/design.md): the checked rev downloaded into a temporary file
+    /// beside the database, fsynced, closed and verified.
+    func downloadVerified(_ remote: RemoteFile, client: DropboxClient) throws(EntrypointError) -> VerifiedDownload {
         let mode = databaseMode
         var temp = try FileIO.operation("create a temporary file in", directory) { () throws(SystemError) in
             try FileIO.createTemporary(near: db, infix: tempInfix, mode: mode)
@@ -36,8 +52,18 @@ extension Restorer {
         descriptor.close()
         try SQLite.verify(path, what: what)
         try client.checkSignal()
+        return VerifiedDownload(removal: temp.removal, dataHash: dataHash)
+    }
 
+    /// Steps 8-13: keep a copy of a changed local database, move its sidecars, rename the verified
+    /// download over it, fsync, write the record, prune old copies.
+    func installVerified(_ download: consuming VerifiedDownload, remote: RemoteFile, keepLocal: Bool, reason: DownloadReason) throws(EntrypointError) -> String? {
+        let path = download.path
+        let dataHash = download.dataHash
         crashPoint("verified")
+        // The state this volume now shares with Dropbox, kept for a later merge (a copy: `path`
+        // becomes the live database).
+        BaseCopy.keep(path, for: db, log: log, link: false)
         var keptCopy: String?
         if keepLocal {
             if config.keepCopies > 0 {
@@ -61,7 +87,7 @@ extension Restorer {
         }
         crashPoint("before-rename")
         try FileIO.operation("rename \(path) over", db) { () throws(SystemError) in try FileIO.rename(path, db) }
-        temp.removal.keep()
+        download.removal.keep()
         crashPoint("after-rename")
         try FileIO.operation("sync the directory", directory) { () throws(SystemError) in try FileIO.fsyncDirectory(directory) }
         crashPoint("before-record")

@@ -37,13 +37,18 @@ enum RestoreDecision: Equatable {
     case keepLocalChanges(rev: String)
     /// Download and install Dropbox's rev; keep the local database as a copy first when `keepCopy`.
     case download(keepCopy: Bool, reason: DownloadReason)
+    /// Both changed since the record and the base (the state the record describes) is at hand:
+    /// merge Dropbox's changes since the base into the local database instead of replacing it.
+    case merge(rev: String)
 
     /// Decides from the local database (nil when missing), Dropbox's metadata and the record.
     ///
     /// - Remote changed: Dropbox's rev or content hash is not the record's.
     /// - Local changed: its data hash is not the record's `data_hash`; for a record without one
     ///   (older versions), its content hash is not the record's `local_hash` (or `content_hash`).
-    static func decide(local: LocalState?, remote: RemoteFile, record: StateRecord?) -> RestoreDecision {
+    /// - Both changed: merge when `baseAvailable` (the base copy proves the record's state), else
+    ///   download and keep the local database as a copy.
+    static func decide(local: LocalState?, remote: RemoteFile, record: StateRecord?, baseAvailable: Bool = false) -> RestoreDecision {
         if let local, local.contentHash == remote.contentHash { return .hashMatch }
         guard let local, local.size > 0 else { return .download(keepCopy: false, reason: .noLocal) }
         if let why = local.unusable { return .download(keepCopy: true, reason: .localUnusable(why)) }
@@ -54,8 +59,16 @@ enum RestoreDecision: Equatable {
         case (false, false): return .sameData(rev: remote.rev)
         case (false, true): return .keepLocalChanges(rev: remote.rev)
         case (true, false): return .download(keepCopy: false, reason: .remoteChanged)
-        case (true, true): return .download(keepCopy: true, reason: .bothChanged)
+        case (true, true): return baseAvailable ? .merge(rev: remote.rev) : .download(keepCopy: true, reason: .bothChanged)
         }
+    }
+
+    /// `decide`, with the base copy looked at (hashed) only when both changed: the restore and
+    /// --check call this. Returns the base's path for a merge.
+    static func decideWithBase(local: LocalState?, remote: RemoteFile, record: StateRecord?, db: String) -> (RestoreDecision, String?) {
+        let decision = decide(local: local, remote: remote, record: record)
+        guard decision == .download(keepCopy: true, reason: .bothChanged), let base = BaseCopy.proven(for: db, record: record) else { return (decision, nil) }
+        return (decide(local: local, remote: remote, record: record, baseAvailable: true), base)
     }
 
     /// The restore's log line for a decision that downloads nothing.
@@ -92,6 +105,9 @@ enum RestoreDecision: Equatable {
             return "result: no download needed: " + Self.sameDataText(rev: rev, record: record)
         case .keepLocalChanges(let rev):
             return "result: would keep the local database: it has changes not yet in Dropbox (rev \(rev) unchanged); nothing would be downloaded"
+        case .merge(let rev):
+            return "result: would merge Dropbox's rev \(rev) into the local database (both changed since rev \(record?.rev ?? "?"), whose base is kept on this volume); if the merge is refused (a schema change, a table without a primary key changed on both sides), would download it instead, keeping the local database as a copy first: "
+                + Self.copyReason(.bothChanged, remote: remote)
         case .download(let keepCopy, let reason):
             var line = "result: would download rev \(remote.rev) (\(Progress.bytes(remote.size))) and replace \(reason == .noLocal ? "nothing (no local database)" : "the local database")"
             if keepCopy {

@@ -13,6 +13,9 @@ public enum RestoreOutcome: Equatable, Sendable {
     case sameData  // neither side changed since the record; nothing downloaded
     case keptLocalChanges  // Dropbox unchanged, the local database changed: kept, nothing downloaded
     case restored(keptCopy: String?)
+    /// Both changed: Dropbox's changes were merged into the local database, which now holds writes
+    /// Dropbox lacks (the next backup uploads them).
+    case merged(keptCopy: String?)
 
     /// The local database is known to hold what Dropbox holds (the record's data): a hash match, the
     /// same data, or a file just installed. Anything else (kept local changes, if-missing, restore
@@ -20,7 +23,7 @@ public enum RestoreOutcome: Equatable, Sendable {
     public var matchesDropbox: Bool {
         switch self {
         case .upToDate, .sameData, .restored: true
-        case .skippedNoCredentials, .skippedModeOff, .keptExisting, .keptLocalChanges: false
+        case .skippedNoCredentials, .skippedModeOff, .keptExisting, .keptLocalChanges, .merged: false
         }
     }
 }
@@ -77,7 +80,7 @@ public struct Restorer {
     /// else owns them.
     func removeStaleTemporaries() {
         let base = FileIO.basename(db)
-        let prefixes = [base + tempInfix, base + ".entrypoint-backup-", base + ".entrypoint.json.tmp-"]
+        let prefixes = [base + tempInfix, base + ".entrypoint-backup-", base + ".entrypoint.json.tmp-", base + MergeInstall.tempInfix, base + ".entrypoint-conflicts-", base + BaseCopy.tempInfix]
         for name in FileIO.listDirectory(directory) where prefixes.contains(where: name.hasPrefix) {
             let path = directory + "/" + name
             if (try? FileIO.unlinkIfPresent(path)) != nil {
@@ -137,7 +140,8 @@ public struct Restorer {
             }
         }
         let record = StateRecord.load(db)?.resolved(against: remote)
-        switch RestoreDecision.decide(local: local, remote: remote, record: record) {
+        let (decision, base) = RestoreDecision.decideWithBase(local: local, remote: remote, record: record, db: db)
+        switch decision {
         case .hashMatch:
             log.info("No download needed (hash match)")
             log.debug("content hash \(remote.contentHash), rev \(remote.rev), \(remote.size) bytes")
@@ -165,6 +169,10 @@ public struct Restorer {
             let keptCopy = try install(remote, client: client, keepLocal: hasLocal && keepCopy, reason: reason)
             log.info("Restored to \(db)")
             return .restored(keptCopy: keptCopy)
+        case .merge(let rev):
+            log.info("Both changed since rev \(record?.rev ?? "?"): merging Dropbox's rev \(rev) into the local database (docs/design.md, \"The merge\")")
+            preconnect?.handOver(to: client)
+            return try mergeAtStart(remote, base: base ?? BaseCopy.path(for: db), client: client)
         }
     }
 }

@@ -30,6 +30,10 @@ public enum ExitCode: Int32, Sendable {
     /// Dropbox rejected the credentials (revoked/invalid refresh token, wrong app key or secret).
     case authRejected = 77
     case config = 78
+    /// --merge: merged, but some changes were set aside in the conflicts database.
+    case mergeConflicts = 80
+    /// A merge was refused (a schema changed, a table sessions cannot merge); nothing was changed.
+    case mergeRefused = 81
     case notExecutable = 126
     case notFound = 127
 }

@@ -1,0 +1,29 @@
+// --check when the start would merge: what the merge would do (THEIRS' changes per table, re-keys,
+// conflicts, or the refusal), from Dropbox's rev downloaded to a temporary file and a snapshot of the
+// local database, merged and rolled back. Nothing on the volume changes; both temporaries go.
+import CSQLite
+
+extension CheckMode {
+    func previewMerge(_ remote: RemoteFile, base: String, restorer: Restorer, client: DropboxClient) throws(EntrypointError) {
+        let db = config.localPath
+        let download = try restorer.downloadVerified(remote, client: client)
+        let temp = try FileIO.operation("create a temporary file in", FileIO.dirname(db)) { () throws(SystemError) in
+            try FileIO.createTemporary(near: db, infix: MergeInstall.tempInfix, mode: 0o600)
+        }
+        let path = temp.path
+        let descriptor = temp.descriptor
+        descriptor.close()
+        defer {
+            for f in SQLite.sidecarSuffixes.map({ path + $0 }) + SQLite.sidecarSuffixes.map({ download.path + $0 }) { FileIO.removeBestEffort(f) }
+        }
+        try SQLite.snapshot(db, to: path)
+        let labels = MergeLabels(ours: "the local database \(db)", base: "(\(base))", theirs: "Dropbox's rev \(remote.rev)")
+        do throws(EntrypointError) {
+            let (report, _) = try Merger(output: path, base: base, theirs: download.path, labels: labels).run(commit: false)
+            for line in report.lines() { say("merge preview: " + line) }
+        } catch where error.code == .mergeRefused {
+            say("merge preview: \(error.message); the start would install Dropbox's rev \(remote.rev) instead and keep the local database as a copy")
+        }
+        withExtendedLifetime(temp.removal) {}
+    }
+}

@@ -1,0 +1,36 @@
+// Merge at start (docs/design.md, "The merge at start"): both the local database and Dropbox's file
+// changed since the state this volume last shared, and that state (the base) is kept here. Dropbox's
+// rev is downloaded and verified as for a restore, its changes since the base are merged into the
+// local database (MergeInstall: the pre-merge file kept as `<db>.local-<UTC>`), the record then
+// describes Dropbox's rev (the new shared state) and the download becomes the new base. The running
+// site is never rolled back. A refused merge falls back to the restore without a base, with the same
+// download: Dropbox's file installed, the local database kept as a copy.
+
+extension Restorer {
+    func mergeAtStart(_ remote: RemoteFile, base: String, client: DropboxClient) throws(EntrypointError) -> RestoreOutcome {
+        let download = try downloadVerified(remote, client: client)
+        let path = download.path
+        let labels = MergeLabels(ours: "the local database \(db)", base: "(\(base))", theirs: "Dropbox's rev \(remote.rev)")
+        var merge = MergeInstall(db: db, base: base, theirs: path, labels: labels, log: log)
+        merge.crashPoint = { crashPoint($0) }
+        merge.copyReason = RestoreDecision.copyReason(.bothChanged, remote: remote) + "; merged, not replaced"
+        let report: MergeReport
+        do throws(EntrypointError) {
+            report = try merge.run()
+        } catch where error.code == .mergeRefused {
+            log.warning("\(error.message); installing Dropbox's rev \(remote.rev) instead and keeping the local database as a copy")
+            return .restored(keptCopy: try installVerified(download, remote: remote, keepLocal: true, reason: .bothChanged))
+        }
+        for line in report.lines() {
+            if line.hasPrefix("merge: CONFLICT") || line.hasPrefix("merge: RE-KEYED") { log.warning(line) } else { log.info(line) }
+        }
+        // Dropbox's rev is now the state this volume shares with it: the record and the base say so
+        // (a kill in between leaves a base whose data hash is not the record's: never used).
+        try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "merged", time: Clock.utcStamp(), dataHash: download.dataHash).save(db)
+        crashPoint("merge-after-record")
+        BaseCopy.keep(path, for: db, log: log)
+        pruneCopies()
+        log.info("Merged Dropbox's rev \(remote.rev) into \(db); the next backup uploads the result")
+        return .merged(keptCopy: report.keptCopy)
+    }
+}

@@ -1,0 +1,49 @@
+// The base: the state this volume last shared with Dropbox, kept beside the database as
+// `<db>.entrypoint-base` so that a later divergence can be merged (docs/design.md, "The base").
+// It is the uploaded snapshot itself after a backup (a hard link: no extra write) and a copy of the
+// verified download after a restore. It is used only when its data hash is the record's: a base
+// that cannot be proved is never used, and then the restore does what it did without one.
+import Glibc
+
+enum BaseCopy {
+    static func path(for db: String) -> String { db + ".entrypoint-base" }
+    static let tempInfix = ".entrypoint-base-tmp-"
+
+    /// Keeps `file` as the base: fsync it, hard-link it (`link`: a private temporary the caller then
+    /// removes) or copy it (a file about to become the live database) to a temporary name, rename
+    /// that over the base, fsync the directory. A file system without hard links gets a copy. A
+    /// failure costs only the base (logged): the backup or restore stands.
+    static func keep(_ file: String, for db: String, log: Logger, link: Bool = true) {
+        let target = path(for: db), directory = FileIO.dirname(db)
+        do throws(SystemError) {
+            let fd = try FileDescriptor.open(file, O_RDONLY)
+            try FileIO.fsync(fd.raw)
+            let temp = db + tempInfix + FileIO.randomSuffix()
+            do throws(SystemError) {
+                if !link { throw SystemError(errno: EPERM, call: "link") }
+                try FileIO.link(file, temp)
+            } catch where [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) {
+                try FileIO.copyFile(file, temp, near: db, infix: tempInfix, mode: 0o600)
+            }
+            do throws(SystemError) {
+                try FileIO.rename(temp, target)
+            } catch {
+                FileIO.removeBestEffort(temp)
+                throw error
+            }
+            try FileIO.fsyncDirectory(directory)
+        } catch {
+            log.warning("cannot keep the base \(target) (\(error.message)): a later divergence will keep copies instead of merging")
+        }
+    }
+
+    /// The base, when its data hash is the record's (`data_hash`): the state the record describes.
+    /// A base that cannot be read proves nothing (nil, as a missing one).
+    static func proven(for db: String, record: StateRecord?) -> String? {
+        let base = path(for: db)
+        guard let expected = record?.dataHash, FileIO.exists(base),
+            let hashes = try? DataHash.ofFile(base), hashes.data == expected
+        else { return nil }
+        return base
+    }
+}
