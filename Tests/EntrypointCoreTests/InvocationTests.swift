@@ -24,7 +24,7 @@ import TestSupport
         #expect(try Invocation(arguments: []).mode == .run(command: []))
         #expect(try Invocation(arguments: ["--check"]).mode == .check)
         #expect(try Invocation(arguments: ["--backup", "--force"]).mode == .backup(force: true, automatic: false))
-        #expect(try Invocation(arguments: ["--backup", "--auto"]).mode == .backup(force: false, automatic: true))
+        #expect(try Invocation(arguments: ["--backup", "--auto"]).mode == .backup(force: false, automatic: true, merge: true))
         #expect(try Invocation(arguments: ["--hash", "a", "b"]).mode == .hash(files: ["a", "b"]))
         #expect(try Invocation(arguments: ["-h"]).mode == .help)
         #expect(try Invocation(arguments: ["--version", "x"]).mode == .version)

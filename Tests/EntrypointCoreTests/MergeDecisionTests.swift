@@ -64,5 +64,14 @@ import TestSupport
         #expect(decide(remote, record(), merge: true, base: false) == .refuse(rev: "r2"), "no base proved: no merge")
         #expect(decide(remote, nil, merge: true, base: true) == .refuse(rev: "r2"), "no record: no base")
         #expect(decide(remote, nil, auto: true) == .beside(rev: "r2"))
+        // --auto merges (Invocation: --auto implies merge); beside only without a base or a record.
+        #expect(decide(remote, record(), auto: true, merge: true, base: true) == .mergeThenUpload(rev: "r2"))
+        #expect(decide(remote, record(), auto: true, merge: true, base: false) == .beside(rev: "r2"))
+        #expect(decide(remote, nil, auto: true, merge: true, base: true) == .beside(rev: "r2"))
+        // Issue 17: Dropbox moved on, but the volume holds the record's data (nothing of its own,
+        // e.g. after a start that fell back to the local database): nothing to upload, no side copy.
+        #expect(decide(remote, record(data: "snap"), auto: true, merge: true, base: true) == .nothingOfOurs(rev: "r2", since: "r1"))
+        #expect(decide(remote, record(data: "snap"), auto: true) == .nothingOfOurs(rev: "r2", since: "r1"))
+        #expect(decide(remote, record(data: "snap")) == .refuse(rev: "r2"), "a manual --backup keeps its contract")
     }
 }

@@ -66,7 +66,7 @@ import Testing
     }
 
     @Test func autoOnlyWithBackup() throws {
-        #expect(try Invocation(arguments: ["--backup", "--auto"]).mode == .backup(force: false, automatic: true))
+        #expect(try Invocation(arguments: ["--backup", "--auto"]).mode == .backup(force: false, automatic: true, merge: true))
         #expect(try Invocation(arguments: ["--backup"]).mode == .backup(force: false, automatic: false))
         for args in [["--auto"], ["--auto", "app"], ["--check", "--auto"]] {
             #expect {

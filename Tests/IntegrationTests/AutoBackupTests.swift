@@ -1,7 +1,9 @@
 // Issue 12 items 4 and 6: `--backup --auto` (the supervisor's periodic and stop backups) uploads
-// nothing when the data did not change, never overwrites a Dropbox file that moved on (it uploads
-// beside it as <stem>.failback-<UTC time><ext>), and never drops this volume's writes; the main
-// beside it as <stem>.failback-<UTC time><ext>), and never drops this volume's writes.
+// nothing when the data did not change, never overwrites a Dropbox file that moved on, and never
+// drops this volume's writes. Issue 19: it merges such a file (AutoBackupMergeTests); the `items`
+// table here has no primary key, so when both sites changed it the merge is refused and this
+// volume's data goes beside it as <stem>.failback-<UTC time><ext>: one copy per divergence,
+// updated in place.
 import Foundation
 import Testing
 import TestSupport
@@ -68,14 +70,17 @@ import TestSupport
         #expect(r.stderr.contains("backup: no change since rev \(rev); nothing uploaded"), "\(r.stderr)")
         #expect(uploads(w).isEmpty)
         #expect(w.fake.uploaded("/database.db").isEmpty)
-        // Dropbox's file moved on meanwhile: the rev this volume holds may be one it uploaded itself,
-        // just replaced by someone else's upload, so even unchanged data goes beside it (once), and
-        // the line says that this volume wrote nothing since.
+        // Dropbox's file moved on meanwhile: this volume wrote nothing since the state it shared, so
+        // it has nothing of its own to add (a merge would give Dropbox's file itself): nothing is
+        // uploaded, beside it or over it, and no "reconcile by hand" warning (issue 17).
         try w.publish(["main-server"])
         let moved = try run(["--backup", "--auto"], env: w.env())
         #expect(moved.status == 0, "\(moved.output)")
-        #expect(moved.stderr.contains("; this volume has written nothing since rev \(rev)): uploaded this database beside it as"), "\(moved.stderr)")
-        #expect(sideCopies(w).count == 1)
+        #expect(moved.stderr.contains("backup: Dropbox's /database.db moved on since rev \(rev) (now rev "), "\(moved.stderr)")
+        #expect(moved.stderr.contains("and this volume has written nothing since; nothing uploaded"), "\(moved.stderr)")
+        #expect(!moved.stderr.contains("warning:"), "\(moved.stderr)")
+        #expect(sideCopies(w).isEmpty)
+        #expect(uploads(w).isEmpty)
         #expect(w.fake.uploaded("/database.db").isEmpty)
     }
 
@@ -97,7 +102,7 @@ import TestSupport
         #expect(w.fake.uploaded("/database.db").count == 1)
     }
 
-    @Test func movedOnRemoteGetsASideCopyAndIsNeverOverwritten() throws {
+    @Test func refusedMergeGetsOneSideCopyUpdatedInPlace() throws {
         let w = try World()
         try restored(w)
         let restoredRev = try #require(try record(w.db)["rev"] as? String)
@@ -110,7 +115,8 @@ import TestSupport
         let warning = try #require(r.stderr.split(separator: "\n").first { $0.contains("warning:") }.map(String.init), "\(r.stderr)")
         let side = try #require(sidePath(in: warning), "\(warning)")
         #expect(warning.hasPrefix("entrypoint: warning: Dropbox's /database.db changed since this volume's last restore (rev \(restoredRev), now rev "), "\(warning)")
-        #expect(warning.contains("): uploaded this database beside it as \(side) (rev "), "\(warning)")
+        #expect(warning.contains("), and it cannot be merged: table items: changed on both sides since the base and it has no primary key"), "\(warning)")
+        #expect(warning.contains(": uploaded this database beside it as \(side) (rev "), "\(warning)")
         #expect(warning.contains("nothing was overwritten. Reconcile by hand (docs/operations.md"), "\(warning)")
         #expect(r.stderr.split(separator: "\n").filter { $0.contains("warning:") }.count == 1, "one loud line: \(r.stderr)")
         // The side copy, uploaded with mode add and autorename off, holds this volume's writes.
@@ -142,14 +148,20 @@ import TestSupport
         #expect(manual.stderr.contains("Use --backup --force to overwrite it"))
         #expect(uploads(w).count == count)
 
-        // New writes: a new side copy with everything (never the old name overwritten).
+        // New writes in the same divergence: the same side copy is updated in place (update mode on
+        // its rev), with everything; no second copy (issue 19: one per volume and divergence).
+        let sideRev = try #require(sideCopies(w)[side.lowercased()]).count
         try DB.sql(w.db, "INSERT INTO items VALUES ('railway-2')")
         let more = try run(["--backup", "--auto"], env: w.env())
         #expect(more.status == 0, "\(more.output)")
-        let second = try #require(sidePath(in: more.stderr), "\(more.stderr)")
-        #expect(second != side)
-        #expect(try DB.items(try #require(sideCopies(w)[second.lowercased()]?.last)) == ["base", "railway-1", "railway-2"])
-        #expect(sideCopies(w)[side.lowercased()]?.count == 1, "the first side copy is not overwritten")
+        #expect(more.stderr.contains("updated this volume's copy beside it, \(side) (rev "), "\(more.stderr)")
+        #expect(sideCopies(w).count == 1, "one side copy: \(sideCopies(w).keys)")
+        let versions = try #require(sideCopies(w)[side.lowercased()])
+        #expect(versions.count == sideRev + 1)
+        #expect(try DB.items(try #require(versions.last)) == ["base", "railway-1", "railway-2"])
+        let update = try #require(uploads(w).last?["arg"] as? [String: Any])
+        #expect(update["path"] as? String == side)
+        #expect((update["mode"] as? [String: Any])?[".tag"] as? String == "update", "rev-guarded: \(update)")
         #expect(w.fake.uploaded("/database.db").isEmpty)
         count = uploads(w).count
         #expect(count >= 2)
@@ -213,7 +225,9 @@ import TestSupport
         let r = backup.wait(timeout: 90)
         #expect(r.status == 0, "\(r.output)")
         #expect(w.fake.requests("files/upload").contains { $0["status"] as? Int == 409 }, "Dropbox refused the update")
-        #expect(r.stderr.contains("warning: Dropbox's /database.db changed during this backup (rev "), "\(r.stderr)")
+        // The next round merges Dropbox's newer file; `items` has no primary key, so that is refused.
+        #expect(r.stderr.contains("warning: Dropbox's /database.db changed since this volume's last restore (rev "), "\(r.stderr)")
+        #expect(r.stderr.contains("and it cannot be merged: table items:"), "\(r.stderr)")
         let side = try #require(sidePath(in: r.stderr), "\(r.stderr)")
         #expect(try DB.items(try #require(sideCopies(w)[side.lowercased()]?.last)) == ["base", "railway"])
         #expect(w.fake.uploaded("/database.db").isEmpty)

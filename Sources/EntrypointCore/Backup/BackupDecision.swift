@@ -4,6 +4,10 @@
 enum BackupDecision: Equatable {
     /// `--auto`: the snapshot holds the data of the record's rev, which Dropbox still has.
     case nothingToUpload(rev: String)
+    /// `--auto`: Dropbox moved on since the record's rev, but the snapshot holds the record's data:
+    /// this volume wrote nothing since the state it last shared. A merge would give Dropbox's file
+    /// itself and a side copy would hold nothing new, so nothing is uploaded (issue 17).
+    case nothingOfOurs(rev: String, since: String)
     /// Dropbox's file is byte for byte the snapshot.
     case alreadyThere(rev: String)
     /// No file in Dropbox yet: upload in mode `add`.
@@ -26,6 +30,7 @@ enum BackupDecision: Equatable {
         guard let remote else { return .add }
         if automatic, let record, record.dataHash == dataHash, remote.rev == record.rev { return .nothingToUpload(rev: remote.rev) }
         if remote.contentHash == contentHash { return .alreadyThere(rev: remote.rev) }
+        if automatic, let record, record.dataHash == dataHash { return .nothingOfOurs(rev: remote.rev, since: record.rev) }
         if force { return .overwrite(rev: remote.rev) }
         if let record, record.rev == remote.rev { return .update(rev: record.rev) }
         if merge, record != nil, baseAvailable { return .mergeThenUpload(rev: remote.rev) }

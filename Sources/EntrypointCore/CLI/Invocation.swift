@@ -8,8 +8,8 @@ public enum Mode: Equatable, Sendable {
     case run(command: [String])
     case check
     /// `automatic`: `--backup --auto`, as the supervisor runs it (never overwrites, never gives up).
-    /// `merge`: `--backup --merge`: when Dropbox moved on since the base, merge its changes into the
-    /// local database first, then upload.
+    /// `merge`: `--backup --merge` (and always with `--auto`): when Dropbox moved on since the base,
+    /// merge its changes into the local database first, then upload.
     case backup(force: Bool, automatic: Bool, merge: Bool = false)
     case hash(files: [String])
     /// --merge BASE THEIRS INTO: merge THEIRS' changes since BASE into the database INTO.
@@ -49,8 +49,10 @@ public struct Invocation: Equatable, Sendable {
                            refusing if the remote changed since the last restore
           --force          with --backup: overwrite the remote even if it changed
           --auto           with --backup: as the supervisor runs it: upload nothing when the data
-                           did not change; when the remote changed, upload beside it as
-                           <name>.failback-<UTC time><ext> instead of refusing; never overwrites
+                           did not change; when the remote changed, merge as --merge does; only
+                           when that merge is refused (or no base), upload beside it as
+                           <name>.failback-<UTC time><ext>, one per divergence, updated in place;
+                           never overwrites DROPBOX_DB_PATH
           --merge          with --backup: when the remote changed since the base, merge its changes
                            into the local database (needs the base this volume keeps) and upload
                            the result, rev-guarded, instead of refusing
@@ -174,7 +176,8 @@ public struct Invocation: Equatable, Sendable {
         } else if check {
             mode = .check
         } else if backup {
-            mode = .backup(force: force, automatic: auto, merge: backupMerge)
+            // --auto merges too: the supervisor's backups never leave the two sites' writes in copies.
+            mode = .backup(force: force, automatic: auto, merge: backupMerge || auto)
         } else {
             mode = .run(command: command)
         }

@@ -11,6 +11,9 @@ struct Merger {
     let base: String
     let theirs: String
     let labels: MergeLabels
+    /// Set for a merge into the live database: the most seconds it waits for, and then holds, the
+    /// app's write lock (ENTRYPOINT_LOCK_TIMEOUT; Merge/LockBound.swift). Nil: SQLite's 5 s wait, no bound.
+    var lockTimeout: Double? = nil
 
     /// Merges; with `commit: false` everything is rolled back (a dry run for --check). `beforeCommit`
     /// runs inside the transaction, after every check (the conflicts database is written there when
@@ -26,14 +29,20 @@ struct Merger {
         }
         try attach(db, base, as: MergeSchemas.base, label: labels.base)
         try attach(db, theirs, as: MergeSchemas.theirs, label: labels.theirs)
+        let bound = lockTimeout.map { LockBound(seconds: $0) }
+        if let lockTimeout { sqlite3_busy_timeout(db.db, Int32(min(lockTimeout * 1000, Double(Int32.max)))) }
         try db.exec("BEGIN IMMEDIATE")
+        bound?.start(db)
         do throws(EntrypointError) {
             var (report, tables) = try merge(db)
             if commit { try beforeCommit(&report, tables) }
+            bound?.stop(db)
             try db.exec(commit ? "COMMIT" : "ROLLBACK")
             return (report, tables)
         } catch {
+            bound?.stop(db)
             bestEffort("an open transaction is rolled back when the connection closes anyway", sqlite3_exec(db.db, "ROLLBACK", nil, nil, nil))
+            if let bound, bound.exceeded { throw bound.error(output) }
             throw error
         }
     }

@@ -1,7 +1,9 @@
 // --backup: a consistent snapshot of the live database uploaded to DROPBOX_DB_PATH without ever
 // overwriting a remote copy that moved on since the last restore. --backup --auto (the supervisor's
-// periodic and stop backups) uploads nothing when the data did not change, and uploads beside a remote
-// copy that moved on (<stem>.failback-<UTC time><ext>) instead of refusing.
+// periodic and stop backups) uploads nothing when the data did not change, merges a remote copy that
+// moved on into the live database and uploads the result (Backup/MergeOnUpload.swift), and only when
+// that merge is impossible keeps this volume's data beside it (<stem>.failback-<UTC time><ext>, one
+// per divergence, updated in place) instead of refusing.
 import CSQLite
 import CShims
 import Glibc
@@ -92,7 +94,7 @@ struct BackupMode {
             throw network
         }
         let (hash, dataHash, blocks) = try hashes()
-        let record = StateRecord.load(db)?.resolved(against: remote)
+        let record = StateRecord.load(db, resolvedAgainst: remote)
         let snapshot = Snapshot(fd: fd, size: snapshotSize, hash: hash, dataHash: dataHash, blockDigests: blocks)
         // The decision (Backup/BackupDecision.swift). --auto: the data is what Dropbox still has at the
         // record's rev: nothing to upload. (When Dropbox's file moved on, even unchanged data goes
@@ -105,6 +107,8 @@ struct BackupMode {
         var mode: JSON
         switch decision {
         case .nothingToUpload(let rev):
+            // A record resolved against Dropbox's file (a lost answer, Storage/UploadNote.swift) is written down.
+            if let record, record != StateRecord.load(db) { try record.save(db) }
             log.info("backup: no change since rev \(rev); nothing uploaded")
             return .done
         case .alreadyThere(let rev):
@@ -120,18 +124,26 @@ struct BackupMode {
             mode = .string("overwrite")
         case .update(let rev):
             mode = .object([(".tag", .string("update")), ("update", .string(rev))])
-        case .mergeThenUpload:
-            if let remote, let record, try mergeIntoLive(remote, record: record, client: client, restorer: restorer) { return .mergedRunAgain }
-            guard automatic else { try refuse(remote, record); return .done }
-            try uploadBeside(client, snapshot, remote: remote, why: "changed since this volume's last upload or restore (now rev \(remote?.rev ?? "?")), and the merge was refused")
+        case .nothingOfOurs(let rev, let since):
+            log.info("backup: Dropbox's \(config.remotePath) moved on since rev \(since) (now rev \(rev)), and this volume has written nothing since; nothing uploaded (the next restart restores rev \(rev))")
+            return .done
+        case .mergeThenUpload(let rev):
+            guard let remote, let record else { return .done }  // decide() returns this case only with both
+            let merged = try mergeIntoLive(remote, record: record, client: client, restorer: restorer)
+            guard case .notMerged(let reason) = merged else { return .mergedRunAgain }
+            guard automatic else {
+                log.warning(reason)
+                try refuse(remote, record)
+                return .done
+            }
+            try uploadBeside(client, snapshot, remote: remote, base: record.rev, why: movedOn(record, rev) + ", and it cannot be merged: " + reason)
             return .done
         case .beside(let rev):
             let why = record.map {
-                "changed since this volume's last \($0.event == "uploaded" ? "upload" : "restore") (rev \($0.rev), now rev \(rev)"
-                    + ($0.dataHash == dataHash ? "; this volume has written nothing since rev \($0.rev))" : ")")
+                movedOn($0, rev) + (merge ? ", and it cannot be merged: no base of rev \($0.rev) on this volume (\(BaseCopy.path(for: db)) is missing or describes another state)" : "")
             }
                 ?? "(rev \(rev)) is not known to this volume (\(StateRecord.path(for: db)) is missing)"
-            try uploadBeside(client, snapshot, remote: remote, why: why)
+            try uploadBeside(client, snapshot, remote: remote, base: record?.rev, why: why)
             return .done
         case .refuse:
             if merge, let record {
@@ -146,6 +158,8 @@ struct BackupMode {
             intent.uploadingContentHash = hash
             intent.uploadingDataHash = dataHash
             try intent.save(db)
+        } else {
+            try StateRecord.saveUploadNote(db, contentHash: hash, dataHash: dataHash)  // Storage/UploadNote.swift
         }
         let file: RemoteFile
         do throws(EntrypointError) {
@@ -157,7 +171,7 @@ struct BackupMode {
             guard automatic, error.code == .conflict else { throw error }
             let now = try client.metadata(config.remotePath)
             let why = "changed during this backup (rev \(remote?.rev ?? "none"), now \(now.map { "rev " + $0.rev } ?? "no file"))"
-            try uploadBeside(client, snapshot, remote: now, why: why)
+            try uploadBeside(client, snapshot, remote: now, base: record?.rev, why: why)
             return .done
         }
         try StateRecord(contentHash: hash, rev: file.rev, size: file.size, event: "uploaded", time: Clock.utcStamp(), dataHash: dataHash).save(db)
@@ -168,6 +182,11 @@ struct BackupMode {
     }
 
     /// Manual `--backup` when Dropbox's file moved on (or this volume has no record): exit 76.
+    /// How the side copy's line says that Dropbox's file moved on since the record's rev.
+    func movedOn(_ record: StateRecord, _ rev: String) -> String {
+        "changed since this volume's last \(record.event == "uploaded" ? "upload" : record.event == "merged" ? "merge" : "restore") (rev \(record.rev), now rev \(rev))"
+    }
+
     func refuse(_ remote: RemoteFile?, _ record: StateRecord?) throws(EntrypointError) {
         let rev = remote?.rev ?? "?"
         let why = record.map { "it is rev \(rev) (modified \(remote?.serverModified ?? "?")), but this volume last restored rev \($0.rev)" }
@@ -200,17 +219,31 @@ struct BackupMode {
     static let sideCopyNames = 10
 
     /// `--auto` when Dropbox's file is not the one this volume last restored or uploaded (`why`
-    /// says how): upload the snapshot beside it as `<stem>.failback-<UTC time><ext>` with mode
-    /// `add`, so nothing in Dropbox is overwritten and nothing of ours is dropped. The main record
-    /// is left as it is (a later restore still sees the local database as changed and keeps it);
-    /// the failback record stops the next backup from uploading the same data beside it again.
-    func uploadBeside(_ client: DropboxClient, _ snapshot: Snapshot, remote: RemoteFile?, why: String) throws(EntrypointError) {
+    /// says how) and no merge was possible: the snapshot goes beside it as
+    /// `<stem>.failback-<UTC time><ext>`, so nothing in Dropbox is overwritten and nothing of ours is
+    /// dropped. One side copy per volume and divergence (`base`: the record's rev, the state this
+    /// volume last shared): a later interval updates that copy in place (update mode on its rev), a
+    /// new name is taken only when the copy changed in Dropbox meanwhile. The main record is left as
+    /// it is (a later restore still sees the local database as changed and keeps it); the failback
+    /// record names the copy and stops the next backup from uploading the same data again.
+    func uploadBeside(_ client: DropboxClient, _ snapshot: Snapshot, remote: RemoteFile?, base divergence: String?, why: String) throws(EntrypointError) {
         let main = config.remotePath
-        if let previous = FailbackRecord.load(config.localPath), previous.dataHash == snapshot.dataHash,
-            let there = try client.metadata(previous.path), there.rev == previous.rev
-        {
-            log.info("backup: no change since the failback copy \(previous.path) (rev \(previous.rev)); nothing uploaded. Dropbox's \(main) still differs from this volume: reconcile by hand (docs/operations.md)")
-            return
+        if let previous = FailbackRecord.load(config.localPath), previous.remotePath == main, previous.baseRev == divergence {
+            if previous.dataHash == snapshot.dataHash, let there = try client.metadata(previous.path), there.rev == previous.rev {
+                log.info("backup: no change since the failback copy \(previous.path) (rev \(previous.rev)); nothing uploaded. Dropbox's \(main) still differs from this volume: reconcile by hand (docs/operations.md)")
+                return
+            }
+            do throws(EntrypointError) {
+                let file = try store(client, snapshot, path: previous.path, mode: .object([(".tag", .string("update")), ("update", .string(previous.rev))]))
+                log.warning("Dropbox's \(main) \(why): updated this volume's copy beside it, \(previous.path) (rev \(file.rev)); nothing else was overwritten. Reconcile by hand (docs/operations.md, \"The round trip (failback)\")")
+                try FailbackRecord(
+                    path: previous.path, rev: file.rev, contentHash: snapshot.hash, dataHash: snapshot.dataHash, size: file.size,
+                    time: Clock.utcStamp(), remotePath: main, remoteRev: remote?.rev, baseRev: divergence
+                ).save(config.localPath)
+                return
+            } catch where error.code == .conflict {
+                log.info("\(previous.path) is no longer this volume's copy (rev \(previous.rev)) in Dropbox; making a new copy beside \(main)")
+            }
         }
         // DROPBOX_DB_PATH may be an id: path: the copy goes beside the file's real path then.
         // An ns:<id>/... path keeps its namespace: the copy goes beside it in the same namespace.
@@ -232,7 +265,7 @@ struct BackupMode {
             log.warning("Dropbox's \(main) \(why): uploaded this database beside it as \(path) (rev \(file.rev)); nothing was overwritten. Reconcile by hand (docs/operations.md, \"The round trip (failback)\")")
             try FailbackRecord(
                 path: path, rev: file.rev, contentHash: snapshot.hash, dataHash: snapshot.dataHash, size: file.size,
-                time: Clock.utcStamp(), remotePath: main, remoteRev: remote?.rev
+                time: Clock.utcStamp(), remotePath: main, remoteRev: remote?.rev, baseRev: divergence
             ).save(config.localPath)
             return
         }

@@ -63,7 +63,7 @@ struct CheckMode {
                     say("local: content hash unreadable")
                 }
             }
-            let record = StateRecord.load(config.localPath)?.resolved(against: remote)
+            let record = StateRecord.load(config.localPath, resolvedAgainst: remote)
             if let record {
                 say("record: last \(record.event) rev \(record.rev) at \(record.time), content hash \(record.contentHash)\(record.dataHash.map { ", data hash \($0)" } ?? "")")
             }

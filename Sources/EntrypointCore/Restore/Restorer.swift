@@ -139,7 +139,7 @@ public struct Restorer {
                 throw localError("read", db, error.errno)
             }
         }
-        let record = StateRecord.load(db)?.resolved(against: remote)
+        let record = StateRecord.load(db, resolvedAgainst: remote)
         let (decision, base) = RestoreDecision.decideWithBase(local: local, remote: remote, record: record, db: db)
         switch decision {
         case .hashMatch:

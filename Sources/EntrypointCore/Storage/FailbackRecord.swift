@@ -17,6 +17,9 @@ struct FailbackRecord: Equatable {
     /// Dropbox's main file (DROPBOX_DB_PATH) and its rev when the side copy was made (nil: no file).
     var remotePath: String
     var remoteRev: String?
+    /// The main record's rev when the copy was made (nil: no record): the divergence this copy is
+    /// for. A later automatic backup of the same divergence updates this copy in place.
+    var baseRev: String? = nil
 
     static func path(for db: String) -> String { db + ".entrypoint-failback.json" }
 
@@ -27,7 +30,8 @@ struct FailbackRecord: Equatable {
         else { return nil }
         return FailbackRecord(
             path: path, rev: rev, contentHash: hash, dataHash: data, size: json["size"]?.uint64 ?? 0,
-            time: json["time"]?.string ?? "", remotePath: json["remote_path"]?.string ?? "", remoteRev: json["remote_rev"]?.string)
+            time: json["time"]?.string ?? "", remotePath: json["remote_path"]?.string ?? "", remoteRev: json["remote_rev"]?.string,
+            baseRev: json["base_rev"]?.string)
     }
 
     func save(_ db: String) throws(EntrypointError) {
@@ -37,6 +41,7 @@ struct FailbackRecord: Equatable {
             ("remote_path", .string(remotePath)),
         ]
         if let remoteRev { members.append(("remote_rev", .string(remoteRev))) }
+        if let baseRev { members.append(("base_rev", .string(baseRev))) }
         try JSON.object(members).saveRecord(Self.path(for: db))
     }
 

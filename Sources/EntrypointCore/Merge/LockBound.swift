@@ -1,0 +1,34 @@
+// A merge into the live database (the supervisor's `--backup --auto`, `--backup --merge`) holds the
+// app's write lock from its BEGIN IMMEDIATE to its COMMIT: the app's own writes wait for it. That
+// wait is bounded by ENTRYPOINT_LOCK_TIMEOUT: SQLite's progress handler interrupts a merge that has
+// held the lock longer, the transaction is rolled back (nothing changed) and the merge counts as
+// refused, with one line naming the setting. The busy timeout of the merge's connection is the same
+// setting, so the merge itself never waits longer than that for the app's lock either.
+import CSQLite
+
+final class LockBound {
+    let seconds: Double
+    private(set) var until = Double.infinity
+    private(set) var exceeded = false
+
+    init(seconds: Double) { self.seconds = seconds }
+
+    /// From now on, interrupt statements on `db` once `seconds` have passed.
+    func start(_ db: SQLite.Connection) {
+        until = Clock.now() + seconds
+        sqlite3_progress_handler(db.db, 64, { context in
+            guard let context else { return 0 }
+            let bound = Unmanaged<LockBound>.fromOpaque(context).takeUnretainedValue()
+            guard Clock.now() > bound.until else { return 0 }
+            bound.exceeded = true
+            return 1
+        }, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// Before the COMMIT: the merge is done, the commit itself is never interrupted.
+    func stop(_ db: SQLite.Connection) { sqlite3_progress_handler(db.db, 0, nil, nil) }
+
+    func error(_ output: String) -> EntrypointError {
+        EntrypointError(.mergeRefused, "the merge into \(output) would hold the app's write lock longer than ENTRYPOINT_LOCK_TIMEOUT (\(seconds.clean)s); it was rolled back, nothing was changed")
+    }
+}
