@@ -83,4 +83,54 @@ import TestSupport
         #expect(w.fake.uploaded("/database.db").count == uploadsBefore)
         #expect(sideCopies(w).count == 1)
     }
+
+    /// An app that commits all along (its own busy timeout, as a real app has) in WAL or rollback-
+    /// journal mode: the merge is one transaction beside it; no commit of the app fails or is lost.
+    @Test(arguments: ["WAL", "DELETE"]) func theAppKeepsCommittingDuringTheMerge(journalMode: String) throws {
+        let w = try World()
+        _ = try diverged(w)
+        let dir = TempDir()
+        let stop = dir.file("stop"), out = dir.file("out")
+        let script = """
+            import os, sqlite3, sys, time
+            db, stop, out, mode = sys.argv[1:5]
+            c = sqlite3.connect(db, timeout=30, isolation_level=None)
+            c.execute('PRAGMA journal_mode=' + mode)
+            n = failed = 0
+            while not os.path.exists(stop) or n < 5:
+                try:
+                    c.execute('BEGIN IMMEDIATE')
+                    c.execute("INSERT INTO bookings(ref, customer_id, slot) VALUES (?, (SELECT id FROM customers WHERE email = 'alice@x'), 'app')", ('APP-%03d' % n,))
+                    c.execute('COMMIT')
+                    n += 1
+                except sqlite3.Error as e:
+                    failed += 1
+                    print(e, file=sys.stderr)
+                    try: c.execute('ROLLBACK')
+                    except sqlite3.Error: pass
+                if n == 1 and not os.path.exists(out + '.started'): open(out + '.started', 'w').close()
+                time.sleep(0.005)
+            c.close()
+            open(out, 'w').write('%d %d' % (n, failed))
+            """
+        let app = try Spawned("/usr/bin/env", ["python3", "-c", script, w.db, stop, out, journalMode], env: ProcessInfo.processInfo.environment)
+        let giveUp = Date().addingTimeInterval(30)
+        while !FileManager.default.fileExists(atPath: out + ".started") && Date() < giveUp { usleep(10_000) }
+        let r = try run(["--backup", "--auto"], env: w.env())
+        FileManager.default.createFile(atPath: stop, contents: Data())
+        let done = app.finish(timeout: 60)
+        #expect(done.status == 0 && !done.timedOut, "\(String(decoding: done.stderr, as: UTF8.self))")
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.stderr.contains("merging its changes into") && r.stderr.contains("Backed up"), "\(r.output)")
+        let counts = (try? String(contentsOfFile: out, encoding: .utf8))?.split(separator: " ").compactMap { Int($0) } ?? []
+        try #require(counts.count == 2, "the app's summary: \(String(decoding: done.stderr, as: UTF8.self))")
+        #expect(counts[1] == 0, "app commits failed: \(String(decoding: done.stderr, as: UTF8.self))")
+        // Every commit of the app is in its database, beside both sites' writes.
+        #expect(try DB.sql(w.db, "SELECT count(*) FROM bookings WHERE ref LIKE 'APP-%'") == [String(counts[0])])
+        #expect(try DB.sql(w.db, MergeAtStartTests.byNaturalKeys).filter { !$0.hasPrefix("APP-") } == Self.everyWrite)
+        #expect(try DB.sql(w.db, "PRAGMA integrity_check") == ["ok"] && DB.sql(w.db, "PRAGMA foreign_key_check").isEmpty)
+        // Dropbox's file holds both sites' writes too (and the app's commits up to its snapshot).
+        let uploaded = try #require(w.fake.uploaded("/database.db").last)
+        #expect(try DB.sql(uploaded, MergeAtStartTests.byNaturalKeys).filter { !$0.hasPrefix("APP-") } == Self.everyWrite)
+    }
 }
