@@ -133,4 +133,39 @@ import TestSupport
         let uploaded = try #require(w.fake.uploaded("/database.db").last)
         #expect(try DB.sql(uploaded, MergeAtStartTests.byNaturalKeys).filter { !$0.hasPrefix("APP-") } == Self.everyWrite)
     }
+
+    /// A WAL app that holds its write lock longer than ENTRYPOINT_LOCK_TIMEOUT: the snapshot still
+    /// reads (WAL), the merge does not start (one line naming the setting, exit 74), nothing changes;
+    /// once the app lets go, the next backup merges.
+    @Test func anAppHoldingItsLockLongerThanTheLockTimeoutDefersTheMerge() throws {
+        let w = try World()
+        _ = try diverged(w)
+        try DB.sql(w.db, "PRAGMA journal_mode=WAL")
+        let before = try DB.sql(w.db, MergeAtStartTests.byNaturalKeys)
+        let uploadsBefore = w.fake.uploaded("/database.db").count
+        let dir = TempDir()
+        let holding = dir.file("holding")
+        let script = """
+            import os, sqlite3, sys, time
+            c = sqlite3.connect(sys.argv[1], isolation_level=None)
+            c.execute('BEGIN IMMEDIATE')
+            c.execute("UPDATE bookings SET slot = slot WHERE ref = 'B-103'")
+            open(sys.argv[2], 'w').close()
+            time.sleep(6)
+            c.execute('ROLLBACK')
+            """
+        let app = try Spawned("/usr/bin/env", ["python3", "-c", script, w.db, holding], env: ProcessInfo.processInfo.environment)
+        let giveUp = Date().addingTimeInterval(30)
+        while !FileManager.default.fileExists(atPath: holding) && Date() < giveUp { usleep(10_000) }
+        let r = try run(["--backup", "--auto"], env: w.env(["ENTRYPOINT_LOCK_TIMEOUT": "1"]))
+        #expect(r.status == 74, "\(r.output)")
+        #expect(r.stderr.contains("the app kept \(w.db) locked for more than 1s (ENTRYPOINT_LOCK_TIMEOUT); the merge was not made, nothing was changed"), "\(r.output)")
+        #expect(app.finish(timeout: 60).status == 0)
+        #expect(try DB.sql(w.db, MergeAtStartTests.byNaturalKeys) == before)
+        #expect(w.fake.uploaded("/database.db").count == uploadsBefore)
+        #expect(sideCopies(w).isEmpty)
+        let again = try run(["--backup", "--auto"], env: w.env(["ENTRYPOINT_LOCK_TIMEOUT": "1"]))
+        #expect(again.status == 0 && again.stderr.contains("Backed up"), "\(again.output)")
+        #expect(try DB.sql(w.db, MergeAtStartTests.byNaturalKeys) == Self.everyWrite)
+    }
 }

@@ -31,7 +31,10 @@ struct Merger {
         try attach(db, theirs, as: MergeSchemas.theirs, label: labels.theirs)
         let bound = lockTimeout.map { LockBound(seconds: $0) }
         if let lockTimeout { sqlite3_busy_timeout(db.db, Int32(min(lockTimeout * 1000, Double(Int32.max)))) }
-        try db.exec("BEGIN IMMEDIATE")
+        do throws(EntrypointError) { try db.exec("BEGIN IMMEDIATE") } catch {
+            if let bound, bound.busy(db) { throw bound.locked(output) }
+            throw error
+        }
         bound?.start(db)
         do throws(EntrypointError) {
             var (report, tables) = try merge(db)
@@ -40,9 +43,11 @@ struct Merger {
             try db.exec(commit ? "COMMIT" : "ROLLBACK")
             return (report, tables)
         } catch {
+            let busy = bound?.busy(db) ?? false  // before the ROLLBACK sets another result
             bound?.stop(db)
             bestEffort("an open transaction is rolled back when the connection closes anyway", sqlite3_exec(db.db, "ROLLBACK", nil, nil, nil))
             if let bound, bound.exceeded { throw bound.error(output) }
+            if let bound, busy { throw bound.locked(output) }
             throw error
         }
     }
