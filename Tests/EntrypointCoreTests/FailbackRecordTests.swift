@@ -32,6 +32,11 @@ import Testing
             dataHash: String(repeating: "b", count: 64), size: 12288, time: "2026-12-01T19:30:00Z", remotePath: "/database.db", remoteRev: "fedcba9876543210")
         try record.save(db)
         #expect(FailbackRecord.load(db) == record)
+        // The divergence it belongs to (issue 19: one side copy per divergence, updated in place).
+        var withBase = record
+        withBase.baseRev = "00112233aabbccdd"
+        try withBase.save(db)
+        #expect(FailbackRecord.load(db)?.baseRev == "00112233aabbccdd")
         try FailbackRecord.remove(db)
         #expect(FailbackRecord.load(db) == nil)
         try FailbackRecord.remove(db)  // nothing to remove is fine

@@ -74,4 +74,20 @@ import TestSupport
         #expect(decide(remote, record(data: "snap"), auto: true) == .nothingOfOurs(rev: "r2", since: "r1"))
         #expect(decide(remote, record(data: "snap")) == .refuse(rev: "r2"), "a manual --backup keeps its contract")
     }
+
+    /// Issue 17: the first upload of a volume without a record leaves a note; only Dropbox's file with
+    /// exactly that content hash resolves it, and no other reader takes it for a record.
+    @Test func anUploadNoteResolvesOnlyToItsOwnUpload() throws {
+        let db = try Fixture.directory() + "/app.db"
+        try StateRecord.saveUploadNote(db, contentHash: "remote", dataHash: "data-mine")
+        #expect(StateRecord.load(db) == nil, "a note is not a record")
+        #expect(StateRecord.load(db, resolvedAgainst: nil) == nil)
+        let other = RemoteFile(.object([("rev", .string("r9")), ("size", .number(100)), ("content_hash", .string("someone-else"))]))!
+        #expect(StateRecord.load(db, resolvedAgainst: other) == nil)
+        let mine = try #require(StateRecord.load(db, resolvedAgainst: remote))
+        #expect(mine.rev == "r2" && mine.contentHash == "remote" && mine.dataHash == "data-mine" && mine.event == "uploaded")
+        // A real record written over the note is read as it is.
+        try record().save(db)
+        #expect(StateRecord.load(db, resolvedAgainst: remote) == record())
+    }
 }
