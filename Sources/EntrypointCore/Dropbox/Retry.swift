@@ -95,11 +95,15 @@ extension DropboxClient {
         EntrypointError(.unavailable, "\(what): \(deadlineName) was reached", cause: .deadline)
     }
 
+    /// Below this many seconds before the deadline no further try is started: a retry loop that
+    /// gives up for its deadline ends at most this long before it.
+    static let minimumTryTime = 0.1
+
     /// The wait before a last try when the backoff would pass the deadline, `left` seconds away:
     /// the try keeps half of what is left (at most 1 s) for itself. Nil when too little is left for
-    /// any try (under 0.1 s).
+    /// any try (under `minimumTryTime`).
     static func lastTryWait(left: Double) -> Double? {
-        guard left >= 0.1 else { return nil }
+        guard left >= minimumTryTime else { return nil }
         return max(0, left - min(1, left / 2))
     }
 
