@@ -35,11 +35,25 @@ extension MergeRepair {
         else { return }
         let match = to.enumerated().map { "\(quoted($0.element)) IS ?\($0.offset + 1)" }.joined(separator: " AND ")
         let description = zip(to, values).map { "\($0)=\($1)" }.joined(separator: ", ")
+        // A row restored earlier in this round (another foreign key of the same child, or another
+        // child of the same parent) may already have settled this violation.
+        if try !connection.rows("SELECT 1 FROM main.\(quoted(parent.name)) WHERE \(match) LIMIT 1", values).isEmpty { return }
+        var blocked = false
         for schema in [MergeSchemas.theirs, MergeSchemas.base] {
             guard let back = try connection.rows("SELECT \(columnList(parent)) FROM \(schema).\(quoted(parent.name)) WHERE \(match)", values).first
             else { continue }
-            let marks = parent.columns.indices.map { "?\($0 + 1)" }.joined(separator: ", ")
-            try connection.rows("INSERT INTO main.\(quoted(parent.name)) (\(columnList(parent))) VALUES (\(marks))", back)
+            // Copied inside SQLite (not through Swift values): the row comes back byte for byte.
+            do throws(EntrypointError) {
+                try connection.rows(
+                    "INSERT INTO main.\(quoted(parent.name)) (\(columnList(parent))) SELECT \(columnList(parent)) FROM \(schema).\(quoted(parent.name)) WHERE \(match) LIMIT 1",
+                    values)
+            } catch {
+                // The row cannot come back (its key or a UNIQUE value is now another row's, e.g. a
+                // row of THEIRS set aside for a UNIQUE collision): its child is set aside instead.
+                guard lastWasConstraint else { throw error }
+                blocked = true
+                break
+            }
             handler.records.append(ConflictRecord(
                 table: parent.name, kind: .foreignKey, change: .delete, key: description,
                 why: "deleted on one side while \(child.name) rows of the other side still point at it: the row stays, its deletion is set aside",
@@ -47,9 +61,10 @@ extension MergeRepair {
             return
         }
         try connection.rows("DELETE FROM main.\(quoted(child.name)) WHERE rowid = ?1", [rowid])
+        let why = blocked
+            ? "points at \(parent.name) (\(description)), which cannot come back: its key or a UNIQUE value now belongs to another row; the row is set aside"
+            : "points at \(parent.name) (\(description)), which neither side has: the row is set aside"
         handler.records.append(ConflictRecord(
-            table: child.name, kind: .foreignKey, change: .insert, key: "rowid=\(rowid)",
-            why: "points at \(parent.name) (\(description)), which neither side has: the row is set aside",
-            rows: [("merged", childRow)]))
+            table: child.name, kind: .foreignKey, change: .insert, key: "rowid=\(rowid)", why: why, rows: [("merged", childRow)]))
     }
 }

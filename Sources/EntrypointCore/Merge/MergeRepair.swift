@@ -30,8 +30,10 @@ struct MergeRepair {
             if let deleted = try row(MergeSchemas.base, table, key) { handler.records[index].rows.append(("local (deleted)", deleted)) }
             guard let theirs = try row(MergeSchemas.theirs, table, key) else { continue }
             do throws(EntrypointError) {
-                let marks = table.columns.indices.map { "?\($0 + 1)" }.joined(separator: ", ")
-                try connection.rows("INSERT INTO main.\(quoted(table.name)) (\(columnList(table))) VALUES (\(marks))", theirs)
+                // Copied inside SQLite (not through Swift values): the row comes back byte for byte.
+                try connection.rows(
+                    "INSERT INTO main.\(quoted(table.name)) (\(columnList(table))) SELECT \(columnList(table)) FROM \(MergeSchemas.theirs).\(quoted(table.name)) WHERE \(keyCondition(table))",
+                    key)
             } catch {
                 guard lastWasConstraint else { throw error }
                 handler.records[index].rows.append(("dropbox", theirs))

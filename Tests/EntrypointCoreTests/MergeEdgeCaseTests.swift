@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+import TestSupport
+
+@testable import EntrypointCore
+
+/// Edge cases found by attacking the merge from outside: each once failed (a raw SQL error and exit
+/// 74, a truncated value, a lock error) where the merge must merge or set aside.
+@Suite struct MergeEdgeCaseTests {
+    let bookings = """
+        CREATE TABLE customer(id INTEGER PRIMARY KEY, name TEXT);
+        CREATE TABLE booking(id INTEGER PRIMARY KEY AUTOINCREMENT, ref TEXT UNIQUE NOT NULL, customer_id INTEGER REFERENCES customer(id));
+        CREATE TABLE payment(id INTEGER PRIMARY KEY, booking_id INTEGER NOT NULL REFERENCES booking(id), amount REAL);
+        INSERT INTO customer VALUES (1, 'Ann'), (2, 'Bob');
+        INSERT INTO booking VALUES (100, 'R100', 1);
+        """
+
+    /// THEIRS' booking loses a UNIQUE collision (set aside) while THEIRS' payment points at it: the
+    /// booking cannot come back, so the payment is set aside with it (it used to fail the whole
+    /// merge with "UNIQUE constraint failed" and exit 74).
+    @Test func aChildOfARowSetAsideIsSetAsideToo() throws {
+        let trio = try MergeTrio(
+            bookings, ours: "INSERT INTO booking VALUES (101, 'X', 1);",
+            theirs: "INSERT INTO booking VALUES (101, 'Y', 2), (102, 'X', 2); INSERT INTO payment VALUES (1, 102, 9.5);")
+        let report = try trio.merge()
+        #expect(try trio.rows("SELECT id || ' ' || ref FROM booking ORDER BY id") == ["100 R100", "101 Y", "103 X"])
+        #expect(try trio.rows("SELECT count(*) FROM payment") == ["0"])
+        #expect(report.conflicts.map(\.kind) == [.constraint, .foreignKey])
+        #expect(try trio.conflicts(report, "SELECT entrypoint_version || ' ' || ref FROM booking") == ["dropbox X"])
+        #expect(try trio.conflicts(report, "SELECT entrypoint_version || ' ' || booking_id || ' ' || amount FROM payment") == ["merged 102 9.5"])
+        #expect(try trio.checks() == ["ok"])
+    }
+
+    /// A local row points at a row THEIRS deleted through two foreign keys (its id and a UNIQUE
+    /// code): the row comes back once, its deletion set aside once (the second violation of the
+    /// same round used to insert it again: "UNIQUE constraint failed", exit 74).
+    @Test func twoForeignKeysToOneDeletedRowRestoreItOnce() throws {
+        let trio = try MergeTrio(
+            """
+            CREATE TABLE p(id INTEGER PRIMARY KEY, code TEXT UNIQUE);
+            CREATE TABLE c(id INTEGER PRIMARY KEY, pcode TEXT REFERENCES p(code), pid INTEGER REFERENCES p(id));
+            INSERT INTO p VALUES (1, 'A'), (2, 'B');
+            """,
+            ours: "INSERT INTO c VALUES (1, 'B', 2);", theirs: "DELETE FROM p WHERE id = 2;")
+        let report = try trio.merge()
+        #expect(try trio.rows("SELECT id || ' ' || code FROM p ORDER BY id") == ["1 A", "2 B"])
+        #expect(try trio.rows("SELECT id || ' ' || pcode || ' ' || pid FROM c") == ["1 B 2"])
+        #expect(report.conflicts.map(\.kind) == [.foreignKey])
+        #expect(try trio.conflicts(report, "SELECT entrypoint_version || ' ' || id FROM p") == ["deleted 2"])
+        #expect(try trio.checks() == ["ok"])
+    }
+}
