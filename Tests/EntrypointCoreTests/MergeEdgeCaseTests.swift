@@ -49,4 +49,17 @@ import TestSupport
         #expect(try trio.conflicts(report, "SELECT entrypoint_version || ' ' || id FROM p") == ["deleted 2"])
         #expect(try trio.checks() == ["ok"])
     }
+
+    /// TEXT may hold NUL bytes (and bytes that are not UTF-8): a row the merge restores and a row it
+    /// sets aside keep every byte (they used to be cut at the first NUL).
+    @Test func textWithNulBytesKeepsEveryByte() throws {
+        let trio = try MergeTrio(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);", base: "INSERT INTO t VALUES (1, 'a'), (2, 'b');",
+            ours: "DELETE FROM t WHERE id = 1; UPDATE t SET v = CAST(x'780079' AS TEXT) WHERE id = 2;",
+            theirs: "UPDATE t SET v = CAST(x'61006200ff' AS TEXT) WHERE id = 1; UPDATE t SET v = 'z' WHERE id = 2;")
+        let report = try trio.merge()
+        #expect(try trio.rows("SELECT id || ' ' || hex(v) FROM t ORDER BY id") == ["1 61006200FF", "2 7A"])
+        #expect(Set(report.conflicts.map(\.kind)) == [.data, .notFound] && report.conflicts.count == 2)
+        #expect(try trio.conflicts(report, "SELECT entrypoint_version || ' ' || hex(v) FROM t WHERE id = 2") == ["local 780079"])
+    }
 }
