@@ -62,4 +62,20 @@ import TestSupport
         #expect(Set(report.conflicts.map(\.kind)) == [.data, .notFound] && report.conflicts.count == 2)
         #expect(try trio.conflicts(report, "SELECT entrypoint_version || ' ' || hex(v) FROM t WHERE id = 2") == ["local 780079"])
     }
+
+    /// BASE and THEIRS the same file (given twice, or hard links): nothing changed on THEIRS' side,
+    /// OURS' changes stay (it used to fail with "database is locked", exit 74).
+    @Test func baseGivenAlsoAsTheirsMerges() throws {
+        let trio = try MergeTrio(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);", base: "INSERT INTO t VALUES (1, 'a');",
+            ours: "INSERT INTO t VALUES (2, 'o');", theirs: "")
+        let link = trio.dir + "/base-link.db"
+        try FileManager.default.linkItem(atPath: trio.base, toPath: link)
+        for theirs in [trio.base, link] {
+            let labels = MergeLabels(ours: "ours", base: "base", theirs: "theirs")
+            let report = try MergeInstall(db: trio.ours, base: trio.base, theirs: theirs, labels: labels, log: Logger(level: .error, fd: -1)).run()
+            #expect(report.conflicts.isEmpty && report.theirs.isEmpty)
+            #expect(try trio.rows("SELECT id || ' ' || v FROM t ORDER BY id") == ["1 a", "2 o"])
+        }
+    }
 }
