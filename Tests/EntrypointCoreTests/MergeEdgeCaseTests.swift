@@ -97,4 +97,31 @@ import TestSupport
         #expect(try trio.conflicts(report, "SELECT entrypoint_version || ' ' || id FROM p") == ["deleted 2"])
         #expect(try trio.checks() == ["ok"])
     }
+
+    /// Both sides inserted text key 'k'; THEIRS' row breaks a UNIQUE value of another local row.
+    /// SQLite's REPLACE deleted OURS' row, failed THEIRS' and left neither in the database; now
+    /// OURS' row stays and THEIRS' is set aside (the CONSTRAINT rule), once.
+    @Test func aReplacementThatBreaksUniqueKeepsOursRow() throws {
+        let trio = try MergeTrio(
+            "CREATE TABLE s(k TEXT PRIMARY KEY, u TEXT UNIQUE, v TEXT);", base: "INSERT INTO s VALUES ('a', 'ua', 'va');",
+            ours: "INSERT INTO s VALUES ('k', 'u1', 'o'), ('m', 'u2', 'o');", theirs: "INSERT INTO s VALUES ('k', 'u2', 't'), ('n', 'un', 't');")
+        let report = try trio.merge()
+        #expect(try trio.rows("SELECT k || ' ' || u || ' ' || v FROM s ORDER BY k") == ["a ua va", "k u1 o", "m u2 o", "n un t"])
+        #expect(report.conflicts.map(\.kind) == [.constraint])
+        #expect(try trio.conflicts(report, "SELECT entrypoint_version || ' ' || k || ' ' || u FROM s") == ["dropbox k u2"])
+    }
+
+    /// THEIRS' update of a row OURS changed too (DATA) breaks a UNIQUE value: SQLite retries it
+    /// and reports DATA once per round, then CONSTRAINT. One record: OURS' row stays, THEIRS' set
+    /// aside (it used to be several DATA records saying the opposite).
+    @Test func aDataConflictThatBreaksUniqueIsOneConstraintRecord() throws {
+        let trio = try MergeTrio(
+            "CREATE TABLE s(k TEXT PRIMARY KEY, u TEXT UNIQUE, v TEXT);", base: "INSERT INTO s VALUES ('a', 'ua', 'va');",
+            ours: "UPDATE s SET v = 'ours' WHERE k = 'a'; INSERT INTO s VALUES ('m', 'u1', 'o');",
+            theirs: "UPDATE s SET v = 'theirs', u = 'u1' WHERE k = 'a';")
+        let report = try trio.merge()
+        #expect(try trio.rows("SELECT k || ' ' || u || ' ' || v FROM s ORDER BY k") == ["a ua ours", "m u1 o"])
+        #expect(report.conflicts.map(\.kind) == [.constraint])
+        #expect(try trio.conflicts(report, "SELECT entrypoint_version || ' ' || u || ' ' || v FROM s") == ["dropbox u1 theirs"])
+    }
 }

@@ -72,6 +72,7 @@ struct Merger {
         let handler = ConflictHandler(tables: tables)
         try Session.apply(db, changes, handler: handler)
         let repair = MergeRepair(connection: db, tables: tables, labels: labels)
+        try repair.replace(handler)
         try repair.restore(handler)
         report.wholeTables = try repair.wholeTables(schema)
         try repair.sequences()
