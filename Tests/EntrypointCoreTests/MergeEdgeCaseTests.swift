@@ -124,4 +124,21 @@ import TestSupport
         #expect(report.conflicts.map(\.kind) == [.constraint])
         #expect(try trio.conflicts(report, "SELECT entrypoint_version || ' ' || u || ' ' || v FROM s") == ["dropbox u1 theirs"])
     }
+
+    /// `REFERENCES Customer(id)` names table `customer` (SQLite's names ignore case), and
+    /// foreign_key_check reports the parent as the clause spells it: the deleted customer comes back
+    /// (the whole merge used to be refused, exit 81).
+    @Test func aParentNamedInAnotherCaseIsFound() throws {
+        let trio = try MergeTrio(
+            """
+            CREATE TABLE customer(id INTEGER PRIMARY KEY, name TEXT);
+            CREATE TABLE booking(id INTEGER PRIMARY KEY, cid INTEGER REFERENCES Customer(id));
+            INSERT INTO customer VALUES (1, 'a'), (2, 'b');
+            """,
+            ours: "DELETE FROM customer WHERE id = 2;", theirs: "INSERT INTO booking VALUES (1, 2);")
+        let report = try trio.merge()
+        #expect(try trio.rows("SELECT id FROM customer ORDER BY id") == ["1", "2"])
+        #expect(report.conflicts.map(\.kind) == [.foreignKey])
+        #expect(try trio.checks() == ["ok"])
+    }
 }

@@ -9,7 +9,11 @@ struct MergeRepair {
     let tables: [MergeTable]
     let labels: MergeLabels
 
-    func table(_ name: String) -> MergeTable? { tables.first { $0.name == name } }
+    /// The table named `name`, in any case (SQLite's names are: `REFERENCES Customer` is `customer`,
+    /// and foreign_key_check reports the parent as the REFERENCES clause spells it).
+    func table(_ name: String) -> MergeTable? {
+        tables.first { $0.name == name } ?? tables.first { $0.name.lowercased() == name.lowercased() }
+    }
 
     func keyCondition(_ table: MergeTable, alias: String = "") -> String {
         table.primaryKey.enumerated().map { "\(alias)\(quoted($0.element)) IS ?\($0.offset + 1)" }.joined(separator: " AND ")
