@@ -141,4 +141,20 @@ import TestSupport
         #expect(report.conflicts.map(\.kind) == [.foreignKey])
         #expect(try trio.checks() == ["ok"])
     }
+
+    /// INTO a symbolic link: the rename would replace the link, not the database the app opens, and
+    /// the kept copy would be a link to the live file. Refused as a usage error, nothing changed.
+    @Test func intoASymbolicLinkIsRefused() throws {
+        let trio = try MergeTrio(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);", base: "INSERT INTO t VALUES (1, 'a');",
+            ours: "", theirs: "INSERT INTO t VALUES (2, 't');")
+        let link = trio.dir + "/link.db"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: trio.ours)
+        let mode = MergeMode(base: trio.base, theirs: trio.theirs, into: link, log: Logger(level: .error, fd: -1))
+        #expect(throws: EntrypointError.self) { try mode.run() }
+        do { _ = try mode.run() } catch { #expect(error.code == .usage && error.message.contains("symbolic link")) }
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == trio.ours)
+        #expect(try trio.rows("SELECT count(*) FROM t") == ["1"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: trio.dir).filter { $0.contains(".local-") }.isEmpty)
+    }
 }
