@@ -10,6 +10,12 @@ final class ConflictHandler {
     var restores: [(table: String, key: [SQLValue], record: Int)] = []
     /// UPDATEs set aside whose full THEIRS row is read after the apply.
     var pendingTheirs: [(table: String, key: [SQLValue], record: Int)] = []
+    /// INSERTs of THEIRS whose key OURS inserted with other values: OMITted during the apply and
+    /// written after it (MergeRepair.replace), where a failed replacement keeps OURS' row.
+    var replacements: [(table: String, key: [SQLValue], record: Int)] = []
+    /// DATA records (THEIRS' update written over OURS'), by table and key: SQLite calls again for
+    /// the same change when it retries one that broke a constraint, and then reports CONSTRAINT.
+    var dataRecords: [String: Int] = [:]
     var failure: EntrypointError?
 
     init(tables: [MergeTable]) {
@@ -30,6 +36,18 @@ final class ConflictHandler {
             current = Change.values(iterator, Int32(change.primaryKey.count), sqlite3changeset_conflict)
         }
         let resolution = MergeRules.resolve(kind, change, current: current)
+        let id = change.table + "\u{0}" + describeKey(change)
+        if let earlier = dataRecords[id] {
+            if kind == .data { return resolution.answer }  // the retry of a change already recorded
+            if kind == .constraint {
+                // THEIRS' update never made it over OURS' row: OURS' row stays, THEIRS' is set aside.
+                records[earlier] = ConflictRecord(
+                    table: change.table, kind: kind, change: change.op, key: describeKey(change), why: MergeRules.why(.theirsSetAside, kind), rows: [])
+                pendingTheirs.append((change.table, change.key, earlier))
+                dataRecords[id] = nil
+                return SQLITE_CHANGESET_OMIT
+            }
+        }
         guard resolution.setsAside else { return resolution.answer }
         var record = ConflictRecord(
             table: change.table, kind: kind, change: change.op, key: describeKey(change), why: MergeRules.why(resolution, kind), rows: [])
@@ -37,6 +55,7 @@ final class ConflictHandler {
         switch resolution {
         case .theirsKeptOursSetAside:
             record.rows.append(("local", (current ?? []).map { $0 ?? .null }))
+            if kind == .data { dataRecords[id] = index }
         case .oursKeptTheirDeletionSetAside:
             record.rows.append(("dropbox (deleted)", change.old.map { $0 ?? .null }))
         case .theirsRestoredOurDeletionSetAside:
@@ -50,6 +69,12 @@ final class ConflictHandler {
         case .same: break
         }
         records.append(record)
+        if kind == .conflict, resolution == .theirsKeptOursSetAside {
+            // Not SQLite's REPLACE: it deletes OURS' row first and, when THEIRS' row then breaks a
+            // UNIQUE constraint, neither stays in the database.
+            replacements.append((change.table, change.key, index))
+            return SQLITE_CHANGESET_OMIT
+        }
         return resolution.answer
     }
 

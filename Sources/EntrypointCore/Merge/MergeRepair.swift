@@ -9,7 +9,11 @@ struct MergeRepair {
     let tables: [MergeTable]
     let labels: MergeLabels
 
-    func table(_ name: String) -> MergeTable? { tables.first { $0.name == name } }
+    /// The table named `name`, in any case (SQLite's names are: `REFERENCES Customer` is `customer`,
+    /// and foreign_key_check reports the parent as the REFERENCES clause spells it).
+    func table(_ name: String) -> MergeTable? {
+        tables.first { $0.name == name } ?? tables.first { $0.name.lowercased() == name.lowercased() }
+    }
 
     func keyCondition(_ table: MergeTable, alias: String = "") -> String {
         table.primaryKey.enumerated().map { "\(alias)\(quoted($0.element)) IS ?\($0.offset + 1)" }.joined(separator: " AND ")
@@ -30,8 +34,10 @@ struct MergeRepair {
             if let deleted = try row(MergeSchemas.base, table, key) { handler.records[index].rows.append(("local (deleted)", deleted)) }
             guard let theirs = try row(MergeSchemas.theirs, table, key) else { continue }
             do throws(EntrypointError) {
-                let marks = table.columns.indices.map { "?\($0 + 1)" }.joined(separator: ", ")
-                try connection.rows("INSERT INTO main.\(quoted(table.name)) (\(columnList(table))) VALUES (\(marks))", theirs)
+                // Copied inside SQLite (not through Swift values): the row comes back byte for byte.
+                try connection.rows(
+                    "INSERT INTO main.\(quoted(table.name)) (\(columnList(table))) SELECT \(columnList(table)) FROM \(MergeSchemas.theirs).\(quoted(table.name)) WHERE \(keyCondition(table))",
+                    key)
             } catch {
                 guard lastWasConstraint else { throw error }
                 handler.records[index].rows.append(("dropbox", theirs))

@@ -27,8 +27,9 @@ struct Merger {
         guard ep_sqlite_enable_triggers(UnsafeMutableRawPointer(db.db), 0, &triggers) == SQLITE_OK, triggers == 0 else {
             throw EntrypointError(.software, "cannot turn triggers off for the merge on \(output)")
         }
-        try attach(db, base, as: MergeSchemas.base, label: labels.base)
-        try attach(db, theirs, as: MergeSchemas.theirs, label: labels.theirs)
+        let twice = sameFile(base, theirs)
+        try attach(db, base, as: MergeSchemas.base, label: labels.base, readOnly: twice)
+        try attach(db, theirs, as: MergeSchemas.theirs, label: labels.theirs, readOnly: twice)
         let bound = lockTimeout.map { LockBound(seconds: $0) }
         if let lockTimeout { sqlite3_busy_timeout(db.db, Int32(min(lockTimeout * 1000, Double(Int32.max)))) }
         do throws(EntrypointError) { try db.exec("BEGIN IMMEDIATE") } catch {
@@ -52,11 +53,21 @@ struct Merger {
         }
     }
 
-    func attach(_ db: SQLite.Connection, _ path: String, as name: String, label: String) throws(EntrypointError) {
+    /// `readOnly`: THEIRS is BASE's file (given twice, or a link to it). Attached twice with one of
+    /// them read-write, BEGIN IMMEDIATE takes a write lock on the file through that one and the
+    /// other's read lock makes the BEGIN or the COMMIT fail ("database is locked"); read-only
+    /// (both), neither takes a write lock.
+    func attach(_ db: SQLite.Connection, _ path: String, as name: String, label: String, readOnly: Bool = false) throws(EntrypointError) {
         guard SQLite.hasHeader(path) else {
             throw EntrypointError(.mergeRefused, "\(label) is not a SQLite database (no \"SQLite format 3\" header); the merge was refused, nothing was changed")
         }
-        try db.rows("ATTACH ?1 AS \(name)", [.text(path)])
+        try db.rows("ATTACH ?1 AS \(name)", [.text(readOnly ? SQLite.fileURI(path) + "?mode=ro" : path)])
+    }
+
+    /// Whether two paths name the same file (device and inode).
+    func sameFile(_ a: String, _ b: String) -> Bool {
+        guard let x = FileIO.statIfPresent(a), let y = FileIO.statIfPresent(b) else { return false }
+        return x.st_dev == y.st_dev && x.st_ino == y.st_ino
     }
 
     func merge(_ db: SQLite.Connection) throws(EntrypointError) -> (MergeReport, [MergeTable]) {
@@ -75,6 +86,7 @@ struct Merger {
         let handler = ConflictHandler(tables: tables)
         try Session.apply(db, changes, handler: handler)
         let repair = MergeRepair(connection: db, tables: tables, labels: labels)
+        try repair.replace(handler)
         try repair.restore(handler)
         report.wholeTables = try repair.wholeTables(schema)
         try repair.sequences()

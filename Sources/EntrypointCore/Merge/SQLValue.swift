@@ -14,7 +14,10 @@ enum SQLValue: Equatable, Sendable, CustomStringConvertible {
         switch sqlite3_value_type(value) {
         case SQLITE_INTEGER: self = .integer(sqlite3_value_int64(value))
         case SQLITE_FLOAT: self = .real(sqlite3_value_double(value))
-        case SQLITE_TEXT: self = .text(sqlite3_value_text(value).map { String(cString: $0) } ?? "")
+        case SQLITE_TEXT:
+            // By its byte count, not up to the first NUL: a TEXT value may hold NUL bytes.
+            let p = sqlite3_value_text(value)
+            self = .text(SQLValue.text(p, Int(sqlite3_value_bytes(value))))
         case SQLITE_BLOB:
             let n = Int(sqlite3_value_bytes(value))
             guard n > 0, let p = sqlite3_value_blob(value) else { self = .blob([]); return }
@@ -28,13 +31,20 @@ enum SQLValue: Equatable, Sendable, CustomStringConvertible {
         switch sqlite3_column_type(stmt, i) {
         case SQLITE_INTEGER: self = .integer(sqlite3_column_int64(stmt, i))
         case SQLITE_FLOAT: self = .real(sqlite3_column_double(stmt, i))
-        case SQLITE_TEXT: self = .text(sqlite3_column_text(stmt, i).map { String(cString: $0) } ?? "")
+        case SQLITE_TEXT:
+            let p = sqlite3_column_text(stmt, i)
+            self = .text(SQLValue.text(p, Int(sqlite3_column_bytes(stmt, i))))
         case SQLITE_BLOB:
             let n = Int(sqlite3_column_bytes(stmt, i))
             guard n > 0, let p = sqlite3_column_blob(stmt, i) else { self = .blob([]); return }
             self = .blob(Array(UnsafeRawBufferPointer(start: p, count: n)))
         default: self = .null
         }
+    }
+
+    static func text(_ p: UnsafePointer<UInt8>?, _ count: Int) -> String {
+        guard let p, count > 0 else { return "" }
+        return String(decoding: UnsafeBufferPointer(start: p, count: count), as: UTF8.self)
     }
 
     /// As the report and the log show a key: 101, 'ABC', x'00ff', NULL.
@@ -93,7 +103,13 @@ extension SQLite.Connection {
         case .null: return sqlite3_bind_null(stmt, i)
         case .integer(let v): return sqlite3_bind_int64(stmt, i, v)
         case .real(let v): return sqlite3_bind_double(stmt, i, v)
-        case .text(let s): return sqlite3_bind_text(stmt, i, s, -1, SQLITE_TRANSIENT_VALUE)
+        case .text(let s):
+            // By its byte count (a NUL inside the text is part of it).
+            if s.isEmpty { return sqlite3_bind_text(stmt, i, "", 0, SQLITE_TRANSIENT_VALUE) }  // '', not NULL
+            var s = s
+            return s.withUTF8 { u in
+                u.withMemoryRebound(to: CChar.self) { sqlite3_bind_text(stmt, i, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_VALUE) }
+            }
         case .blob(let b):
             return b.withUnsafeBytes { sqlite3_bind_blob(stmt, i, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), SQLITE_TRANSIENT_VALUE) }
         }

@@ -19,6 +19,11 @@ struct MergeMode {
                 throw EntrypointError(.usage, "--merge: \(label) \(path) is not a regular file")
             }
         }
+        // INTO is replaced by rename(2): a symbolic link would be replaced, not the file it points
+        // at (which the app opens), and the kept `.local-` "copy" would be a link to the live file.
+        if DownloadMode.taken(into) == "a symbolic link" {
+            throw EntrypointError(.usage, "--merge: INTO \(into) is a symbolic link; give the database file it points to; nothing was changed")
+        }
         guard SQLite.hasHeader(into) else {
             throw EntrypointError(.mergeRefused, "INTO \(into) is not a SQLite database (no \"SQLite format 3\" header); the merge was refused, nothing was changed")
         }

@@ -3,8 +3,8 @@
 // rev is downloaded and verified as for a restore, its changes since the base are merged into the
 // local database (MergeInstall: the pre-merge file kept as `<db>.local-<UTC>`), the record then
 // describes Dropbox's rev (the new shared state) and the download becomes the new base. The running
-// site is never rolled back. A refused merge falls back to the restore without a base, with the same
-// download: Dropbox's file installed, the local database kept as a copy.
+// site is never rolled back. A refused (or failed) merge falls back to the restore without a base,
+// with the same download: Dropbox's file installed, the local database kept as a copy.
 
 extension Restorer {
     func mergeAtStart(_ remote: RemoteFile, base: String, client: DropboxClient) throws(EntrypointError) -> RestoreOutcome {
@@ -17,8 +17,12 @@ extension Restorer {
         let report: MergeReport
         do throws(EntrypointError) {
             report = try merge.run()
-        } catch where error.code == .mergeRefused {
-            log.warning("\(error.message); installing Dropbox's rev \(remote.rev) instead and keeping the local database as a copy")
+        } catch where error.signal == nil {
+            // Refused, or failed for another reason (a file the merge could not write, a case it
+            // does not handle): the start goes on as without a base, as every start would fail
+            // again the same way (a restart loop with the app down). Nothing is lost either way.
+            let why = error.code == .mergeRefused ? error.message : "the merge failed: \(error.message)"
+            log.warning("\(why); installing Dropbox's rev \(remote.rev) instead and keeping the local database as a copy")
             return .restored(keptCopy: try installVerified(download, remote: remote, keepLocal: true, reason: .bothChanged))
         }
         for line in report.lines() {
