@@ -178,6 +178,15 @@ struct SnapshotRun {
         EntrypointError(.localIO, "the snapshot of \(source) failed \(what): \(String(cString: sqlite3_errstr(rc))) (\(connection.errorMessage))")
     }
 
+    /// A failed backup step: SQLite reports it on the destination connection (sqlite3_backup_step(3)).
+    /// A full or failing volume is the snapshot's write, never the source database's fault.
+    func copyFailure(_ rc: Int32, _ to: SQLite.Connection) -> EntrypointError {
+        let primary = rc & 0xff
+        guard primary == SQLITE_FULL || primary == SQLITE_IOERR else { return failure("copying", rc, to) }
+        let hint = primary == SQLITE_FULL ? " (the volume is full)" : ""
+        return EntrypointError(.localIO, "cannot write the snapshot \(destination): \(String(cString: sqlite3_errstr(rc)))\(hint); \(source) itself is intact; nothing was uploaded")
+    }
+
     /// Starts a read transaction on the source (taking SQLite's shared lock, or a WAL read mark) and
     /// reads the journal mode and the page size inside it.
     func beginRead() throws(EntrypointError) -> (wal: Bool, pageSize: Int) {
@@ -267,8 +276,8 @@ struct SnapshotRun {
             throw error
         }
         let finish = sqlite3_backup_finish(backup)
-        guard rc == SQLITE_DONE else { throw failure("copying", rc, from) }
-        guard finish == SQLITE_OK else { throw failure("finishing the backup", finish, to) }
+        guard rc == SQLITE_DONE else { throw copyFailure(rc, to) }
+        guard finish == SQLITE_OK else { throw copyFailure(finish, to) }
         inTransaction = false
         try endRead()
         report.longestLock = Clock.now() - started
