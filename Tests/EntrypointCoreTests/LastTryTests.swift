@@ -1,4 +1,4 @@
-// Issue 17, item 5: with Dropbox failing, the retries use the whole window that is left: a random
+// With Dropbox failing, the retries use the whole window that is left: a random
 // backoff that would pass the deadline shortens the wait instead of skipping the last try.
 import CCurl
 import Foundation

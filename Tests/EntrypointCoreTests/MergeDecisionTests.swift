@@ -1,4 +1,4 @@
-// Issue 19: the restore decision's merge outcome, and the base copy that makes it possible.
+// The restore decision's merge outcome, and the base copy that makes it possible.
 import Foundation
 import Testing
 import TestSupport

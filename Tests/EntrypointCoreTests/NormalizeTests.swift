@@ -1,4 +1,4 @@
-// Issue 10 item 1: normalization follows SQLite's own hot-journal rule; one rule for an unusable
+// Normalization follows SQLite's own hot-journal rule; one rule for an unusable
 // local database, with or without sidecars.
 import Foundation
 import Testing

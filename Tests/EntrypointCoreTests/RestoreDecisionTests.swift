@@ -1,4 +1,4 @@
-// Issue 10 item 0: the restore decision.
+// The restore decision.
 import Foundation
 import Testing
 

@@ -1,4 +1,4 @@
-// Issue 10 item 3: a snapshot never blocks the app's writers for long, in either journal mode.
+// A snapshot never blocks the app's writers for long, in either journal mode.
 import CSQLite
 import Foundation
 import Glibc

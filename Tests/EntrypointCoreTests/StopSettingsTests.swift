@@ -1,4 +1,4 @@
-// Issue 17: ENTRYPOINT_STOP_GRACE and the stop deadline against Railway's draining window.
+// ENTRYPOINT_STOP_GRACE and the stop deadline against Railway's draining window.
 import Testing
 
 @testable import EntrypointCore

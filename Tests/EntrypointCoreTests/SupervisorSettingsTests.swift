@@ -1,4 +1,4 @@
-// Issue 12: the supervision settings and `--backup --auto`.
+// The supervision settings and `--backup --auto`.
 import Testing
 
 @testable import EntrypointCore

@@ -1,4 +1,4 @@
-// Issue 17: the Railway volume warning and the container hint, decided from the facts.
+// The Railway volume warning and the container hint, decided from the facts.
 import Testing
 
 @testable import EntrypointCore

@@ -1,4 +1,4 @@
-// Issue 13 item 4: `entrypoint --authorize` end to end against the fake Dropbox: the printed URL is
+// `entrypoint --authorize` end to end against the fake Dropbox: the printed URL is
 // opened as a browser would (a GET of the fake's authorize page gives the code), the code is pasted on
 // standard input, and the printed refresh token then drives a real restore.
 import CShims

@@ -1,4 +1,4 @@
-// Issue 19, "Merge on upload": the supervisor's backups (`--backup --auto`) merge a Dropbox file that
+// The supervisor's backups (`--backup --auto`) merge a Dropbox file that
 // moved on since the base (the main server uploaded while Railway runs) into the running app's
 // database and upload the result, rev-guarded, instead of a failback copy. The running app's rows
 // that collide with the main server's are re-keyed (only rows that never reached Dropbox), each

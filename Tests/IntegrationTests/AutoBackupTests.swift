@@ -1,4 +1,4 @@
-// Issue 12 items 4 and 6: `--backup --auto` (the supervisor's periodic and stop backups) uploads
+// `--backup --auto` (the supervisor's periodic and stop backups) uploads
 // nothing when the data did not change, never overwrites a Dropbox file that moved on, and never
 // drops this volume's writes. Issue 19: it merges such a file (AutoBackupMergeTests); the `items`
 // table here has no primary key, so when both sites changed it the merge is refused and this

@@ -1,4 +1,4 @@
-// Issue 10: the exit codes of --backup on a damaged database and on Ctrl-C while hashing.
+// The exit codes of --backup on a damaged database and on Ctrl-C while hashing.
 import Foundation
 import Testing
 import TestSupport

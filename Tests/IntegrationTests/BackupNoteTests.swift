@@ -1,4 +1,4 @@
-// Issue 17's two smaller findings in the backup's decision: a volume that wrote nothing of its own
+// Two cases of the backup's decision: a volume that wrote nothing of its own
 // uploads no stale side copy after a start on the local database, and a lost answer to the first
 // `add` upload (no record yet) leaves an upload-in-progress note that the next run resolves.
 import Foundation

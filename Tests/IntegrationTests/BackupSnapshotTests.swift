@@ -1,4 +1,4 @@
-// Issue 10 item 3: `--backup` of a rollback-journal database while the app commits throughout.
+// `--backup` of a rollback-journal database while the app commits throughout.
 import Foundation
 import Testing
 import TestSupport

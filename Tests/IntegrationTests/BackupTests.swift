@@ -1,4 +1,4 @@
-// Issue 5: --backup against the fake Dropbox.
+// --backup against the fake Dropbox.
 import Foundation
 import Testing
 import TestSupport

@@ -1,4 +1,4 @@
-// Issue 17, item 2: "did the database change?" from SQLite's own evidence, not file timestamps. On a
+// "did the database change?" from SQLite's own evidence, not file timestamps. On a
 // file system with 1-second timestamps a same-size commit in the same second as the clean state
 // leaves stat() exactly as it was; the stop backup must upload it all the same.
 import Foundation

@@ -1,4 +1,4 @@
-// Issue 5: --check and --hash against the fake Dropbox.
+// --check and --hash against the fake Dropbox.
 import Foundation
 import Testing
 import TestSupport

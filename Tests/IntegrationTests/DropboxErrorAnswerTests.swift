@@ -1,4 +1,4 @@
-// Issue 20 item 5: Dropbox's answers that mean something of their own get their own line and exit
+// Dropbox's answers that mean something of their own get their own line and exit
 // code: a full account (72), the team's monthly upload cap (72), a changed team root (73), and
 // write-lock contention (retried, named as such). The full account and the cap are the fake's
 // modelled behaviour (space_quota, data_transport_limit); the others are faults with the documented

@@ -1,4 +1,4 @@
-// Issue 3: fault injection.
+// Fault injection.
 import Foundation
 import Testing
 import TestSupport

@@ -1,4 +1,4 @@
-// Issue 17, item 4: a backup never takes the app's disk. On a volume with less free space than the
+// A backup never takes the app's disk. On a volume with less free space than the
 // database, a snapshot would fill it and the app's commits would fail; it is skipped instead.
 import Foundation
 import Testing

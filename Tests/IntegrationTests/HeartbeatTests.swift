@@ -1,4 +1,4 @@
-// Issue 20, item 2: ENTRYPOINT_HEARTBEAT_URL against a local HTTP server (Python's http.server on
+// ENTRYPOINT_HEARTBEAT_URL against a local HTTP server (Python's http.server on
 // loopback): a GET after successful periodic and stop backups, a POST to /fail with the reason after
 // a failed one, an unreachable URL changes nothing, and the URL (a secret) never reaches the log.
 import Foundation

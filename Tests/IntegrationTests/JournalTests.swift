@@ -1,4 +1,4 @@
-// Issue 10 item 1: journals that apps leave behind, a real hot journal, one rule for a damaged database.
+// Journals that apps leave behind, a real hot journal, one rule for a damaged database.
 import Foundation
 import Testing
 import TestSupport

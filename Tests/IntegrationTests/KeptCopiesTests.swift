@@ -1,4 +1,4 @@
-// Issue 10: kept copies (distinct files, crash-safe full copies) and a database path starting with //.
+// Kept copies (distinct files, crash-safe full copies) and a database path starting with //.
 import Foundation
 import Testing
 import TestSupport

@@ -1,4 +1,4 @@
-// Issue 20, item 3: the app's process (exec'd or supervised) gets no Dropbox secrets while the
+// The app's process (exec'd or supervised) gets no Dropbox secrets while the
 // backup workers still back up; ENTRYPOINT_APP_USER gives the database's directory and files to
 // that user and runs the app as it (a real uid: the tests run as root), checked through /proc.
 import Foundation

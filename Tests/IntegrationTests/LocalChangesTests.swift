@@ -1,4 +1,4 @@
-// Issue 10 items 0, 2 and issue 12 item 5: the restore decision against the fake Dropbox when the
+// The restore decision against the fake Dropbox when the
 // volume holds local changes. The app's writes are made by Python's sqlite3 (the seed's stack).
 import Foundation
 import Testing

@@ -1,4 +1,4 @@
-// Issue 3: SQLite-aware local state, local writes kept.
+// SQLite-aware local state, local writes kept.
 import Foundation
 import Testing
 import TestSupport

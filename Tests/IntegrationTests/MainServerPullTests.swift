@@ -1,10 +1,10 @@
-// Issue 12 item 6: the main server's pull is the normal restore and keeps its old file as a copy
+// The main server's pull is the normal restore and keeps its old file as a copy
 // when it changed.
 import Foundation
 import Testing
 import TestSupport
 
-/// Issue 12 item 6: the main server's side of the round trip is the normal restore, run without a
+/// The main server's side of the round trip is the normal restore, run without a
 /// command on the main server's database path while its app is stopped.
 @Suite struct MainServerPullTests {
     func mainServer(_ w: World) -> (dir: TempDir, db: String) {

@@ -1,4 +1,4 @@
-// Issue 19: merge at start against the fake Dropbox. Both sides changed since the state the volume
+// Merge at start against the fake Dropbox. Both sides changed since the state the volume
 // last shared (its base, kept by every restore and upload): the start merges Dropbox's changes into
 // the local database instead of replacing it. Checked by natural keys (booking references, emails).
 import Foundation

@@ -1,4 +1,4 @@
-// Issue 19: `entrypoint --merge BASE THEIRS INTO`, the built binary on local files: exit 0 when
+// `entrypoint --merge BASE THEIRS INTO`, the built binary on local files: exit 0 when
 // everything merged, 80 when changes were set aside (named, in the conflicts database), 81 when
 // refused (one line naming the table; INTO unchanged).
 import Foundation

@@ -1,4 +1,4 @@
-// Issue 19: `--backup --merge` against the fake Dropbox. The main server uploaded while Railway runs:
+// `--backup --merge` against the fake Dropbox. The main server uploaded while Railway runs:
 // a plain `--backup` refuses (76); `--backup --merge` merges Dropbox's changes into the live
 // database and uploads the result over that rev, so Dropbox's file holds both sites' writes.
 import Foundation

@@ -1,4 +1,4 @@
-// Issue 19: a seeded, reproducible sequence of writes, backups, restarts and pulls on both sites
+// A seeded, reproducible sequence of writes, backups, restarts and pulls on both sites
 // (the main server, Railway) against the fake Dropbox. Each site writes its own bookings (new ones
 // with ids both sites allocate from the same state, reschedules, deletions); at the end, after one
 // last round of restarts and backups, both databases hold exactly every surviving write of either

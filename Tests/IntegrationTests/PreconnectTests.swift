@@ -1,4 +1,4 @@
-// Issue 14 item 1: on a cold start with different API and content origins, the connection to the
+// On a cold start with different API and content origins, the connection to the
 // content host is opened (by one ranged files/download) while get_metadata is in flight, and the
 // download reuses it. The fake's certificate names both 127.0.0.1 and localhost, so
 // https://localhost:PORT (api) and https://127.0.0.1:PORT (content) are two origins on one fake;

@@ -1,4 +1,4 @@
-// Issue 17, item 5: the stop's lines say what happened, and with Dropbox unreachable the stop
+// The stop's lines say what happened, and with Dropbox unreachable the stop
 // backup keeps trying for the whole window that is left.
 import Foundation
 import Testing

@@ -1,4 +1,4 @@
-// Issue 20 item 4: team spaces. `ns:<id>/...` paths, and DROPBOX_ROOT_NAMESPACE (an id, or auto
+// Team spaces. `ns:<id>/...` paths, and DROPBOX_ROOT_NAMESPACE (an id, or auto
 // from users/get_current_account's root_info) sending Dropbox-API-Path-Root on every call. The fake
 // models a team space (its own root namespace, the member's home folder mounted in it) per
 // common.stone PathRoot / RootInfo.

@@ -1,4 +1,4 @@
-// Issue 12 item 1: uploads that survive a network that drops connections and loses answers.
+// Uploads that survive a network that drops connections and loses answers.
 import Foundation
 import Testing
 import TestSupport

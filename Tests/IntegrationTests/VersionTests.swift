@@ -1,4 +1,4 @@
-// Issue 20 item 6: `--version` names the build (version, commit) and the libraries the binary runs
+// `--version` names the build (version, commit) and the libraries the binary runs
 // with, as the libraries themselves report them at run time.
 import CShims
 import CSQLite

@@ -1,4 +1,4 @@
-// Issue 17: on Railway, a database that is not on the attached volume is said at every start.
+// On Railway, a database that is not on the attached volume is said at every start.
 import Foundation
 import Testing
 import TestSupport

@@ -1,9 +1,10 @@
-// Issue 3: signals, locks, disks.
+// A restore stopped by SIGTERM, two starts on one volume, a lock held too long, a kill at any
+// instant of the install: nothing partial is left and nothing is lost.
 import Foundation
 import Testing
 import TestSupport
 
-@Suite(.serialized) struct ProcessTests {
+@Suite(.serialized) struct RestoreInterruptionTests {
     @Test func sigtermDuringDownloadStopsCleanly() throws {
         let w = try World()
         let good = try w.publish(["old"])

@@ -4,9 +4,9 @@ import TestSupport
 
 @testable import EntrypointCore
 
-/// Issue 14: the work that now overlaps or is folded into one pass must give exactly the results of
+/// The work that now overlaps or is folded into one pass must give exactly the results of
 /// the sequential code (behaviour, not speed: the benchmark measures speed).
-@Suite struct PerformanceTests {
+@Suite struct OverlappedWorkTests {
     static func randomBytes(_ count: Int) -> [UInt8] {
         let urandom = FileHandle(forReadingAtPath: "/dev/urandom")!
         defer { try? urandom.close() }
