@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# podman as scripts/release.sh runs it (sourced, not run; the caller sources scripts/lib.sh first):
+# podman as scripts/release.sh and scripts/test-container.sh run it (sourced, not run; the caller
+# sources scripts/lib.sh first):
 # runc, cgroupfs, file events and overlay storage under $ENTRYPOINT_CI_STATE, the settings with which
-# podman works as root inside a container or VM as well as on a CI runner. scripts/test-container.sh
-# writes the same two files (the same state directory, so both share the image storage).
+# podman works as root inside a container or VM as well as on a CI runner. Both scripts use the same
+# state directory, so they share the image storage.
 
 # podman_setup: installs what is missing (apt) and exports CONTAINERS_CONF and CONTAINERS_STORAGE_CONF.
 podman_setup() {

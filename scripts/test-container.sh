@@ -26,7 +26,6 @@ die_label=FAIL
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 binary=$(realpath "${1:-$repo/dist/entrypoint}")
 cache=${ENTRYPOINT_CI_CACHE:-/var/cache/entrypoint-ci}
-state=${ENTRYPOINT_CI_STATE:-/var/tmp/entrypoint-ci}
 image=localhost/entrypoint-app:ci
 base_ref=docker.io/library/python:3.12-slim
 db_path=/app/data/database/production.db
@@ -38,28 +37,12 @@ host_ca=/etc/ssl/certs/ca-certificates.crt
 [[ -x $binary ]] || die "$binary not found: run scripts/build-static.sh first"
 [[ $(id -u) -eq 0 ]] || die "needs root (podman with runc, as on CI)"
 
-# --- packages ---------------------------------------------------------------------------------
-pkgs=(podman buildah runc uidmap catatonit containernetworking-plugins mmdebstrap zstd curl)
-apt_install_missing "${pkgs[@]}"
-
-# --- podman configuration: runc, cgroupfs, file events, lowered ulimits, overlay storage ----------
-mkdir -p "$state" "$cache"
-cat >"$state/containers.conf" <<CONF
-[containers]
-netns = "host"
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-CONF
-cat >"$state/storage.conf" <<CONF
-[storage]
-driver = "overlay"
-runroot = "$state/run"
-graphroot = "$state/root"
-CONF
-export CONTAINERS_CONF=$state/containers.conf CONTAINERS_STORAGE_CONF=$state/storage.conf
+# --- packages and podman (runc, cgroupfs, file events, lowered ulimits, overlay storage) --------
+# shellcheck source=scripts/lib-podman.sh
+. "$repo/scripts/lib-podman.sh"
+podman_setup
+apt_install_missing mmdebstrap zstd curl
+mkdir -p "$cache"
 
 work=$(mktemp -d /tmp/entrypoint-container.XXXXXX)
 containers=()
