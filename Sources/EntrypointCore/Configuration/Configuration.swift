@@ -302,24 +302,29 @@ public struct Configuration: Sendable {
         (b >= 48 && b <= 57) || (b >= 0x61 && b <= 0x66) || (b >= 0x41 && b <= 0x46)
     }
 
-    static func baseURL(_ name: String, _ value: String) throws(EntrypointError) -> String {
+    /// A base URL (or, with `secret`, a URL that is a secret and never echoed): `https://host[:port][/path]`,
+    /// plain http only for a loopback host, no user information; trailing `/` dropped. `characterNote`
+    /// replaces the generic "not a base URL" reason for a refused character.
+    static func baseURL(_ name: String, _ value: String, secret: Bool = false, characterNote: String? = nil) throws(EntrypointError) -> String {
         var url = value
         while url.hasSuffix("/") { url.removeLast() }
+        let shown = secret ? name : "\(name)=\(value)"
         switch parseBaseURL(url) {
         case .failure(.userinfo):
             // Not echoed: the part before @ may be a password.
             throw EntrypointError(.config, "\(name) contains user information (a user name or password before @); it is not allowed, remove it")
         case .failure(.notHTTPS):
-            throw EntrypointError(.config, "\(name)=\(value) is not an https:// URL")
+            throw EntrypointError(.config, "\(shown) is not an https:// URL")
         case .failure(.badCharacter):
-            throw EntrypointError(.config, "\(name) is not a base URL: it may not contain spaces, control or non-ASCII characters, \\, ?, # or %")
+            let rule = "may not contain spaces, control or non-ASCII characters, \\, ?, # or %"
+            throw EntrypointError(.config, characterNote.map { "\(name) \(rule) (\($0))" } ?? "\(name) is not a base URL: it \(rule)")
         case .failure(.badHost):
-            throw EntrypointError(.config, "\(name)=\(value) has no valid host name")
+            throw EntrypointError(.config, "\(shown) has no valid host name")
         case .failure(.badPort):
-            throw EntrypointError(.config, "\(name)=\(value) has an invalid port (1 to 65535)")
+            throw EntrypointError(.config, "\(shown) has an invalid port (1 to 65535)")
         case .success(let parsed):
             if parsed.scheme == "http" && !parsed.isLoopback {
-                throw EntrypointError(.config, "\(name)=\(value): plain http is allowed only for loopback addresses (127.x.x.x, [::1], localhost); use https")
+                throw EntrypointError(.config, "\(shown): plain http is allowed only for loopback addresses (127.x.x.x, [::1], localhost); use https")
             }
             return url
         }

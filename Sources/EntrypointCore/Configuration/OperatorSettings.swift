@@ -5,26 +5,7 @@ extension Configuration {
     /// the base URLs). It is a secret (the path is the check's key), so no message ever echoes it.
     static func heartbeatURL(_ env: [String: String]) throws(EntrypointError) -> String? {
         guard let value = env["ENTRYPOINT_HEARTBEAT_URL"].nonEmpty else { return nil }
-        var url = value
-        while url.hasSuffix("/") { url.removeLast() }
-        let name = "ENTRYPOINT_HEARTBEAT_URL"
-        switch parseBaseURL(url) {
-        case .failure(.userinfo):
-            throw EntrypointError(.config, "\(name) contains user information (a user name or password before @); it is not allowed, remove it")
-        case .failure(.notHTTPS):
-            throw EntrypointError(.config, "\(name) is not an https:// URL")
-        case .failure(.badCharacter):
-            throw EntrypointError(.config, "\(name) may not contain spaces, control or non-ASCII characters, \\, ?, # or % (a query string cannot take the /fail suffix)")
-        case .failure(.badHost):
-            throw EntrypointError(.config, "\(name) has no valid host name")
-        case .failure(.badPort):
-            throw EntrypointError(.config, "\(name) has an invalid port (1 to 65535)")
-        case .success(let parsed):
-            if parsed.scheme == "http" && !parsed.isLoopback {
-                throw EntrypointError(.config, "\(name): plain http is allowed only for loopback addresses (127.x.x.x, [::1], localhost); use https")
-            }
-            return url
-        }
+        return try baseURL("ENTRYPOINT_HEARTBEAT_URL", value, secret: true, characterNote: "a query string cannot take the /fail suffix")
     }
 
     /// ENTRYPOINT_APP_USER's syntax (exit 78); the lookup happens at the start (exit 71).
