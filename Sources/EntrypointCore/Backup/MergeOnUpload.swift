@@ -6,17 +6,15 @@
 // and the backup runs again: a new snapshot uploaded with update mode on that rev.
 extension BackupMode {
     /// What a merge into the live database did: merged (the caller runs the backup again), or
-    /// nothing changed because no base is proved or the merge was refused (`reason` says why; the
+    /// nothing changed because the merge was refused or failed (`reason` says why; the
     /// caller then does what it did without a merge: `--backup --merge` refuses, `--auto` keeps
     /// this volume's data in a side copy).
     enum LiveMerge: Equatable { case merged, notMerged(reason: String) }
 
     /// The app's writes wait for the merge's one transaction, at most ENTRYPOINT_LOCK_TIMEOUT (Merge/LockBound.swift).
-    func mergeIntoLive(_ remote: RemoteFile, record: StateRecord, client: DropboxClient, restorer: Restorer) throws(EntrypointError) -> LiveMerge {
+    /// `base` is the proven base of `record` (BaseCopy.proven, checked by the caller's decision).
+    func mergeIntoLive(_ remote: RemoteFile, record: StateRecord, base: String, client: DropboxClient, restorer: Restorer) throws(EntrypointError) -> LiveMerge {
         let db = config.localPath
-        guard let base = BaseCopy.proven(for: db, record: record) else {
-            return .notMerged(reason: "no base of rev \(record.rev) on this volume (\(BaseCopy.path(for: db)) is missing or describes another state)")
-        }
         log.info("Dropbox's \(config.remotePath) moved on since rev \(record.rev) (now rev \(remote.rev)): merging its changes into \(db)")
         let download = try restorer.downloadVerified(remote, client: client)
         let labels = MergeLabels(ours: "the local database \(db)", base: "(\(base))", theirs: "Dropbox's rev \(remote.rev)")

@@ -101,9 +101,10 @@ struct BackupMode {
         // beside it below: the record's rev may be this volume's own upload, which someone else's
         // upload has just replaced.) The base is hashed only when a merge is asked for and possible.
         let mergeable = merge && record != nil && remote != nil && remote?.rev != record?.rev
+        let base = mergeable ? BaseCopy.proven(for: db, record: record) : nil  // a full read: once per run
         let decision = BackupDecision.decide(
             remote: remote, record: record, contentHash: hash, dataHash: dataHash, force: force, automatic: automatic, merge: merge,
-            baseAvailable: mergeable && BaseCopy.proven(for: db, record: record) != nil)
+            baseAvailable: base != nil)
         var mode: JSON
         switch decision {
         case .nothingToUpload(let rev):
@@ -128,8 +129,8 @@ struct BackupMode {
             log.info("backup: Dropbox's \(config.remotePath) moved on since rev \(since) (now rev \(rev)), and this volume has written nothing since; nothing uploaded (the next restart restores rev \(rev))")
             return .done
         case .mergeThenUpload(let rev):
-            guard let remote, let record else { return .done }  // decide() returns this case only with both
-            let merged = try mergeIntoLive(remote, record: record, client: client, restorer: restorer)
+            guard let remote, let record, let base else { return .done }  // decide() returns this case only with all three
+            let merged = try mergeIntoLive(remote, record: record, base: base, client: client, restorer: restorer)
             guard case .notMerged(let reason) = merged else { return .mergedRunAgain }
             guard automatic else {
                 log.warning(reason)

@@ -19,10 +19,11 @@ enum BaseCopy {
             let fd = try FileDescriptor.open(file, O_RDONLY)
             try FileIO.fsync(fd.raw)
             let temp = db + tempInfix + FileIO.randomSuffix()
-            do throws(SystemError) {
-                if !link { throw SystemError(errno: EPERM, call: "link") }
-                try FileIO.link(file, temp)
-            } catch where [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) {
+            if link {
+                do throws(SystemError) { try FileIO.link(file, temp) } catch where [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) {
+                    try FileIO.copyFile(file, temp, near: db, infix: tempInfix, mode: 0o600)
+                }
+            } else {
                 try FileIO.copyFile(file, temp, near: db, infix: tempInfix, mode: 0o600)
             }
             do throws(SystemError) {
