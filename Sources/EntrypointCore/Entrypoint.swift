@@ -53,17 +53,7 @@ public enum Entrypoint {
         case .backup(let force, let automatic, let merge):
             let config = try configured(environment, log)
             ep_signals_install()
-            var backup = BackupMode(config: config, force: force, automatic: automatic, environment: environment, log: log)
-            backup.merge = merge
-            // A backup that merged Dropbox's newer rev into the database runs again (a new snapshot,
-            // uploaded over that rev); Dropbox moving on again means another merge.
-            var merges = 0
-            while try backup.run() == .mergedRunAgain {
-                merges += 1
-                guard merges < BackupMode.mergeRounds else {
-                    throw EntrypointError(.conflict, "Dropbox's \(config.remotePath) kept changing during the backup (merged \(merges) times); the merges are in the local database, nothing more was uploaded; run the backup again")
-                }
-            }
+            try BackupMode(config: config, force: force, automatic: automatic, merge: merge, environment: environment, log: log).run()
             return 0
         case .run(let command):
             let config = try configured(environment, log)

@@ -4,7 +4,7 @@
 // a kill leaves the database as it was). The set-aside changes are written to the conflicts database
 // inside that transaction, before the commit. Then Dropbox's rev is the shared state (record, base)
 // and the backup runs again: a new snapshot uploaded with update mode on that rev.
-extension BackupMode {
+extension BackupRun {
     /// What a merge into the live database did: merged (the caller runs the backup again), or
     /// nothing changed because the merge was refused or failed (`reason` says why; the
     /// caller then does what it did without a merge: `--backup --merge` refuses, `--auto` keeps
@@ -13,10 +13,10 @@ extension BackupMode {
 
     /// The app's writes wait for the merge's one transaction, at most ENTRYPOINT_LOCK_TIMEOUT (Merge/LockBound.swift).
     /// `base` is the proven base of `record` (BaseCopy.proven, checked by the caller's decision).
-    func mergeIntoLive(_ remote: RemoteFile, record: StateRecord, base: String, client: DropboxClient, restorer: Restorer) throws(EntrypointError) -> LiveMerge {
+    func mergeIntoLive(_ remote: RemoteFile, record: StateRecord, base: String, client: DropboxClient) throws(EntrypointError) -> LiveMerge {
         let db = config.localPath
         log.info("Dropbox's \(config.remotePath) moved on since rev \(record.rev) (now rev \(remote.rev)): merging its changes into \(db)")
-        let download = try restorer.downloadVerified(remote, client: client)
+        let download = try Restorer(scope: scope).downloadVerified(remote, client: client)  // the restore's steps 1-7
         let labels = MergeLabels(ours: "the local database \(db)", base: "(\(base))", theirs: "Dropbox's rev \(remote.rev)")
         let report: MergeReport
         do throws(EntrypointError) {

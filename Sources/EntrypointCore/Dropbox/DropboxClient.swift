@@ -16,7 +16,8 @@ public final class DropboxClient {
     let deadline: Double
     /// The value of the Dropbox-API-Path-Root header sent with every call (PathRoot.swift), or nil.
     var pathRoot: String?
-    /// The deadline as the lines name it: the restore's by default; `--backup` sets its own.
+    /// The deadline as the lines name it (`Deadline.description`): the restore's by default;
+    /// `RunScope.makeClient` sets the run's own.
     var deadlineName: String
     private var accessToken: String?
     private var tokenExpiry: Double = .infinity
@@ -26,7 +27,7 @@ public final class DropboxClient {
         self.log = log
         self.curl = curl
         self.deadline = deadline
-        deadlineName = "the \(config.deadline.clean)s restore deadline (ENTRYPOINT_DEADLINE)"
+        deadlineName = Deadline.restore(config).description
         if case .accessToken(let token, _) = config.credentials { accessToken = token }
         if case .id(let id) = config.rootNamespace { pathRoot = RootNamespace.header(mode: "namespace_id", id: id) }
     }

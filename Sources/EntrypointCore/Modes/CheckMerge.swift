@@ -4,9 +4,10 @@
 import CSQLite
 
 extension CheckMode {
-    func previewMerge(_ remote: RemoteFile, base: String, restorer: Restorer, client: DropboxClient) throws(EntrypointError) {
+    func previewMerge(_ remote: RemoteFile, base: String, scope: RunScope, client: DropboxClient) throws(EntrypointError) {
         let db = config.localPath
-        let download = try restorer.downloadVerified(remote, client: client)
+        // The restore's own download (Restore/Install.swift, steps 1-7), as a merge at start makes it.
+        let download = try Restorer(scope: scope).downloadVerified(remote, client: client)
         let temp = try FileIO.operation("create a temporary file in", FileIO.dirname(db)) { () throws(SystemError) in
             try FileIO.createTemporary(near: db, infix: MergeInstall.tempInfix, mode: 0o600)
         }

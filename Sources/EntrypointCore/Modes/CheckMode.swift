@@ -23,7 +23,7 @@ struct CheckMode {
                 throw error
             }
         }
-        let restorer = Restorer(config: config, log: log, environment: environment)
+        let scope = RunScope(config: config, log: log, environment: environment, deadline: .restore(config))
         defer { fflush(nil) }
         if config.restorePolicy == .off {
             say("result: restore is off (ENTRYPOINT_RESTORE_MODE=off); the command would start on the local database as it is")
@@ -34,7 +34,7 @@ struct CheckMode {
             return
         }
         do throws(EntrypointError) {
-            let size = try restorer.localSize()
+            let size = try scope.localSize()
             let hasLocal = (size ?? 0) > 0
             say("local: \(config.localPath): \(size.map { "\(Progress.bytes($0)) (\($0) bytes)" } ?? "missing")")
             let sidecars = SQLite.sidecars(config.localPath)
@@ -42,7 +42,7 @@ struct CheckMode {
             if !sidecars.isEmpty {
                 say("local: sidecar files \(sidecars.joined(separator: ", "))\(pending.isEmpty ? " (a cold journal: SQLite ignores it; a restore that replaces the database moves it away)" : " would be checkpointed first")")
             }
-            let client = try restorer.makeClient()
+            let client = try scope.makeClient()
             if config.credentials.refreshCredentials != nil {
                 try client.refreshToken()
                 say("credentials: token refresh OK")
@@ -74,7 +74,7 @@ struct CheckMode {
             // The restore's own decision function (Restorer.run calls the same).
             let (decision, base) = RestoreDecision.decideWithBase(local: local, remote: remote, record: record, db: config.localPath)
             say(decision.checkLine(remote: remote, record: record, keepCopies: config.keepCopies))
-            if case .merge = decision, let base { try previewMerge(remote, base: base, restorer: restorer, client: client) }
+            if case .merge = decision, let base { try previewMerge(remote, base: base, scope: scope, client: client) }
             if case .download = decision {
                 var st = statvfs()
                 if statvfs(FileIO.dirname(config.localPath), &st) == 0 {

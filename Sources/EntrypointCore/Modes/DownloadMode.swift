@@ -50,8 +50,8 @@ struct DownloadMode {
         guard config.credentials != .none else {
             throw EntrypointError(.config, "--download needs Dropbox credentials (DROPBOX_ACCESS_TOKEN, or DROPBOX_APP_KEY and DROPBOX_REFRESH_TOKEN)")
         }
-        let restorer = Restorer(config: config, log: log, environment: environment, seconds: config.backupDeadline)
-        let client = try restorer.makeClient()
+        let scope = RunScope(config: config, log: log, environment: environment, deadline: .long(.download, config, environment))
+        let client = try scope.makeClient()
         guard let remote = try client.metadata("rev:" + rev) else {
             throw EntrypointError(.remoteMissing, "rev \(rev) does not exist in Dropbox (HTTP 409 path/not_found); list the revisions with entrypoint --revisions")
         }

@@ -12,7 +12,8 @@ struct RevisionsMode {
         guard config.credentials != .none else {
             throw EntrypointError(.config, "--revisions needs Dropbox credentials (DROPBOX_ACCESS_TOKEN, or DROPBOX_APP_KEY and DROPBOX_REFRESH_TOKEN)")
         }
-        let client = try Restorer(config: config, log: log, environment: environment).makeClient()
+        let scope = RunScope(config: config, log: log, environment: environment, deadline: .restore(config, name: .revisions))
+        let client = try scope.makeClient()
         guard let (entries, deleted, more) = try client.revisions(config.remotePath) else {
             throw EntrypointError(.remoteMissing, "\(config.remotePath) does not exist in Dropbox (HTTP 409 path/not_found; check DROPBOX_DB_PATH)")
         }

@@ -58,8 +58,8 @@ extension Supervisor {
             return status
         }
         let left = deadline - Clock.now()
-        // Any time left is worth a try (a small database takes a fraction of a second); the worker's
-        // own ENTRYPOINT_DEADLINE cannot be under 1 s, and the SIGTERM/SIGKILL below keep to ours.
+        // Any time left is worth a try (a small database takes a fraction of a second); the worker is
+        // given at least 1 s, and the SIGTERM/SIGKILL below keep to ours.
         guard left >= Self.minimumStopBackupTime else {
             log.error("stop backup skipped: \(window) has passed (\(name) took \((Clock.now() - (stopStart ?? childExitedAt)).clean)s to stop); Dropbox keeps its previous file; exiting with \(name)'s status \(status)")
             heartbeat(final: true, failure: "stop backup skipped: \(window) had passed")
@@ -67,8 +67,9 @@ extension Supervisor {
         }
         let started = Clock.now()
         // The worker's own deadline ends before ours, so it gives up (and says so) before the SIGTERM.
+        // It is given as the stop deadline (Support/Deadline.swift), so its lines name that one.
         let given = max(1, ((left - Self.killGrace) * 10).rounded(.down) / 10)
-        startWorker(fingerprint: now, final: true, overrides: ["ENTRYPOINT_DEADLINE": given.clean])
+        startWorker(fingerprint: now, final: true, overrides: [Deadline.workerVariable: Deadline.stop(seconds: given).workerValue])
         let stopped = waitForWorker(until: deadline)
         let took = (Clock.now() - started).clean
         let exiting = "Dropbox keeps its previous file; exiting with \(name)'s status \(status)"
@@ -80,7 +81,7 @@ extension Supervisor {
         case let code? where code == ExitCode.unavailable.rawValue && Clock.now() >= started + given - Self.cutOffTolerance:
             // It gave up at its own deadline, which is what was left of ours (exit 69, the deadline's
             // code): the window cut it off, not a Dropbox that said no.
-            log.error("stop backup did not finish within \(window): cut off after \(took)s (exit \(code) at its own ENTRYPOINT_DEADLINE, the \(given.clean)s that were left); \(exiting)")
+            log.error("stop backup did not finish within \(window): cut off after \(took)s (exit \(code): it gave up at its own deadline, the \(given.clean)s that were left of it); \(exiting)")
         case ExitCode.unavailable.rawValue?:
             log.error("stop backup failed: Dropbox unreachable or failing (exit 69 after \(took)s, the line above says why); \(exiting)")
         case let code?:

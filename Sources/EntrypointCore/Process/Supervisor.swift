@@ -187,7 +187,8 @@ final class Supervisor {
             heartbeat(final: false, failure: nil)
             return
         }
-        startWorker(fingerprint: now, final: false, overrides: [:])
+        // Given its deadline by name, so a stray ENTRYPOINT_WORKER_DEADLINE in the environment never applies.
+        startWorker(fingerprint: now, final: false, overrides: [Deadline.workerVariable: Deadline.long(.backup, config, environment).workerValue])
     }
 
     func startWorker(fingerprint: Fingerprint?, final: Bool, overrides: [String: String]) {

@@ -29,17 +29,20 @@ public enum RestoreOutcome: Equatable, Sendable {
 }
 
 public struct Restorer {
-    let config: Configuration
-    let log: Logger
-    let environment: [String: String]
-    let deadline: Double
+    /// What this run shares with the other modes: configuration, log, environment, the named
+    /// deadline (the restore's, ENTRYPOINT_DEADLINE), the client factory, the lock, the test hooks.
+    let scope: RunScope
+    var config: Configuration { scope.config }
+    var log: Logger { scope.log }
+    var environment: [String: String] { scope.environment }
+    /// Monotonic time after which nothing more is attempted.
+    var deadline: Double { scope.deadline.instant }
 
-    public init(config: Configuration, log: Logger, environment: [String: String], seconds: Double? = nil) {
-        self.config = config
-        self.log = log
-        self.environment = environment
-        self.deadline = Clock.now() + (seconds ?? config.deadline)
+    public init(config: Configuration, log: Logger, environment: [String: String]) {
+        self.init(scope: RunScope(config: config, log: log, environment: environment, deadline: .restore(config)))
     }
+
+    init(scope: RunScope) { self.scope = scope }
 
     var db: String { config.localPath }
     var directory: String { FileIO.dirname(db) }
@@ -48,29 +51,8 @@ public struct Restorer {
     /// The database's permission bits, or 0600 for a new one: temporaries and copies get the same.
     var databaseMode: mode_t { FileIO.statIfPresent(db).map { $0.st_mode & 0o7777 } ?? 0o600 }
 
-    /// Test hook for the crash-safety test: ENTRYPOINT_TEST_CRASH_AT=<point> makes the process
-    /// SIGKILL itself at that point of the install, as a power cut or an OOM kill would.
-    func crashPoint(_ name: String) {
-        if environment["ENTRYPOINT_TEST_CRASH_AT"] == name { kill(getpid(), SIGKILL) }
-    }
-
-    /// Makes the DropboxClient (libcurl, CA bundle) — only once a network call is really needed.
-    func makeClient() throws(EntrypointError) -> DropboxClient {
-        let ca = try CASource.resolve(environment: environment)
-        log.debug("TLS trust: \(ca.description)")
-        let curl = try Curl(caSource: ca, connectTimeout: config.connectTimeout, stallTimeout: config.stallTimeout)
-        return DropboxClient(config: config, log: log, curl: curl, deadline: deadline)
-    }
-
-    /// Size of the local database, or nil when it does not exist. A directory is an error.
-    func localSize() throws(EntrypointError) -> UInt64? {
-        let st = try FileIO.operation("stat", db) { () throws(SystemError) in try FileIO.stat(db) }
-        guard let st else { return nil }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw EntrypointError(.config, "RAILWAY_DB_PATH=\(db) exists but is not a regular file")
-        }
-        return UInt64(st.st_size)
-    }
+    /// Test hook for the crash-safety test (TestHooks.crash: ENTRYPOINT_TEST_CRASH_AT=<point>).
+    func crashPoint(_ name: String) { scope.hooks.crash(at: name) }
 
     func prepareDirectory() throws(EntrypointError) {
         try FileIO.operation("create the directory", directory) { () throws(SystemError) in try FileIO.makeDirectories(directory) }
@@ -99,15 +81,15 @@ public struct Restorer {
             return .skippedNoCredentials
         }
         try prepareDirectory()
-        let lock = try RestoreLock(database: db, timeout: config.lockTimeout, deadline: deadline, log: log)
+        let lock = try scope.lock()
         defer { withExtendedLifetime(lock) {} }
         removeStaleTemporaries()
 
-        var size = try localSize()
+        var size = try scope.localSize()
         var unusable: String?
         if let s = size, s > 0 {
             if case .unusable(let why) = try SQLite.normalize(db, log: log) { unusable = why }
-            size = try localSize()
+            size = try scope.localSize()
         }
         let hasLocal = (size ?? 0) > 0
         if config.restorePolicy == .ifMissing && hasLocal {
@@ -119,7 +101,7 @@ public struct Restorer {
         // fetched: none of the three needs another. A failure of the network side comes first, as
         // when they ran one after the other (dropping `hashing` cancels and joins it).
         let hashing = size.map { _ in BackgroundDataHash(path: db) }
-        let client = try makeClient()
+        let client = try scope.makeClient()
         log.info("checking \(config.remotePath) in Dropbox")
         // A cold start downloads (unless Dropbox lacks the file): the connection to the content
         // host is opened while get_metadata is in flight (ContentPreconnect.swift). Joined before
@@ -145,19 +127,11 @@ public struct Restorer {
         case .hashMatch:
             log.info("No download needed (hash match)")
             log.debug("content hash \(remote.contentHash), rev \(remote.rev), \(remote.size) bytes")
-            let dataHash = local?.dataHash
-            if record?.contentHash != remote.contentHash || record?.rev != remote.rev || record?.localHash != nil || record?.dataHash != dataHash {
-                try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "verified", time: Clock.utcStamp(), dataHash: dataHash).save(db)
-            }
+            try recordHashMatch(remote, record: record, dataHash: local?.dataHash)
             return .upToDate
         case .sameData(let rev):
             log.info(RestoreDecision.sameDataLine(rev: rev, record: record))
-            if var upgraded = record, upgraded.dataHash == nil, let local {
-                // A record of an older version: from now on the data hash decides.
-                upgraded.dataHash = local.dataHash
-                upgraded.localHash = nil
-                try upgraded.save(db)
-            }
+            try upgradeRecord(record, local: local)
             return .sameData
         case .keepLocalChanges(let rev):
             // The record keeps saying what Dropbox has: the next start decides the same way.
@@ -174,5 +148,20 @@ public struct Restorer {
             preconnect?.handOver(to: client)
             return try mergeAtStart(remote, base: base ?? BaseCopy.path(for: db), client: client)
         }
+    }
+
+    /// A hash match: the record says so (written only when it does not already).
+    func recordHashMatch(_ remote: RemoteFile, record: StateRecord?, dataHash: String?) throws(EntrypointError) {
+        if record?.contentHash != remote.contentHash || record?.rev != remote.rev || record?.localHash != nil || record?.dataHash != dataHash {
+            try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "verified", time: Clock.utcStamp(), dataHash: dataHash).save(db)
+        }
+    }
+
+    /// The same data: a record of an older version gets the data hash, which decides from now on.
+    func upgradeRecord(_ record: StateRecord?, local: LocalState?) throws(EntrypointError) {
+        guard var upgraded = record, upgraded.dataHash == nil, let local else { return }
+        upgraded.dataHash = local.dataHash
+        upgraded.localHash = nil
+        try upgraded.save(db)
     }
 }

@@ -8,15 +8,17 @@ final class RestoreLock {
     private let file: FileDescriptor
     let path: String
 
-    /// `deadlineName`: the deadline as the timeout line names it (a backup's is not the restore's).
-    init(database: String, timeout: Double, deadline: Double, deadlineName: String = "the restore deadline (ENTRYPOINT_DEADLINE)", log: Logger) throws(EntrypointError) {
+    /// `deadline`: the run's, as its lines name it (a backup's is not the restore's). A backup's lines
+    /// say that the backup waits; the holder may be a start restoring or another backup.
+    init(database: String, timeout: Double, deadline: Deadline, log: Logger) throws(EntrypointError) {
         path = database + ".entrypoint.lock"
         let path = path
         file = try FileIO.operation("create the lock file", path) { () throws(SystemError) in
             try FileDescriptor.open(path, O_RDWR | O_CREAT, 0o644)
         }
         let fd = file.raw
-        let giveUp = min(Clock.now() + timeout, deadline)
+        let giveUp = min(Clock.now() + timeout, deadline.instant)
+        let restore = deadline.name == .restore
         var announced = false
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let err = errno
@@ -24,18 +26,20 @@ final class RestoreLock {
                 throw localError("lock", path, err, call: "flock")
             }
             if !announced {
-                log.info("another start is restoring on this volume; waiting for it (lock \(path), up to \(timeout.clean)s)")
+                let who = restore ? "another start is restoring on this volume; waiting for it" : "another start or backup holds this volume's lock; this backup waits for it"
+                log.info("\(who) (lock \(path), up to \(timeout.clean)s)")
                 announced = true
             }
             if ep_signal_pending() != 0 {
                 throw EntrypointError(signal: ep_signal_pending())
             }
             if Clock.now() >= giveUp {
-                let limit = Clock.now() >= deadline ? "until \(deadlineName)" : "for more than \(timeout.clean)s (ENTRYPOINT_LOCK_TIMEOUT)"
-                throw EntrypointError(.lockTimeout, "another start held the restore lock \(path) \(limit); nothing was changed")
+                let limit = Clock.now() >= deadline.instant ? "until \(deadline)" : "for more than \(timeout.clean)s (ENTRYPOINT_LOCK_TIMEOUT)"
+                let held = restore ? "another start held the restore lock" : "another start or backup held this volume's lock"
+                throw EntrypointError(.lockTimeout, "\(held) \(path) \(limit); nothing was changed")
             }
             if !Clock.sleep(0.1) { continue }  // woken by a stop signal: handled on the next turn
         }
-        if announced { log.info("the other start finished; checking again") }
+        if announced { log.info(restore ? "the other start finished; checking again" : "the lock is free; the backup goes on") }
     }
 }

@@ -55,7 +55,8 @@ extension SQLite {
     ///   plain reads and made consistent under one read lock (`lockedCopy`: the app's commits wait
     ///   for one pass that reads the file twice, 20-150 ms per 64 MiB here).
     ///
-    /// A busy or locked source is retried every millisecond until `deadline` (monotonic, `Clock.now`),
+    /// A busy or locked source is retried every millisecond until `deadline` (monotonic, `Clock.now`;
+    /// `deadlineName` is how the line names it: the run's `Deadline.description`),
     /// and one wait for the lock lasts at most `lockTimeout` seconds (ENTRYPOINT_LOCK_TIMEOUT: an app
     /// that holds the database with `PRAGMA locking_mode=EXCLUSIVE` never lets a reader in; the
     /// backup then fails with one line and, under the supervisor, is tried again at the next interval).
@@ -63,8 +64,8 @@ extension SQLite {
     /// `stop` is the pending stop signal (0 for none); it is checked before every step and chunk.
     @discardableResult
     static func snapshot(
-        _ source: String, to destination: String, deadline: Double = .infinity, lockTimeout: Double = .infinity,
-        log: Logger? = nil, stop: @escaping () -> Int32 = { ep_signal_pending() }
+        _ source: String, to destination: String, deadline: Double = .infinity, deadlineName: String = "the backup deadline (ENTRYPOINT_DEADLINE)",
+        lockTimeout: Double = .infinity, log: Logger? = nil, stop: @escaping () -> Int32 = { ep_signal_pending() }
     ) throws(EntrypointError) -> SnapshotReport {
         let from = try Connection(source, flags: SQLITE_OPEN_READWRITE)
         defer { withExtendedLifetime(from) {} }
@@ -75,8 +76,8 @@ extension SQLite {
             throw EntrypointError(.localIO, "cannot set up the snapshot of \(source): \(from.errorMessage)")
         }
         let run = SnapshotRun(
-            from: from, source: source, destination: destination, deadline: deadline, lockTimeout: lockTimeout,
-            log: log, stop: stop)
+            from: from, source: source, destination: destination, deadline: deadline, deadlineName: deadlineName,
+            lockTimeout: lockTimeout, log: log, stop: stop)
         var restarts = 0
         // The journal mode is read inside a read transaction, where it cannot change. An app that
         // switches between WAL and a rollback journal during the snapshot sends it round again.
@@ -111,6 +112,8 @@ struct SnapshotRun {
     let source: String
     let destination: String
     let deadline: Double
+    /// The deadline as the line names it (`Deadline.description`).
+    var deadlineName = "the backup deadline (ENTRYPOINT_DEADLINE)"
     var lockTimeout: Double = .infinity
     var log: Logger? = nil
     let stop: () -> Int32
@@ -144,7 +147,7 @@ struct SnapshotRun {
             let since = waitingSince ?? now
             waitingSince = since
             if now >= deadline {
-                throw EntrypointError(.localIO, "the snapshot of \(source) gave up \(what): another process kept it locked until the backup deadline (ENTRYPOINT_DEADLINE): \(String(cString: sqlite3_errstr(rc))); nothing was uploaded", cause: .deadline)
+                throw EntrypointError(.localIO, "the snapshot of \(source) gave up \(what): another process kept it locked until \(deadlineName): \(String(cString: sqlite3_errstr(rc))); nothing was uploaded", cause: .deadline)
             }
             if now - since >= lockTimeout {
                 throw EntrypointError(.localIO, "the snapshot of \(source) gave up \(what): another connection kept the database locked for more than \(lockTimeout.clean)s (ENTRYPOINT_LOCK_TIMEOUT; an app with PRAGMA locking_mode=EXCLUSIVE never lets a backup read it): \(String(cString: sqlite3_errstr(rc))); nothing was uploaded")
@@ -247,7 +250,7 @@ struct SnapshotRun {
 
     func pages(_ pageSize: Int) -> Int32 { Int32(max(1, SQLite.SnapshotTuning.stepBytes / pageSize)) }
 
-    // MARK: the three ways
+    // MARK: the WAL way (the two rollback-journal ways: SnapshotByteCopy.swift)
 
     /// WAL: the read transaction from `beginRead` is still open; every step reads that one snapshot.
     func walCopy(pageSize: Int) throws(EntrypointError) -> SQLite.SnapshotReport {
@@ -282,203 +285,5 @@ struct SnapshotRun {
         try endRead()
         report.longestLock = Clock.now() - started
         return report
-    }
-
-    /// Rollback journal: the file's own bytes copied in steps of `SnapshotTuning.stepBytes`, each
-    /// step inside one read transaction (SQLite's shared lock: no writer can change the file while
-    /// it is held, and taking it rolls back any hot journal), the lock released between steps.
-    /// Every step first reads the database header's bytes 24-39 (file change counter, page count,
-    /// freelist trunk and count) and the file's size under its lock: SQLite increments the change
-    /// counter with every commit in a rollback-journal mode, and its own page cache trusts exactly
-    /// these bytes to tell whether another connection wrote (the pager's `dbFileVers`), so when they
-    /// equal the first step's, no commit happened in between and the chunks form one state. When
-    /// they differ the copy starts over (a restart). Returns `.steps` when the copy completed,
-    /// `.lockedCopy` (not yet made) after more than `maxRestarts` restarts, nil when a step found
-    /// the database in WAL mode (the caller starts again).
-    ///
-    /// The copy is the live file byte for byte, page 1 included; SQLite's backup API (used before)
-    /// copied page by page through both page caches, 5-10 times as slow here, and rewrote the header.
-    func steps() throws(EntrypointError) -> SQLite.SnapshotReport? {
-        let input = try SourceFile(from, source)
-        let output = try FileIO.operation("open", destination) { () throws(SystemError) in try FileIO.open(destination, O_RDWR | O_CREAT, 0o600) }
-        defer { FileIO.close(output) }
-        let chunk = SQLite.SnapshotTuning.stepBytes
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
-        defer { buffer.deallocate() }
-        var version: [UInt8]?
-        var fileSize: Int64 = 0
-        var offset: Int64 = 0
-        var report = SQLite.SnapshotReport(method: .steps)
-        while true {
-            try checkStop()
-            guard try beginByteCopyRead(emptying: output) else { return nil }
-            var inTransaction = true
-            defer { if inTransaction { bestEffort("an error path: the error being thrown is the one to report", rollback()) } }
-            let started = Clock.now()
-            let size = try input.size()
-            let got = try input.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<16]), at: 24, 16)
-            guard got == 16 else {
-                throw EntrypointError(.localIO, "cannot read the header of \(source): it is \(size) bytes long while locked")
-            }
-            let header = Array(buffer[0..<16])
-            if version != header || size != fileSize {
-                if version != nil {
-                    report.restarts += 1
-                    if report.restarts > SQLite.SnapshotTuning.maxRestarts {
-                        inTransaction = false
-                        try endRead()
-                        report.method = .lockedCopy
-                        return report
-                    }
-                }
-                version = header
-                fileSize = size
-                offset = 0
-            }
-            let want = Int(min(Int64(chunk), fileSize - offset))
-            if want > 0 {
-                let n = try input.read(into: buffer, at: offset, want)
-                guard n == want else {
-                    throw EntrypointError(.localIO, "cannot read \(source): it ended at \(offset + Int64(n)) of \(fileSize) bytes while locked")
-                }
-                try FileIO.operation("write", destination) { () throws(SystemError) in
-                    try FileIO.pwriteAll(output, UnsafeRawBufferPointer(rebasing: buffer[0..<n]), at: offset)
-                }
-                offset += Int64(n)
-            }
-            inTransaction = false
-            try endRead()
-            report.longestLock = max(report.longestLock, Clock.now() - started)
-            if offset >= fileSize {
-                try FileIO.operation("truncate", destination) { () throws(SystemError) in try FileIO.truncate(output, fileSize) }
-                return report
-            }
-        }
-    }
-
-    /// The read transaction of one step of a byte copy. When the database turns out to be in WAL
-    /// mode (the app switched), the transaction is ended, the torn copy in `output` emptied (the
-    /// backup API must start from an empty file) and false returned: the caller starts again.
-    func beginByteCopyRead(emptying output: Int32) throws(EntrypointError) -> Bool {
-        guard try beginRead().wal else { return true }
-        bestEffort("the transaction only read; ending it cannot lose anything", rollback())
-        try FileIO.operation("truncate", destination) { () throws(SystemError) in try FileIO.truncate(output, 0) }
-        return false
-    }
-
-    /// Reads up to `count` bytes at `offset` (fewer only at the end of the file).
-    func readFully(_ fd: Int32, _ path: String, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, _ count: Int) throws(EntrypointError) -> Int {
-        var done = 0
-        while done < count {
-            let n = try FileIO.operation("read", path) { () throws(SystemError) in
-                try FileIO.retrying("pread") { Glibc.pread(fd, buffer.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
-            }
-            if n == 0 { break }
-            done += n
-        }
-        return done
-    }
-
-    /// Rollback journal written throughout: a plain copy of the file, made consistent under one read
-    /// lock. First the file is copied without any lock (a torn copy); then, holding SQLite's shared
-    /// lock on the source (no writer can change the file meanwhile, and taking it rolled back any hot
-    /// journal), every chunk of the file is read and compared with the copy and the chunks that
-    /// differ are rewritten. The lock is held for reading the file twice, not for writing it.
-    /// Returns the seconds the lock was held, or nil when the database turned out to be in WAL mode
-    /// (then the caller starts again).
-    func lockedCopy() throws(EntrypointError) -> Double? {
-        let input = try SourceFile(from, source)
-        let output = try FileIO.operation("open", destination) { () throws(SystemError) in try FileIO.open(destination, O_RDWR) }
-        defer { FileIO.close(output) }
-        let chunk = SQLite.SnapshotTuning.copyChunk
-        let live = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
-        defer { live.deallocate() }
-        let copied = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
-        defer { copied.deallocate() }
-
-        func write(_ buffer: UnsafeMutableRawBufferPointer, _ count: Int, at offset: Int64) throws(EntrypointError) {
-            try FileIO.operation("write", destination) { () throws(SystemError) in
-                try FileIO.pwriteAll(output, UnsafeRawBufferPointer(rebasing: buffer[0..<count]), at: offset)
-            }
-        }
-
-        // 1. The torn copy, without a lock.
-        let roughSize = try input.size()
-        var offset: Int64 = 0
-        while offset < roughSize {
-            try checkStop()
-            let n = try input.read(into: live, at: offset, Int(min(Int64(chunk), roughSize - offset)))
-            if n == 0 { break }
-            try write(live, n, at: offset)
-            offset += Int64(n)
-        }
-
-        // 2. Under the read lock: the chunks that changed meanwhile.
-        guard try beginByteCopyRead(emptying: output) else { return nil }
-        var inTransaction = true
-        defer { if inTransaction { bestEffort("an error path: the error being thrown is the one to report", rollback()) } }
-        let started = Clock.now()
-        let fileSize = try input.size()
-        offset = 0
-        while offset < fileSize {
-            try checkStop()
-            let want = Int(min(Int64(chunk), fileSize - offset))
-            let n = try input.read(into: live, at: offset, want)
-            guard n == want else {
-                throw EntrypointError(.localIO, "cannot read \(source): it ended at \(offset + Int64(n)) of \(fileSize) bytes while locked")
-            }
-            let m = try readFully(output, destination, into: copied, at: offset, want)
-            if m != n || memcmp(live.baseAddress!, copied.baseAddress!, n) != 0 {
-                try write(live, n, at: offset)
-            }
-            offset += Int64(n)
-        }
-        try FileIO.operation("truncate", destination) { () throws(SystemError) in try FileIO.truncate(output, fileSize) }
-        inTransaction = false
-        try endRead()
-        return Clock.now() - started
-    }
-}
-
-/// The source database read through its SQLite connection's own file handle (SQLite's `xRead` and
-/// `xFileSize` on the `sqlite3_file` of `SQLITE_FCNTL_FILE_POINTER`): the handle that holds the
-/// read lock. A descriptor opened by path could be another file (the database replaced by a rename
-/// after the connection opened it: its writers ignore the lock on the old file, and the copy read
-/// their uncommitted pages), and closing it would drop every POSIX lock of this process on the
-/// file, SQLite's included (a WAL connection keeps its shared lock between transactions).
-struct SourceFile {
-    let file: UnsafeMutablePointer<sqlite3_file>
-    let methods: sqlite3_io_methods
-    let path: String
-
-    init(_ connection: SQLite.Connection, _ path: String) throws(EntrypointError) {
-        self.path = path
-        var pointer: UnsafeMutablePointer<sqlite3_file>?
-        let rc = sqlite3_file_control(connection.db, "main", SQLITE_FCNTL_FILE_POINTER, &pointer)
-        guard rc == SQLITE_OK, let pointer, let methods = pointer.pointee.pMethods?.pointee,
-              methods.xRead != nil, methods.xFileSize != nil else {
-            throw EntrypointError(.localIO, "cannot read \(path) through its SQLite connection: \(String(cString: sqlite3_errstr(rc)))")
-        }
-        file = pointer
-        self.methods = methods
-    }
-
-    func size() throws(EntrypointError) -> Int64 {
-        var size: sqlite3_int64 = 0
-        let rc = methods.xFileSize(file, &size)
-        guard rc == SQLITE_OK else { throw EntrypointError(.localIO, "cannot stat \(path): \(String(cString: sqlite3_errstr(rc)))") }
-        return Int64(size)
-    }
-
-    /// Reads up to `count` bytes at `offset` (fewer only at the end of the file); returns how many.
-    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, _ count: Int) throws(EntrypointError) -> Int {
-        guard count > 0 else { return 0 }
-        let rc = methods.xRead(file, buffer.baseAddress, Int32(count), sqlite3_int64(offset))
-        if rc == SQLITE_OK { return count }
-        // A short read (the rest zero-filled): the file ends before offset + count.
-        guard rc == SQLITE_IOERR | (2 << 8) else {  // SQLITE_IOERR_SHORT_READ (a macro Swift does not import)
-            throw EntrypointError(.localIO, "cannot read \(path) at byte \(offset): \(String(cString: sqlite3_errstr(rc)))")
-        }
-        return Int(max(0, min(Int64(count), try size() - offset)))
     }
 }
