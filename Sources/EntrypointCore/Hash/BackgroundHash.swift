@@ -32,7 +32,7 @@ public final class HashCancel: @unchecked Sendable {
 /// and returns its result or its error, exactly as the call on the caller's thread would. Dropped
 /// without `wait()` (the caller failed first), it cancels the hash and joins the thread before it
 /// goes, so nothing keeps reading the file after the caller has moved on. A stop signal stops the
-/// hash as it always did: the block workers poll `ep_signal_pending()` before every block.
+/// hash as it always did: the block workers poll `Signals.pending` before every block.
 public final class BackgroundDataHash {
     private let job: Job
     private var thread: PosixThread?

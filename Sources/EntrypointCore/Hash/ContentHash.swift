@@ -138,7 +138,7 @@ final class BlockJob: @unchecked Sendable {
         defer { buffer.deallocate() }
         let sha = SHA256()
         while let block = claim() {
-            if ep_signal_pending() != 0 { fail(SystemError(errno: EINTR, call: "hash")); return }
+            if Signals.pending != 0 { fail(SystemError(errno: EINTR, call: "hash")); return }
             if cancel?.isSet == true { fail(SystemError(errno: ECANCELED, call: "hash")); return }
             let start = Int64(block) * Int64(ContentHash.blockSize)
             let end = min(size, start + Int64(ContentHash.blockSize))

@@ -90,7 +90,7 @@ struct BackupMode {
         } catch {
             // A stop signal stops the hash too (EINTR): then the network's error (the signal) is the line.
             let network = error
-            do throws(EntrypointError) { _ = try hashes() } catch { if ep_signal_pending() == 0 { throw error } }
+            do throws(EntrypointError) { _ = try hashes() } catch { if Signals.pending == 0 { throw error } }
             throw network
         }
         let (hash, dataHash, blocks) = try hashes()

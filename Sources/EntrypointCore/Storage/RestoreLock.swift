@@ -27,9 +27,7 @@ final class RestoreLock {
                 log.info("another start is restoring on this volume; waiting for it (lock \(path), up to \(timeout.clean)s)")
                 announced = true
             }
-            if ep_signal_pending() != 0 {
-                throw EntrypointError(signal: ep_signal_pending())
-            }
+            try Signals.throwIfPending()
             if Clock.now() >= giveUp {
                 let limit = Clock.now() >= deadline ? "until \(deadlineName)" : "for more than \(timeout.clean)s (ENTRYPOINT_LOCK_TIMEOUT)"
                 throw EntrypointError(.lockTimeout, "another start held the restore lock \(path) \(limit); nothing was changed")
