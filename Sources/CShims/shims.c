@@ -23,14 +23,44 @@ CURLcode ep_curl_getinfo_long(CURL *curl, CURLINFO info, long *value) { return c
 static volatile sig_atomic_t pending_signal = 0;
 static volatile sig_atomic_t exit_on_stop = 0;
 
+// The stop signals, the one list of them: the install, the block, the reset before exec, the
+// pending check and Swift's `Signals.stop` (through ep_stop_signals) all iterate it. Each has the
+// line the armed handler writes (a string literal: the handler may not format).
+static const struct {
+    int sig;
+    const char *exit_line;
+} stop_signals[] = {
+    {SIGTERM, "entrypoint: error: stopped by SIGTERM just before the command was started\n"},
+    {SIGINT, "entrypoint: error: stopped by SIGINT just before the command was started\n"},
+    {SIGHUP, "entrypoint: error: stopped by SIGHUP just before the command was started\n"},
+    {SIGQUIT, "entrypoint: error: stopped by SIGQUIT just before the command was started\n"},
+};
+#define STOP_SIGNAL_COUNT (int)(sizeof stop_signals / sizeof stop_signals[0])
+
+static int stop_index(int sig) {
+    for (int i = 0; i < STOP_SIGNAL_COUNT; i++) {
+        if (stop_signals[i].sig == sig) return i;
+    }
+    return -1;
+}
+
+static void stop_set(sigset_t *set) {
+    sigemptyset(set);
+    for (int i = 0; i < STOP_SIGNAL_COUNT; i++) sigaddset(set, stop_signals[i].sig);
+}
+
+int ep_stop_signals(int *out, int max) {
+    int n = 0;
+    for (; n < STOP_SIGNAL_COUNT && n < max; n++) out[n] = stop_signals[n].sig;
+    return n;
+}
+
 static void on_signal(int sig) {
     if (exit_on_stop) {
         // Between the unblock and execve: act now, as the default action would, also as PID 1 (where
         // the kernel discards a signal whose action is the default). Async-signal-safe: write, _exit.
-        const char *line = sig == SIGTERM ? "entrypoint: error: stopped by SIGTERM just before the command was started\n"
-                         : sig == SIGINT  ? "entrypoint: error: stopped by SIGINT just before the command was started\n"
-                         : sig == SIGHUP  ? "entrypoint: error: stopped by SIGHUP just before the command was started\n"
-                                          : "entrypoint: error: stopped by SIGQUIT just before the command was started\n";
+        int i = stop_index(sig);
+        const char *line = i >= 0 ? stop_signals[i].exit_line : "entrypoint: error: stopped by a signal just before the command was started\n";
         // Best effort: the exit status says it too.
         if (write(2, line, strlen(line)) < 0) _exit(128 + sig);
         _exit(128 + sig);
@@ -40,29 +70,24 @@ static void on_signal(int sig) {
 
 void ep_signals_arm_exit(void) { exit_on_stop = 1; }
 
+static void recording_handler(struct sigaction *sa) {
+    memset(sa, 0, sizeof *sa);
+    sa->sa_handler = on_signal;
+    // No SA_RESTART: a blocking call returns EINTR so the caller notices promptly.
+    sigemptyset(&sa->sa_mask);
+}
+
 void ep_signals_install(void) {
     struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    // No SA_RESTART: a blocking call returns EINTR so the caller notices promptly.
-    int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
-    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+    recording_handler(&sa);
+    for (int i = 0; i < STOP_SIGNAL_COUNT; i++) sigaction(stop_signals[i].sig, &sa, NULL);
     // A dropped TLS connection must be an error, not a process-killing SIGPIPE.
     signal(SIGPIPE, SIG_IGN);
 }
 
-static void stop_signals(sigset_t *set) {
-    sigemptyset(set);
-    sigaddset(set, SIGTERM);
-    sigaddset(set, SIGINT);
-    sigaddset(set, SIGHUP);
-    sigaddset(set, SIGQUIT);
-}
-
 int ep_signals_block_stop(void) {
     sigset_t set;
-    stop_signals(&set);
+    stop_set(&set);
     return sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
@@ -72,14 +97,12 @@ void ep_signals_reset_dispositions(void) {
     sa.sa_handler = SIG_DFL;
     sigemptyset(&sa.sa_mask);
     struct sigaction stop;
-    memset(&stop, 0, sizeof stop);
-    stop.sa_handler = on_signal;
-    sigemptyset(&stop.sa_mask);
+    recording_handler(&stop);
     for (int sig = 1; sig < NSIG; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
         // The stop signals keep (or get) the recording handler: execve resets a caught signal to
         // SIG_DFL by itself, and until then the handler acts on it (ep_signals_arm_exit).
-        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT) {
+        if (stop_index(sig) >= 0) {
             if (sigaction(sig, &stop, NULL) == 0) continue;
         }
         if (sigaction(sig, &sa, NULL) != 0) {
@@ -94,9 +117,8 @@ void ep_signals_reset_dispositions(void) {
 int ep_signals_pending_stop(void) {
     sigset_t pending;
     if (sigpending(&pending) != 0) return -1;
-    int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
-    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-        if (sigismember(&pending, sigs[i]) == 1) return sigs[i];
+    for (int i = 0; i < STOP_SIGNAL_COUNT; i++) {
+        if (sigismember(&pending, stop_signals[i].sig) == 1) return stop_signals[i].sig;
     }
     return 0;
 }

@@ -32,7 +32,7 @@ public enum Entrypoint {
         case .hash(let files):
             return HashMode.run(files, log: log)
         case .merge(let base, let theirs, let into):
-            ep_signals_install()
+            Signals.install()
             return try MergeMode(base: base, theirs: theirs, into: into, log: log).run()
         case .authorize:
             try AuthorizeMode(environment: environment, log: log).run()
@@ -43,7 +43,7 @@ public enum Entrypoint {
             return 0
         case .download(let rev, let file):
             let config = try configured(environment, log)
-            ep_signals_install()
+            Signals.install()
             try DownloadMode(rev: rev, file: file, config: config, environment: environment, log: log).run()
             return 0
         case .check:
@@ -52,7 +52,7 @@ public enum Entrypoint {
             return 0
         case .backup(let force, let automatic, let merge):
             let config = try configured(environment, log)
-            ep_signals_install()
+            Signals.install()
             try BackupMode(config: config, force: force, automatic: automatic, merge: merge, environment: environment, log: log).run()
             return 0
         case .run(let command):

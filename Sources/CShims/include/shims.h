@@ -21,8 +21,11 @@ CURLcode ep_curl_setopt_data_callback(CURL *_Nonnull curl, CURLoption option, ep
 CURLcode ep_curl_setopt_xferinfo(CURL *_Nonnull curl, ep_xferinfo_callback _Nullable cb);
 CURLcode ep_curl_getinfo_long(CURL *_Nonnull curl, CURLINFO info, long *_Nonnull value);
 
-/// Signal bookkeeping for the time before exec: an async-signal-safe handler records the
-/// first SIGTERM/SIGINT/SIGHUP/SIGQUIT; Swift code polls it.
+/// Signal bookkeeping for the time before exec (Swift's home for it: Process/Signals.swift).
+/// The stop signals (SIGTERM, SIGINT, SIGHUP, SIGQUIT; shims.c's `stop_signals`, the one list):
+/// writes up to `max` of them to `out` and returns how many it wrote.
+int ep_stop_signals(int *_Nonnull out, int max);
+/// An async-signal-safe handler records the first stop signal; Swift code polls it.
 void ep_signals_install(void);
 /// Before execve, in this order (docs/design.md, "Signals before exec"): block the four stop
 /// signals (sigprocmask; a stop signal arriving later stays pending in the kernel)...

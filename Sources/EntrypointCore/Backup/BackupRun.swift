@@ -131,7 +131,7 @@ struct BackupRun {
             return (client, try client.metadata(config.remotePath))
         } catch {
             let network = error
-            do throws(EntrypointError) { _ = try hashes(hashing, path, size: size) } catch { if ep_signal_pending() == 0 { throw error } }
+            do throws(EntrypointError) { _ = try hashes(hashing, path, size: size) } catch { if Signals.pending == 0 { throw error } }
             throw network
         }
     }

@@ -65,7 +65,7 @@ extension SQLite {
     @discardableResult
     static func snapshot(
         _ source: String, to destination: String, deadline: Double = .infinity, deadlineName: String = "the backup deadline (ENTRYPOINT_DEADLINE)",
-        lockTimeout: Double = .infinity, log: Logger? = nil, stop: @escaping () -> Int32 = { ep_signal_pending() }
+        lockTimeout: Double = .infinity, log: Logger? = nil, stop: @escaping () -> Int32 = { Signals.pending }
     ) throws(EntrypointError) -> SnapshotReport {
         let from = try Connection(source, flags: SQLITE_OPEN_READWRITE)
         defer { withExtendedLifetime(from) {} }

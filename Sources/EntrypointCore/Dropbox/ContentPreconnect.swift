@@ -107,11 +107,8 @@ final class ContentPreconnect {
         let rc = pthread_create(&tid, nil, { raw in
             let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
             // A stop signal goes to the main thread, whose poll it interrupts at once, as before the
-            // warm-up; this thread still sees it (ep_signal_pending) within about a second.
-            var stop = sigset_t()
-            bestEffort("sigemptyset fails only for a null set", sigemptyset(&stop))
-            for sig in [SIGTERM, SIGINT, SIGHUP, SIGQUIT] { bestEffort("sigaddset fails only for an invalid signal", sigaddset(&stop, sig)) }
-            bestEffort("unblocked, a stop signal is still seen: by this thread's next progress callback", pthread_sigmask(SIG_BLOCK, &stop, nil))
+            // warm-up; this thread still sees it (Signals.pending) within about a second.
+            bestEffort("unblocked, a stop signal is still seen: by this thread's next progress callback", Signals.blockStopOnThisThread())
             job.run()
             return nil
         }, context)
@@ -135,7 +132,7 @@ final class ContentPreconnect {
     func handOver(to client: DropboxClient) {
         guard !joined else { return }
         let until = Clock.now() + Self.handOverWait
-        while !job.done.isSet && Clock.now() < until && ep_signal_pending() == 0 {
+        while !job.done.isSet && Clock.now() < until && Signals.pending == 0 {
             var ts = timespec(tv_sec: 0, tv_nsec: 1_000_000)
             bestEffort("a poll interval; EINTR only ends it early", nanosleep(&ts, nil))
         }

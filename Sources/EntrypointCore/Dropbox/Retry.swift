@@ -87,8 +87,7 @@ extension DropboxClient {
     }
 
     func checkSignal() throws(EntrypointError) {
-        let sig = ep_signal_pending()
-        if sig != 0 { throw EntrypointError(signal: sig) }
+        try Signals.throwIfPending()
     }
 
     func deadlineError(_ what: String) -> EntrypointError {

@@ -273,8 +273,8 @@ final class Curl: Transport {
         try Curl.set(handle, CURLOPT_NOPROGRESS, "CURLOPT_NOPROGRESS", 0)
         try Curl.check(ep_curl_setopt_xferinfo(handle) { clientp, dltotal, dlnow, ultotal, ulnow in
             let state = Unmanaged<TransferState>.fromOpaque(clientp!).takeUnretainedValue()
-            if let sig = Optional(ep_signal_pending()), sig != 0 {
-                state.abortReason = "stopped by \(signalName(sig))"
+            if let sig = Optional(Signals.pending), sig != 0 {
+                state.abortReason = "stopped by \(Signals.name(sig))"
                 state.abort = .signal(sig)
                 return 1
             }

@@ -1,6 +1,6 @@
 // Both hashes of a file (DataHash) computed on another thread while the caller talks to Dropbox:
 // a warm start's local hash runs during the token refresh and get_metadata, a backup's snapshot hash
-// during get_metadata. A pthread, as the block hasher uses (no Foundation, no Dispatch).
+// during get_metadata. A thread of its own (PosixThread), as the block hasher uses.
 import Glibc
 
 /// A flag one thread sets to stop a hash another thread runs (checked once per 4 MiB block).
@@ -32,10 +32,10 @@ public final class HashCancel: @unchecked Sendable {
 /// and returns its result or its error, exactly as the call on the caller's thread would. Dropped
 /// without `wait()` (the caller failed first), it cancels the hash and joins the thread before it
 /// goes, so nothing keeps reading the file after the caller has moved on. A stop signal stops the
-/// hash as it always did: the block workers poll `ep_signal_pending()` before every block.
+/// hash as it always did: the block workers poll `Signals.pending` before every block.
 public final class BackgroundDataHash {
     private let job: Job
-    private var thread: pthread_t?
+    private var thread: PosixThread?
     private var joined = false
 
     final class Job: @unchecked Sendable {
@@ -66,19 +66,10 @@ public final class BackgroundDataHash {
     public convenience init(fd: Int32, size: Int64) { self.init(.descriptor(fd, size)) }
 
     private init(_ source: Job.Source) {
-        job = Job(source)
-        let context = Unmanaged.passRetained(job).toOpaque()
-        var tid = pthread_t()
-        if pthread_create(&tid, nil, { raw in
-            let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
-            job.run()
-            return nil
-        }, context) == 0 {
-            thread = tid
-        } else {
-            // No thread: `wait()` hashes on the caller's thread, as before the overlap.
-            Unmanaged<Job>.fromOpaque(context).release()
-        }
+        let job = Job(source)
+        self.job = job
+        // No thread (nil): `wait()` hashes on the caller's thread, as before the overlap.
+        thread = try? PosixThread.start { job.run() }
     }
 
     deinit { cancel() }
@@ -93,7 +84,7 @@ public final class BackgroundDataHash {
     }
 
     private func join() {
-        if let thread { bestEffort("joining a thread we started and nobody else joins cannot fail", pthread_join(thread, nil)) }
+        thread?.join()
         thread = nil
         joined = true
     }

@@ -35,25 +35,15 @@ public enum ContentHash {
     }
 
     /// Starts `body` on a new thread; nil when the thread could not be created (tests inject failures).
-    typealias ThreadStarter = (_ body: @escaping @Sendable () -> Void) -> pthread_t?
+    typealias ThreadStarter = (_ body: @escaping @Sendable () -> Void) -> PosixThread?
 
-    static func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t? {
-        let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, context)
-        guard rc == 0 else {
-            Unmanaged<ThreadBody>.fromOpaque(context).release()
-            return nil
-        }
-        return tid
+    static func startThread(_ body: @escaping @Sendable () -> Void) -> PosixThread? {
+        try? PosixThread.start(body)
     }
 
     /// The 32-byte SHA-256 digest of each 4 MiB block of `size` bytes of `fd` from `offset`, concatenated.
     /// Workers take the next block from a shared counter, so a thread that could not be started
-    /// (pthread_create failed: thread limit, memory) only means fewer workers; the calling thread
+    /// (PosixThread.start failed: thread limit, memory) only means fewer workers; the calling thread
     /// always works too, so the hash never depends on a thread being available.
     /// `cancel` set from another thread stops the workers at their next block (ECANCELED).
     static func blockDigests(
@@ -66,12 +56,12 @@ public enum ContentHash {
         let workers = max(1, min(threads ?? cores, blocks, 16))
         bestEffort("a read-ahead hint; the hash is the same without it", posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL))
         let job = BlockJob(fd: fd, base: offset, size: size, blocks: blocks, cancel: cancel)
-        var tids: [pthread_t] = []
+        var threads: [PosixThread] = []
         for _ in 1..<workers {
-            if let tid = startThread({ job.work() }) { tids.append(tid) }
+            if let thread = startThread({ job.work() }) { threads.append(thread) }
         }
         job.work()
-        for tid in tids { bestEffort("joining a thread we started and nobody else joins cannot fail", pthread_join(tid, nil)) }
+        for thread in threads { thread.join() }
         if let error = job.error { throw error }
         return job.digests
     }
@@ -148,7 +138,7 @@ final class BlockJob: @unchecked Sendable {
         defer { buffer.deallocate() }
         let sha = SHA256()
         while let block = claim() {
-            if ep_signal_pending() != 0 { fail(SystemError(errno: EINTR, call: "hash")); return }
+            if Signals.pending != 0 { fail(SystemError(errno: EINTR, call: "hash")); return }
             if cancel?.isSet == true { fail(SystemError(errno: ECANCELED, call: "hash")); return }
             let start = Int64(block) * Int64(ContentHash.blockSize)
             let end = min(size, start + Int64(ContentHash.blockSize))
@@ -172,9 +162,4 @@ final class BlockJob: @unchecked Sendable {
             sha.finish(into: digestStorage + block * 32)
         }
     }
-}
-
-final class ThreadBody {
-    let body: @Sendable () -> Void
-    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
 }

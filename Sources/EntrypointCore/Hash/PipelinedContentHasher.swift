@@ -11,25 +11,19 @@ import Glibc
 /// Only the thread that made it calls `update` and `finalize`.
 public final class PipelinedContentHasher {
     private let shared: HashRing
-    private var thread: pthread_t?
+    private var thread: PosixThread?
     private var finished = false
     private var result: (content: String, data: String)?
 
     /// With `dataHash`, `finalizeBoth` also gives the stream's data hash (ContentHasher).
     public init(capacity: Int = 1 << 20, writeback fd: Int32? = nil, dataHash: Bool = false) {
-        shared = HashRing(capacity: capacity, writebackFD: fd ?? -1, dataHash: dataHash)
-        let context = Unmanaged.passRetained(shared).toOpaque()
-        var tid = pthread_t()
-        if pthread_create(&tid, nil, { raw in
-            let ring = Unmanaged<HashRing>.fromOpaque(raw!).takeRetainedValue()
-            ring.consume()
-            return nil
-        }, context) == 0 {
-            thread = tid
-        } else {
+        let ring = HashRing(capacity: capacity, writebackFD: fd ?? -1, dataHash: dataHash)
+        shared = ring
+        do {
+            thread = try PosixThread.start { ring.consume() }
+        } catch {
             // No thread: hash inline on the caller's thread.
-            Unmanaged<HashRing>.fromOpaque(context).release()
-            shared.inline = true
+            ring.inline = true
         }
     }
 
@@ -53,7 +47,7 @@ public final class PipelinedContentHasher {
         if let result { return result }
         finished = true
         shared.close()
-        if let thread { bestEffort("joining a thread we started and nobody else joins cannot fail", pthread_join(thread, nil)) }
+        thread?.join()
         thread = nil
         let hashes = shared.hasher.finalizeBoth()
         shared.release()

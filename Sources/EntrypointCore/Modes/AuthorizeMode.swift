@@ -13,7 +13,7 @@ struct AuthorizeMode {
     static let credentialVariables = ["DROPBOX_ACCESS_TOKEN", "DROPBOX_APP_KEY", "DROPBOX_APP_SECRET", "DROPBOX_REFRESH_TOKEN"]
 
     func run() throws(EntrypointError) {
-        ep_signals_install()
+        Signals.install()
         defer { fflush(nil) }
         do throws(EntrypointError) {
             try authorize()
@@ -99,8 +99,7 @@ struct AuthorizeMode {
         var buffer = [UInt8](repeating: 0, count: 4096)
         var ended = false
         reading: while true {
-            let sig = ep_signal_pending()
-            if sig != 0 { throw EntrypointError(signal: sig) }
+            try Signals.throwIfPending()
             var p = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
             let ready = poll(&p, 1, 200)
             if ready < 0 {

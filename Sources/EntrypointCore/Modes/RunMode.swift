@@ -13,7 +13,7 @@ enum RunMode {
         {
             finalCommand = try Expansion.expand(command, environment: environment)
         }
-        ep_signals_install()
+        Signals.install()
         let launch = finalCommand.isEmpty ? AppLaunch(passSecrets: true, user: nil) : try AppLaunch.resolve(config, log: log)
         let inSync = try restore(config: config, environment: environment, log: log)
         if let user = launch.user { try AppOwnership.give(config.localPath, to: user, log: log) }
@@ -30,9 +30,9 @@ enum RunMode {
         // From here a signal is queued for the supervisor, not only recorded.
         supervisor?.blockSignals()
         // A stop requested after the restore but before the exec is honoured, not lost.
-        let pending = ep_signal_pending()
+        let pending = Signals.pending
         if pending != 0 {
-            throw EntrypointError(signal: pending, message: "stopped by \(signalName(pending)) before \(finalCommand.first ?? "the command") was started")
+            throw EntrypointError(signal: pending, message: "stopped by \(Signals.name(pending)) before \(finalCommand.first ?? "the command") was started")
         }
         guard !finalCommand.isEmpty else { return 0 }
         if let supervisor {
@@ -43,8 +43,8 @@ enum RunMode {
         if let error = launch.apply() { throw error }
         let error = Exec.replaceProcess(with: finalCommand, environment: environment)
         if let sig = error.signal {
-            // Checked again after the handlers were reset (Exec.prepareSignals): not lost.
-            throw EntrypointError(signal: sig, message: "stopped by \(signalName(sig)) before \(finalCommand[0]) was started")
+            // Checked again after the handlers were reset (Signals.prepareHandOver): not lost.
+            throw EntrypointError(signal: sig, message: "stopped by \(Signals.name(sig)) before \(finalCommand[0]) was started")
         }
         throw error
     }

@@ -7,19 +7,19 @@ extension Supervisor {
     /// Signals that go to the app's whole process group: those that mean "stop" (a shell wrapper that
     /// does not exec, `sh -c 'migrate && uvicorn ...'`, would otherwise keep them from the app). The
     /// others (SIGUSR1, SIGWINCH, ...) go to the child only: their meaning is the child's to relay.
-    static let toGroup: Set<Int32> = [SIGTERM, SIGINT, SIGQUIT, SIGHUP]
+    static let toGroup = Set(Signals.stop)
 
     /// Sends `sig` to the app's process group (the child alone when the group is gone or was never
     /// made) and to every re-parented process outside that group. Each process gets it once.
     func signalApp(_ sig: Int32) {
         if kill(-child, sig) != 0 {
-            if errno != ESRCH { log.warning("cannot send \(signalName(sig)) to \(name)'s process group \(child): \(errnoText(errno))") }
+            if errno != ESRCH { log.warning("cannot send \(Signals.name(sig)) to \(name)'s process group \(child): \(errnoText(errno))") }
             if childStatus == nil && kill(child, sig) != 0 && errno != ESRCH {
-                log.warning("cannot send \(signalName(sig)) to pid \(child): \(errnoText(errno))")
+                log.warning("cannot send \(Signals.name(sig)) to pid \(child): \(errnoText(errno))")
             }
         }
         for pid in strays() where kill(pid, sig) != 0 && errno != ESRCH {
-            log.warning("cannot send \(signalName(sig)) to pid \(pid): \(errnoText(errno))")
+            log.warning("cannot send \(Signals.name(sig)) to pid \(pid): \(errnoText(errno))")
         }
     }
 

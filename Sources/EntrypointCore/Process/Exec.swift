@@ -17,30 +17,13 @@ public enum Exec {
         }
     }
 
-    /// Hands the signals over to the command without losing a stop request (docs/design.md,
-    /// "Signals before exec"). Until now a handler records SIGTERM/SIGINT/SIGHUP/SIGQUIT in a flag;
-    /// the command must get default dispositions. A signal recorded by the handler after the last
-    /// check of the flag and before the reset would be dropped, so:
-    /// 1. block the stop signals: from here one that arrives stays pending in the kernel;
-    /// 2. reset every disposition to SIG_DFL (a pending SIGTERM survives that: its default is not "ignore");
-    /// 3. check the flag: a handler that ran before the block (or, in another thread, before the reset);
-    /// 4. check sigpending: a stop signal that arrived while blocked.
-    /// Then `replaceProcess` unblocks just before execve, where a late signal has its default action.
-    /// Returns the signal error to stop with, or nil; the stop signals are then still blocked.
+    /// Hands the signals over to the command without losing a stop request: steps 1 to 4 of
+    /// `Signals.prepareHandOver` (docs/design.md, "Signals before exec"), with the test hooks
+    /// `exec-start`, `exec-blocked` and `exec-reset` around them. Then `replaceProcess` unblocks
+    /// (`Signals.handOver`) just before execve. Returns the signal error to stop with, or nil.
     static func prepareSignals(environment: [String: String]) -> EntrypointError? {
         testSignal("exec-start", environment)
-        guard ep_signals_block_stop() == 0 else {
-            return EntrypointError(.software, "cannot block signals before exec: \(errnoText(errno))")
-        }
-        testSignal("exec-blocked", environment)
-        ep_signals_reset_dispositions()
-        let recorded = ep_signal_pending()
-        if recorded != 0 { return EntrypointError(signal: recorded) }
-        let blocked = ep_signals_pending_stop()
-        if blocked < 0 { return EntrypointError(.software, "cannot read the pending signals before exec: \(errnoText(errno))") }
-        if blocked > 0 { return EntrypointError(signal: blocked) }
-        testSignal("exec-reset", environment)
-        return nil
+        return Signals.prepareHandOver { testSignal("exec-\($0)", environment) }
     }
 
     /// Test hook (like ENTRYPOINT_TEST_CRASH_AT): ENTRYPOINT_TEST_SIGNAL_AT=<point> makes the process
@@ -64,13 +47,8 @@ public enum Exec {
 
         let argv = command.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
-        // Just before the first execve: the command must inherit an empty mask. A stop signal from
-        // here on meets the armed handler, which ends this process with 128+N (PID 1 would discard
-        // it at SIG_DFL); execve resets the handler to SIG_DFL for the command.
-        ep_signals_arm_exit()
-        guard ep_signals_unblock_all() == 0 else {
-            return EntrypointError(.software, "cannot unblock signals before exec: \(errnoText(errno))")
-        }
+        // Just before the first execve: armed, then an empty mask for the command.
+        if let error = Signals.handOver() { return error }
         var sawAccessDenied: (String, Int32)?
         var lastError: (String, Int32)?
         for candidate in candidates(for: name, path: environment["PATH"]) {

@@ -69,7 +69,7 @@ enum Heartbeat {
         case 76: "refused: Dropbox's file changed"
         case 77: "Dropbox rejected the credentials"
         case 78: "configuration"
-        case 129...: "killed by \(signalName(status - 128))"
+        case 129...: "killed by \(Signals.name(status - 128))"
         default: "exit \(status)"
         }
     }

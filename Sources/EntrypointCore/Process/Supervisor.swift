@@ -82,7 +82,7 @@ final class Supervisor {
         // Inherited dispositions that would break supervision: SIGCHLD ignored (or SA_NOCLDWAIT) makes
         // the kernel reap the children itself, so the app's exit is never seen; an ignored forwarded
         // signal would be discarded before sigtimedwait takes it. All blocked now: SIG_DFL is safe.
-        ep_signals_reset_for_supervision()
+        Signals.resetForSupervision()
         // The child may take the terminal's foreground; our own log lines must not stop us.
         bestEffort("SIG_ERR is only for an invalid signal number", signal(SIGTTOU, SIG_IGN))
         bestEffort("SIG_ERR is only for an invalid signal number", signal(SIGTTIN, SIG_IGN))
@@ -129,23 +129,23 @@ final class Supervisor {
         guard childStatus == nil else {
             if toGroup && killedAt == nil && restAlive() {
                 signalApp(sig)
-                log.info("\(signalName(sig)) forwarded to the rest of \(name)'s process group")
+                log.info("\(Signals.name(sig)) forwarded to the rest of \(name)'s process group")
                 if stop && stopSignalAt == nil { stopSignalAt = Clock.now() }
             } else if stop {
-                log.info("\(signalName(sig)) received while stopping; \(name) has already exited; the stop backup goes on until its deadline")
+                log.info("\(Signals.name(sig)) received while stopping; \(name) has already exited; the stop backup goes on until its deadline")
             }
             return
         }
         if toGroup {
             signalApp(sig)
         } else if kill(child, sig) != 0 && errno != ESRCH {
-            log.warning("cannot forward \(signalName(sig)) to pid \(child): \(errnoText(errno))")
+            log.warning("cannot forward \(Signals.name(sig)) to pid \(child): \(errnoText(errno))")
         }
         if stop && stopSignalAt == nil {
             stopSignalAt = Clock.now()
-            log.info("\(signalName(sig)) forwarded to \(name) and its process group (pid \(child)); waiting up to \(config.stopGrace.clean)s (ENTRYPOINT_STOP_GRACE) for it to exit\(config.backupOnStop ? ", then a last backup" : "")")
+            log.info("\(Signals.name(sig)) forwarded to \(name) and its process group (pid \(child)); waiting up to \(config.stopGrace.clean)s (ENTRYPOINT_STOP_GRACE) for it to exit\(config.backupOnStop ? ", then a last backup" : "")")
         } else {
-            log.debug("\(signalName(sig)) forwarded to pid \(child)")
+            log.debug("\(Signals.name(sig)) forwarded to pid \(child)")
         }
     }
 
@@ -163,7 +163,7 @@ final class Supervisor {
                 childStatus = Spawn.exitStatus(status)
                 childExitedAt = Clock.now()
                 let signal = status & 0x7F
-                log.info("\(name) (pid \(child)) \(signal == 0 ? "exited with status \(childStatus!)" : "was killed by \(signalName(signal)) (status \(childStatus!))")")
+                log.info("\(name) (pid \(child)) \(signal == 0 ? "exited with status \(childStatus!)" : "was killed by \(Signals.name(signal)) (status \(childStatus!))")")
             } else if let w = worker, pid == w.pid {
                 workerEnded(w, status: Spawn.exitStatus(status))
             } else {

@@ -13,7 +13,7 @@ public struct SystemError: Error, Sendable {
     /// with the signal flag set, e.g. the hash of a Ctrl-C'd `--backup`) is that signal's error:
     /// exit 128 + N, not 74 "Interrupted system call".
     func localError(_ action: String, _ path: String) -> EntrypointError {
-        let sig = ep_signal_pending()
+        let sig = Signals.pending
         if errno == EINTR && sig != 0 { return EntrypointError(signal: sig) }
         return EntrypointCore.localError(action, path, errno, call: call)
     }

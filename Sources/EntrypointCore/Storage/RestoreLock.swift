@@ -30,9 +30,7 @@ final class RestoreLock {
                 log.info("\(who) (lock \(path), up to \(timeout.clean)s)")
                 announced = true
             }
-            if ep_signal_pending() != 0 {
-                throw EntrypointError(signal: ep_signal_pending())
-            }
+            try Signals.throwIfPending()
             if Clock.now() >= giveUp {
                 let limit = Clock.now() >= deadline.instant ? "until \(deadline)" : "for more than \(timeout.clean)s (ENTRYPOINT_LOCK_TIMEOUT)"
                 let held = restore ? "another start held the restore lock" : "another start or backup held this volume's lock"

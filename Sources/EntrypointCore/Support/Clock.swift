@@ -14,7 +14,7 @@ public enum Clock {
     static func sleep(_ seconds: Double) -> Bool {
         let end = now() + seconds
         while true {
-            if ep_signal_pending() != 0 { return false }
+            if Signals.pending != 0 { return false }
             let left = end - now()
             if left <= 0 { return true }
             var ts = timespec(tv_sec: 0, tv_nsec: Int(min(left, 0.05) * 1e9))

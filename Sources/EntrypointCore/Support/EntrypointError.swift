@@ -72,7 +72,7 @@ public struct EntrypointError: Error, CustomStringConvertible, Sendable {
 
     /// A stop signal: `stopped by SIGTERM; <consequence>`.
     init(signal: Int32, consequence: String = "the database was left as it was") {
-        self.init(signal: signal, message: "stopped by \(signalName(signal)); \(consequence)")
+        self.init(signal: signal, message: "stopped by \(Signals.name(signal)); \(consequence)")
     }
 
     /// A stop signal with its own line.
