@@ -101,7 +101,8 @@ struct BackupMode {
         // beside it below: the record's rev may be this volume's own upload, which someone else's
         // upload has just replaced.) The base is hashed only when a merge is asked for and possible.
         let mergeable = merge && record != nil && remote != nil && remote?.rev != record?.rev
-        let base = mergeable ? BaseCopy.proven(for: db, record: record) : nil  // a full read: once per run
+        // The base on the volume is hashed (a full read: once per run); without it, the record's rev.
+        let base = mergeable ? BaseSource.choose(proven: BaseCopy.proven(for: db, record: record), record: record) : nil
         let decision = BackupDecision.decide(
             remote: remote, record: record, contentHash: hash, dataHash: dataHash, force: force, automatic: automatic, merge: merge,
             baseAvailable: base != nil)
