@@ -100,6 +100,23 @@ import TestSupport
         #expect(!w.leftovers().contains { $0.contains("entrypoint-base-tmp") }, "\(w.leftovers())")
     }
 
+    @Test func aKillDuringTheBaseDownloadLeavesOnlyATemporary() throws {
+        let w = try World()
+        let rev = try diverge(w)
+        let before = bytes(w.db)
+        let killed = try run([], env: w.env(["ENTRYPOINT_TEST_CRASH_AT": "base-downloaded"]))
+        #expect(killed.status == 137 || killed.status == -9 || killed.status == 9, "\(killed.output)")
+        #expect(bytes(w.db) == before, "the database is untouched")
+        #expect(w.leftovers().contains { $0.hasPrefix("production.db.entrypoint-base-tmp-") }, "\(w.leftovers())")
+        #expect(!FileManager.default.fileExists(atPath: base(w)), "the temporary is never named the base")
+        let r = try run([], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.stderr.contains("production.db.entrypoint-base-tmp-") && r.stderr.contains("left by an interrupted start"), "\(r.output)")
+        #expect(r.stderr.contains("merge: downloading the base, Dropbox's rev \(rev)"), "\(r.output)")
+        #expect(try refs(w.db) == ["B-101", "B-102", "B-103", "B-104", "B-204"])
+        #expect(!w.leftovers().contains { $0.contains("entrypoint-base-tmp") }, "\(w.leftovers())")
+    }
+
     @Test func mergeOnUploadFetchesTheBaseByRev() throws {
         let w = try World()
         let rev = try diverge(w)
