@@ -341,6 +341,13 @@ class State:
             return info["home_path"] + key
         return key
 
+    def rev_gone(self, index, count):
+        """Whether revision `index` of a history of `count` is gone: config `history_kept` = N
+        keeps only each file's newest N revisions, as Dropbox keeps only the revisions of its
+        version-history window (30 days on Basic/Plus). A gone revision is an unknown rev."""
+        kept = self.cfg("history_kept")
+        return kept is not None and index < count - int(kept)
+
     def resolve(self, path, rev=None):
         """ReadPath -> (metadata, local file) or None; BadPath if malformed.
         `rev` is the deprecated DownloadArg.rev field."""
@@ -348,7 +355,7 @@ class State:
             display, recs = self.history(path.lower())
             for i in reversed(range(len(recs))):
                 m = self.file_meta(display, i, recs[i])
-                if rev is None or m["rev"] == rev:
+                if rev is None or (m["rev"] == rev and not self.rev_gone(i, len(recs))):
                     return m, recs[i]["local"]
             return None
         if path.startswith("rev:") and REV_RE.match(path[4:]):
@@ -356,7 +363,7 @@ class State:
                 display, recs = self.history(pl)
                 for i, rec in enumerate(recs):
                     m = self.file_meta(display, i, rec)
-                    if m["rev"] == path[4:]:
+                    if m["rev"] == path[4:] and not self.rev_gone(i, len(recs)):
                         return m, rec["local"]
             return None
         if path.startswith("id:"):
@@ -1172,7 +1179,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if any(st.file_meta(d, i, rec)["rev"] == r[0]["rev"] for i, rec in enumerate(rs)):
                 display, recs = d, rs
                 break
-        metas = [st.file_meta(display, i, rec) for i, rec in enumerate(recs)][::-1]
+        metas = [st.file_meta(display, i, rec) for i, rec in enumerate(recs)
+                 if not st.rev_gone(i, len(recs))][::-1]
         if before is not None:
             revs = [m["rev"] for m in metas]
             if not isinstance(before, str) or before not in revs:

@@ -564,6 +564,23 @@ class FakeDropboxTest(unittest.TestCase):
         self.assertEqual((r.status, data), (200, b"first revision"))
         self.assertEqual(json.loads(r.getheader("Dropbox-API-Result"))["rev"], m1["rev"])
 
+    def test_history_kept(self):
+        # Only the newest revision is kept: the older one is an unknown rev everywhere.
+        r, body = self.rpc("files/list_revisions", {"path": "/data/database.db"})
+        current, old = body["entries"]
+        self.assertEqual(self.download({"path": "rev:" + old["rev"]})[0].status, 200)
+        self.configure(history_kept=1)
+        self.assertEqual(self.metadata(), current)
+        for arg in ({"path": "rev:" + old["rev"]}, {"path": "/data/database.db", "rev": old["rev"]}):
+            r, body = self.download(arg)
+            self.assertEqual(r.status, 409)
+            self.assertTrue(json.loads(body)["error_summary"].startswith("path/not_found/"))
+        r, body = self.rpc("files/get_metadata", {"path": "rev:" + old["rev"]})
+        self.assertEqual(r.status, 409)
+        self.assertEqual(self.download({"path": "rev:" + current["rev"]})[0].status, 200)
+        r, body = self.rpc("files/list_revisions", {"path": "/data/database.db"})
+        self.assertEqual([e["rev"] for e in body["entries"]], [current["rev"]])
+
     def test_unknown_routes(self):
         r, _ = self.rpc("files/list_folder", {"path": ""})
         self.assertEqual(r.status, 400)

@@ -16,7 +16,8 @@ enum BackupDecision: Equatable {
     case update(rev: String)
     /// `--force`: overwrite whatever Dropbox has.
     case overwrite(rev: String)
-    /// `--merge`: Dropbox moved on since the record's rev and the base is kept: merge, then upload.
+    /// `--merge`: Dropbox moved on since the record's rev and a base can be had (`baseAvailable`: the
+    /// proven copy on the volume, or the record's rev from Dropbox, BaseSource.choose): merge, then upload.
     case mergeThenUpload(rev: String)
     /// `--auto`: Dropbox moved on (or the volume has no record): upload beside it.
     case beside(rev: String)

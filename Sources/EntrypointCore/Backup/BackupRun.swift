@@ -77,9 +77,10 @@ struct BackupRun {
         // after the snapshot: a commit made during or after it changes the live file's data hash, so
         // the next restore sees a local change and keeps it (docs/design.md, "The record").
         let record = StateRecord.load(db, resolvedAgainst: remote)
-        // The base is hashed only when a merge is asked for and possible (a full read: once per run).
+        // The base is hashed only when a merge is asked for and possible (a full read: once per run);
+        // without a proven copy on the volume, the record's rev is the base (Restore/BaseFetch.swift).
         let mergeable = merge && record != nil && remote != nil && remote?.rev != record?.rev
-        let base = mergeable ? BaseCopy.proven(for: db, record: record) : nil
+        let base = mergeable ? BaseSource.choose(proven: BaseCopy.proven(for: db, record: record), record: record) : nil
         let decision = BackupDecision.decide(
             remote: remote, record: record, contentHash: hash, dataHash: dataHash, force: force, automatic: automatic, merge: merge,
             baseAvailable: base != nil)
@@ -145,7 +146,7 @@ struct BackupRun {
     /// goes beside it: the record's rev may be this volume's own upload, which someone else's upload
     /// has just replaced.)
     func act(
-        on decision: BackupDecision, _ snapshot: Snapshot, remote: RemoteFile?, record: StateRecord?, base: String?, client: DropboxClient,
+        on decision: BackupDecision, _ snapshot: Snapshot, remote: RemoteFile?, record: StateRecord?, base: BaseSource?, client: DropboxClient,
         snapshotPath: String
     ) throws(EntrypointError) -> Step {
         switch decision {

@@ -12,15 +12,24 @@ extension BackupRun {
     enum LiveMerge: Equatable { case merged, notMerged(reason: String) }
 
     /// The app's writes wait for the merge's one transaction, at most ENTRYPOINT_LOCK_TIMEOUT (Merge/LockBound.swift).
-    /// `base` is the proven base of `record` (BaseCopy.proven, checked by the caller's decision).
-    func mergeIntoLive(_ remote: RemoteFile, record: StateRecord, base: String, client: DropboxClient) throws(EntrypointError) -> LiveMerge {
+    /// `source` is where the base of `record` comes from (BaseSource.choose, the caller's decision):
+    /// the proven copy on the volume, or the record's rev, downloaded here (Restore/BaseFetch.swift).
+    /// A rev Dropbox no longer has makes the merge impossible: `.notMerged`, naming the rev and why.
+    func mergeIntoLive(_ remote: RemoteFile, record: StateRecord, base source: BaseSource, client: DropboxClient) throws(EntrypointError) -> LiveMerge {
         let db = config.localPath
         log.info("Dropbox's \(config.remotePath) moved on since rev \(record.rev) (now rev \(remote.rev)): merging its changes into \(db)")
-        let download = try Restorer(scope: scope).downloadVerified(remote, client: client)  // the restore's steps 1-7
-        let labels = MergeLabels(ours: "the local database \(db)", base: "(\(base))", theirs: "Dropbox's rev \(remote.rev)")
+        let restorer = Restorer(scope: scope)
+        let download = try restorer.downloadVerified(remote, client: client)  // the restore's steps 1-7
+        let base: ObtainedBase
+        do throws(EntrypointError) {
+            base = try restorer.obtainBase(source, client: client)
+        } catch where BaseSource.cannotBeHad(error) {
+            return .notMerged(reason: "the base, \(source.name), cannot be had: \(error.message)")
+        }
+        let labels = MergeLabels(ours: "the local database \(db)", base: source.label, theirs: "Dropbox's rev \(remote.rev)")
         let report: MergeReport
         do throws(EntrypointError) {
-            var merger = Merger(output: db, base: base, theirs: download.path, labels: labels)
+            var merger = Merger(output: db, base: base.path, theirs: download.path, labels: labels)
             merger.lockTimeout = config.lockTimeout  // the app's writes never wait longer (Merge/LockBound.swift)
             (report, _) = try merger.run { report, tables throws(EntrypointError) in
                 if !report.conflicts.isEmpty {
@@ -30,6 +39,7 @@ extension BackupRun {
         } catch where error.code == .mergeRefused {
             return .notMerged(reason: error.message)
         }
+        withExtendedLifetime(base) {}  // a downloaded base goes now: the download becomes the base below
         for line in report.lines() {
             if line.hasPrefix("merge: CONFLICT") || line.hasPrefix("merge: RE-KEYED") { log.warning(line) } else { log.info(line) }
         }

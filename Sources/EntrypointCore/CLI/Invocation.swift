@@ -54,7 +54,8 @@ public struct Invocation: Equatable, Sendable {
                            <name>.failback-<UTC time><ext>, one per divergence, updated in place;
                            never overwrites DROPBOX_DB_PATH
           --merge          with --backup: when the remote changed since the base, merge its changes
-                           into the local database (needs the base this volume keeps) and upload
+                           into the local database (needs the base: this volume's copy, or its
+                           rev from Dropbox's version history) and upload
                            the result, rev-guarded, instead of refusing
           --hash FILE...   print the Dropbox content hash of each FILE
           --revisions      list DROPBOX_DB_PATH's revisions in Dropbox, newest first, one per line:

@@ -73,7 +73,7 @@ struct CheckMode {
             }
             // The restore's own decision function (Restorer.run calls the same).
             let (decision, base) = RestoreDecision.decideWithBase(local: local, remote: remote, record: record, db: config.localPath)
-            say(decision.checkLine(remote: remote, record: record, keepCopies: config.keepCopies))
+            say(decision.checkLine(remote: remote, record: record, keepCopies: config.keepCopies, base: base))
             if case .merge = decision, let base { try previewMerge(remote, base: base, scope: scope, client: client) }
             if case .download = decision {
                 var st = statvfs()

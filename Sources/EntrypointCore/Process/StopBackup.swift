@@ -104,7 +104,7 @@ extension Supervisor {
             flock(lock.raw, LOCK_EX | LOCK_NB) == 0
         else { return }
         let dir = FileIO.dirname(config.localPath), base = FileIO.basename(config.localPath)
-        let prefixes = [base + ".entrypoint-backup-", base + ".entrypoint.json.tmp-", base + ".entrypoint-failback.json.tmp-"]
+        let prefixes = [base + ".entrypoint-backup-", base + ".entrypoint.json.tmp-", base + ".entrypoint-failback.json.tmp-", base + BaseCopy.tempInfix]
         for name in FileIO.listDirectory(dir) where prefixes.contains(where: name.hasPrefix) {
             let path = dir + "/" + name
             if (try? FileIO.unlinkIfPresent(path)) != nil { log.info("removed \(path), left by the stopped backup") }

@@ -61,9 +61,8 @@ extension Restorer {
         let path = download.path
         let dataHash = download.dataHash
         crashPoint("verified")
-        // The state this volume now shares with Dropbox, kept for a later merge (a copy: `path`
-        // becomes the live database).
-        BaseCopy.keep(path, for: db, log: log, link: false)
+        // No copy of the download is kept as the base (a second full write on every cold start):
+        // the record's rev is the base, downloaded again only by a merge (Restore/BaseFetch.swift).
         var keptCopy: String?
         if keepLocal {
             if config.keepCopies > 0 {
@@ -93,6 +92,9 @@ extension Restorer {
         crashPoint("before-record")
         try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "restored", time: Clock.utcStamp(), dataHash: dataHash).save(db)
         crashPoint("after-record")
+        // A base left by an earlier upload or merge describes another state than the new record:
+        // never used again (BaseCopy.proven), so its space is given back.
+        BaseCopy.removeStale(for: db, log: log)
         pruneCopies()
         return keptCopy
     }

@@ -3,15 +3,25 @@
 // rev is downloaded and verified as for a restore, its changes since the base are merged into the
 // local database (MergeInstall: the pre-merge file kept as `<db>.local-<UTC>`), the record then
 // describes Dropbox's rev (the new shared state) and the download becomes the new base. The running
-// site is never rolled back. A refused (or failed) merge falls back to the restore without a base,
-// with the same download: Dropbox's file installed, the local database kept as a copy.
+// site is never rolled back. A refused (or failed) merge, or a base that cannot be had (the record's
+// rev gone from Dropbox's history), falls back to the restore without a base, with the same
+// download: Dropbox's file installed, the local database kept as a copy.
 
 extension Restorer {
-    func mergeAtStart(_ remote: RemoteFile, base: String, client: DropboxClient) throws(EntrypointError) -> RestoreOutcome {
+    func mergeAtStart(_ remote: RemoteFile, base source: BaseSource, client: DropboxClient) throws(EntrypointError) -> RestoreOutcome {
         let download = try downloadVerified(remote, client: client)
         let path = download.path
-        let labels = MergeLabels(ours: "the local database \(db)", base: "(\(base))", theirs: "Dropbox's rev \(remote.rev)")
-        var merge = MergeInstall(db: db, base: base, theirs: path, labels: labels, log: log)
+        // The base: the copy on the volume, or the record's rev downloaded now (Restore/BaseFetch.swift).
+        // One that cannot be had makes the merge impossible: the start goes on as without a base.
+        let base: ObtainedBase
+        do throws(EntrypointError) {
+            base = try obtainBase(source, client: client)
+        } catch where error.signal == nil {
+            log.warning("cannot merge: the base, \(source.name), cannot be had: \(error.message); installing Dropbox's rev \(remote.rev) instead and keeping the local database as a copy")
+            return .restored(keptCopy: try installVerified(download, remote: remote, keepLocal: true, reason: .bothChanged))
+        }
+        let labels = MergeLabels(ours: "the local database \(db)", base: source.label, theirs: "Dropbox's rev \(remote.rev)")
+        var merge = MergeInstall(db: db, base: base.path, theirs: path, labels: labels, log: log)
         merge.crashPoint = { crashPoint($0) }
         merge.copyReason = RestoreDecision.copyReason(.bothChanged, remote: remote) + "; merged, not replaced"
         let report: MergeReport
@@ -25,6 +35,7 @@ extension Restorer {
             log.warning("\(why); installing Dropbox's rev \(remote.rev) instead and keeping the local database as a copy")
             return .restored(keptCopy: try installVerified(download, remote: remote, keepLocal: true, reason: .bothChanged))
         }
+        withExtendedLifetime(base) {}  // a downloaded base goes now: the download becomes the base below
         for line in report.lines() {
             if line.hasPrefix("merge: CONFLICT") || line.hasPrefix("merge: RE-KEYED") { log.warning(line) } else { log.info(line) }
         }

@@ -63,11 +63,15 @@ enum RestoreDecision: Equatable {
         }
     }
 
-    /// `decide`, with the base copy looked at (hashed) only when both changed: the restore and
-    /// --check call this. Returns the base's path for a merge.
-    static func decideWithBase(local: LocalState?, remote: RemoteFile, record: StateRecord?, db: String) -> (RestoreDecision, String?) {
+    /// `decide`, with the base looked for only when both changed: the restore and --check call
+    /// this. The base copy on the volume is hashed (BaseCopy.proven) and used when it proves the
+    /// record's state; otherwise the base is the record's rev, downloaded when the merge runs
+    /// (Restore/BaseFetch.swift). Returns where the base comes from, for a merge.
+    static func decideWithBase(local: LocalState?, remote: RemoteFile, record: StateRecord?, db: String) -> (RestoreDecision, BaseSource?) {
         let decision = decide(local: local, remote: remote, record: record)
-        guard decision == .download(keepCopy: true, reason: .bothChanged), let base = BaseCopy.proven(for: db, record: record) else { return (decision, nil) }
+        guard decision == .download(keepCopy: true, reason: .bothChanged),
+            let base = BaseSource.choose(proven: BaseCopy.proven(for: db, record: record), record: record)
+        else { return (decision, nil) }
         return (decide(local: local, remote: remote, record: record, baseAvailable: true), base)
     }
 
@@ -96,8 +100,16 @@ enum RestoreDecision: Equatable {
         }
     }
 
+    /// Where --check's merge line says the base comes from.
+    static func baseText(_ base: BaseSource?) -> String {
+        if case .revision(let rev, _, _) = base {
+            return "whose base would be downloaded by rev \(rev) from Dropbox's version history"
+        }
+        return "whose base is kept on this volume"
+    }
+
     /// --check's `result:` line (the same decision, in the conditional).
-    func checkLine(remote: RemoteFile, record: StateRecord?, keepCopies: Int) -> String {
+    func checkLine(remote: RemoteFile, record: StateRecord?, keepCopies: Int, base: BaseSource? = nil) -> String {
         switch self {
         case .hashMatch:
             return "result: no download needed (hash match)"
@@ -106,7 +118,7 @@ enum RestoreDecision: Equatable {
         case .keepLocalChanges(let rev):
             return "result: would keep the local database: it has changes not yet in Dropbox (rev \(rev) unchanged); nothing would be downloaded"
         case .merge(let rev):
-            return "result: would merge Dropbox's rev \(rev) into the local database (both changed since rev \(record?.rev ?? "?"), whose base is kept on this volume); if the merge is refused (a schema change, a table without a primary key changed on both sides), would download it instead, keeping the local database as a copy first: "
+            return "result: would merge Dropbox's rev \(rev) into the local database (both changed since rev \(record?.rev ?? "?"), \(Self.baseText(base))); if the merge is refused (a schema change, a table without a primary key changed on both sides, a base Dropbox no longer has), would download it instead, keeping the local database as a copy first: "
                 + Self.copyReason(.bothChanged, remote: remote)
         case .download(let keepCopy, let reason):
             var line = "result: would download rev \(remote.rev) (\(Progress.bytes(remote.size))) and replace \(reason == .noLocal ? "nothing (no local database)" : "the local database")"

@@ -146,7 +146,8 @@ public struct Restorer {
         case .merge(let rev):
             log.info("Both changed since rev \(record?.rev ?? "?"): merging Dropbox's rev \(rev) into the local database (docs/design.md, \"The merge\")")
             preconnect?.handOver(to: client)
-            return try mergeAtStart(remote, base: base ?? BaseCopy.path(for: db), client: client)
+            guard let base else { throw EntrypointError(.software, "a merge without a base") }  // decideWithBase returns one with .merge
+            return try mergeAtStart(remote, base: base, client: client)
         }
     }
 

@@ -1,8 +1,9 @@
 // The base: the state this volume last shared with Dropbox, kept beside the database as
-// `<db>.entrypoint-base` so that a later divergence can be merged (docs/design.md, "The base").
-// It is the uploaded snapshot itself after a backup (a hard link: no extra write) and a copy of the
-// verified download after a restore. It is used only when its data hash is the record's: a base
-// that cannot be proved is never used, and then the restore does what it did without one.
+// `<db>.entrypoint-base` so that a later divergence can be merged without a download (docs/design.md,
+// "The base"). It is the uploaded snapshot itself after a backup and Dropbox's downloaded rev after a
+// merge (hard links: no extra write). A restore keeps none (a copy would write the database twice):
+// the record's rev is the base then, downloaded by a merge (Restore/BaseFetch.swift). It is used only
+// when its data hash is the record's: a base that cannot be proved is never used.
 import Glibc
 
 enum BaseCopy {
@@ -35,6 +36,19 @@ enum BaseCopy {
             try FileIO.fsyncDirectory(directory)
         } catch {
             log.warning("cannot keep the base \(target) (\(error.message)): a later divergence will keep copies instead of merging")
+        }
+    }
+
+    /// Removes the base after a restore wrote a new record: it describes an older state, so it
+    /// would never prove the record again (`proven`), only hold space. A failure is logged, nothing else.
+    static func removeStale(for db: String, log: Logger) {
+        let base = path(for: db)
+        do throws(SystemError) {
+            guard FileIO.exists(base) else { return }
+            try FileIO.unlinkIfPresent(base)
+            log.info("removed the base \(base): the record now names another rev (a later merge downloads that rev)")
+        } catch {
+            log.warning("cannot remove the old base \(base) (\(error.message)); it is never used again")
         }
     }
 
