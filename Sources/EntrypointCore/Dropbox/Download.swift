@@ -80,7 +80,7 @@ extension DropboxClient {
             if ftruncate(fd, 0) != 0 { throw localError("truncate", "the temporary file", errno) }
             return .retry(after: nil, reason: "refused the download: \(why.message)", failure: why)
         }
-        let hash: (content: String, data: String) = try withRetry(route) { (_) throws(EntrypointError) -> Attempt<(content: String, data: String)> in
+        let hash: (content: String, data: String) = try withRetry(route) { () throws(EntrypointError) -> Attempt<(content: String, data: String)> in
             let before = written
             refusal = nil
             let outcome: Attempt<HTTPResponse>

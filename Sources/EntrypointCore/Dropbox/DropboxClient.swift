@@ -12,23 +12,33 @@ public final class DropboxClient {
     /// pre-connect hands over its handle, whose connection cache holds the warm connection
     /// (ContentPreconnect.swift). Token refreshes stay on `curl`.
     var contentCurl: (any Transport)?
-    /// Monotonic time after which nothing more is attempted (ENTRYPOINT_DEADLINE).
-    let deadline: Double
+    /// The attempt budget, the backoff, the deadline and its name (RetryPolicy.swift).
+    var retry: RetryPolicy
     /// The value of the Dropbox-API-Path-Root header sent with every call (PathRoot.swift), or nil.
     var pathRoot: String?
-    /// The deadline as the lines name it: the restore's by default; `--backup` sets its own.
-    var deadlineName: String
     private var accessToken: String?
     private var tokenExpiry: Double = .infinity
 
-    init(config: Configuration, log: Logger, curl: any Transport, deadline: Double) {
+    init(config: Configuration, log: Logger, curl: any Transport, retry: RetryPolicy) {
         self.config = config
         self.log = log
         self.curl = curl
-        self.deadline = deadline
-        deadlineName = "the \(config.deadline.clean)s restore deadline (ENTRYPOINT_DEADLINE)"
+        self.retry = retry
         if case .accessToken(let token, _) = config.credentials { accessToken = token }
         if case .id(let id) = config.rootNamespace { pathRoot = RootNamespace.header(mode: "namespace_id", id: id) }
+    }
+
+    /// A client with the configured retries and `deadline`, named as the restore's deadline.
+    convenience init(config: Configuration, log: Logger, curl: any Transport, deadline: Double) {
+        self.init(config: config, log: log, curl: curl, retry: RetryPolicy(config: config, deadline: deadline))
+    }
+
+    /// Monotonic time after which nothing more is attempted (the retry policy's deadline).
+    var deadline: Double { retry.deadline }
+    /// The deadline as the lines name it: the restore's by default; `--backup` sets its own.
+    var deadlineName: String {
+        get { retry.deadlineName }
+        set { retry.deadlineName = newValue }
     }
 
     // MARK: - authentication
@@ -82,7 +92,7 @@ public final class DropboxClient {
     ) throws(EntrypointError) -> JSON {
         let body = fields.map { "\($0.0)=\(formEncode($0.1))" }.joined(separator: "&")
         let url = config.apiURL + "/oauth2/token"
-        return try withRetry(what) { (_) throws(EntrypointError) -> Attempt<JSON> in
+        return try withRetry(what) { () throws(EntrypointError) -> Attempt<JSON> in
             let response: HTTPResponse
             do throws(TransportError) {
                 response = try curl.perform(
@@ -113,7 +123,7 @@ public final class DropboxClient {
         pathRoot: Bool = true
     ) throws(EntrypointError) -> HTTPResponse {
         var refreshed = false
-        return try withRetry(route) { (_) throws(EntrypointError) -> Attempt<HTTPResponse> in
+        return try withRetry(route) { () throws(EntrypointError) -> Attempt<HTTPResponse> in
             try attempt(route, host: host, headers: headers, body: body, sink: sink, sinkError: sinkError, progress: progress, refreshed: &refreshed, pathRoot: pathRoot)
         }
     }
