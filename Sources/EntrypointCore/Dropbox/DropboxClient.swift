@@ -8,10 +8,10 @@ public final class DropboxClient {
     let config: Configuration
     let log: Logger
     let curl: any Transport
-    /// The handle for requests to DROPBOX_CONTENT_URL when it is not `curl`: a cold start's
-    /// pre-connect hands over its handle, whose connection cache holds the warm connection
-    /// (ContentPreconnect.swift). Token refreshes stay on `curl`.
-    var contentCurl: (any Transport)?
+    /// The handle for requests to DROPBOX_CONTENT_URL when it is not `curl`: the one a cold
+    /// start's pre-connect warmed, adopted with `adoptContentConnection` (ContentPreconnect.swift).
+    /// Token refreshes stay on `curl`.
+    private(set) var contentCurl: (any Transport)?
     /// The attempt budget, the backoff, the deadline and its name (RetryPolicy.swift).
     var retry: RetryPolicy
     /// The value of the Dropbox-API-Path-Root header sent with every call (PathRoot.swift), or nil.
@@ -41,14 +41,30 @@ public final class DropboxClient {
         set { retry.deadlineName = newValue }
     }
 
+    // MARK: - the content host's connection
+
+    /// A second handle like this client's own, with its own connection cache, for warming up the
+    /// content host on another thread; nil when the client's transport cannot make one.
+    func makeContentHandle() throws(EntrypointError) -> Curl? { try curl.sibling() }
+
+    /// From now on the requests to DROPBOX_CONTENT_URL go over `transport` (and so over the
+    /// connection it holds). Called on the thread that uses the client, once no other thread
+    /// touches `transport`.
+    func adoptContentConnection(_ transport: any Transport) {
+        contentCurl = transport
+    }
+
     // MARK: - authentication
 
-    /// The access token a request would use now, refreshed first when the credentials need it
-    /// (the same refresh, lines and errors as the first request's).
-    func currentToken() throws(EntrypointError) -> String { try ensureToken() }
+    /// The access token when one is at hand without a request (DROPBOX_ACCESS_TOKEN, or a refreshed
+    /// one still valid), else nil.
+    var tokenAtHand: String? {
+        if let token = accessToken, Clock.now() < tokenExpiry - 60 { return token }
+        return nil
+    }
 
     private func ensureToken() throws(EntrypointError) -> String {
-        if let token = accessToken, Clock.now() < tokenExpiry - 60 { return token }
+        if let token = tokenAtHand { return token }
         if accessToken == nil || config.credentials.refreshCredentials != nil {
             try refreshToken()
         }

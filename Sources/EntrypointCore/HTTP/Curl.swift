@@ -77,6 +77,14 @@ protocol Transport: AnyObject {
         method: String, url: String, headers: [String], body: RequestBody, deadline: Double,
         sink: ((UnsafeRawBufferPointer, TransferState) -> Bool)?, progress: ((Int64, Int64) -> Void)?
     ) throws(TransportError) -> HTTPResponse
+
+    /// A new handle with the same settings and its own connections (the content pre-connect's), or
+    /// nil when this transport cannot make one (a scripted one).
+    func sibling() throws(EntrypointError) -> Curl?
+}
+
+extension Transport {
+    func sibling() throws(EntrypointError) -> Curl? { nil }
 }
 
 final class Curl: Transport {
@@ -143,7 +151,7 @@ final class Curl: Transport {
 
     /// A second handle with the same settings and its own connection cache (the pre-connect's).
     /// libcurl lets a handle move between threads as long as one thread at a time uses it.
-    func sibling() throws(EntrypointError) -> Curl {
+    func sibling() throws(EntrypointError) -> Curl? {
         try Curl(caSource: caSource, connectTimeout: connectTimeout, stallTimeout: stallTimeout)
     }
 
