@@ -22,10 +22,10 @@ import Testing
     let metadata = Array(#"{".tag": "file", "name": "db.sqlite", "rev": "015f00000001", "size": 0, "content_hash": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "server_modified": "2026-12-01T00:00:00Z"}"#.utf8)
 
     @Test func theWaitBeforeTheLastTryIsShortenedToFitTheWindow() {
-        #expect(DropboxClient.lastTryWait(left: 8) == 7)
-        #expect(DropboxClient.lastTryWait(left: 1) == 0.5)
-        #expect(DropboxClient.lastTryWait(left: 0.2) == 0.1)
-        #expect(DropboxClient.lastTryWait(left: 0.05) == nil)
+        #expect(RetryPolicy.lastTryWait(left: 8) == 7)
+        #expect(RetryPolicy.lastTryWait(left: 1) == 0.5)
+        #expect(RetryPolicy.lastTryWait(left: 0.2) == 0.1)
+        #expect(RetryPolicy.lastTryWait(left: 0.05) == nil)
     }
 
     @Test func aBackoffThatWouldPassTheDeadlineDoesNotSkipTheLastTry() throws {

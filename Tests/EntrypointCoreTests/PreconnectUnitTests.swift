@@ -33,7 +33,7 @@ import Testing
             "DROPBOX_API_URL": "http://localhost:9", "DROPBOX_CONTENT_URL": "http://127.0.0.1:9",
         ])
         let client = DropboxClient(config: config, log: Logger(level: .debug, fd: -1), curl: api, deadline: Clock.now() + 60)
-        client.contentCurl = handedOver
+        client.adoptContentConnection(handedOver)
         let file = try #require(try client.metadata("/db.sqlite"))
         var template = Array("/tmp/preconnect-test-XXXXXX".utf8CString)
         let fd = mkstemp(&template)

@@ -1,6 +1,6 @@
 // On a cold start with different API and content origins, the connection to the
-// content host is opened (by one ranged files/download) while get_metadata is in flight, and the
-// download reuses it. The fake's certificate names both 127.0.0.1 and localhost, so
+// content host is opened (by one ranged files/download) while the token request and get_metadata
+// are in flight, and the download reuses it. The fake's certificate names both 127.0.0.1 and localhost, so
 // https://localhost:PORT (api) and https://127.0.0.1:PORT (content) are two origins on one fake;
 // its log gives every request its connection's id (`conn`) and its Host header.
 import Foundation
@@ -59,26 +59,34 @@ import TestSupport
         #expect(plain.status == 0 && plain.stderr == r.stderr, "with: \(r.stderr)\nwithout: \(plain.stderr)")
     }
 
-    @Test func theRefreshComesFirstAndOnlyOnce() throws {
+    /// With a refresh token the content connection does not wait for the token: it is opened (and
+    /// its warm-up answered, without a token) while the token request is still waiting for its
+    /// answer, the refresh happens once, and the download reuses that connection.
+    @Test func theContentConnectionOpensWhileTheTokenRequestIsInFlight() throws {
         let w = try World()
-        try w.publish(["refreshed"])
-        try w.fake.fault(["route": "files/get_metadata", "kind": "delay", "seconds": 2])
+        let source = try w.publish(["refreshed"], padding: 100_000)
+        try w.fake.fault(["route": "oauth2/token", "kind": "delay", "seconds": 2])
         var env = split(w, w.refreshEnv, token: nil)
         env["ENTRYPOINT_LOG_LEVEL"] = "debug"  // the debug lines too are checked for secrets (run)
         let r = try run([], env: env)
         #expect(r.status == 0, "\(r.output)")
+        #expect(bytes(w.db) == bytes(source))
         #expect(countLines(r.stderr, containing: "pre-connect") == 1, "\(r.stderr)")
-        #expect(r.stderr.contains("debug: pre-connect to https://127.0.0.1:\(w.fake.port) answered HTTP 206; the download takes over its handle and connection"), "\(r.stderr)")
+        #expect(r.stderr.contains("debug: pre-connect to https://127.0.0.1:\(w.fake.port) answered HTTP 400; the download takes over its handle and connection"), "\(r.stderr)")
         let refreshes = w.fake.requests("oauth2/token")
         #expect(refreshes.count == 1, "\(refreshes)")
         let warm = try #require(warmUps(w).first)
-        let issued = Secrets.issued[0]
-        #expect(warm["auth"] as? String == issued)
-        #expect(w.fake.requests("files/get_metadata").first?["auth"] as? String == issued)
-        let refreshed = try #require(refreshes.first?["t"] as? Double), warmStart = try #require(warm["t_start"] as? Double)
-        #expect(refreshed <= warmStart)
+        // The warm-up carries no token (there is none yet) and reads nothing.
+        #expect(warm["auth"] is NSNull && warm["arg"] is NSNull && warm["status"] as? Int == 400, "\(warm)")
+        #expect(w.fake.requests("files/get_metadata").first?["auth"] as? String == Secrets.issued[0])
+        // Its connection was accepted, and its answer sent, before the token's answer.
+        let tokenAnswered = try #require(refreshes.first?["t"] as? Double)
+        let accepted = try #require(warm["conn_t"] as? Double), warmDone = try #require(warm["t"] as? Double)
+        #expect(accepted < tokenAnswered - 1, "content connection accepted at \(accepted), token answered at \(tokenAnswered)")
+        #expect(warmDone < tokenAnswered, "warm-up answered at \(warmDone), token at \(tokenAnswered)")
         let real = try #require(w.fake.requests("files/download").first { $0["range"] as? String == nil })
         #expect(conn(real) == conn(warm))
+        #expect(Set(w.fake.requests().map(conn)).count == 2, "\(w.fake.requests())")
     }
 
     @Test func oneOriginSendsNoWarmUp() throws {
@@ -123,8 +131,8 @@ import TestSupport
         #expect(real["status"] as? Int == 200)
     }
 
-    /// get_metadata answers before the warm-up (as with refresh credentials, where the warm-up
-    /// starts only after the refresh): the download waits for the warm-up a moment
+    /// get_metadata answers before the warm-up (as when its answer is slow): the download waits
+    /// for the warm-up a moment
     /// (`handOverWait`) and then uses its connection rather than opening another.
     @Test func aWarmUpAlmostDoneIsWaitedForAndReused() throws {
         let w = try World()

@@ -1,13 +1,14 @@
-// A cold start's pre-connect: while files/get_metadata is in flight on the API host, a second
-// libcurl handle on its own thread opens the TCP+TLS connection to the content host with one
-// small, harmless request; the download then runs on that handle and reuses the connection
-// (docs/design.md, "Pre-connect to the content host").
+// A cold start's pre-connect: while the token request and files/get_metadata are in flight on the
+// API host, a second libcurl handle on its own thread opens the TCP+TLS connection to the content
+// host with one small, harmless request; the download then runs on that handle and reuses the
+// connection (docs/design.md, "Pre-connect to the content host").
 import CShims
 import Glibc
 
-/// One ranged `files/download` (`Range: bytes=0-0`) on its own handle and thread. Its answer is
-/// discarded and never decides anything; `handOver(to:)` gives its handle to the download when it
-/// is done, `finish()` (and deinit, on every error path) stops and joins it.
+/// One ranged `files/download` (`Range: bytes=0-0`, authorized only when the token is at hand) on
+/// its own handle and thread. Its answer is discarded and never decides anything; `handOver(to:)`
+/// gives its handle to the download when it is done, `finish()` (and deinit, on every error path)
+/// stops and joins it.
 ///
 /// Why a second handle and not a shared connection cache: libcurl documents sharing connections
 /// (CURL_LOCK_DATA_CONNECT) between concurrent threads as unsupported (CURLSHOPT_SHARE(3), the
@@ -17,7 +18,7 @@ final class ContentPreconnect {
     private let job: Job
     private let log: Logger
     private let origin: String
-    private var thread: pthread_t?
+    private var thread: PosixThread?
     private var joined = false
 
     final class Job: @unchecked Sendable {
@@ -73,25 +74,29 @@ final class ContentPreconnect {
 
     /// Starts the warm-up when DROPBOX_API_URL and DROPBOX_CONTENT_URL name different origins;
     /// nil otherwise (one origin: the download reuses the metadata call's connection anyway), or
-    /// when no second handle or thread can be had (one debug line). The token comes first: a
-    /// refresh the credentials need happens here, on the caller's thread, with its usual lines
-    /// and errors, and get_metadata then uses the same token.
-    static func start(client: DropboxClient, config: Configuration, log: Logger, deadline: Double) throws(EntrypointError) -> ContentPreconnect? {
+    /// when no second handle or thread can be had (one debug line). It sends no request of its own
+    /// first and waits for none: the connection needs no token. When the token and the path root
+    /// are at hand (DROPBOX_ACCESS_TOKEN without DROPBOX_ROOT_NAMESPACE=auto), the warm-up is the
+    /// authorized, ranged files/download of DROPBOX_DB_PATH; otherwise (a refresh token: the
+    /// token request is still to come) it goes without a token, and Dropbox refuses it with a 400
+    /// on the connection the download then uses.
+    static func start(client: DropboxClient, config: Configuration, log: Logger, deadline: Double) -> ContentPreconnect? {
         guard let content = origin(config.contentURL), content != origin(config.apiURL) else { return nil }
-        guard let main = client.curl as? Curl else { return nil }
-        let token = try client.currentToken()
-        try client.resolvePathRoot()
-        let curl: Curl
+        let made: Curl?
         do throws(EntrypointError) {
-            curl = try main.sibling()
+            made = try client.makeContentHandle()
         } catch {
             log.debug("no pre-connect to \(content): \(error.message)")
             return nil
         }
-        let arg = JSON.object([("path", .string(config.remotePath))]).encoded(asciiOnly: true)
+        guard let curl = made else { return nil }
+        var headers = ["Content-Type:", "Range: bytes=0-0"]
+        if let token = client.tokenAtHand, config.rootNamespace != .auto || client.pathRoot != nil {
+            let arg = JSON.object([("path", .string(config.remotePath))]).encoded(asciiOnly: true)
+            headers = ["Authorization: Bearer \(token)", "Dropbox-API-Arg: \(arg)"] + headers + client.pathRootHeaders()
+        }
         let job = Job(
-            curl: curl, url: config.contentURL + "/2/files/download",
-            headers: ["Authorization: Bearer \(token)", "Dropbox-API-Arg: \(arg)", "Content-Type:", "Range: bytes=0-0"] + client.pathRootHeaders(),
+            curl: curl, url: config.contentURL + "/2/files/download", headers: headers,
             deadline: min(deadline, Clock.now() + config.connectTimeout + slack))
         let cancel = job.cancel
         curl.cancelled = { cancel.isSet }
@@ -102,33 +107,27 @@ final class ContentPreconnect {
         self.job = job
         self.log = log
         self.origin = origin
-        let context = Unmanaged.passRetained(job).toOpaque()
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
-            // A stop signal goes to the main thread, whose poll it interrupts at once, as before the
-            // warm-up; this thread still sees it (Signals.pending) within about a second.
-            bestEffort("unblocked, a stop signal is still seen: by this thread's next progress callback", Signals.blockStopOnThisThread())
-            job.run()
-            return nil
-        }, context)
-        guard rc == 0 else {
-            Unmanaged<Job>.fromOpaque(context).release()
-            log.debug("no pre-connect to \(origin): pthread_create failed (\(String(cString: strerror(rc))))")
+        do throws(SystemError) {
+            thread = try PosixThread.start {
+                // A stop signal goes to the main thread, whose poll it interrupts at once, as before the
+                // warm-up; this thread still sees it (Signals.pending) within about a second.
+                bestEffort("unblocked, a stop signal is still seen: by this thread's next progress callback", Signals.blockStopOnThisThread())
+                job.run()
+            }
+        } catch {
+            log.debug("no pre-connect to \(origin): \(error.message)")
             return nil
         }
-        thread = tid
     }
 
     deinit { finish() }
 
     /// At the download's start: a warm-up that got an answer gives its handle (and so its open
     /// connection) to `client` for the content host. One still in flight is waited for up to
-    /// `handOverWait` (it is one or two round trips into the handshake a new connection would have
-    /// to make from the start: with refresh credentials it starts only after the token refresh, and
-    /// get_metadata, on the refresh's open connection, usually answers first); after that, or on a
-    /// stop signal, it is cancelled and the download opens its own connection on the usual handle.
-    /// One debug line either way.
+    /// `handOverWait`: it started before the token request and get_metadata, so it is at most its
+    /// own request's round trip from done, less than the handshake a new connection would need.
+    /// After that, or on a stop signal, it is cancelled and the download opens its own connection
+    /// on the usual handle. One debug line either way.
     func handOver(to client: DropboxClient) {
         guard !joined else { return }
         let until = Clock.now() + Self.handOverWait
@@ -146,7 +145,7 @@ final class ContentPreconnect {
         if let status = job.status {
             log.debug("pre-connect to \(origin) answered HTTP \(status); the download takes over its handle and connection")
             job.curl.cancelled = nil  // from now on the download's handle, on this thread
-            client.contentCurl = job.curl
+            client.adoptContentConnection(job.curl)
         } else {
             log.debug("pre-connect to \(origin) failed: \(job.failure ?? "?"); the download opens its own connection")
         }
@@ -161,7 +160,7 @@ final class ContentPreconnect {
 
     private func join() {
         guard !joined else { return }
-        if let thread { bestEffort("joining a thread we started and nobody else joins cannot fail", pthread_join(thread, nil)) }
+        thread?.join()
         thread = nil
         joined = true
     }

@@ -8,38 +8,63 @@ public final class DropboxClient {
     let config: Configuration
     let log: Logger
     let curl: any Transport
-    /// The handle for requests to DROPBOX_CONTENT_URL when it is not `curl`: a cold start's
-    /// pre-connect hands over its handle, whose connection cache holds the warm connection
-    /// (ContentPreconnect.swift). Token refreshes stay on `curl`.
-    var contentCurl: (any Transport)?
-    /// Monotonic time after which nothing more is attempted (ENTRYPOINT_DEADLINE).
-    let deadline: Double
+    /// The handle for requests to DROPBOX_CONTENT_URL when it is not `curl`: the one a cold
+    /// start's pre-connect warmed, adopted with `adoptContentConnection` (ContentPreconnect.swift).
+    /// Token refreshes stay on `curl`.
+    private(set) var contentCurl: (any Transport)?
+    /// The attempt budget, the backoff, the deadline and its name (RetryPolicy.swift).
+    var retry: RetryPolicy
     /// The value of the Dropbox-API-Path-Root header sent with every call (PathRoot.swift), or nil.
     var pathRoot: String?
-    /// The deadline as the lines name it (`Deadline.description`): the restore's by default;
-    /// `RunScope.makeClient` sets the run's own.
-    var deadlineName: String
     private var accessToken: String?
     private var tokenExpiry: Double = .infinity
 
-    init(config: Configuration, log: Logger, curl: any Transport, deadline: Double) {
+    init(config: Configuration, log: Logger, curl: any Transport, retry: RetryPolicy) {
         self.config = config
         self.log = log
         self.curl = curl
-        self.deadline = deadline
-        deadlineName = Deadline.restore(config).description
+        self.retry = retry
         if case .accessToken(let token, _) = config.credentials { accessToken = token }
         if case .id(let id) = config.rootNamespace { pathRoot = RootNamespace.header(mode: "namespace_id", id: id) }
     }
 
+    /// A client with the configured retries and `deadline`, named as the restore's deadline.
+    convenience init(config: Configuration, log: Logger, curl: any Transport, deadline: Double) {
+        self.init(config: config, log: log, curl: curl, retry: RetryPolicy(config: config, deadline: deadline))
+    }
+
+    /// Monotonic time after which nothing more is attempted (the retry policy's deadline).
+    var deadline: Double { retry.deadline }
+    /// The deadline as the lines name it: the restore's by default; `--backup` sets its own.
+    var deadlineName: String {
+        get { retry.deadlineName }
+        set { retry.deadlineName = newValue }
+    }
+
+    // MARK: - the content host's connection
+
+    /// A second handle like this client's own, with its own connection cache, for warming up the
+    /// content host on another thread; nil when the client's transport cannot make one.
+    func makeContentHandle() throws(EntrypointError) -> Curl? { try curl.sibling() }
+
+    /// From now on the requests to DROPBOX_CONTENT_URL go over `transport` (and so over the
+    /// connection it holds). Called on the thread that uses the client, once no other thread
+    /// touches `transport`.
+    func adoptContentConnection(_ transport: any Transport) {
+        contentCurl = transport
+    }
+
     // MARK: - authentication
 
-    /// The access token a request would use now, refreshed first when the credentials need it
-    /// (the same refresh, lines and errors as the first request's).
-    func currentToken() throws(EntrypointError) -> String { try ensureToken() }
+    /// The access token when one is at hand without a request (DROPBOX_ACCESS_TOKEN, or a refreshed
+    /// one still valid), else nil.
+    var tokenAtHand: String? {
+        if let token = accessToken, Clock.now() < tokenExpiry - 60 { return token }
+        return nil
+    }
 
     private func ensureToken() throws(EntrypointError) -> String {
-        if let token = accessToken, Clock.now() < tokenExpiry - 60 { return token }
+        if let token = tokenAtHand { return token }
         if accessToken == nil || config.credentials.refreshCredentials != nil {
             try refreshToken()
         }
@@ -83,7 +108,7 @@ public final class DropboxClient {
     ) throws(EntrypointError) -> JSON {
         let body = fields.map { "\($0.0)=\(formEncode($0.1))" }.joined(separator: "&")
         let url = config.apiURL + "/oauth2/token"
-        return try withRetry(what) { (_) throws(EntrypointError) -> Attempt<JSON> in
+        return try withRetry(what) { () throws(EntrypointError) -> Attempt<JSON> in
             let response: HTTPResponse
             do throws(TransportError) {
                 response = try curl.perform(
@@ -114,7 +139,7 @@ public final class DropboxClient {
         pathRoot: Bool = true
     ) throws(EntrypointError) -> HTTPResponse {
         var refreshed = false
-        return try withRetry(route) { (_) throws(EntrypointError) -> Attempt<HTTPResponse> in
+        return try withRetry(route) { () throws(EntrypointError) -> Attempt<HTTPResponse> in
             try attempt(route, host: host, headers: headers, body: body, sink: sink, sinkError: sinkError, progress: progress, refreshed: &refreshed, pathRoot: pathRoot)
         }
     }

@@ -88,7 +88,7 @@ extension DropboxClient {
     func currentAccount(accessToken: String) throws(EntrypointError) -> JSON {
         let route = "users/get_current_account"
         let url = config.apiURL + "/2/" + route
-        let response: HTTPResponse = try withRetry(route) { (_) throws(EntrypointError) -> Attempt<HTTPResponse> in
+        let response: HTTPResponse = try withRetry(route) { () throws(EntrypointError) -> Attempt<HTTPResponse> in
             let response: HTTPResponse
             do throws(TransportError) {
                 response = try curl.perform(

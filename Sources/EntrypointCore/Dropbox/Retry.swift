@@ -1,71 +1,14 @@
-// The retry loop: capped exponential backoff with full jitter, Retry-After, the attempt budget and
-// the deadline; the classification of transport errors; error summaries of Dropbox responses.
+// What the retry loop (RetryPolicy.swift) is fed: the classification of HTTP answers and transport
+// errors, Retry-After, and error summaries of Dropbox responses.
 import CCurl
 import CShims
 import Glibc
 
-/// Result of one attempt inside the retry loop.
-enum Attempt<T> {
-    case done(T)
-    /// Try again. `progressed`: this attempt moved the operation forward (bytes arrived or were
-    /// accepted), so it does not use up the attempt budget. `failure`: the error to report when the
-    /// budget or the deadline ends the retries (default: "Dropbox unavailable", exit 69).
-    case retry(after: Double?, reason: String, progressed: Bool = false, failure: EntrypointError? = nil)
-}
-
 extension DropboxClient {
 
-    /// Runs `body` until it is done, retrying with capped exponential backoff and full jitter,
-    /// honouring the server's Retry-After, within the attempt budget and the deadline.
-    /// The budget (ENTRYPOINT_MAX_ATTEMPTS) counts attempts that made no progress; an attempt that
-    /// made progress resets the backoff and is not counted. The deadline bounds everything.
-    /// There is exactly one such loop per operation: `body` performs one request (or one attempt at
-    /// a multi-request step) and never retries by itself.
-    func withRetry<T>(_ what: String, _ body: (Int) throws(EntrypointError) -> Attempt<T>) throws(EntrypointError) -> T {
-        var attempt = 0
-        var wasted = 0  // attempts without progress: the budget
-        var streak = 0  // consecutive attempts without progress: the backoff exponent
-        while true {
-            attempt += 1
-            try checkSignal()
-            switch try body(attempt) {
-            case .done(let value):
-                return value
-            case .retry(let after, let reason, let progressed, let failure):
-                if progressed {
-                    streak = 0
-                } else {
-                    wasted += 1
-                    streak += 1
-                }
-                if wasted >= config.maxAttempts {
-                    if let failure { throw failure }
-                    let counted = attempt == wasted ? "" : " (\(wasted) of them without progress)"
-                    throw EntrypointError(.unavailable, "\(what) failed after \(attempt) attempts\(counted): \(reason)")
-                }
-                let backoff = min(config.backoffCap, config.backoffBase * Double(1 << min(max(streak, 1) - 1, 20)))
-                var delay = Double.random(in: 0...backoff)
-                if let after { delay = max(delay, after) }
-                let left = deadline - Clock.now()
-                if delay >= left {
-                    // A random backoff that would overshoot does not cost the last try: the wait is
-                    // shortened so the try still has time (Retry-After is the server's and is kept).
-                    let shortened = after == nil ? Self.lastTryWait(left: left) : nil
-                    guard let shortened else {
-                        if let failure { throw failure }
-                        throw EntrypointError(
-                            .unavailable,
-                            "\(what) failed: \(reason); the next try (in \(delay.clean)s) would pass \(deadlineName)", cause: .deadline)
-                    }
-                    delay = shortened
-                }
-                let budget = progressed
-                    ? "attempt \(attempt + 1); the last one made progress and does not count against ENTRYPOINT_MAX_ATTEMPTS=\(config.maxAttempts)"
-                    : "attempt \(attempt + 1), \(wasted) of \(config.maxAttempts) without progress used"
-                log.warning("\(what): \(reason); retrying in \(delay.clean)s (\(budget))")
-                if !Clock.sleep(delay) { try checkSignal() }
-            }
-        }
+    /// The retry loop of this client's policy (RetryPolicy.swift) for one operation.
+    func withRetry<T>(_ what: String, _ body: () throws(EntrypointError) -> Attempt<T>) throws(EntrypointError) -> T {
+        try retry.run(what, log: log, body)
     }
 
     /// The one classifier of HTTP answers, used by every request: statuses worth another try
@@ -86,25 +29,14 @@ extension DropboxClient {
         }
     }
 
-    func checkSignal() throws(EntrypointError) {
-        try Signals.throwIfPending()
-    }
+    func checkSignal() throws(EntrypointError) { try RetryPolicy.checkSignal() }
 
     func deadlineError(_ what: String) -> EntrypointError {
         EntrypointError(.unavailable, "\(what): \(deadlineName) was reached", cause: .deadline)
     }
 
-    /// Below this many seconds before the deadline no further try is started: a retry loop that
-    /// gives up for its deadline ends at most this long before it.
-    static let minimumTryTime = 0.1
-
-    /// The wait before a last try when the backoff would pass the deadline, `left` seconds away:
-    /// the try keeps half of what is left (at most 1 s) for itself. Nil when too little is left for
-    /// any try (under `minimumTryTime`).
-    static func lastTryWait(left: Double) -> Double? {
-        guard left >= minimumTryTime else { return nil }
-        return max(0, left - min(1, left / 2))
-    }
+    /// RetryPolicy.minimumTryTime, where the stop deadline's tolerance reads it.
+    static var minimumTryTime: Double { RetryPolicy.minimumTryTime }
 
     /// Classifies a transport failure: signal and deadline stop, connection errors retry.
     func transportAttempt<T>(_ error: TransportError, _ what: String) throws(EntrypointError) -> Attempt<T> {

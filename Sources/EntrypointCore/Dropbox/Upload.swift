@@ -179,7 +179,7 @@ extension DropboxClient {
     ) throws(EntrypointError) -> UploadAnswer {
         let header = "Dropbox-API-Arg: " + arg.encoded(asciiOnly: true)
         var refreshed = false
-        let response: HTTPResponse = try withRetry(route) { (_) throws(EntrypointError) -> Attempt<HTTPResponse> in
+        let response: HTTPResponse = try withRetry(route) { () throws(EntrypointError) -> Attempt<HTTPResponse> in
             let outcome = try attempt(
                 route, host: config.contentURL,
                 headers: { [header, "Content-Type: application/octet-stream"] },

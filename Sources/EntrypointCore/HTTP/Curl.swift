@@ -77,6 +77,14 @@ protocol Transport: AnyObject {
         method: String, url: String, headers: [String], body: RequestBody, deadline: Double,
         sink: ((UnsafeRawBufferPointer, TransferState) -> Bool)?, progress: ((Int64, Int64) -> Void)?
     ) throws(TransportError) -> HTTPResponse
+
+    /// A new handle with the same settings and its own connections (the content pre-connect's), or
+    /// nil when this transport cannot make one (a scripted one).
+    func sibling() throws(EntrypointError) -> Curl?
+}
+
+extension Transport {
+    func sibling() throws(EntrypointError) -> Curl? { nil }
 }
 
 final class Curl: Transport {
@@ -143,7 +151,7 @@ final class Curl: Transport {
 
     /// A second handle with the same settings and its own connection cache (the pre-connect's).
     /// libcurl lets a handle move between threads as long as one thread at a time uses it.
-    func sibling() throws(EntrypointError) -> Curl {
+    func sibling() throws(EntrypointError) -> Curl? {
         try Curl(caSource: caSource, connectTimeout: connectTimeout, stallTimeout: stallTimeout)
     }
 
@@ -202,44 +210,7 @@ final class Curl: Transport {
         try Curl.set(handle, CURLOPT_URL, "CURLOPT_URL", url)
         try Curl.set(handle, CURLOPT_HTTPHEADER, "CURLOPT_HTTPHEADER", pointer: list)
 
-        switch body {
-        case .none:
-            if method == "POST" {
-                try Curl.set(handle, CURLOPT_POST, "CURLOPT_POST", 1)
-                try Curl.set(handle, CURLOPT_POSTFIELDSIZE, "CURLOPT_POSTFIELDSIZE", 0)
-                try Curl.set(handle, CURLOPT_COPYPOSTFIELDS, "CURLOPT_COPYPOSTFIELDS", "")
-            }
-        case .bytes(let bytes):
-            try Curl.set(handle, CURLOPT_POST, "CURLOPT_POST", 1)
-            try Curl.set(handle, CURLOPT_POSTFIELDSIZE, "CURLOPT_POSTFIELDSIZE", bytes.count)
-            try Curl.check(bytes.withUnsafeBytes { ep_curl_setopt_ptr(handle, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) }, "CURLOPT_COPYPOSTFIELDS")
-        case .file(_, let offset, let length):
-            state.uploadPosition = offset
-            try Curl.set(handle, CURLOPT_POST, "CURLOPT_POST", 1)
-            try Curl.set(handle, CURLOPT_POSTFIELDSIZE_LARGE, "CURLOPT_POSTFIELDSIZE_LARGE", large: curl_off_t(length))
-            try Curl.check(ep_curl_setopt_data_callback(handle, CURLOPT_READFUNCTION) { buffer, size, count, userdata in
-                let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
-                guard case .file(let fd, let offset, let length) = state.upload else { return 0 }
-                let remaining = offset + length - state.uploadPosition
-                let want = min(Int64(size * count), remaining)
-                if want <= 0 { return 0 }
-                while true {
-                    let n = pread(fd, buffer, Int(want), off_t(state.uploadPosition))
-                    if n < 0 && errno == EINTR { continue }
-                    if n <= 0 {
-                        state.uploadError = SystemError(errno: n < 0 ? errno : EIO, call: "pread")
-                        return Int(CURL_READFUNC_ABORT)
-                    }
-                    state.uploadPosition += Int64(n)
-                    return n
-                }
-            }, "CURLOPT_READFUNCTION")
-            try Curl.set(handle, CURLOPT_READDATA, "CURLOPT_READDATA", pointer: context)
-            // A body curl must send again (a retried connection, a redirect-free resend) is re-read
-            // from the file: without this callback curl fails with CURLE_SEND_FAIL_REWIND (65).
-            try Curl.set(handle, CURLOPT_SEEKFUNCTION, "CURLOPT_SEEKFUNCTION", pointer: unsafeBitCast(Curl.seekCallback, to: UnsafeRawPointer.self))
-            try Curl.set(handle, CURLOPT_SEEKDATA, "CURLOPT_SEEKDATA", pointer: context)
-        }
+        try configureBody(method: method, body: body, state: state, context: context)
         if method != "POST" && method != "GET" {
             try Curl.set(handle, CURLOPT_CUSTOMREQUEST, "CURLOPT_CUSTOMREQUEST", method)
         }
@@ -294,6 +265,49 @@ final class Curl: Transport {
         let remaining = deadline - Clock.now()
         if remaining.isFinite {
             try Curl.set(handle, CURLOPT_TIMEOUT_MS, "CURLOPT_TIMEOUT_MS", max(1, Int(remaining * 1000)))
+        }
+    }
+
+    /// The request body's options: none (an empty POST), bytes libcurl copies, or a range of an open
+    /// file read by a callback (and re-read from the start when libcurl must send it again).
+    private func configureBody(method: String, body: RequestBody, state: TransferState, context: UnsafeMutableRawPointer) throws(CurlOptionRefused) {
+        switch body {
+        case .none:
+            if method == "POST" {
+                try Curl.set(handle, CURLOPT_POST, "CURLOPT_POST", 1)
+                try Curl.set(handle, CURLOPT_POSTFIELDSIZE, "CURLOPT_POSTFIELDSIZE", 0)
+                try Curl.set(handle, CURLOPT_COPYPOSTFIELDS, "CURLOPT_COPYPOSTFIELDS", "")
+            }
+        case .bytes(let bytes):
+            try Curl.set(handle, CURLOPT_POST, "CURLOPT_POST", 1)
+            try Curl.set(handle, CURLOPT_POSTFIELDSIZE, "CURLOPT_POSTFIELDSIZE", bytes.count)
+            try Curl.check(bytes.withUnsafeBytes { ep_curl_setopt_ptr(handle, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) }, "CURLOPT_COPYPOSTFIELDS")
+        case .file(_, let offset, let length):
+            state.uploadPosition = offset
+            try Curl.set(handle, CURLOPT_POST, "CURLOPT_POST", 1)
+            try Curl.set(handle, CURLOPT_POSTFIELDSIZE_LARGE, "CURLOPT_POSTFIELDSIZE_LARGE", large: curl_off_t(length))
+            try Curl.check(ep_curl_setopt_data_callback(handle, CURLOPT_READFUNCTION) { buffer, size, count, userdata in
+                let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
+                guard case .file(let fd, let offset, let length) = state.upload else { return 0 }
+                let remaining = offset + length - state.uploadPosition
+                let want = min(Int64(size * count), remaining)
+                if want <= 0 { return 0 }
+                while true {
+                    let n = pread(fd, buffer, Int(want), off_t(state.uploadPosition))
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 {
+                        state.uploadError = SystemError(errno: n < 0 ? errno : EIO, call: "pread")
+                        return Int(CURL_READFUNC_ABORT)
+                    }
+                    state.uploadPosition += Int64(n)
+                    return n
+                }
+            }, "CURLOPT_READFUNCTION")
+            try Curl.set(handle, CURLOPT_READDATA, "CURLOPT_READDATA", pointer: context)
+            // A body curl must send again (a retried connection, a redirect-free resend) is re-read
+            // from the file: without this callback curl fails with CURLE_SEND_FAIL_REWIND (65).
+            try Curl.set(handle, CURLOPT_SEEKFUNCTION, "CURLOPT_SEEKFUNCTION", pointer: unsafeBitCast(Curl.seekCallback, to: UnsafeRawPointer.self))
+            try Curl.set(handle, CURLOPT_SEEKDATA, "CURLOPT_SEEKDATA", pointer: context)
         }
     }
 

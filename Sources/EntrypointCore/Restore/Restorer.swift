@@ -104,9 +104,9 @@ public struct Restorer {
         let client = try scope.makeClient()
         log.info("checking \(config.remotePath) in Dropbox")
         // A cold start downloads (unless Dropbox lacks the file): the connection to the content
-        // host is opened while get_metadata is in flight (ContentPreconnect.swift). Joined before
-        // this function returns, on every path.
-        let preconnect = hasLocal ? nil : try ContentPreconnect.start(client: client, config: config, log: log, deadline: deadline)
+        // host is opened while the token request and get_metadata are in flight
+        // (ContentPreconnect.swift). Joined before this function returns, on every path.
+        let preconnect = hasLocal ? nil : ContentPreconnect.start(client: client, config: config, log: log, deadline: deadline)
         defer { preconnect?.finish() }
         guard let remote = try client.metadata(config.remotePath) else {
             throw EntrypointError(.remoteMissing, "\(config.remotePath) does not exist in Dropbox (HTTP 409 path/not_found; check DROPBOX_DB_PATH)")
