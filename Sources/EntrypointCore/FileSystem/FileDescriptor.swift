@@ -8,7 +8,7 @@ import Glibc
 /// `close()`, which consumes it.
 ///
 /// Not used where SQLite's POSIX locks depend on when a descriptor of the database is closed
-/// (Storage/Snapshot.swift keeps its explicit, commented order).
+/// (the snapshot, Snapshot.swift, keeps its explicit, commented order).
 struct FileDescriptor: ~Copyable {
     let raw: Int32
 
