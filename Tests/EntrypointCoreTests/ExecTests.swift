@@ -1,3 +1,4 @@
+// The PATH search as execvp does it, the progress line's numbers and the form encoding of requests.
 import Testing
 
 @testable import EntrypointCore
