@@ -67,6 +67,22 @@ import TestSupport
         #expect(try trio.conflicts(report, "SELECT entrypoint_version || ' ' || hex(v) FROM t WHERE id = 2") == ["local 780079"])
     }
 
+    /// OURS deleted a row THEIRS changed, and THEIRS' row cannot come back: its UNIQUE email now
+    /// belongs to a row OURS inserted. OURS' rows stay; THEIRS' row is set aside (CONSTRAINT) beside
+    /// the deleted one, once, and the merge goes on.
+    @Test func aRestoredRowThatBreaksUniqueIsSetAside() throws {
+        let trio = try MergeTrio(
+            "CREATE TABLE person(id INTEGER PRIMARY KEY, name TEXT, email TEXT UNIQUE);",
+            base: "INSERT INTO person VALUES (1, 'Ann', 'ann@x'), (2, 'Bob', 'bob@x');",
+            ours: "DELETE FROM person WHERE id = 2; INSERT INTO person VALUES (3, 'Bea', 'bea@x');",
+            theirs: "UPDATE person SET name = 'Bobby', email = 'bea@x' WHERE id = 2;")
+        let report = try trio.merge()
+        #expect(try trio.rows("SELECT id || ' ' || name FROM person ORDER BY id") == ["1 Ann", "3 Bea"])
+        #expect(report.conflicts.map(\.kind) == [.constraint])
+        #expect(try trio.conflicts(report, "SELECT entrypoint_version || ' ' || name FROM person ORDER BY name") == ["local (deleted) Bob", "dropbox Bobby"])
+        #expect(try trio.checks() == ["ok"])
+    }
+
     /// BASE and THEIRS the same file (given twice, or hard links): nothing changed on THEIRS' side,
     /// OURS' changes stay (it used to fail with "database is locked", exit 74).
     @Test func baseGivenAlsoAsTheirsMerges() throws {
