@@ -18,15 +18,15 @@ import TestSupport
     }
 
     @Test func aRestoreWithoutABaseFileMergesWithTheRecordsRev() throws {
-        let dir = try Fixture.directory()
+        let dir = TempDir()
         let local = LocalState(size: 100, contentHash: "live", dataHash: "newer")
-        let (decision, base) = RestoreDecision.decideWithBase(local: local, remote: remote, record: record, db: dir + "/app.db")
+        let (decision, base) = RestoreDecision.decideWithBase(local: local, remote: remote, record: record, db: dir.file("app.db"))
         #expect(decision == .merge(rev: "b2c20ce0dd78"))
         #expect(base == .revision(rev: "a1c10ce0dd78", contentHash: "c1", dataHash: "d1"))
         #expect(decision.checkLine(remote: remote, record: record, keepCopies: 3, base: base).contains("whose base would be downloaded by rev a1c10ce0dd78"))
         // Only when both changed: a restore of a new rev with the local database unchanged needs no base.
         let unchanged = LocalState(size: 100, contentHash: "live", dataHash: "d1")
-        #expect(RestoreDecision.decideWithBase(local: unchanged, remote: remote, record: record, db: dir + "/app.db").1 == nil)
+        #expect(RestoreDecision.decideWithBase(local: unchanged, remote: remote, record: record, db: dir.file("app.db")).1 == nil)
     }
 
     @Test func whatMakesTheMergeImpossible() {

@@ -1,17 +1,19 @@
+// Where TLS trust comes from: CURL_CA_BUNDLE, SSL_CERT_FILE, SSL_CERT_DIR in curl's order (a missing
+// explicit bundle is a configuration error), else the well-known paths, then the embedded bundle.
 import Foundation
 import Testing
+import TestSupport
 
 @testable import EntrypointCore
 
 @Suite struct CASourceTests {
     @Test func explicitVariablesWinInCurlsOrder() throws {
-        let dir = NSTemporaryDirectory()
-        let a = dir + "ca-a-\(UUID().uuidString).pem", b = dir + "ca-b-\(UUID().uuidString).pem"
+        let dir = TempDir()
+        let a = dir.file("ca-a.pem"), b = dir.file("ca-b.pem")
         try "x".write(toFile: a, atomically: true, encoding: .utf8)
         try "x".write(toFile: b, atomically: true, encoding: .utf8)
-        defer { unlink(a); unlink(b) }
         #expect(try CASource.resolve(environment: ["CURL_CA_BUNDLE": a, "SSL_CERT_FILE": b]) == .file(a, from: "CURL_CA_BUNDLE"))
-        #expect(try CASource.resolve(environment: ["SSL_CERT_FILE": b, "SSL_CERT_DIR": dir]) == .file(b, from: "SSL_CERT_FILE"))
+        #expect(try CASource.resolve(environment: ["SSL_CERT_FILE": b, "SSL_CERT_DIR": dir.path]) == .file(b, from: "SSL_CERT_FILE"))
         #expect(try CASource.resolve(environment: ["SSL_CERT_DIR": "/etc/ssl/certs"]) == .directory("/etc/ssl/certs", from: "SSL_CERT_DIR"))
     }
 

@@ -1,3 +1,5 @@
+// The configuration read from the environment: the seed's defaults, the credential forms, secrets
+// from files, every invalid setting named by its variable, API hosts parsed, secrets redacted.
 import Foundation
 import Testing
 import TestSupport
@@ -55,17 +57,15 @@ import TestSupport
     }
 
     @Test func secretsFromFiles() throws {
-        let dir = NSTemporaryDirectory() + "cfg-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try "rt-from-file\n".write(toFile: dir + "/rt", atomically: true, encoding: .utf8)
-        try "".write(toFile: dir + "/empty", atomically: true, encoding: .utf8)
-        let c = try config(["DROPBOX_APP_KEY": "k", "DROPBOX_REFRESH_TOKEN_FILE": dir + "/rt"])
+        let dir = TempDir()
+        try "rt-from-file\n".write(toFile: dir.file("rt"), atomically: true, encoding: .utf8)
+        try "".write(toFile: dir.file("empty"), atomically: true, encoding: .utf8)
+        let c = try config(["DROPBOX_APP_KEY": "k", "DROPBOX_REFRESH_TOKEN_FILE": dir.file("rt")])
         #expect(c.credentials.refreshCredentials?.refreshToken == "rt-from-file")
         #expect(c.secrets.contains("rt-from-file"))
-        expectConfigError(["DROPBOX_ACCESS_TOKEN_FILE": dir + "/missing"], mentioning: "DROPBOX_ACCESS_TOKEN_FILE: cannot read")
-        expectConfigError(["DROPBOX_ACCESS_TOKEN_FILE": dir + "/empty"], mentioning: "is empty")
-        expectConfigError(["DROPBOX_ACCESS_TOKEN": "a", "DROPBOX_ACCESS_TOKEN_FILE": dir + "/rt"], mentioning: "both DROPBOX_ACCESS_TOKEN and DROPBOX_ACCESS_TOKEN_FILE")
+        expectConfigError(["DROPBOX_ACCESS_TOKEN_FILE": dir.file("missing")], mentioning: "DROPBOX_ACCESS_TOKEN_FILE: cannot read")
+        expectConfigError(["DROPBOX_ACCESS_TOKEN_FILE": dir.file("empty")], mentioning: "is empty")
+        expectConfigError(["DROPBOX_ACCESS_TOKEN": "a", "DROPBOX_ACCESS_TOKEN_FILE": dir.file("rt")], mentioning: "both DROPBOX_ACCESS_TOKEN and DROPBOX_ACCESS_TOKEN_FILE")
     }
 
     @Test func invalidSettingsNameTheVariable() {
@@ -90,7 +90,7 @@ import TestSupport
         #expect(c.contentURL == "http://localhost:1")
     }
 
-    // Issue 10 item 6: the host is parsed, not prefix-matched; user information is refused.
+    // The host is parsed, not prefix-matched; user information is refused.
     @Test(arguments: [
         "http://127.0.0.1@evil.example", "http://127.evil.example", "http://localhost:1@evil.example",
         "http://127.0.0.1:80@evil.example/", "http://localhost.evil.example", "http://localhostx", "http://[::1].evil.example",
@@ -148,7 +148,7 @@ import TestSupport
         #expect(text.contains("RAILWAY_DB_PATH /app/data/database/production.db"))
     }
 
-    // Issue 10 item 10 (no-color.org): a non-empty NO_COLOR turns colour off; unset or empty allows it.
+    // no-color.org: a non-empty NO_COLOR turns colour off; unset or empty allows it.
     @Test func noColorFollowsNoColorOrg() {
         #expect(Logger.colourAllowed(terminal: true, noColor: nil))
         #expect(Logger.colourAllowed(terminal: true, noColor: ""))

@@ -1,5 +1,8 @@
+// Dropbox's content hash: the published vectors around the 4 MiB block boundaries, the same result
+// streamed in any chunk size or with fewer threads, and never a plain SHA-256 of the file.
 import Foundation
 import Testing
+import TestSupport
 
 @testable import EntrypointCore
 
@@ -22,16 +25,16 @@ import Testing
     /// The chunk sizes rclone's test feeds the streaming hasher with (TestHashChunk16M ... TestHashChunk2047).
     static let chunkSizes = [16 << 20, 8 << 20, 4 << 20, 2 << 20, 1 << 20, 64 << 10, 32 << 10, 2048, 2047]
 
-    func file(of count: Int) throws -> String {
-        let path = NSTemporaryDirectory() + "ch-\(count)-\(UUID().uuidString)"
+    func file(of count: Int, in dir: TempDir) throws -> String {
+        let path = dir.file("ch-\(count)")
         try Data(repeating: UInt8(ascii: "A"), count: count).write(to: URL(fileURLWithPath: path))
         return path
     }
 
     @Test(arguments: vectors)
     func fullVectors(count: Int, expected: String) throws {
-        let path = try file(of: count)
-        defer { unlink(path) }
+        let dir = TempDir()
+        let path = try file(of: count, in: dir)
         #expect(try ContentHash.ofFile(path) == expected)
         for threads in [1, 2, 3] {
             #expect(try ContentHash.ofFile(path, threads: threads) == expected, "threads=\(threads)")
@@ -81,10 +84,10 @@ import Testing
         }
     }
 
-    // Issue 10: a thread that cannot be started means fewer workers, not a failed hash.
+    // A thread that cannot be started means fewer workers, not a failed hash.
     @Test func aFailedThreadStartMeansFewerWorkers() throws {
-        let path = NSTemporaryDirectory() + "ch-threads-\(UUID().uuidString)"
-        defer { unlink(path) }
+        let dir = TempDir()
+        let path = dir.file("ch-threads")
         // 7 blocks and a bit, every block different, so a block hashed twice or skipped shows.
         let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom")).readData(ofLength: 7 * ContentHash.blockSize + 123)
         try random.write(to: URL(fileURLWithPath: path))
@@ -112,9 +115,9 @@ import Testing
     @Test func streamingInOddChunksEqualsFileHash() throws {
         var rng = SystemRandomNumberGenerator()
         let bytes = (0..<(9 * 1024 * 1024 + 12345)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-        let path = NSTemporaryDirectory() + "ch-random-\(UUID().uuidString)"
+        let dir = TempDir()
+        let path = dir.file("ch-random")
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        defer { unlink(path) }
         let hasher = ContentHasher()
         var offset = 0
         for size in [1, 7, 65536, 4_194_303, 2, 1 << 20] where offset < bytes.count {

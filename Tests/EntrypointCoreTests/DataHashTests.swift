@@ -1,3 +1,5 @@
+// The data hash: a snapshot's equals its live database's in every journal mode (the header fields
+// the online backup rewrites are left out), and it is defined for empty and tiny files.
 import Testing
 import TestSupport
 
@@ -8,9 +10,9 @@ import TestSupport
     /// file's. A rollback-journal snapshot is the live file byte for byte.
     @Test(arguments: ["DELETE", "WAL", "PERSIST", "TRUNCATE"])
     func snapshotHasTheLiveDatabasesDataHash(journalMode: String) throws {
-        let dir = try Fixture.directory()
-        let db = dir + "/live.db", copy = dir + "/copy.db"
-        try Fixture.sql(db, "PRAGMA journal_mode=\(journalMode); CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(5000)), (randomblob(9000000));")
+        let dir = TempDir()
+        let db = dir.file("live.db"), copy = dir.file("copy.db")
+        try DB.sql(db, "PRAGMA journal_mode=\(journalMode); CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(5000)), (randomblob(9000000));")
         _ = try SQLite.normalize(db, log: Logger(level: .error))
         try SQLite.snapshot(db, to: copy)
         let live = try DataHash.ofFile(db), snap = try DataHash.ofFile(copy)
@@ -22,17 +24,17 @@ import TestSupport
         #expect(live.data == snap.data)
         #expect(live.content == (try ContentHash.ofFile(db)))
         // One committed row more: the data hash changes.
-        try Fixture.sql(db, "PRAGMA journal_mode=\(journalMode); INSERT INTO t VALUES (1);")
+        try DB.sql(db, "PRAGMA journal_mode=\(journalMode); INSERT INTO t VALUES (1);")
         _ = try SQLite.normalize(db, log: Logger(level: .error))
         #expect(try DataHash.ofFile(db).data != snap.data)
     }
 
     @Test func emptyFileAndTinyFile() throws {
-        let dir = try Fixture.directory()
-        let empty = dir + "/empty"
+        let dir = TempDir()
+        let empty = dir.file("empty")
         try FileIO.writeAtomically(empty, [], mode: 0o600)
         #expect(try DataHash.ofFile(empty).data == ContentHash.empty)
-        let tiny = dir + "/tiny"
+        let tiny = dir.file("tiny")
         try FileIO.writeAtomically(tiny, Array(repeating: 7, count: 30), mode: 0o600)
         let h = try DataHash.ofFile(tiny)
         #expect(h.content == (try ContentHash.ofFile(tiny)))

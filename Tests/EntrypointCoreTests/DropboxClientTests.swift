@@ -1,3 +1,5 @@
+// The Dropbox client's pure parts: Retry-After (header, then JSON), HTTP dates, status lines, the one
+// classifier of responses, rewindable upload bodies, retryable transport errors, summaries, metadata.
 import CCurl
 import Glibc
 import Testing

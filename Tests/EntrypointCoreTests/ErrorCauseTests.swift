@@ -3,6 +3,7 @@ import CCurl
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 @testable import EntrypointCore
 
@@ -86,9 +87,9 @@ private final class AnsweringTransport: Transport {
     }
 
     @Test func theSnapshotVerificationSaysWhatItMeansForABackup() throws {
-        let path = NSTemporaryDirectory() + "/cause-\(getpid())-\(Int.random(in: 0..<1_000_000)).db"
+        let dir = TempDir()
+        let path = dir.file("cause.db")
         try Data("not sqlite".utf8).write(to: URL(fileURLWithPath: path))
-        defer { unlink(path) }
         #expect {
             try SQLite.verify(path, what: "the snapshot", code: .localIO, consequence: "nothing was uploaded")
         } throws: { error in

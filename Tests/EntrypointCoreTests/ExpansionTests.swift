@@ -1,3 +1,5 @@
+// $NAME expansion of the wrapped command: Railway's start command, defaults (nested, only when used),
+// unset names as errors naming them, malformed braces, the program name and shells' own lines left alone.
 import Testing
 
 @testable import EntrypointCore
@@ -20,7 +22,7 @@ import Testing
         #expect(try Expansion.expand(["prog", input], environment: env) == ["prog", expected])
     }
 
-    // Issue 10 item 5: a default is expanded by the same rules, nested to any depth, only when used.
+    // A default is expanded by the same rules, nested to any depth, only when used.
     @Test(arguments: [
         ("${PORT:-${DEF}}", "8080"), ("${UNSET:-${DEF}}", "9"), ("${PORT:-$DEF}", "8080"), ("${UNSET:-$DEF}", "9"),
         ("${UNSET:-${ALSO:-${DEF}}}", "9"), ("${UNSET:-${ALSO:-x}}y", "xy"), ("${UNSET:-$HOST:$PORT}", "0.0.0.0:8080"),
@@ -68,7 +70,7 @@ import Testing
         ["sh", "-c", "echo $f"], ["/bin/sh", "-c", "x"], ["bash", "-ec", "x"], ["bash", "-o", "pipefail", "-c", "x"],
         ["dash", "-c", "x"], ["ash", "-c", "x"], ["zsh", "-c", "x"], ["ksh", "-xc", "x"], ["busybox", "sh", "-c", "x"],
         ["/usr/bin/bash", "--norc", "-c", "x"], ["bash", "-l", "-c", "x"],
-        // Issue 10 item 4: an option cluster ending in o/O, and the long options that take a word.
+        // An option cluster ending in o/O, and the long options that take a word.
         ["sh", "-euo", "pipefail", "-c", "x"], ["bash", "-eo", "pipefail", "-c", "x"],
         ["bash", "--rcfile", "F", "-c", "x"], ["bash", "--init-file", "F", "-c", "x"],
         ["bash", "-O", "extglob", "-c", "x"], ["bash", "+O", "extglob", "-c", "x"],

@@ -1,5 +1,8 @@
+// The failback record: the side copy's name beside Dropbox's file, and the record saved and loaded
+// with the divergence it belongs to.
 import Glibc
 import Testing
+import TestSupport
 
 @testable import EntrypointCore
 
@@ -19,20 +22,15 @@ import Testing
     }
 
     @Test func savesAndLoads() throws {
-        let dir = "/tmp/ep-failback-\(getpid())-\(Int.random(in: 0..<1_000_000))"
-        mkdir(dir, 0o755)
-        defer {
-            unlink(FailbackRecord.path(for: dir + "/x.db"))
-            rmdir(dir)
-        }
-        let db = dir + "/x.db"
+        let dir = TempDir()
+        let db = dir.file("x.db")
         #expect(FailbackRecord.load(db) == nil)
         let record = FailbackRecord(
             path: "/database.failback-20261201T193000Z.db", rev: "0123456789abcdef", contentHash: String(repeating: "a", count: 64),
             dataHash: String(repeating: "b", count: 64), size: 12288, time: "2026-12-01T19:30:00Z", remotePath: "/database.db", remoteRev: "fedcba9876543210")
         try record.save(db)
         #expect(FailbackRecord.load(db) == record)
-        // The divergence it belongs to (issue 19: one side copy per divergence, updated in place).
+        // The divergence it belongs to (one side copy per divergence, updated in place).
         var withBase = record
         withBase.baseRev = "00112233aabbccdd"
         try withBase.save(db)

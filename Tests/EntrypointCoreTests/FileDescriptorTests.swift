@@ -2,66 +2,60 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 @testable import EntrypointCore
 
 @Suite struct FileDescriptorTests {
-    func scratch() throws -> String {
-        var template = Array((NSTemporaryDirectory() + "/fd-tests-XXXXXX").utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
-        try #require(made)
-        return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    /// The inode `fd` refers to now, or nil when it is closed. Another test may reuse the number,
-    /// so "closed" is "no longer this file".
-    func inode(_ fd: Int32) -> UInt64? {
-        var st = stat()
-        return fstat(fd, &st) == 0 ? UInt64(st.st_ino) : nil
+    /// The file `fd` refers to now, by its path (/proc/self/fd, " (deleted)" dropped), or nil when it
+    /// is closed. A test running in parallel may reuse the number, and the file system a removed
+    /// file's inode number (so an inode can be "this file" again), but not the path: every test's
+    /// files are in a TempDir of its own. So "closed" is "no longer this path".
+    func file(_ fd: Int32) -> String? {
+        guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)") else { return nil }
+        return link.hasSuffix(" (deleted)") ? String(link.dropLast(" (deleted)".count)) : link
     }
 
     @Test func closesWhenItsScopeEndsAndOnClose() throws {
-        let dir = try scratch()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        FileManager.default.createFile(atPath: dir + "/a", contents: Data([1]))
+        let dir = TempDir()
+        FileManager.default.createFile(atPath: dir.file("a"), contents: Data([1]))
         var raw: Int32 = -1
-        var ino: UInt64?
+        var was: String?
         do {
-            let file = try FileDescriptor.open(dir + "/a", O_RDONLY)
-            raw = file.raw
-            ino = inode(raw)
-            #expect(ino != nil)
+            let descriptor = try FileDescriptor.open(dir.file("a"), O_RDONLY)
+            raw = descriptor.raw
+            was = file(raw)
+            #expect(was != nil)
         }
-        #expect(inode(raw) != ino)
-        let file = try FileDescriptor.open(dir + "/a", O_RDONLY)
-        let again = file.raw
-        let ino2 = inode(again)
-        file.close()
-        #expect(ino2 != nil && inode(again) != ino2)
+        #expect(file(raw) != was)
+        let descriptor = try FileDescriptor.open(dir.file("a"), O_RDONLY)
+        let again = descriptor.raw
+        let was2 = file(again)
+        descriptor.close()
+        #expect(was2 != nil && file(again) != was2)
     }
 
     @Test func aThrownErrorClosesAndRemovesTheTemporary() throws {
-        let dir = try scratch()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = TempDir()
         var raw: Int32 = -1
-        var ino: UInt64?
+        var was: String?
         func failMidway() throws(EntrypointError) {
-            let temp = try FileIO.operation("create a temporary file in", dir) { () throws(SystemError) in
-                try FileIO.createTemporary(near: dir + "/db", infix: ".tmp-", mode: 0o600)
+            let temp = try FileIO.operation("create a temporary file in", dir.path) { () throws(SystemError) in
+                try FileIO.createTemporary(near: dir.file("db"), infix: ".tmp-", mode: 0o600)
             }
             raw = temp.descriptor.raw
-            ino = inode(raw)
+            was = file(raw)
             throw EntrypointError(.localIO, "midway")
         }
         #expect(throws: EntrypointError.self) { try failMidway() }
-        #expect(ino != nil && inode(raw) != ino)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+        #expect(was != nil && file(raw) != was)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
 
         // Kept (renamed into place): stays.
-        var temp = try FileIO.createTemporary(near: dir + "/db", infix: ".tmp-", mode: 0o600)
-        try FileIO.rename(temp.path, dir + "/db")
+        var temp = try FileIO.createTemporary(near: dir.file("db"), infix: ".tmp-", mode: 0o600)
+        try FileIO.rename(temp.path, dir.file("db"))
         temp.removal.keep()
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["db"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["db"])
     }
 
     @Test func aFailedSystemCallIsTheOperatorsErrorOnce() {

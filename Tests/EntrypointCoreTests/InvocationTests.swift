@@ -1,3 +1,5 @@
+// The command line: where entrypoint's options end and the command starts, the modes, usage errors,
+// and the arguments of --merge.
 import Testing
 import TestSupport
 

@@ -1,3 +1,5 @@
+// The JSON codec: Dropbox's metadata parsed, escapes and surrogate pairs, malformed input refused,
+// the ASCII-only encoding Dropbox-API-Arg needs, round trips.
 import Testing
 
 @testable import EntrypointCore

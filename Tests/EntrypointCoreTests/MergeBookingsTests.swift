@@ -69,7 +69,7 @@ import TestSupport
         #expect(try trio.checks() == ["ok"])
         #expect(try trio.rows("PRAGMA journal_mode") == [journal.lowercased()])
         // AUTOINCREMENT hands out keys above both sides' from now on.
-        try Fixture.sql(trio.ours, "INSERT INTO customers(email, name) VALUES ('eve@x', 'Eve')")
+        try DB.sql(trio.ours, "INSERT INTO customers(email, name) VALUES ('eve@x', 'Eve')")
         #expect(try trio.rows("SELECT id FROM customers WHERE email = 'eve@x'") == ["5"])
     }
 

@@ -27,9 +27,9 @@ import TestSupport
     }
 
     @Test func theBaseIsUsedOnlyWhenItsDataHashIsTheRecords() throws {
-        let dir = try Fixture.directory()
-        let db = dir + "/app.db", snapshot = dir + "/snap.db"
-        try Fixture.make(snapshot, rows: ["base"])
+        let dir = TempDir()
+        let db = dir.file("app.db"), snapshot = dir.file("snap.db")
+        try DB.make(snapshot, rows: ["base"])
         let data = try DataHash.ofFile(snapshot).data
         #expect(BaseCopy.proven(for: db, record: record(data: data)) == nil, "no base kept yet")
         BaseCopy.keep(snapshot, for: db, log: Logger(level: .error, fd: -1))
@@ -38,12 +38,12 @@ import TestSupport
         #expect(BaseCopy.proven(for: db, record: record(data: nil)) == nil, "a record without a data hash proves nothing")
         #expect(BaseCopy.proven(for: db, record: nil) == nil)
         // A copy (not a link) when the file becomes the live database: changing it leaves the base.
-        try Fixture.make(snapshot, rows: ["next"])
+        try DB.make(snapshot, rows: ["next"])
         let next = try DataHash.ofFile(snapshot).data
         BaseCopy.keep(snapshot, for: db, log: Logger(level: .error, fd: -1), link: false)
-        try Fixture.sql(snapshot, "INSERT INTO items VALUES ('live write')")
+        try DB.sql(snapshot, "INSERT INTO items VALUES ('live write')")
         #expect(BaseCopy.proven(for: db, record: record(data: next)) != nil)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["app.db.entrypoint-base", "snap.db"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["app.db.entrypoint-base", "snap.db"])
     }
 
     @Test func theBackupDecision() {
@@ -68,17 +68,18 @@ import TestSupport
         #expect(decide(remote, record(), auto: true, merge: true, base: true) == .mergeThenUpload(rev: "r2"))
         #expect(decide(remote, record(), auto: true, merge: true, base: false) == .beside(rev: "r2"))
         #expect(decide(remote, nil, auto: true, merge: true, base: true) == .beside(rev: "r2"))
-        // Issue 17: Dropbox moved on, but the volume holds the record's data (nothing of its own,
+        // Dropbox moved on, but the volume holds the record's data (nothing of its own,
         // e.g. after a start that fell back to the local database): nothing to upload, no side copy.
         #expect(decide(remote, record(data: "snap"), auto: true, merge: true, base: true) == .nothingOfOurs(rev: "r2", since: "r1"))
         #expect(decide(remote, record(data: "snap"), auto: true) == .nothingOfOurs(rev: "r2", since: "r1"))
         #expect(decide(remote, record(data: "snap")) == .refuse(rev: "r2"), "a manual --backup keeps its contract")
     }
 
-    /// Issue 17: the first upload of a volume without a record leaves a note; only Dropbox's file with
+    /// The first upload of a volume without a record leaves a note; only Dropbox's file with
     /// exactly that content hash resolves it, and no other reader takes it for a record.
     @Test func anUploadNoteResolvesOnlyToItsOwnUpload() throws {
-        let db = try Fixture.directory() + "/app.db"
+        let dir = TempDir()
+        let db = dir.file("app.db")
         try StateRecord.saveUploadNote(db, contentHash: "remote", dataHash: "data-mine")
         #expect(StateRecord.load(db) == nil, "a note is not a record")
         #expect(StateRecord.load(db, resolvedAgainst: nil) == nil)

@@ -1,42 +1,10 @@
+// The merge on small schemas: one side's changes taken, each conflict kind settled (data, not found,
+// constraint, foreign key), re-keys, the app's triggers, and the merges it refuses, nothing changed.
 import Foundation
 import Testing
 import TestSupport
 
 @testable import EntrypointCore
-
-/// Three databases from one schema: the base, OURS (the local database, merged into) and THEIRS.
-struct MergeTrio {
-    let dir: String
-    var base: String { dir + "/base.db" }
-    var ours: String { dir + "/app.db" }
-    var theirs: String { dir + "/theirs.db" }
-
-    init(_ schema: String, base: String = "", ours: String, theirs: String) throws {
-        dir = try Fixture.directory()
-        try Fixture.sql(self.base, schema + base)
-        try FileManager.default.copyItem(atPath: self.base, toPath: self.ours)
-        try FileManager.default.copyItem(atPath: self.base, toPath: self.theirs)
-        try Fixture.sql(self.ours, ours)
-        try Fixture.sql(self.theirs, theirs)
-    }
-
-    @discardableResult
-    func merge() throws -> MergeReport {
-        let labels = MergeLabels(ours: "ours", base: "base", theirs: "theirs")
-        return try MergeInstall(db: ours, base: base, theirs: theirs, labels: labels, log: Logger(level: .error, fd: -1)).run()
-    }
-
-    /// The first column of each row of `sql` on the merged database.
-    func rows(_ sql: String) throws -> [String] { try Fixture.sql(ours, sql) }
-
-    /// The first column of each row of `sql` on the conflicts database written by `report`.
-    func conflicts(_ report: MergeReport, _ sql: String) throws -> [String] {
-        guard let path = report.conflictsPath else { return [] }
-        return try Fixture.sql(path, sql)
-    }
-
-    func checks() throws -> [String] { try rows("PRAGMA integrity_check") + rows("PRAGMA foreign_key_check") }
-}
 
 @Suite struct MergeEngineTests {
     let people = "CREATE TABLE person(id INTEGER PRIMARY KEY, name TEXT, email TEXT UNIQUE);"
@@ -155,7 +123,7 @@ struct MergeTrio {
             return e.code == .mergeRefused && e.message.hasPrefix("table person: changed in theirs since the base") && e.message.contains("nothing was changed")
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: trio.ours)) == before)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: trio.dir).sorted() == ["app.db", "base.db", "theirs.db"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: trio.dir.path).sorted() == ["app.db", "base.db", "theirs.db"])
     }
 
     @Test func aTableWithoutKeyIsTakenWholeOrRefused() throws {

@@ -18,9 +18,9 @@ func journalHead(_ db: String) -> [UInt8] {
     /// on them, and the main file alone holds every commit afterwards.
     @Test(arguments: ["DELETE", "WAL", "PERSIST", "TRUNCATE"])
     func cleanlyClosedAppInEachJournalMode(journalMode: String) throws {
-        let dir = try Fixture.directory()
-        let db = dir + "/app.db"
-        try Fixture.sql(db, "CREATE TABLE items(name TEXT);")
+        let dir = TempDir()
+        let db = dir.file("app.db")
+        try DB.sql(db, "CREATE TABLE items(name TEXT);")
         try python("""
             import sqlite3, sys
             c = sqlite3.connect(sys.argv[1])
@@ -36,16 +36,16 @@ func journalHead(_ db: String) -> [UInt8] {
         }
         #expect(try SQLite.normalize(db, log: quiet) == .complete)
         #expect(!fm.fileExists(atPath: db + "-wal") && !fm.fileExists(atPath: db + "-shm"))
-        let alone = dir + "/alone.db"
+        let alone = dir.file("alone.db")
         try fm.copyItem(atPath: db, toPath: alone)
-        #expect(try Fixture.sql(alone, "SELECT count(*) FROM items") == ["5"])
+        #expect(try DB.sql(alone, "SELECT count(*) FROM items") == ["5"])
     }
 
     /// A zero-length or zeroed journal is cold whatever its name says; one with the magic may be hot.
     @Test func journalMagicRule() throws {
-        let dir = try Fixture.directory()
-        let db = dir + "/j.db"
-        try Fixture.sql(db, "CREATE TABLE t(x);")
+        let dir = TempDir()
+        let db = dir.file("j.db")
+        try DB.sql(db, "CREATE TABLE t(x);")
         try Data().write(to: URL(fileURLWithPath: db + "-journal"))
         #expect(!SQLite.journalLooksHot(db))
         #expect(SQLite.pendingSidecars(db).isEmpty)
@@ -59,27 +59,27 @@ func journalHead(_ db: String) -> [UInt8] {
     /// A writer killed in the middle of a big transaction (pages already spilled into the main file):
     /// the hot journal is rolled back by SQLite, never simply deleted.
     @Test func hotJournalOfAKilledWriterIsRolledBack() throws {
-        let dir = try Fixture.directory()
-        let db = dir + "/hot.db"
-        try Fixture.sql(db, "CREATE TABLE items(name TEXT); CREATE TABLE pad(b BLOB); INSERT INTO items VALUES ('committed');")
+        let dir = TempDir()
+        let db = dir.file("hot.db")
+        try DB.sql(db, "CREATE TABLE items(name TEXT); CREATE TABLE pad(b BLOB); INSERT INTO items VALUES ('committed');")
         let before = try DataHash.ofFile(db)
         try killWriterMidTransaction(db)
         #expect(journalHead(db) == SQLite.journalMagic, "the killed writer left a hot journal")
         #expect((FileManager.default.contents(atPath: db)?.count ?? 0) > 1_000_000, "pages were spilled into the main file")
         #expect(try SQLite.normalize(db, log: quiet) == .complete)
         #expect(!FileManager.default.fileExists(atPath: db + "-journal"))
-        #expect(try Fixture.sql(db, "PRAGMA integrity_check") == ["ok"])
-        #expect(try Fixture.sql(db, "SELECT name FROM items") == ["committed"])
+        #expect(try DB.sql(db, "PRAGMA integrity_check") == ["ok"])
+        #expect(try DB.sql(db, "SELECT name FROM items") == ["committed"])
         #expect(try DataHash.ofFile(db).data == before.data, "rolled back to exactly the committed state")
     }
 
     /// A journal with the magic while another process holds its transaction (its lock) is that
     /// process's live transaction, not a hot journal: exit 74 (after SQLite's 5 s busy wait), nothing touched.
     @Test func journalOfALiveTransactionIsAnotherProcess() throws {
-        let dir = try Fixture.directory()
-        let db = dir + "/busy.db"
-        try Fixture.sql(db, "CREATE TABLE items(name TEXT); CREATE TABLE pad(b BLOB); INSERT INTO items VALUES ('committed');")
-        let ready = dir + "/ready"
+        let dir = TempDir()
+        let db = dir.file("busy.db")
+        try DB.sql(db, "CREATE TABLE items(name TEXT); CREATE TABLE pad(b BLOB); INSERT INTO items VALUES ('committed');")
+        let ready = dir.file("ready")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", "-c", """
@@ -110,9 +110,9 @@ func journalHead(_ db: String) -> [UInt8] {
     /// One rule for a damaged file, with or without sidecars: unusable, left untouched (no exit 74).
     @Test(arguments: [false, true])
     func damagedDatabaseIsUnusableWithOrWithoutSidecars(sidecars: Bool) throws {
-        let dir = try Fixture.directory()
-        let db = dir + "/damaged.db"
-        try Fixture.sql(db, "CREATE TABLE items(name TEXT); INSERT INTO items VALUES ('x');")
+        let dir = TempDir()
+        let db = dir.file("damaged.db")
+        try DB.sql(db, "CREATE TABLE items(name TEXT); INSERT INTO items VALUES ('x');")
         var data = try Data(contentsOf: URL(fileURLWithPath: db))
         for i in 100..<1024 { data[i] = 0xFF }  // page 1's b-tree: the schema cannot be read
         try data.write(to: URL(fileURLWithPath: db))

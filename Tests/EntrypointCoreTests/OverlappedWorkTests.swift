@@ -13,8 +13,8 @@ import TestSupport
         return [UInt8](urandom.readData(ofLength: count))
     }
 
-    static func write(_ bytes: [UInt8]) throws -> String {
-        let path = try Fixture.directory() + "/file"
+    static func write(_ bytes: [UInt8], in dir: TempDir) throws -> String {
+        let path = dir.file("file")
         try FileIO.writeAtomically(path, bytes, mode: 0o600)
         return path
     }
@@ -25,7 +25,8 @@ import TestSupport
     @Test(arguments: [0, 1, 20, 30, 99, 100, 101, 4096, ContentHash.blockSize, ContentHash.blockSize + 1, 2 * ContentHash.blockSize + 12345])
     func pipelinedHasherGivesTheDataHash(size: Int) throws {
         let bytes = Self.randomBytes(size)
-        let path = try Self.write(bytes)
+        let dir = TempDir()
+        let path = try Self.write(bytes, in: dir)
         let expected = try DataHash.ofFile(path)
         for sizes in [[1], [7, 3, 50, 1 << 20], [100, 4096], [1 << 22, 1]] {
             let piped = PipelinedContentHasher(capacity: 65536, dataHash: true)
@@ -52,9 +53,9 @@ import TestSupport
 
     /// A real database: the data hash from the stream equals the file's, and differs from the content hash.
     @Test func pipelinedDataHashOfADatabase() throws {
-        let dir = try Fixture.directory()
-        let db = dir + "/d.db"
-        try Fixture.sql(db, "CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(6000000));")
+        let dir = TempDir()
+        let db = dir.file("d.db")
+        try DB.sql(db, "CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(6000000));")
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: db)))
         let piped = PipelinedContentHasher(dataHash: true)
         bytes.withUnsafeBytes { piped.update($0) }
@@ -67,7 +68,8 @@ import TestSupport
     /// The warm start's background hash: the same result as the call on this thread, its errors too.
     @Test func backgroundHashEqualsTheDirectCall() throws {
         let bytes = Self.randomBytes(3 * ContentHash.blockSize + 5)
-        let path = try Self.write(bytes)
+        let dir = TempDir()
+        let path = try Self.write(bytes, in: dir)
         let background = BackgroundDataHash(path: path)
         let got = try background.wait()
         let direct = try DataHash.ofFile(path)
@@ -89,7 +91,8 @@ import TestSupport
     @Test func droppedBackgroundHashIsCancelled() throws {
         let cancel = HashCancel()
         cancel.set()
-        let path = try Self.write(Self.randomBytes(2 * ContentHash.blockSize))
+        let dir = TempDir()
+        let path = try Self.write(Self.randomBytes(2 * ContentHash.blockSize), in: dir)
         do {
             _ = try DataHash.ofFile(path, cancel: cancel)
             Issue.record("a cancelled hash returned a result")
@@ -104,7 +107,8 @@ import TestSupport
     @Test func chunkHashesFromBlockDigests() throws {
         let bs = ContentHash.blockSize
         let size = 5 * bs + 777
-        let path = try Self.write(Self.randomBytes(size))
+        let dir = TempDir()
+        let path = try Self.write(Self.randomBytes(size), in: dir)
         let fd = open(path, O_RDONLY)
         defer { close(fd) }
         let all = try DataHash.withBlocks(fd, size: Int64(size))
@@ -120,9 +124,9 @@ import TestSupport
 
     /// quick_check reads through a read-only map covering the file.
     @Test func verifyConnectionMapsTheWholeFile() throws {
-        let dir = try Fixture.directory()
-        let db = dir + "/m.db"
-        try Fixture.sql(db, "CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(3000000));")
+        let dir = TempDir()
+        let db = dir.file("m.db")
+        try DB.sql(db, "CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(3000000));")
         let size = Int64(FileIO.statIfPresent(db)!.st_size)
         let connection = try SQLite.verifyConnection(db)
         #expect(try connection.query("PRAGMA mmap_size") == ["\(size)"])

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import EntrypointCore
 
@@ -16,10 +17,11 @@ import Testing
         let bytes = Self.randomBytes(4 * 1024 * 1024 + 777_777)
         let inline = ContentHasher()
         inline.update(bytes)
-        let path = NSTemporaryDirectory() + "pch-\(UUID().uuidString)"
+        let dir = TempDir()
+        let path = dir.file("pch")
         let fd = open(path, O_RDWR | O_CREAT, 0o600)
         #expect(fd >= 0)
-        defer { close(fd); unlink(path) }
+        defer { close(fd) }
         let piped = PipelinedContentHasher(capacity: capacity, writeback: fd)
         var offset = 0
         var step = 0

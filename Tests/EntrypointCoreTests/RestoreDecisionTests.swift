@@ -21,9 +21,9 @@ import Testing
         // No local database, or an empty one.
         #expect(RestoreDecision.decide(local: nil, remote: remote, record: record()) == .download(keepCopy: false, reason: .noLocal))
         #expect(RestoreDecision.decide(local: LocalState(size: 0, contentHash: "e", dataHash: "e"), remote: remote, record: nil) == .download(keepCopy: false, reason: .noLocal))
-        // Neither changed (issue 12 item 5): same data, no download.
+        // Neither changed: same data, no download.
         #expect(RestoreDecision.decide(local: local(), remote: remote, record: record()) == .sameData(rev: "r2"))
-        // Local changed, Dropbox unchanged (issue 10 item 0): keep it.
+        // Local changed, Dropbox unchanged: keep it.
         #expect(RestoreDecision.decide(local: local(data: "newer"), remote: remote, record: record()) == .keepLocalChanges(rev: "r2"))
         // Dropbox changed (rev or content hash), local unchanged: download, no copy.
         #expect(RestoreDecision.decide(local: local(), remote: remote, record: record(rev: "r1")) == .download(keepCopy: false, reason: .remoteChanged))

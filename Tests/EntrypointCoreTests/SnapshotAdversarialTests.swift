@@ -92,9 +92,9 @@ final class StepHook: @unchecked Sendable {
 @Suite(.serialized) struct SnapshotAdversarialTests {
     /// A database of about 6 MiB (six steps): `rows` rows of 3000 random bytes, one per page, all with
     /// version v = 1, and an empty `log` table.
-    static func database(_ dir: String, rows: Int = 1500, pageSize: Int = 4096, autoVacuum: String? = nil) throws -> String {
-        let db = dir + "/app.db"
-        try Fixture.sql(db, """
+    static func database(_ dir: TempDir, rows: Int = 1500, pageSize: Int = 4096, autoVacuum: String? = nil) throws -> String {
+        let db = dir.file("app.db")
+        try DB.sql(db, """
             PRAGMA page_size=\(pageSize); \(autoVacuum.map { "PRAGMA auto_vacuum=\($0);" } ?? "")
             CREATE TABLE filler(v INTEGER, b BLOB); CREATE TABLE log(n INTEGER PRIMARY KEY);
             WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < \(rows))
@@ -105,8 +105,8 @@ final class StepHook: @unchecked Sendable {
 
     static func bytes(_ path: String) throws -> Data { try #require(FileManager.default.contents(atPath: path)) }
 
-    static func emptyCopy(_ dir: String) throws -> String {
-        let copy = dir + "/snapshot.db"
+    static func emptyCopy(_ dir: TempDir) throws -> String {
+        let copy = dir.file("snapshot.db")
         try? FileManager.default.removeItem(atPath: copy)
         try #require(FileManager.default.createFile(atPath: copy, contents: nil))
         return copy
@@ -114,8 +114,8 @@ final class StepHook: @unchecked Sendable {
 
     /// The copy is one state: integrity_check ok and every filler row of one version.
     static func expectOneState(_ copy: String, version: Int? = nil) throws {
-        #expect(try Fixture.sql(copy, "PRAGMA integrity_check") == ["ok"])
-        let versions = try Fixture.sql(copy, "SELECT group_concat(v) FROM (SELECT DISTINCT v FROM filler)")
+        #expect(try DB.sql(copy, "PRAGMA integrity_check") == ["ok"])
+        let versions = try DB.sql(copy, "SELECT group_concat(v) FROM (SELECT DISTINCT v FROM filler)")
         if let version {
             #expect(versions == ["\(version)"], "every row of the copy from one committed state")
         } else {
@@ -138,11 +138,10 @@ final class StepHook: @unchecked Sendable {
     /// the spilled pages out of a step: every copy must be the file as it was, byte for byte.
     @Test(arguments: ["DELETE", "TRUNCATE", "PERSIST", "MEMORY"])
     func rolledBackSpillsNeverReachTheCopy(journalMode: String) throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = TempDir()
         let db = try Self.database(dir)
         let original = try Self.bytes(db)
-        let stop = dir + "/stop-writer"
+        let stop = dir.file("stop-writer")
         let writer = Process()
         let output = Pipe(), errors = Pipe()
         writer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -181,7 +180,7 @@ final class StepHook: @unchecked Sendable {
             reports.append(try SQLite.snapshot(db, to: copy, deadline: Clock.now() + 60, stop: { usleep(2_000); return 0 }))
             #expect(try Self.bytes(copy) == original, "round \(round): the copy holds pages of a transaction that was rolled back")
             try Self.expectOneState(copy, version: 1)
-            #expect(try Fixture.sql(copy, "SELECT count(*) FROM log") == ["0"])
+            #expect(try DB.sql(copy, "SELECT count(*) FROM log") == ["0"])
             Self.expectNothingBeside(copy)
         }
         try #require(FileManager.default.createFile(atPath: stop, contents: nil))
@@ -202,10 +201,9 @@ final class StepHook: @unchecked Sendable {
     /// so the copy is the committed state, byte for byte.
     @Test(arguments: ["DELETE", "TRUNCATE", "PERSIST"])
     func aWriterKilledMidTransactionBetweenTwoStepsIsRolledBack(journalMode: String) throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = TempDir()
         let db = try Self.database(dir)
-        try Fixture.sql(db, "INSERT INTO log VALUES (1);")
+        try DB.sql(db, "INSERT INTO log VALUES (1);")
         let original = try Self.bytes(db)
         let copy = try Self.emptyCopy(dir)
         let hook = StepHook()
@@ -229,7 +227,7 @@ final class StepHook: @unchecked Sendable {
         print("killed writer \(journalMode): \(report)")
         #expect(try Self.bytes(copy) == original, "the copy is the committed state, byte for byte")
         try Self.expectOneState(copy, version: 1)
-        #expect(try Fixture.sql(copy, "SELECT group_concat(n) FROM log") == ["1"])
+        #expect(try DB.sql(copy, "SELECT group_concat(n) FROM log") == ["1"])
         #expect(try Self.bytes(db) == original, "the hot journal was rolled back on the volume too")
         Self.expectNothingBeside(copy)
     }
@@ -249,8 +247,7 @@ final class StepHook: @unchecked Sendable {
     /// result is the state after the last commit, byte for byte.
     @Test(arguments: Change.allCases)
     func aChangeOfTheFilesShapeBetweenStepsRestartsTheCopy(change: Change) throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = TempDir()
         let db = try Self.database(dir, autoVacuum: change == .incrementalVacuum ? "INCREMENTAL" : nil)
         let copy = try Self.emptyCopy(dir)
         let before = try Self.bytes(db)
@@ -258,23 +255,23 @@ final class StepHook: @unchecked Sendable {
         var restarts = 1
         switch change {
         case .vacuumShrinks:
-            hook.actions[8] = { try Fixture.sql(db, "DELETE FROM filler WHERE rowid > 300; UPDATE filler SET v = 2; VACUUM;") }
+            hook.actions[8] = { try DB.sql(db, "DELETE FROM filler WHERE rowid > 300; UPDATE filler SET v = 2; VACUUM;") }
         case .growsByTwelveMiB:
             hook.actions[8] = {
-                try Fixture.sql(db, """
+                try DB.sql(db, """
                     UPDATE filler SET v = 2;
                     WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000)
                     INSERT INTO filler SELECT 2, randomblob(3000) FROM c;
                     """)
             }
         case .pageSizeChangedByVacuum:
-            hook.actions[8] = { try Fixture.sql(db, "PRAGMA page_size=16384; UPDATE filler SET v = 2; VACUUM;") }
+            hook.actions[8] = { try DB.sql(db, "PRAGMA page_size=16384; UPDATE filler SET v = 2; VACUUM;") }
         case .sameSizeRewrite:
             // Rows of the first MiB, already copied, rewritten in place at the same length.
-            hook.actions[8] = { try Fixture.sql(db, "UPDATE filler SET v = 2, b = randomblob(3000);") }
+            hook.actions[8] = { try DB.sql(db, "UPDATE filler SET v = 2, b = randomblob(3000);") }
         case .incrementalVacuum:
-            hook.actions[6] = { try Fixture.sql(db, "DELETE FROM filler WHERE rowid > 750; UPDATE filler SET v = 2;") }
-            hook.actions[12] = { try Fixture.sql(db, "PRAGMA incremental_vacuum;") }
+            hook.actions[6] = { try DB.sql(db, "DELETE FROM filler WHERE rowid > 750; UPDATE filler SET v = 2;") }
+            hook.actions[12] = { try DB.sql(db, "PRAGMA incremental_vacuum;") }
             restarts = 2
         }
         let report = try SQLite.snapshot(db, to: copy, deadline: Clock.now() + 60, stop: hook.stop)
@@ -285,7 +282,7 @@ final class StepHook: @unchecked Sendable {
         case .vacuumShrinks: #expect(after.count < before.count / 2)
         case .incrementalVacuum: #expect(after.count < before.count * 6 / 10)
         case .growsByTwelveMiB: #expect(after.count > before.count + 10 << 20)
-        case .pageSizeChangedByVacuum: #expect(try Fixture.sql(db, "PRAGMA page_size") == ["16384"])
+        case .pageSizeChangedByVacuum: #expect(try DB.sql(db, "PRAGMA page_size") == ["16384"])
         case .sameSizeRewrite:
             #expect(after.count == before.count)
             #expect(after[28..<40] == before[28..<40], "page count and freelist unchanged: only the change counter tells")
@@ -304,8 +301,7 @@ final class StepHook: @unchecked Sendable {
     /// says nothing about them): the copy is a committed prefix of its rows, and no commit failed.
     @Test(arguments: ["MEMORY", "OFF"])
     func writersWithoutAJournalFileCommitThroughTheSnapshot(journalMode: String) throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = TempDir()
         let db = try Self.database(dir)
         let writer = try AppWriter(db, timeout: 1, journalMode: journalMode)
         try writer.waitUntilCommitting()
@@ -315,7 +311,7 @@ final class StepHook: @unchecked Sendable {
             let copy = try Self.emptyCopy(dir)
             reports.append(try SQLite.snapshot(db, to: copy, deadline: Clock.now() + 60))
             try Self.expectOneState(copy, version: 1)
-            let stats = try Fixture.sql(copy, "SELECT count(*) || ' ' || coalesce(min(n), 0) || ' ' || coalesce(max(n), 0) FROM log")
+            let stats = try DB.sql(copy, "SELECT count(*) || ' ' || coalesce(min(n), 0) || ' ' || coalesce(max(n), 0) FROM log")
             let parts = try #require(stats.first).split(separator: " ").compactMap { Int($0) }
             try #require(parts.count == 3)
             #expect(parts[0] >= 20 && parts[1] == 1 && parts[2] == parts[0], "a gap-free prefix of the commits, got \(stats)")
@@ -352,8 +348,8 @@ final class StepHook: @unchecked Sendable {
         #expect(closed.walLeft, "the snapshot's read transaction kept the WAL: the app's close could not checkpoint it away")
         try expectOneState(copy, version: 1)
         expectNothingBeside(copy)
-        #expect(try Fixture.sql(db, "SELECT group_concat(v) FROM (SELECT DISTINCT v FROM filler)") == ["2"], "the app's commit is kept")
-        #expect(Fixture.integrity(db) == "ok")
+        #expect(try DB.sql(db, "SELECT group_concat(v) FROM (SELECT DISTINCT v FROM filler)") == ["2"], "the app's commit is kept")
+        #expect(DB.integrity(db) == "ok")
     }
 
     /// The app switches the database to WAL between two steps of the byte copy and keeps its
@@ -363,8 +359,7 @@ final class StepHook: @unchecked Sendable {
     /// the database file). The copy must be the state its read transaction started from (every row
     /// v = 1), and the app's commit must be kept in the live database.
     @Test func aSwitchToWALMidCopyThenTheAppsLastConnectionClosing() throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = TempDir()
         let db = try Self.database(dir)
         let copy = try Self.emptyCopy(dir)
         let app = try AppConnection(db)
@@ -386,8 +381,7 @@ final class StepHook: @unchecked Sendable {
     /// stepping), the switch to WAL during the locked copy's unlocked first pass, and the app's
     /// commit and last close during the WAL copy that follows.
     @Test func aSwitchToWALDuringTheLockedCopyThenTheAppsLastConnectionClosing() throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = TempDir()
         let db = try Self.database(dir)
         let copy = try Self.emptyCopy(dir)
         let app = try AppConnection(db)
@@ -405,7 +399,7 @@ final class StepHook: @unchecked Sendable {
         print("switch to WAL in the locked copy: \(report), \(hook.calls) calls, WAL left after the app's close: \(closed.walLeft)")
         #expect(hook.calls > 21, "the app closed during the WAL copy")
         #expect(report.restarts == 4, "\(report)")
-        #expect(try Fixture.sql(copy, "SELECT group_concat(n) FROM log") == ["1,2,3,4"])
+        #expect(try DB.sql(copy, "SELECT group_concat(n) FROM log") == ["1,2,3,4"])
         try Self.expectTheWALCopyKeptOneState(copy, db, report, closed)
     }
 
@@ -413,8 +407,7 @@ final class StepHook: @unchecked Sendable {
     /// next step finds a rollback journal with a new change counter and restarts; the copy is the
     /// final state, byte for byte, with no WAL beside anything.
     @Test func aSwitchToWALAndBackBetweenStepsRestartsTheCopy() throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = TempDir()
         let db = try Self.database(dir)
         let copy = try Self.emptyCopy(dir)
         let hook = StepHook()
@@ -433,7 +426,7 @@ final class StepHook: @unchecked Sendable {
         #expect(report.restarts == 1, "\(report)")
         #expect(try Self.bytes(copy) == (try Self.bytes(db)))
         try Self.expectOneState(copy, version: 2)
-        #expect(try Fixture.sql(copy, "SELECT group_concat(n) FROM log") == ["7"])
+        #expect(try DB.sql(copy, "SELECT group_concat(n) FROM log") == ["7"])
         Self.expectNothingBeside(copy)
         #expect(!FileManager.default.fileExists(atPath: db + "-wal"))
     }
@@ -448,12 +441,11 @@ final class StepHook: @unchecked Sendable {
     /// a mix of both files, v = 1 and v = 3). The snapshot must stop with one line instead (or copy one
     /// committed state of one file), and the new database must survive its writer's rollback intact.
     @Test func theDatabaseReplacedByARenameDuringTheSnapshot() throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = TempDir()
         let db = try Self.database(dir)
-        let replacement = dir + "/replacement.db"
+        let replacement = dir.file("replacement.db")
         try FileManager.default.copyItem(atPath: db, toPath: replacement)
-        try Fixture.sql(replacement, "UPDATE filler SET v = 3;")
+        try DB.sql(replacement, "UPDATE filler SET v = 3;")
         let copy = try Self.emptyCopy(dir)
         let hook = StepHook()
         var app: AppConnection?
@@ -473,12 +465,12 @@ final class StepHook: @unchecked Sendable {
         #expect(hook.calls >= 6)
         #expect(app?.run("ROLLBACK") == "ok ")
         app?.end()
-        #expect(Fixture.integrity(db) == "ok", "the new database survives its writer's rollback")
-        #expect(try Fixture.sql(db, "SELECT group_concat(v) FROM (SELECT DISTINCT v FROM filler)") == ["3"], "the new database is its committed state")
+        #expect(DB.integrity(db) == "ok", "the new database survives its writer's rollback")
+        #expect(try DB.sql(db, "SELECT group_concat(v) FROM (SELECT DISTINCT v FROM filler)") == ["3"], "the new database is its committed state")
         switch result {
         case .success:
-            #expect(try Fixture.sql(copy, "PRAGMA integrity_check") == ["ok"])
-            let versions = try Fixture.sql(copy, "SELECT group_concat(v) FROM (SELECT DISTINCT v FROM filler)")
+            #expect(try DB.sql(copy, "PRAGMA integrity_check") == ["ok"])
+            let versions = try DB.sql(copy, "SELECT group_concat(v) FROM (SELECT DISTINCT v FROM filler)")
             #expect(versions == ["1"] || versions == ["3"], "one committed state of one file, got versions \(versions)")
         case .failure(let error):
             let e = try #require(error as? EntrypointError)
@@ -494,8 +486,7 @@ final class StepHook: @unchecked Sendable {
     /// one line naming the database and ENTRYPOINT_LOCK_TIMEOUT, soon after the timeout.
     @Test(arguments: ["DELETE before", "WAL before", "DELETE mid-copy"])
     func anExclusiveLockingAppEndsTheSnapshotWithTheLockTimeout(setup: String) throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = TempDir()
         let db = try Self.database(dir)
         let copy = try Self.emptyCopy(dir)
         let app = try AppConnection(db)
@@ -522,7 +513,7 @@ final class StepHook: @unchecked Sendable {
         if setup.hasSuffix("mid-copy") { #expect(hook.calls > 8) }
         Self.expectNothingBeside(copy)
         app.end()
-        #expect(Fixture.integrity(db) == "ok")
+        #expect(DB.integrity(db) == "ok")
         try SnapshotTests.expectUnlocked(db)
     }
 
@@ -532,12 +523,11 @@ final class StepHook: @unchecked Sendable {
     /// database of 512 bytes, and a file of exactly two steps: each copied byte for byte.
     @Test(arguments: ["trailing bytes", "one page", "exactly two steps"])
     func oddFilesAreCopiedByteForByte(shape: String) throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let db = dir + "/app.db"
+        let dir = TempDir()
+        let db = dir.file("app.db")
         switch shape {
         case "one page":
-            try Fixture.sql(db, "PRAGMA page_size=512; PRAGMA user_version=7;")
+            try DB.sql(db, "PRAGMA page_size=512; PRAGMA user_version=7;")
             #expect(try Self.bytes(db).count == 512)
         case "trailing bytes":
             _ = try Self.database(dir, rows: 400)
@@ -554,7 +544,7 @@ final class StepHook: @unchecked Sendable {
         let report = try SQLite.snapshot(db, to: copy)
         #expect(report.method == .steps && report.restarts == 0, "\(report)")
         #expect(try Self.bytes(copy) == original)
-        #expect(Fixture.integrity(copy) == Fixture.integrity(db))
+        #expect(DB.integrity(copy) == DB.integrity(db))
         Self.expectNothingBeside(copy)
     }
 }

@@ -24,18 +24,18 @@ import TestSupport
 
     @Test(.enabled(if: canMount, "skipped: needs root with mount rights for a small tmpfs"))
     func aFullSnapshotVolumeNamesTheSnapshotAndTheVolume() throws {
-        let dir = try Fixture.directory()
-        let db = dir + "/live.db", mnt = dir + "/small"
+        let dir = TempDir()
+        let db = dir.file("live.db"), mnt = dir.file("small")
         try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
         #expect(try Self.run("mount -t tmpfs -o size=1m tmpfs '\(mnt)'") == 0)
         defer { _ = try? Self.run("umount '\(mnt)' || umount -l '\(mnt)'") }
         // WAL: the snapshot goes through SQLite's backup API, whose step fails on the destination.
-        try Fixture.sql(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(3000000));")
+        try DB.sql(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(3000000));")
         var message = ""
         do throws(EntrypointError) { try SQLite.snapshot(db, to: mnt + "/copy.db") } catch { message = error.message }
         #expect(message.contains("cannot write the snapshot \(mnt)/copy.db"), "\(message)")
         #expect(message.contains("(the volume is full)"), "\(message)")
         #expect(!message.contains("not an error"), "\(message)")
-        #expect(Fixture.integrity(db) == "ok")
+        #expect(DB.integrity(db) == "ok")
     }
 }

@@ -72,16 +72,16 @@ final class AppWriter {
 
 @Suite(.serialized) struct SnapshotTests {
     /// A 64 MiB database in `journalMode` with an empty `log` table for the writer.
-    static func database(_ dir: String, journalMode: String) throws -> String {
-        let db = dir + "/app.db"
-        try Fixture.sql(db, """
+    static func database(_ dir: TempDir, journalMode: String) throws -> String {
+        let db = dir.file("app.db")
+        try DB.sql(db, """
             PRAGMA journal_mode=\(journalMode);
             CREATE TABLE filler(b); CREATE TABLE log(n INTEGER PRIMARY KEY);
             WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 64)
             INSERT INTO filler SELECT randomblob(1048576) FROM c;
             """)
         if journalMode == "WAL" || journalMode == "DELETE" {  // kept in the file; PERSIST and TRUNCATE are the writer's
-            #expect(try Fixture.sql(db, "PRAGMA journal_mode").first == journalMode.lowercased())
+            #expect(try DB.sql(db, "PRAGMA journal_mode").first == journalMode.lowercased())
         }
         return db
     }
@@ -89,15 +89,15 @@ final class AppWriter {
     /// The snapshot is one consistent state: integrity_check ok, and its rows are exactly the
     /// writer's first k commits (a gap-free prefix), k at least the 20 made before it started.
     static func expectConsistentPrefix(_ copy: String, committed: Int) throws {
-        #expect(try Fixture.sql(copy, "PRAGMA integrity_check") == ["ok"])
-        let stats = try Fixture.sql(copy, "SELECT count(*) || ' ' || coalesce(min(n), 0) || ' ' || coalesce(max(n), 0) FROM log")
+        #expect(try DB.sql(copy, "PRAGMA integrity_check") == ["ok"])
+        let stats = try DB.sql(copy, "SELECT count(*) || ' ' || coalesce(min(n), 0) || ' ' || coalesce(max(n), 0) FROM log")
         let parts = try #require(stats.first).split(separator: " ").compactMap { Int($0) }
         try #require(parts.count == 3)
         let (count, low, high) = (parts[0], parts[1], parts[2])
         #expect(count >= 20, "the snapshot holds the commits made before it started")
         #expect(low == 1 && high == count, "a gap-free prefix 1...\(count), got \(low)...\(high)")
         #expect(high <= committed)
-        #expect(try Fixture.sql(copy, "SELECT count(*) FROM filler") == ["64"])
+        #expect(try DB.sql(copy, "SELECT count(*) FROM filler") == ["64"])
     }
 
     /// The app commits continuously throughout the backup of a 64 MiB database, with a busy timeout of
@@ -106,10 +106,9 @@ final class AppWriter {
     /// fsync of the 64 MiB destination; see testing notes in docs/design.md, "The backup", step 3.
     @Test(arguments: ["DELETE", "WAL", "PERSIST", "TRUNCATE"])
     func appKeepsCommittingThroughoutTheSnapshot(journalMode: String) throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = TempDir()
         let db = try Self.database(dir, journalMode: journalMode)
-        let copy = dir + "/snapshot.db"
+        let copy = dir.file("snapshot.db")
         try #require(FileManager.default.createFile(atPath: copy, contents: nil))
         let writer = try AppWriter(db, timeout: Self.writerTimeout, journalMode: journalMode)
         try writer.waitUntilCommitting()
@@ -124,7 +123,7 @@ final class AppWriter {
         print("snapshot \(journalMode): \(report), \(Int(took * 1000)) ms; writer: \(result.committed) commits, \(result.failures) failed, longest commit \(result.longest) s")
         #expect(result.failures == 0, "the app's commits failed during the snapshot: \(result.errors)")
         try Self.expectConsistentPrefix(copy, committed: result.committed)
-        #expect(result.committed > (try Fixture.sql(copy, "SELECT count(*) FROM log").first.flatMap { Int($0) } ?? 0), "the writer committed after the snapshot's state")
+        #expect(result.committed > (try DB.sql(copy, "SELECT count(*) FROM log").first.flatMap { Int($0) } ?? 0), "the writer committed after the snapshot's state")
         if journalMode == "WAL" {
             #expect(report.method == .walReadTransaction)
         } else {
@@ -139,12 +138,11 @@ final class AppWriter {
     /// ms), so it succeeds. The one-step snapshot before this fix held the read lock for the whole
     /// copy and the destination's fsync (0.2-0.3 s here), and this commit failed with "database is locked".
     @Test func aCommitDuringTheSteppedCopyWaitsForOneStepOnly() throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = TempDir()
         let db = try Self.database(dir, journalMode: "DELETE")
-        let copy = dir + "/snapshot.db"
+        let copy = dir.file("snapshot.db")
         try #require(FileManager.default.createFile(atPath: copy, contents: nil))
-        let trigger = dir + "/commit-now"
+        let trigger = dir.file("commit-now")
         let probe = Process()
         let output = Pipe()
         probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -183,18 +181,17 @@ final class AppWriter {
         #expect(said.hasPrefix("committed"), "the app's commit failed during the snapshot: \(said)")
         let report = try #require(try box.result?.get())
         #expect(report.method == .steps, "one commit restarts the stepped copy once at most")
-        #expect(try Fixture.sql(copy, "PRAGMA integrity_check") == ["ok"])
-        let rows = try Fixture.sql(copy, "SELECT count(*) FROM log")
+        #expect(try DB.sql(copy, "PRAGMA integrity_check") == ["ok"])
+        let rows = try DB.sql(copy, "SELECT count(*) FROM log")
         #expect(rows == ["0"] || rows == ["1"])
     }
 
     /// Nobody writes: the stepped copy completes without a restart and without the locked copy.
     @Test func aQuietDatabaseIsCopiedInSteps() throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = TempDir()
         let db = try Self.database(dir, journalMode: "DELETE")
-        try Fixture.sql(db, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 25) INSERT INTO log SELECT i FROM c;")
-        let copy = dir + "/snapshot.db"
+        try DB.sql(db, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 25) INSERT INTO log SELECT i FROM c;")
+        let copy = dir.file("snapshot.db")
         try #require(FileManager.default.createFile(atPath: copy, contents: nil))
         let report = try SQLite.snapshot(db, to: copy)
         print("quiet snapshot: \(report)")
@@ -210,36 +207,34 @@ final class AppWriter {
     /// counter moved) and the copy starts over: the result is the state after that commit, byte for
     /// byte, never a mix of chunks from before and after it.
     @Test func aCommitBetweenTwoStepsRestartsTheCopy() throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = TempDir()
         let db = try Self.database(dir, journalMode: "DELETE")
-        try Fixture.sql(db, "INSERT INTO log VALUES (1);")
-        let copy = dir + "/snapshot.db"
+        try DB.sql(db, "INSERT INTO log VALUES (1);")
+        let copy = dir.file("snapshot.db")
         try #require(FileManager.default.createFile(atPath: copy, contents: nil))
         // The stop check runs before every step: the 20th call (a dozen steps in) commits, from a
         // connection of its own, a row and a rewrite of the first MiB blob, which the copy already holds.
         let calls = Counter()
         let report = try SQLite.snapshot(db, to: copy, stop: {
             if calls.next() == 20 {
-                _ = try? Fixture.sql(db, "INSERT INTO log VALUES (2); UPDATE filler SET b = randomblob(1048576) WHERE rowid = 1;")
+                _ = try? DB.sql(db, "INSERT INTO log VALUES (2); UPDATE filler SET b = randomblob(1048576) WHERE rowid = 1;")
             }
             return 0
         })
         #expect(calls.value > 20, "the commit happened during the copy")
         #expect(report.method == .steps)
         #expect(report.restarts == 1, "\(report)")
-        #expect(try Fixture.sql(copy, "PRAGMA integrity_check") == ["ok"])
-        #expect(try Fixture.sql(copy, "SELECT group_concat(n) FROM log") == ["1,2"])
+        #expect(try DB.sql(copy, "PRAGMA integrity_check") == ["ok"])
+        #expect(try DB.sql(copy, "SELECT group_concat(n) FROM log") == ["1,2"])
         #expect(FileManager.default.contents(atPath: copy) == FileManager.default.contents(atPath: db), "the state after the commit, byte for byte")
     }
 
     /// A stop signal ends the snapshot at the next step with the signal's error.
     @Test(arguments: ["DELETE", "WAL"])
     func aStopSignalEndsTheStepsPromptly(journalMode: String) throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = TempDir()
         let db = try Self.database(dir, journalMode: journalMode)
-        let copy = dir + "/snapshot.db"
+        let copy = dir.file("snapshot.db")
         try #require(FileManager.default.createFile(atPath: copy, contents: nil))
         let checks = Counter()
         let started = Date()
@@ -253,10 +248,9 @@ final class AppWriter {
 
     /// The locked copy checks the stop signal between chunks and releases the read lock.
     @Test func aStopSignalEndsTheLockedCopyAndReleasesTheLock() throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = TempDir()
         let db = try Self.database(dir, journalMode: "DELETE")
-        let copy = dir + "/snapshot.db"
+        let copy = dir.file("snapshot.db")
         try #require(FileManager.default.createFile(atPath: copy, contents: nil))
         let from = try SQLite.Connection(db, flags: SQLITE_OPEN_READWRITE)
         let checks = Counter()
@@ -274,13 +268,12 @@ final class AppWriter {
 
     /// A writer that never lets go: the snapshot gives up at the deadline, exit 74, one line.
     @Test func aDatabaseLockedUntilTheDeadlineFails() throws {
-        let dir = try Fixture.directory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let db = dir + "/app.db"
-        try Fixture.sql(db, "CREATE TABLE log(n INTEGER PRIMARY KEY); INSERT INTO log VALUES (1);")
-        let copy = dir + "/snapshot.db"
+        let dir = TempDir()
+        let db = dir.file("app.db")
+        try DB.sql(db, "CREATE TABLE log(n INTEGER PRIMARY KEY); INSERT INTO log VALUES (1);")
+        let copy = dir.file("snapshot.db")
         try #require(FileManager.default.createFile(atPath: copy, contents: nil))
-        try Fixture.sql(db, "BEGIN EXCLUSIVE; INSERT INTO log VALUES (2);") { _ in
+        try DB.sql(db, "BEGIN EXCLUSIVE; INSERT INTO log VALUES (2);") { _ in
             let started = Date()
             #expect {
                 try SQLite.snapshot(db, to: copy, deadline: Clock.now() + 0.5)

@@ -1,6 +1,6 @@
 // `--backup --auto` (the supervisor's periodic and stop backups) uploads
 // nothing when the data did not change, never overwrites a Dropbox file that moved on, and never
-// drops this volume's writes. Issue 19: it merges such a file (AutoBackupMergeTests); the `items`
+// drops this volume's writes. It merges such a file (AutoBackupMergeTests); the `items`
 // table here has no primary key, so when both sites changed it the merge is refused and this
 // volume's data goes beside it as <stem>.failback-<UTC time><ext>: one copy per divergence,
 // updated in place.
@@ -72,7 +72,7 @@ import TestSupport
         #expect(w.fake.uploaded("/database.db").isEmpty)
         // Dropbox's file moved on meanwhile: this volume wrote nothing since the state it shared, so
         // it has nothing of its own to add (a merge would give Dropbox's file itself): nothing is
-        // uploaded, beside it or over it, and no "reconcile by hand" warning (issue 17).
+        // uploaded, beside it or over it, and no "reconcile by hand" warning.
         try w.publish(["main-server"])
         let moved = try run(["--backup", "--auto"], env: w.env())
         #expect(moved.status == 0, "\(moved.output)")
@@ -149,7 +149,7 @@ import TestSupport
         #expect(uploads(w).count == count)
 
         // New writes in the same divergence: the same side copy is updated in place (update mode on
-        // its rev), with everything; no second copy (issue 19: one per volume and divergence).
+        // its rev), with everything; no second copy (one per volume and divergence).
         let sideRev = try #require(sideCopies(w)[side.lowercased()]).count
         try DB.sql(w.db, "INSERT INTO items VALUES ('railway-2')")
         let more = try run(["--backup", "--auto"], env: w.env())
@@ -178,8 +178,7 @@ import TestSupport
     @Test func noRecordButARemoteFileGetsASideCopy() throws {
         let w = try World()
         try w.publish(["dropbox"])
-        try FileManager.default.createDirectory(atPath: w.volume.path + "/database", withIntermediateDirectories: true)
-        try DB.make(w.db, rows: ["local-only"])
+        try w.localDatabase(["local-only"])
         let r = try run(["--backup", "--auto"], env: w.env())
         #expect(r.status == 0, "\(r.output)")
         #expect(r.stderr.contains("is not known to this volume (\(w.db).entrypoint.json is missing): uploaded this database beside it as"), "\(r.stderr)")

@@ -34,8 +34,7 @@ import TestSupport
 
     @Test func aLostAnswerToTheFirstAddLeavesANoteTheNextBackupResolves() throws {
         let w = try World()
-        try FileManager.default.createDirectory(atPath: (w.db as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try DB.make(w.db, rows: ["railway"])
+        try w.localDatabase(["railway"])
         // The first upload is stored but its answer is lost; every retry then fails (503): the
         // backup gives up without knowing that Dropbox has its file.
         try w.fake.fault(["route": "files/upload", "kind": "status", "status": 503, "skip": 1, "times": 100])

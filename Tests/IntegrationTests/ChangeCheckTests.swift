@@ -53,4 +53,39 @@ import TestSupport
         #expect(w.fake.requests("files/upload").isEmpty)
         #expect(r.stderr.contains("did not change since the last restore or upload"), "\(r.stderr)")
     }
+
+    /// The stop backup failed (network down at the stop), the container restarts: the restore keeps
+    /// the local database ("changes not yet in Dropbox"), and the app then writes nothing (a quiet
+    /// read-mostly app, or an operator stopping it for the failback). Before: the supervisor took
+    /// that kept database as its clean state, so neither a periodic nor the stop backup ran ("did not
+    /// change since the last restore or upload; nothing to upload") and the emergency's writes never
+    /// reached Dropbox: the main server's pull in the failback did not have them.
+    @Test func keptLocalChangesAreBackedUpEvenWhenTheAppWritesNothingMore() throws {
+        let w = try World()
+        try w.restoredThenWritten("local-1")
+        // The restart, supervised; the app only waits for its SIGTERM.
+        let runner = try Runner(["sleep", "60"], env: w.env(["ENTRYPOINT_BACKUP_ON_STOP": "1"]))
+        #expect(eventually { childNamed("sleep", of: runner.pid) }, "the app did not start")
+        usleep(500_000)
+        kill(runner.pid, SIGTERM)
+        let r = runner.wait()
+        #expect(r.stderr.contains("Local database has changes not yet in Dropbox"), "\(r.stderr)")
+        #expect(r.stderr.contains("stop backup done"), "\(r.stderr)")
+        let uploaded = w.fake.uploaded(w.remotePath)
+        #expect(uploaded.count == 1, "\(r.stderr)")
+        if let last = uploaded.last { #expect(try DB.items(last) == ["base", "local-1"]) }
+    }
+
+
+    /// The same with periodic backups only: the first tick uploads the kept changes.
+    @Test func keptLocalChangesAreUploadedByTheFirstPeriodicBackup() throws {
+        let w = try World()
+        try w.restoredThenWritten("local-1")
+        let runner = try Runner(["sleep", "60"], env: w.env(["ENTRYPOINT_BACKUP_INTERVAL": "1s"]))
+        let uploadedInTime = eventually(20) { w.fake.uploaded(w.remotePath).count == 1 }
+        kill(runner.pid, SIGTERM)
+        let r = runner.wait()
+        #expect(uploadedInTime, "no periodic backup of the kept local changes: \(r.stderr)")
+        if let last = w.fake.uploaded(w.remotePath).last { #expect(try DB.items(last) == ["base", "local-1"]) }
+    }
 }

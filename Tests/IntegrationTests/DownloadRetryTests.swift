@@ -1,4 +1,5 @@
-// Issues 10 (items 7, 8), 12 (item 1): one retry loop per operation, bad downloads retried.
+// Downloads retried: one retry loop per operation (never one inside another), and a bad download (a
+// corrupted byte, an HTML page with 200, a link that drops) retried until it is good or the budget ends.
 import Foundation
 import Testing
 import TestSupport

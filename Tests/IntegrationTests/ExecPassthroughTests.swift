@@ -1,4 +1,4 @@
-// The wrapped command: argv, environment, PID, exit status, 126/127, $NAME expansion (issues 2 and 7).
+// The wrapped command: argv, environment, PID, exit status, 126/127, $NAME expansion.
 import Foundation
 import Testing
 import TestSupport
@@ -43,7 +43,7 @@ import TestSupport
         #expect(fds == baseline, "extra descriptors: \(fds.subtracting(baseline))")
     }
 
-    // Issue 10 item 9: a SIGTERM between the last check of the flag and the exec is not lost.
+    // A SIGTERM between the last check of the flag and the exec is not lost.
     // ENTRYPOINT_TEST_SIGNAL_AT makes the process send itself SIGTERM at that exact point.
     @Test(arguments: ["exec-start", "exec-blocked"])
     func aStopSignalJustBeforeTheExecIsHonoured(point: String) throws {
@@ -87,7 +87,7 @@ import TestSupport
         #expect(r.stdout.contains("['--port', '8123', '0.0.0.0:8123', '$PORT', 'd']"))
     }
 
-    // Issue 10 item 5: nested and unexpanded defaults never reach the app as text.
+    // Nested and unexpanded defaults never reach the app as text.
     @Test func nestedDefaultsAreExpandedBeforeTheApp() throws {
         let r = try run(["python3", "-c", "import sys; print(sys.argv[1:])", "${PORT:-${DEF}}", "${MISSING:-$DEF}", "${MISSING:-${HOST:-h}:$DEF}"], env: ["PORT": "8123", "DEF": "9"])
         #expect(r.status == 0, "\(r.output)")
@@ -112,7 +112,7 @@ import TestSupport
         #expect(r.stdout.contains("['$PORT']"), "\(r.output)")
     }
 
-    // Issue 7: a shell's command line is the shell's to expand.
+    // A shell's command line is the shell's to expand.
     @Test func shellCommandLinesReachTheShellIntact() throws {
         let dir = TempDir()
         try FileManager.default.createDirectory(atPath: dir.file("init.d"), withIntermediateDirectories: true)
@@ -132,7 +132,7 @@ import TestSupport
         #expect(r.stdout.contains("port 9001"), "the shell expanded $PORT from the environment")
     }
 
-    // Issue 10 item 4: options with an argument before -c (`-euo pipefail`, `--rcfile F`, ...).
+    // Options with an argument before -c (`-euo pipefail`, `--rcfile F`, ...).
     @Test(arguments: [
         ["bash", "-euo", "pipefail", "-c"], ["bash", "-eo", "pipefail", "-c"], ["bash", "--rcfile", "/dev/null", "-c"],
         ["bash", "--init-file", "/dev/null", "-c"], ["bash", "-O", "extglob", "-c"], ["sh", "-o", "errexit", "-c"],

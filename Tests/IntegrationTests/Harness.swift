@@ -40,6 +40,21 @@ final class World: @unchecked Sendable {
         return file
     }
 
+    /// A database on the volume with `rows` that was never restored or uploaded: no record.
+    func localDatabase(_ rows: [String]) throws {
+        try FileManager.default.createDirectory(atPath: volume.path + "/database", withIntermediateDirectories: true)
+        try DB.make(db, rows: rows)
+    }
+
+    /// Dropbox's file holds `base`, a start restores it, then the app writes `row`: a change of this
+    /// volume's that is not in Dropbox yet.
+    func restoredThenWritten(_ row: String, padding: Int = 0) throws {
+        try publish(["base"], padding: padding)
+        let r = try run([], env: env())
+        #expect(r.status == 0, "\(r.output)")
+        try DB.sql(db, "INSERT INTO items VALUES ('\(row)')")
+    }
+
     func publishRaw(_ data: Data) throws -> String {
         let file = sources.file("raw-\(UUID().uuidString.prefix(8))")
         try data.write(to: URL(fileURLWithPath: file))
@@ -57,6 +72,34 @@ final class World: @unchecked Sendable {
 }
 
 // Helpers several suites share.
+
+/// Waits until `condition` holds, polling every 50 ms, at most `timeout` seconds.
+@discardableResult
+func eventually(_ timeout: Double = 20, _ condition: () -> Bool) -> Bool {
+    let end = Date().addingTimeInterval(timeout)
+    while Date() < end {
+        if condition() { return true }
+        usleep(50_000)
+    }
+    return condition()
+}
+
+func fileText(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+/// The state letter of /proc/<pid>/stat and its parent pid, or nil when the process is gone.
+func procState(_ pid: Int32) -> (state: Character, ppid: Int32)? {
+    let text = fileText("/proc/\(pid)/stat")
+    guard let close = text.lastIndex(of: ")") else { return nil }
+    let fields = text[text.index(close, offsetBy: 2)...].split(separator: " ")
+    guard fields.count > 1, let state = fields[0].first, let ppid = Int32(fields[1]) else { return nil }
+    return (state, ppid)
+}
+
+/// Whether `parent` has a child process called `name` (the supervised app has started).
+func childNamed(_ name: String, of parent: Int32) -> Bool {
+    let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap { Int32($0) } ?? []
+    return pids.contains { procState($0)?.ppid == parent && fileText("/proc/\($0)/comm").hasPrefix(name) }
+}
 
 /// Short backoff so the many retries of these tests stay quick; the behaviour does not depend on it.
 let fast = ["ENTRYPOINT_BACKOFF_BASE": "0.05", "ENTRYPOINT_BACKOFF_CAP": "0.2"]

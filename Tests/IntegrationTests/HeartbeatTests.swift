@@ -8,8 +8,7 @@ import TestSupport
 /// An HTTP server on 127.0.0.1 that records every request (method, path, body) and answers 200.
 final class HeartbeatServer: @unchecked Sendable {
     let dir = TempDir()
-    let server: Spawned
-    let port: Int
+    let server: LocalServer
     static let script = """
         import http.server, json, os, sys
         log, portfile = sys.argv[1], sys.argv[2]
@@ -34,30 +33,14 @@ final class HeartbeatServer: @unchecked Sendable {
         """
 
     init() throws {
-        server = try Spawned("/usr/bin/env", ["python3", "-c", Self.script, dir.file("log.jsonl"), dir.file("port")],
-            env: ProcessInfo.processInfo.environment, capture: false)
-        var port = 0
-        for _ in 0..<200 where port == 0 {
-            port = Int((try? String(contentsOfFile: dir.file("port"), encoding: .utf8)) ?? "") ?? 0
-            if port == 0 { usleep(50_000) }
-        }
-        self.port = port
+        server = try LocalServer(python: ["-c", Self.script, dir.file("log.jsonl"), dir.file("port")], portFile: dir.file("port"), what: "the heartbeat receiver")
     }
 
-    private var stopped = false
-
-    func stop() {
-        guard !stopped else { return }
-        stopped = true
-        kill(server.pid, SIGKILL)
-        _ = server.finish(timeout: 5)
-    }
-
-    deinit { stop() }
+    func stop() { server.stop() }
 
     /// The secret part of the URL: a test fails if it shows up in any output.
     static let key = "hb-SECRET-KEY-7f3e"
-    var url: String { "http://127.0.0.1:\(port)/ping/\(Self.key)" }
+    var url: String { "http://127.0.0.1:\(server.port)/ping/\(Self.key)" }
 
     var requests: [[String: String]] {
         let text = (try? String(contentsOfFile: dir.file("log.jsonl"), encoding: .utf8)) ?? ""
@@ -78,19 +61,29 @@ final class HeartbeatServer: @unchecked Sendable {
             """]
     }
 
-    func check(_ r: RunResult) {
-        #expect(!r.output.contains(HeartbeatServer.key), "the heartbeat URL leaked: \(r.output)")
+    func check(_ r: RunResult, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(!r.output.contains(HeartbeatServer.key), "the heartbeat URL leaked: \(r.output)", sourceLocation: sourceLocation)
+    }
+
+    /// Dropbox holds `base`, a heartbeat receiver listens; with `failingUploads` every upload answers 503.
+    func world(failingUploads: Bool = false) throws -> (World, HeartbeatServer) {
+        let w = try World(), hb = try HeartbeatServer()
+        try w.publish(["base"])
+        if failingUploads { try w.fake.fault(["route": "files/upload", "kind": "status", "status": 503, "times": -1]) }
+        return (w, hb)
+    }
+
+    /// Runs `command` with the heartbeat URL and `settings`; the URL is checked never to show in the output.
+    func run(_ command: [String], _ w: World, _ hb: HeartbeatServer, _ settings: [String: String], sourceLocation: SourceLocation = #_sourceLocation) throws -> RunResult {
+        let r = try TestSupport.run(command, env: w.env(settings.merging(["ENTRYPOINT_HEARTBEAT_URL": hb.url]) { _, url in url }))
+        check(r, sourceLocation: sourceLocation)
+        return r
     }
 
     @Test func successfulPeriodicAndStopBackupsPing() throws {
-        let w = try World(), hb = try HeartbeatServer()
-        try w.publish(["base"])
-        let r = try run(Self.app(3), env: w.env([
-            "ENTRYPOINT_HEARTBEAT_URL": hb.url, "ENTRYPOINT_BACKUP_INTERVAL": "1", "ENTRYPOINT_BACKUP_ON_STOP": "1",
-            "ENTRYPOINT_LOG_LEVEL": "debug",
-        ]))
+        let (w, hb) = try world()
+        let r = try run(Self.app(3), w, hb, ["ENTRYPOINT_BACKUP_INTERVAL": "1", "ENTRYPOINT_BACKUP_ON_STOP": "1", "ENTRYPOINT_LOG_LEVEL": "debug"])
         #expect(r.status == 0, "\(r.output)")
-        check(r)
         #expect(r.stderr.contains("Backed up"), "\(r.stderr)")
         let got = hb.requests
         // The periodic backup's (and an unchanged tick's) and the stop backup's, all GET, no /fail.
@@ -100,14 +93,9 @@ final class HeartbeatServer: @unchecked Sendable {
     }
 
     @Test func aFailedStopBackupPostsTheReasonToFail() throws {
-        let w = try World(), hb = try HeartbeatServer()
-        try w.publish(["base"])
-        try w.fake.fault(["route": "files/upload", "kind": "status", "status": 503, "times": -1])
-        let r = try run(Self.app(0), env: w.env([
-            "ENTRYPOINT_HEARTBEAT_URL": hb.url, "ENTRYPOINT_BACKUP_ON_STOP": "1", "ENTRYPOINT_MAX_ATTEMPTS": "1",
-        ]))
+        let (w, hb) = try world(failingUploads: true)
+        let r = try run(Self.app(0), w, hb, ["ENTRYPOINT_BACKUP_ON_STOP": "1", "ENTRYPOINT_MAX_ATTEMPTS": "1"])
         #expect(r.status == 0, "the app's status, whatever the backup did: \(r.output)")
-        check(r)
         #expect(r.stderr.contains("stop backup failed"), "\(r.stderr)")
         let got = hb.requests
         #expect(got.count == 1, "\(got)")
@@ -118,14 +106,9 @@ final class HeartbeatServer: @unchecked Sendable {
     }
 
     @Test func aFailedPeriodicBackupPostsToFailAndTheAppKeepsRunning() throws {
-        let w = try World(), hb = try HeartbeatServer()
-        try w.publish(["base"])
-        try w.fake.fault(["route": "files/upload", "kind": "status", "status": 503, "times": -1])
-        let r = try run(Self.app(2.5), env: w.env([
-            "ENTRYPOINT_HEARTBEAT_URL": hb.url, "ENTRYPOINT_BACKUP_INTERVAL": "1", "ENTRYPOINT_MAX_ATTEMPTS": "1",
-        ]))
+        let (w, hb) = try world(failingUploads: true)
+        let r = try run(Self.app(2.5), w, hb, ["ENTRYPOINT_BACKUP_INTERVAL": "1", "ENTRYPOINT_MAX_ATTEMPTS": "1"])
         #expect(r.status == 0, "\(r.output)")
-        check(r)
         let fails = hb.requests.filter { $0["path"] == "/ping/\(HeartbeatServer.key)/fail" }
         #expect(!fails.isEmpty, "\(hb.requests)\n\(r.stderr)")
         #expect(fails.allSatisfy { ($0["body"] ?? "").hasPrefix("periodic backup failed (exit 69 after ") }, "\(fails)")
@@ -133,32 +116,23 @@ final class HeartbeatServer: @unchecked Sendable {
     }
 
     @Test func withoutSupervisionAWarningSaysNoHeartbeatWillBeSent() throws {
-        let w = try World(), hb = try HeartbeatServer()
-        try w.publish(["base"])
-        let r = try run(["true"], env: w.env(["ENTRYPOINT_HEARTBEAT_URL": hb.url]))
+        let (w, hb) = try world()
+        let r = try run(["true"], w, hb, [:])
         #expect(r.status == 0, "\(r.output)")
-        check(r)
         #expect(countLines(r.stderr, containing: "warning: ENTRYPOINT_HEARTBEAT_URL is set but no backups run while true runs") == 1, "\(r.stderr)")
         #expect(hb.requests.isEmpty)
     }
 
     @Test func anUnreachableURLChangesNothing() throws {
-        let w = try World()
-        try w.publish(["base"])
-        // A port nobody listens on: bind, read the port, close.
-        let probe = try HeartbeatServer()
-        let deadURL = probe.url
-        probe.stop()
-        let r = try run(Self.app(0), env: w.env([
-            "ENTRYPOINT_HEARTBEAT_URL": deadURL, "ENTRYPOINT_BACKUP_ON_STOP": "1", "ENTRYPOINT_LOG_LEVEL": "debug",
-        ]))
+        // A port nobody listens on: the receiver's once it is stopped (bound, read, closed).
+        let (w, dead) = try world()
+        dead.stop()
+        let r = try run(Self.app(0), w, dead, ["ENTRYPOINT_BACKUP_ON_STOP": "1", "ENTRYPOINT_LOG_LEVEL": "debug"])
         #expect(r.status == 0, "\(r.output)")
-        check(r)
         #expect(r.stderr.contains("stop backup done"), "\(r.stderr)")
         #expect(countLines(r.stderr, containing: "heartbeat (success) not delivered") == 1, "\(r.stderr)")
         #expect(!r.stderr.contains("entrypoint: warning: ") && !r.stderr.contains("entrypoint: error: "), "\(r.stderr)")
-        let check = try run(["--check"], env: w.env(["ENTRYPOINT_HEARTBEAT_URL": deadURL]))
+        let check = try run(["--check"], w, dead, [:])
         #expect(check.stdout.contains("ENTRYPOINT_HEARTBEAT_URL = (set, redacted)"), "\(check.stdout)")
-        self.check(check)
     }
 }

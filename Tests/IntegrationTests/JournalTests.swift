@@ -3,7 +3,7 @@ import Foundation
 import Testing
 import TestSupport
 
-/// Item 1: journals that apps leave behind, a real hot journal, and one rule for a damaged database.
+/// Journals that apps leave behind, a real hot journal, and one rule for a damaged database.
 @Suite struct JournalTests {
     /// PERSIST and TRUNCATE leave a cold -journal after a clean close: no exit 74; when a new rev is
     /// installed, the cold journal goes beside the copy, never beside the new database.

@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 @Suite struct LocalChangesTests {
-    /// Item 0: restore, the app commits, the container restarts while Dropbox still has the same
+    /// Restore, the app commits, the container restarts while Dropbox still has the same
     /// rev: nothing is downloaded, the app's rows are still there, one line says so, --check agrees.
     @Test(arguments: ["WAL", "DELETE", "PERSIST", "TRUNCATE"])
     func localChangesAreKeptWhileDropboxIsUnchanged(journalMode: String) throws {
@@ -42,7 +42,7 @@ import TestSupport
         #expect(w.fake.requests("files/download").count == 1)
     }
 
-    /// Item 0, divergence: both sides changed. Remote wins, the local database is kept as a copy,
+    /// Divergence: both sides changed. Remote wins, the local database is kept as a copy,
     /// one loud line says both changed and names the copy and the rev; --check says the same.
     @Test(arguments: ["WAL", "DELETE"])
     func divergenceDownloadsAndKeepsTheLocalDatabase(journalMode: String) throws {
@@ -79,7 +79,7 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: w.db + "-wal") && !FileManager.default.fileExists(atPath: w.db + "-journal"))
     }
 
-    /// Issue 12 item 5: --backup, then a restore with neither side changed: no files/download at all.
+    /// --backup, then a restore with neither side changed: no files/download at all.
     @Test(arguments: ["WAL", "DELETE"])
     func restoreAfterABackupDownloadsNothing(journalMode: String) throws {
         let w = try World()
@@ -109,7 +109,7 @@ import TestSupport
         #expect(w.leftovers().isEmpty, "\(w.leftovers())")
     }
 
-    /// Item 2: a commit made while --backup runs (after its snapshot) is never counted as backed up:
+    /// A commit made while --backup runs (after its snapshot) is never counted as backed up:
     /// the next restore with Dropbox unchanged keeps every committed row. The writer, in the default
     /// rollback-journal mode, commits in a loop until the backup's snapshot file appears, then holds
     /// one more transaction open across the snapshot and commits it as soon as the snapshot's read

@@ -37,8 +37,7 @@ import TestSupport
 
     @Test func localDatabaseWithoutRecordIsKeptBeforeReplacing() throws {
         let w = try World()
-        try FileManager.default.createDirectory(atPath: w.volume.path + "/database", withIntermediateDirectories: true)
-        try DB.make(w.db, rows: ["unknown-origin"])
+        try w.localDatabase(["unknown-origin"])
         try w.publish(["remote"])
         let r = try run([], env: w.env())
         #expect(r.status == 0, "\(r.output)")
@@ -65,8 +64,7 @@ import TestSupport
 
     @Test func ifMissingNeverReplaces() throws {
         let w = try World()
-        try FileManager.default.createDirectory(atPath: w.volume.path + "/database", withIntermediateDirectories: true)
-        try DB.make(w.db, rows: ["mine"])
+        try w.localDatabase(["mine"])
         try w.publish(["remote"])
         var r = try run([], env: w.env(["ENTRYPOINT_RESTORE_MODE": "if-missing"]))
         #expect(r.status == 0)

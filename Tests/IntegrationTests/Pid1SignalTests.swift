@@ -1,6 +1,6 @@
-// Issue 17 (a smaller finding): as PID 1 of a container, a stop signal that arrives between the
-// unblock and execve met its default action, which the kernel discards for PID 1: the command started
-// anyway. Now a handler acts on it until execve resets it.
+// As PID 1 of a container, a stop signal that arrives between the unblock and execve still stops
+// the start: the kernel discards a default action for PID 1 (the command used to start anyway), so
+// a handler acts on the signal until execve resets it.
 import Foundation
 import Testing
 import TestSupport

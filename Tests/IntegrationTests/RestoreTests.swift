@@ -1,4 +1,6 @@
-// The core restore (issue 2), black-box against the fake Dropbox over TLS.
+// The restore, black-box against the fake Dropbox over TLS: a cold restore installs Dropbox's file,
+// an identical one downloads nothing, a missing one follows the policy; the credential forms and
+// token refreshes; a file that fails its checks is never installed; proxies; bad settings stop first.
 import Foundation
 import Testing
 import TestSupport
@@ -200,17 +202,8 @@ import TestSupport
         let w = try World()
         try w.publish(["via-proxy"])
         let state = TempDir()
-        let proxy = try Spawned("/usr/bin/env", ["python3", Paths.fake + "/connect_proxy.py", state.path], env: ProcessInfo.processInfo.environment, capture: false)
-        defer {
-            kill(proxy.pid, SIGKILL)
-            _ = proxy.finish(timeout: 5)
-        }
-        var port = ""
-        for _ in 0..<100 where port.isEmpty {
-            port = (try? String(contentsOfFile: state.file("port"), encoding: .utf8)) ?? ""
-            usleep(50_000)
-        }
-        let r = try run([], env: w.env(["https_proxy": "http://127.0.0.1:\(port)", "NO_PROXY": ""]))
+        let proxy = try LocalServer(python: [Paths.fake + "/connect_proxy.py", state.path], portFile: state.file("port"), what: "the CONNECT proxy")
+        let r = try run([], env: w.env(["https_proxy": "http://127.0.0.1:\(proxy.port)", "NO_PROXY": ""]))
         #expect(r.status == 0, "\(r.output)")
         #expect(try DB.items(w.db) == ["via-proxy"])
         let connects = (try? String(contentsOfFile: state.file("connects"), encoding: .utf8)) ?? ""

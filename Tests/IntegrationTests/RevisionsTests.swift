@@ -1,4 +1,4 @@
-// Issue 19 (its --revisions part): `entrypoint --revisions` lists DROPBOX_DB_PATH's revisions from
+// `entrypoint --revisions` lists DROPBOX_DB_PATH's revisions from
 // files/list_revisions, newest first; `entrypoint --download REV FILE` fetches one, pinned to its
 // rev, verified, written crash-safely, never over an existing file.
 import Foundation

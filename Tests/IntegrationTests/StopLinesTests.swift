@@ -8,8 +8,7 @@ import TestSupport
     /// Dropbox unreachable (a closed loopback port), a local database with a change, restore off.
     func unreachable(_ extra: [String: String]) throws -> (World, [String: String]) {
         let w = try World()
-        try FileManager.default.createDirectory(atPath: w.volume.path + "/database", withIntermediateDirectories: true)
-        try DB.make(w.db, rows: ["local"])
+        try w.localDatabase(["local"])
         var env = w.env(["ENTRYPOINT_RESTORE_MODE": "off", "ENTRYPOINT_BACKUP_ON_STOP": "1"])
         env["DROPBOX_API_URL"] = "http://127.0.0.1:9"
         env["DROPBOX_CONTENT_URL"] = "http://127.0.0.1:9"

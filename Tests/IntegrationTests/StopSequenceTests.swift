@@ -1,5 +1,5 @@
-// Issue 17, items 1, 3 and 5: the stop reaches the app behind a shell, a slow or stubborn app is
-// bounded by its grace, and everything it committed before it was gone is in Dropbox's copy.
+// The stop reaches the app behind a shell, a slow or stubborn app is bounded by its grace, and
+// everything it committed before it was gone is in Dropbox's copy.
 import Foundation
 import Testing
 import TestSupport

@@ -1,14 +1,14 @@
-// Uploads that survive a network that drops connections and loses answers.
+// Uploads that survive a network that drops connections and loses answers: a reset before, during
+// or after Dropbox stored a single upload, a session's append or its finish is retried to exactly the
+// snapshot the record describes, never a duplicate revision or a skipped byte; a real conflict stays
+// a conflict, and an answer that does not show the snapshot is not a success.
 import Foundation
 import Testing
 import TestSupport
 
 @Suite struct UploadRetryTests {
-    func restored(_ w: World, padding: Int = 0) throws {
-        try w.publish(["base"], padding: padding)
-        #expect(try run([], env: w.env()).status == 0)
-        try DB.sql(w.db, "INSERT INTO items VALUES ('railway')")
-    }
+    /// Short backoff, and uploads of more than 4 MiB in a session of 4 MiB appends.
+    let inSessions = fast.merging(["ENTRYPOINT_UPLOAD_CHUNK_MB": "4"]) { _, b in b }
 
     /// The uploaded revision is byte-identical to the snapshot the record describes.
     func expectUploadedIsTheSnapshot(_ w: World, sourceLocation: SourceLocation = #_sourceLocation) throws {
@@ -23,7 +23,7 @@ import TestSupport
 
     @Test func resetAfterDropboxStoredASingleUploadIsASuccess() throws {
         let w = try World()
-        try restored(w)
+        try w.restoredThenWritten("railway")
         try w.fake.fault(["route": "files/upload", "kind": "reset_after_store"])
         let r = try run(["--backup"], env: w.env(fast))
         #expect(r.status == 0, "\(r.output)")
@@ -38,8 +38,7 @@ import TestSupport
 
     @Test func resetAfterStoreOfAFirstUploadIsANoOpRetry() throws {
         let w = try World()
-        try FileManager.default.createDirectory(atPath: (w.db as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try DB.make(w.db, rows: ["base", "railway"])
+        try w.localDatabase(["base", "railway"])
         try w.fake.fault(["route": "files/upload", "kind": "reset_after_store"])
         let r = try run(["--backup"], env: w.env(fast))
         #expect(r.status == 0, "\(r.output)")
@@ -52,8 +51,7 @@ import TestSupport
     /// the backup counts it as success only through its get_metadata check.
     @Test func strictConflictOnOwnIdenticalUploadIsCheckedWithGetMetadata() throws {
         let w = try World()
-        try FileManager.default.createDirectory(atPath: (w.db as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try DB.make(w.db, rows: ["base", "railway"])
+        try w.localDatabase(["base", "railway"])
         try w.fake.fault(["route": "files/upload", "kind": "reset_after_store"])
         let r = try run(["--backup"], env: w.env(fast))
         #expect(r.status == 0, "\(r.output)")
@@ -66,7 +64,7 @@ import TestSupport
 
     @Test func resetDuringTheBodyIsRetried() throws {
         let w = try World()
-        try restored(w, padding: 300_000)
+        try w.restoredThenWritten("railway", padding: 300_000)
         try w.fake.fault(["route": "files/upload", "kind": "reset_during_body", "bytes": 100_000])
         let r = try run(["--backup"], env: w.env(fast))
         #expect(r.status == 0, "\(r.output)")
@@ -77,9 +75,9 @@ import TestSupport
 
     @Test func resetAfterAStoredSessionAppendContinuesAtTheCorrectOffset() throws {
         let w = try World()
-        try restored(w, padding: 9_000_000)
+        try w.restoredThenWritten("railway", padding: 9_000_000)
         try w.fake.fault(["route": "files/upload_session/append_v2", "kind": "reset_after_store"])
-        let r = try run(["--backup"], env: w.env(fast.merging(["ENTRYPOINT_UPLOAD_CHUNK_MB": "4"]) { _, b in b }))
+        let r = try run(["--backup"], env: w.env(inSessions))
         #expect(r.status == 0, "\(r.output)")
         // The session was not restarted; the retry learned Dropbox's offset and went on from there.
         #expect(w.fake.requests("files/upload_session/start").count == 1)
@@ -93,9 +91,9 @@ import TestSupport
 
     @Test func resetAfterAStoredFinishIsASuccess() throws {
         let w = try World()
-        try restored(w, padding: 5_000_000)
+        try w.restoredThenWritten("railway", padding: 5_000_000)
         try w.fake.fault(["route": "files/upload_session/finish", "kind": "reset_after_store"])
-        let r = try run(["--backup"], env: w.env(fast.merging(["ENTRYPOINT_UPLOAD_CHUNK_MB": "4"]) { _, b in b }))
+        let r = try run(["--backup"], env: w.env(inSessions))
         #expect(r.status == 0, "\(r.output)")
         #expect(w.fake.uploaded("/database.db").count == 1)
         try expectUploadedIsTheSnapshot(w)
@@ -103,9 +101,9 @@ import TestSupport
 
     @Test func serviceUnavailableOnFinishIsRetried() throws {
         let w = try World()
-        try restored(w, padding: 5_000_000)
+        try w.restoredThenWritten("railway", padding: 5_000_000)
         try w.fake.fault(["route": "files/upload_session/finish", "kind": "status", "status": 503])
-        let r = try run(["--backup"], env: w.env(fast.merging(["ENTRYPOINT_UPLOAD_CHUNK_MB": "4"]) { _, b in b }))
+        let r = try run(["--backup"], env: w.env(inSessions))
         #expect(r.status == 0, "\(r.output)")
         #expect(w.fake.requests("files/upload_session/finish").map { $0["status"] as? Int } == [503, 200])
         try expectUploadedIsTheSnapshot(w)
@@ -113,7 +111,7 @@ import TestSupport
 
     @Test func aRealConflictOnTheRetryIsStillAConflict() throws {
         let w = try World()
-        try restored(w)
+        try w.restoredThenWritten("railway")
         // The first attempt breaks before Dropbox stores anything; its retry gets a conflict while
         // Dropbox still holds the other (restored) content: a real conflict.
         let conflict = #"{"error_summary": "path/conflict/file/..", "error": {".tag": "path", "reason": {".tag": "conflict", "conflict": {".tag": "file"}}}}"#
@@ -127,7 +125,7 @@ import TestSupport
 
     @Test func metadataAfterTheUploadMustShowTheSnapshot() throws {
         let w = try World()
-        try restored(w)
+        try w.restoredThenWritten("railway")
         // The get_metadata after the upload (the second one) reports other content.
         let other = #"{".tag": "file", "name": "database.db", "path_display": "/database.db", "rev": "0123456789abc", "size": 5, "content_hash": "\#(String(repeating: "ab", count: 32))", "server_modified": "2026-12-01T00:00:00Z"}"#
         try w.fake.fault(["route": "files/get_metadata", "kind": "status", "status": 200, "body": other, "skip": 1])

@@ -4,8 +4,8 @@ import Foundation
 
 public final class FakeDropbox: @unchecked Sendable {
     public let state = TempDir()
-    public let server: Spawned
-    public let port: Int
+    public let server: LocalServer
+    public var port: Int { server.port }
     public var url: String { "https://127.0.0.1:\(port)" }
     public var files: [String: [String]] = [:]
     public var faults: [[String: Any]] = []
@@ -13,35 +13,12 @@ public final class FakeDropbox: @unchecked Sendable {
 
     public init() throws {
         let certs = Paths.certs
-        server = try Spawned(
-            "/usr/bin/env",
-            [
-                "python3", Paths.fake + "/fake_dropbox.py", "--state", state.path,
+        server = try LocalServer(
+            python: [
+                Paths.fake + "/fake_dropbox.py", "--state", state.path,
                 "--cert", certs + "/server.pem", "--key", certs + "/server.key", "--port", "0",
-            ], env: ProcessInfo.processInfo.environment, capture: false)
-        let portFile = state.file("port")
-        var port = 0
-        for _ in 0..<200 {
-            if let text = try? String(contentsOfFile: portFile, encoding: .utf8),
-                let p = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
-            {
-                port = p
-                break
-            }
-            usleep(50_000)
-        }
-        guard port > 0 else {
-            kill(server.pid, SIGKILL)
-            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "the fake Dropbox did not start"])
-        }
-        self.port = port
+            ], portFile: state.file("port"), what: "the fake Dropbox")
         try write()
-    }
-
-    deinit {
-        kill(server.pid, SIGTERM)
-        var status: Int32 = 0
-        waitpid(server.pid, &status, 0)
     }
 
     /// Rewrites config.json atomically (the fake re-reads it on change and resets fault counters).

@@ -1,17 +1,10 @@
-// SQLite fixtures made with the real library: the one builder for both test targets (the unit tests
-// call it `Fixture`, the integration tests `DB`; the scripts' Python counterpart is make_db in
-// scripts/lib-fake-dropbox.sh).
+// SQLite fixtures made with the real library: the one builder of test databases for both test
+// targets, `DB` (the scripts' Python counterpart is make_db in scripts/lib-fake-dropbox.sh). Their
+// directory is a `TempDir` (TempDir.swift).
 import CSQLite
 import Foundation
 
-public enum Fixture {
-    /// A fresh directory under the temporary directory (not removed: the system cleans it).
-    public static func directory() throws -> String {
-        let dir = NSTemporaryDirectory() + "ep-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
+public enum DB {
     /// Runs SQL against a database (created if needed); returns the first column of each row.
     /// `keepOpen` sees the connection before it closes (to hold a lock or leave a journal).
     @discardableResult
@@ -53,7 +46,7 @@ public enum Fixture {
         var sql = "CREATE TABLE items(name TEXT); CREATE TABLE pad(b BLOB);"
         for row in rows { sql += "INSERT INTO items VALUES ('\(row)');" }
         if bytes > 0 { sql += "INSERT INTO pad SELECT randomblob(4000) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < \(bytes / 4000)) SELECT i FROM c);" }
-        try Fixture.sql(path, sql)
+        try DB.sql(path, sql)
     }
 
     /// The names in `items`, in insertion order.
@@ -67,5 +60,3 @@ public enum Fixture {
     }
 }
 
-/// The integration tests' name for the same fixtures.
-public typealias DB = Fixture

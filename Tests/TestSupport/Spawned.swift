@@ -1,5 +1,5 @@
 // Process control for the tests: spawn a program with posix_spawn, read its output, reap it.
-import CShims
+public import CShims
 public import Foundation
 
 /// Spawns a program with posix_spawn: pipes are O_CLOEXEC, so no other child (a fake server started by
@@ -25,24 +25,7 @@ public final class Spawned: @unchecked Sendable {
         // Nothing but 0, 1 and 2 reaches the child: descriptors other tests leave open without
         // O_CLOEXEC (the test runner's own, Foundation's) would otherwise vary from one spawn to the next.
         guard ep_spawn_actions_closefrom(&actions, 3) == 0 else { throw CocoaError(.fileWriteUnknown) }
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = env.map { strdup("\($0)=\($1)") } + [nil]
-        defer {
-            for p in argv { free(p) }
-            for p in envp { free(p) }
-        }
-        // Test-runner threads block signals; a child must start with none blocked and default dispositions.
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var empty = sigset_t(), all = sigset_t()
-        sigemptyset(&empty)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &empty)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, &attr, argv, envp)
+        let (rc, pid) = spawn(executable, arguments, env: env, actions: &actions)
         if capture {
             close(outPipe[1])
             close(errPipe[1])
@@ -95,4 +78,28 @@ public final class Spawned: @unchecked Sendable {
         let code: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
         return (code, out, err, timedOut)
     }
+}
+
+/// posix_spawn of `executable` with `arguments`, `env` and the file `actions`: the child starts with
+/// no signal blocked and every disposition default (the test runner's threads block signals). The
+/// result is posix_spawn's (0 or an errno) and the child's pid.
+public func spawn(_ executable: String, _ arguments: [String], env: [String: String], actions: inout posix_spawn_file_actions_t) -> (rc: Int32, pid: pid_t) {
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    let envp = env.map { strdup("\($0)=\($1)") } + [nil]
+    defer {
+        for p in argv { free(p) }
+        for p in envp { free(p) }
+    }
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var empty = sigset_t(), all = sigset_t()
+    sigemptyset(&empty)
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attr, &empty)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, executable, &actions, &attr, argv, envp)
+    return (rc, pid)
 }

@@ -74,15 +74,9 @@ extension MergeRepair {
         for schema in [MergeSchemas.theirs, MergeSchemas.base] {
             guard let back = try connection.rows("SELECT \(columnList(parent)) FROM \(schema).\(quoted(parent.name)) WHERE \(match)", values).first
             else { continue }
-            // Copied inside SQLite (not through Swift values): the row comes back byte for byte.
-            do throws(EntrypointError) {
-                try connection.rows(
-                    "INSERT INTO main.\(quoted(parent.name)) (\(columnList(parent))) SELECT \(columnList(parent)) FROM \(schema).\(quoted(parent.name)) WHERE \(match) LIMIT 1",
-                    values)
-            } catch {
-                // The row cannot come back (its key or a UNIQUE value is now another row's, e.g. a
-                // row of THEIRS set aside for a UNIQUE collision): its child is set aside instead.
-                guard lastWasConstraint else { throw error }
+            // The row cannot come back (its key or a UNIQUE value is now another row's, e.g. a row
+            // of THEIRS set aside for a UNIQUE collision): its child is set aside instead.
+            guard try copyBack(parent, from: schema, where: match, values) else {
                 blocked = true
                 break
             }

@@ -27,19 +27,28 @@ struct MergeRepair {
 
     var lastWasConstraint: Bool { sqlite3_errcode(connection.db) & 0xFF == SQLITE_CONSTRAINT }
 
+    /// Copies the row of `table` in `schema` that matches `condition` back into main, inside SQLite
+    /// (not through Swift values: the row comes back byte for byte). False when a constraint refuses
+    /// it (its key or a UNIQUE value is now another row's); any other failure throws.
+    func copyBack(_ table: MergeTable, from schema: String, where condition: String, _ values: [SQLValue]) throws(EntrypointError) -> Bool {
+        do throws(EntrypointError) {
+            try connection.rows(
+                "INSERT INTO main.\(quoted(table.name)) (\(columnList(table))) SELECT \(columnList(table)) FROM \(schema).\(quoted(table.name)) WHERE \(condition) LIMIT 1",
+                values)
+            return true
+        } catch {
+            guard lastWasConstraint else { throw error }
+            return false
+        }
+    }
+
     /// The rows ours deleted and theirs changed: theirs' row comes back; ours' deletion is recorded.
     func restore(_ handler: ConflictHandler) throws(EntrypointError) {
         for (name, key, index) in handler.restores {
             guard let table = table(name) else { continue }
             if let deleted = try row(MergeSchemas.base, table, key) { handler.records[index].rows.append(("local (deleted)", deleted)) }
             guard let theirs = try row(MergeSchemas.theirs, table, key) else { continue }
-            do throws(EntrypointError) {
-                // Copied inside SQLite (not through Swift values): the row comes back byte for byte.
-                try connection.rows(
-                    "INSERT INTO main.\(quoted(table.name)) (\(columnList(table))) SELECT \(columnList(table)) FROM \(MergeSchemas.theirs).\(quoted(table.name)) WHERE \(keyCondition(table))",
-                    key)
-            } catch {
-                guard lastWasConstraint else { throw error }
+            if try !copyBack(table, from: MergeSchemas.theirs, where: keyCondition(table), key) {
                 handler.records[index].rows.append(("dropbox", theirs))
                 handler.records[index] = ConflictRecord(
                     table: name, kind: .constraint, change: .update, key: handler.records[index].key,

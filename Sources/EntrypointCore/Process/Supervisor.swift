@@ -50,8 +50,8 @@ final class Supervisor {
     var worker: Worker?
     /// The database as last restored or uploaded (nil: unknown, so the next tick backs up).
     var clean: Fingerprint?
-    /// The kept connection that tells whether the database changed (ChangeWatch.swift).
-    lazy var changes = ChangeWatch(config.localPath)
+    /// The kept connection that tells whether the database changed (Volume/ChangeCheck.swift).
+    lazy var changes = ChangeCheck(config.localPath)
     /// The exit status of the last worker that ended.
     var lastWorkerStatus: Int32?
     var name: String { command.first ?? "the command" }

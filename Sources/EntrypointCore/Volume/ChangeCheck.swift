@@ -20,7 +20,7 @@ struct Fingerprint: Equatable {
 /// "unknown", which counts as changed, so the supervisor's loop never waits on the app's locks). It
 /// never writes; closed last (at exit), it checkpoints and removes the WAL, as the app's last
 /// connection would have.
-final class ChangeWatch {
+final class ChangeCheck {
     let path: String
     private var connection: SQLite.Connection?
     private var opened: (device: UInt64, inode: UInt64)?
