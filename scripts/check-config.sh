@@ -4,6 +4,9 @@
 #   - the schema itself rejects typical typos (self-test on a bad document);
 #   - hadolint on the Dockerfile with --failure-threshold warning;
 #   - shellcheck on scripts/*.sh;
+#   - swift-format in lint mode (--strict) on Sources/, Tests/ and Package.swift with the checked-in
+#     .swift-format (self-tested on a badly formatted copy); `swift format format -i -r Sources Tests
+#     Package.swift` fixes what it names;
 #   - actionlint on .github/workflows/*.yml, with shellcheck on their run: steps (self-tested);
 #   - semantic checks that no schema can express (see check_semantics below);
 #   - .railway/railway.ts (Railway's Infrastructure as Code): `deno check` against the declarations of
@@ -63,6 +66,20 @@ echo "ok -- no warnings or errors"
 step "shellcheck -x scripts/*.sh"
 shellcheck -x scripts/*.sh
 echo "ok -- $(find scripts -name '*.sh' | wc -l) scripts clean"
+
+# --- Swift sources: swift-format (the toolchain's own) ------------------------------------------
+step "swift format lint --strict (config .swift-format, $(swift format --version 2>&1 | head -n 1))"
+swift format lint --strict --recursive --parallel Sources Tests Package.swift
+echo "ok -- formatted as .swift-format says"
+
+step "swift-format self-test: a badly formatted copy must be rejected"
+mkdir -p "$tmp/fmt"
+cp .swift-format "$tmp/fmt/.swift-format"
+printf 'let a = 1;  let b = [1,2 ,3]\nfunc f( ) { if (a == 1) { print(b) } }\n' >"$tmp/fmt/Bad.swift"
+if swift format lint --strict "$tmp/fmt/Bad.swift" >/dev/null 2>&1; then
+    die "swift format lint --strict accepted a badly formatted file"
+fi
+echo "ok -- rejected"
 
 # --- GitHub Actions workflows -------------------------------------------------------------------
 # actionlint runs shellcheck on every run: step when given its path; passing it explicitly makes a

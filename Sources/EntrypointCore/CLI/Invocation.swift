@@ -88,6 +88,13 @@ public struct Invocation: Equatable, Sendable {
 
     /// Parses argv without the program name.
     public init(arguments: [String]) throws(EntrypointError) {
+        let flags = try Flags.scan(arguments)
+        noExpand = flags.noExpand
+        mode = try flags.mode()
+    }
+
+    /// The options as they were given, before they are checked against each other.
+    struct Flags {
         var noExpand = false
         var check = false, backup = false, force = false, auto = false, help = false, version = false
         var hashFiles: [String]?
@@ -95,92 +102,96 @@ public struct Invocation: Equatable, Sendable {
         var authorize = false
         var revisions = false
         var download: [String]?
-        var index = 0
         var command: [String] = []
-        while index < arguments.count {
-            let arg = arguments[index]
-            if arg == "--" {
-                command = Array(arguments[(index + 1)...])
-                break
-            }
-            if let got = download, got.count < 2 {
-                download = got + [arg]  // REV and FILE, whatever they look like
+
+        /// One pass over argv: options, their operands, then COMMAND (after `--`, or the first
+        /// word that is not an option).
+        static func scan(_ arguments: [String]) throws(EntrypointError) -> Flags {
+            var f = Flags()
+            var index = 0
+            while index < arguments.count {
+                let arg = arguments[index]
+                if arg == "--" {
+                    f.command = Array(arguments[(index + 1)...])
+                    break
+                }
+                if let got = f.download, got.count < 2 {
+                    f.download = got + [arg]  // REV and FILE, whatever they look like
+                    index += 1
+                    continue
+                }
+                if !arg.hasPrefix("-") || arg == "-" {
+                    if let files = f.mergeFiles, files.count < 3 {
+                        f.mergeFiles = files + [arg]
+                        index += 1
+                        continue
+                    }
+                    if let files = f.hashFiles {
+                        f.hashFiles = files + [arg]
+                        index += 1
+                        continue
+                    }
+                    f.command = Array(arguments[index...])
+                    break
+                }
+                switch arg {
+                case "-h", "--help": f.help = true
+                case "-V", "--version": f.version = true
+                case "--no-expand": f.noExpand = true
+                case "--check": f.check = true
+                case "--backup": f.backup = true
+                case "--force": f.force = true
+                case "--auto": f.auto = true
+                case "--hash": f.hashFiles = f.hashFiles ?? []
+                case "--merge": f.mergeFiles = f.mergeFiles ?? []
+                case "--authorize": f.authorize = true
+                case "--revisions": f.revisions = true
+                case "--download": f.download = f.download ?? []
+                default:
+                    throw EntrypointError(.usage, "unknown option \(arg) (options go before the command; use -- before a command that starts with -; see --help)")
+                }
                 index += 1
-                continue
             }
-            if !arg.hasPrefix("-") || arg == "-" {
-                if let files = mergeFiles, files.count < 3 {
-                    mergeFiles!.append(arg)
-                    index += 1
-                    continue
-                }
-                if hashFiles != nil {
-                    hashFiles!.append(arg)
-                    index += 1
-                    continue
-                }
-                command = Array(arguments[index...])
-                break
+            return f
+        }
+
+        /// The mode the options ask for, or the usage error that names the combination refused.
+        func mode() throws(EntrypointError) -> Mode {
+            var mergeFiles = self.mergeFiles
+            var backupMerge = false
+            if backup, let files = mergeFiles, files.isEmpty {  // --backup --merge: a flag, not the file merge
+                backupMerge = true
+                mergeFiles = nil
             }
-            switch arg {
-            case "-h", "--help": help = true
-            case "-V", "--version": version = true
-            case "--no-expand": noExpand = true
-            case "--check": check = true
-            case "--backup": backup = true
-            case "--force": force = true
-            case "--auto": auto = true
-            case "--hash": hashFiles = hashFiles ?? []
-            case "--merge": mergeFiles = mergeFiles ?? []
-            case "--authorize": authorize = true
-            case "--revisions": revisions = true
-            case "--download": download = download ?? []
-            default:
-                throw EntrypointError(.usage, "unknown option \(arg) (options go before the command; use -- before a command that starts with -; see --help)")
+            if help { return .help }
+            if version { return .version }
+            let modes = [check, backup, hashFiles != nil, authorize, revisions, download != nil, mergeFiles != nil].filter { $0 }.count
+            if modes > 1 { throw EntrypointError(.usage, "--check, --backup, --hash, --merge, --authorize, --revisions and --download cannot be combined") }
+            if force && !backup { throw EntrypointError(.usage, "--force only applies to --backup") }
+            if auto && !backup { throw EntrypointError(.usage, "--auto only applies to --backup") }
+            if auto && force { throw EntrypointError(.usage, "--auto and --force cannot be combined (an automatic backup never overwrites)") }
+            if backupMerge && force { throw EntrypointError(.usage, "--merge and --force cannot be combined (--force overwrites, --merge keeps both sides' writes)") }
+            if modes == 1 && !command.isEmpty {
+                throw EntrypointError(.usage, "a command cannot follow --check, --backup, --hash, --merge, --authorize, --revisions or --download (got \(command[0]))")
             }
-            index += 1
-        }
-        self.noExpand = noExpand
-        var backupMerge = false
-        if backup, let files = mergeFiles, files.isEmpty {  // --backup --merge: a flag, not the file merge
-            backupMerge = true
-            mergeFiles = nil
-        }
-        if help { mode = .help; return }
-        if version { mode = .version; return }
-        let modes = [check, backup, hashFiles != nil, authorize, revisions, download != nil, mergeFiles != nil].filter { $0 }.count
-        if modes > 1 { throw EntrypointError(.usage, "--check, --backup, --hash, --merge, --authorize, --revisions and --download cannot be combined") }
-        if force && !backup { throw EntrypointError(.usage, "--force only applies to --backup") }
-        if auto && !backup { throw EntrypointError(.usage, "--auto only applies to --backup") }
-        if auto && force { throw EntrypointError(.usage, "--auto and --force cannot be combined (an automatic backup never overwrites)") }
-        if backupMerge && force { throw EntrypointError(.usage, "--merge and --force cannot be combined (--force overwrites, --merge keeps both sides' writes)") }
-        if modes == 1 && !command.isEmpty {
-            throw EntrypointError(.usage, "a command cannot follow --check, --backup, --hash, --merge, --authorize, --revisions or --download (got \(command[0]))")
-        }
-        if let got = download, got.count < 2 || got.contains(where: \.isEmpty) {
-            throw EntrypointError(.usage, "--download needs REV and FILE (entrypoint --download REV FILE; --revisions lists the revs)")
-        }
-        if let files = mergeFiles {
-            guard files.count == 3 else { throw EntrypointError(.usage, "--merge needs three files: BASE THEIRS INTO (got \(files.count))") }
-            mode = .merge(base: files[0], theirs: files[1], into: files[2])
-            return
-        }
-        if let files = hashFiles {
-            guard !files.isEmpty else { throw EntrypointError(.usage, "--hash needs at least one FILE") }
-            mode = .hash(files: files)
-        } else if authorize {
-            mode = .authorize
-        } else if revisions {
-            mode = .revisions
-        } else if let got = download {
-            mode = .download(rev: got[0], file: got[1])
-        } else if check {
-            mode = .check
-        } else if backup {
+            if let got = download, got.count < 2 || got.contains(where: \.isEmpty) {
+                throw EntrypointError(.usage, "--download needs REV and FILE (entrypoint --download REV FILE; --revisions lists the revs)")
+            }
+            if let files = mergeFiles {
+                guard files.count == 3 else { throw EntrypointError(.usage, "--merge needs three files: BASE THEIRS INTO (got \(files.count))") }
+                return .merge(base: files[0], theirs: files[1], into: files[2])
+            }
+            if let files = hashFiles {
+                guard !files.isEmpty else { throw EntrypointError(.usage, "--hash needs at least one FILE") }
+                return .hash(files: files)
+            }
+            if authorize { return .authorize }
+            if revisions { return .revisions }
+            if let got = download { return .download(rev: got[0], file: got[1]) }
+            if check { return .check }
             // --auto merges too: the supervisor's backups never leave the two sites' writes in copies.
-            mode = .backup(force: force, automatic: auto, merge: backupMerge || auto)
-        } else {
-            mode = .run(command: command)
+            if backup { return .backup(force: force, automatic: auto, merge: backupMerge || auto) }
+            return .run(command: command)
         }
     }
 }
