@@ -59,7 +59,7 @@ public final class FakeDropbox: @unchecked Sendable {
         try write()
     }
 
-    /// Requests the fake has answered, oldest first. The fake appends a line just after it sends a
+    /// Requests the fake has answered, in the order they arrived (`t_start`). The fake appends a line just after it sends a
     /// response, so a client may exit before its last line is written: wait until the log has
     /// stopped growing for 150 ms (at most 3 s) before reading it.
     public func requests() -> [[String: Any]] {
@@ -76,9 +76,15 @@ public final class FakeDropbox: @unchecked Sendable {
             }
         }
         guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap {
+        let lines = text.split(separator: "\n").compactMap {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
         }
+        // In the order the requests arrived: a line is written when its request is over, so a request
+        // whose connection the fake cuts (a fault) can be logged after the client's retry of it.
+        return lines.enumerated().sorted {
+            let (a, b) = ($0.element["t_start"] as? Double ?? 0, $1.element["t_start"] as? Double ?? 0)
+            return a != b ? a < b : $0.offset < $1.offset
+        }.map(\.element)
     }
 
     public func requests(_ route: String) -> [[String: Any]] { requests().filter { $0["route"] as? String == route } }
