@@ -10,7 +10,7 @@ let strict: [SwiftSetting] = [
 let package = Package(
     name: "entrypoint",
     products: [
-        .executable(name: "entrypoint", targets: ["entrypoint"]),
+        .executable(name: "entrypoint", targets: ["entrypoint"])
     ],
     targets: [
         // System libraries: thin module maps, nothing else.

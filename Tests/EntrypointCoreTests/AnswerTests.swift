@@ -1,7 +1,7 @@
+import TestSupport
 // Dropbox's answers with their own meaning (Dropbox/Answers.swift), the path root setting
 // (Dropbox/PathRoot.swift), ns: paths and the --revisions/--download command line.
 import Testing
-import TestSupport
 
 @testable import EntrypointCore
 
@@ -12,15 +12,26 @@ import TestSupport
 
     @Test func insufficientSpaceInBothUploadErrorShapes() throws {
         // files/upload: UploadError.path = UploadWriteFailed {reason: WriteError}.
-        #expect(try refusal(409, #"{"error_summary":"path/insufficient_space/..","error":{".tag":"path","reason":{".tag":"insufficient_space"},"upload_session_id":"x"}}"#) == .insufficientSpace(tag: "insufficient_space"))
+        #expect(
+            try refusal(
+                409, #"{"error_summary":"path/insufficient_space/..","error":{".tag":"path","reason":{".tag":"insufficient_space"},"upload_session_id":"x"}}"#)
+                == .insufficientSpace(tag: "insufficient_space"))
         // upload_session/finish: UploadSessionFinishError.path = WriteError.
-        #expect(try refusal(409, #"{"error_summary":"path/team_folder_insufficient_space/..","error":{".tag":"path","path":{".tag":"team_folder_insufficient_space"}}}"#) == .insufficientSpace(tag: "team_folder_insufficient_space"))
+        #expect(
+            try refusal(
+                409, #"{"error_summary":"path/team_folder_insufficient_space/..","error":{".tag":"path","path":{".tag":"team_folder_insufficient_space"}}}"#)
+                == .insufficientSpace(tag: "team_folder_insufficient_space"))
         // A conflict is not a refusal of this kind.
-        #expect(try refusal(409, #"{"error_summary":"path/conflict/file/..","error":{".tag":"path","reason":{".tag":"conflict","conflict":{".tag":"file"}}}}"#) == nil)
+        #expect(
+            try refusal(409, #"{"error_summary":"path/conflict/file/..","error":{".tag":"path","reason":{".tag":"conflict","conflict":{".tag":"file"}}}}"#)
+                == nil)
     }
 
     @Test func theTeamUploadCapIsNotAPermissionProblem() throws {
-        let cap = try refusal(403, #"{"error_summary":"invalid_account_type/feature/.","error":{".tag":"invalid_account_type","invalid_account_type":{".tag":"feature"}},"user_message":{"locale":"en","text":"Your team has used all of its data transport API calls for the month."}}"#)
+        let cap = try refusal(
+            403,
+            #"{"error_summary":"invalid_account_type/feature/.","error":{".tag":"invalid_account_type","invalid_account_type":{".tag":"feature"}},"user_message":{"locale":"en","text":"Your team has used all of its data transport API calls for the month."}}"#
+        )
         #expect(cap == .uploadCap(message: "Your team has used all of its data transport API calls for the month."))
         #expect(cap?.error("files/upload", status: 403, summary: "s", path: "/d.db", pathRoot: nil).code == .accountLimit)
         #expect(try refusal(403, #"{"error_summary":"no_write_permission/..","error":{".tag":"no_write_permission"}}"#) == nil)
@@ -31,11 +42,17 @@ import TestSupport
             #expect(try refusal(403, capBody, route: route) == nil, "\(route)")
         }
         #expect(DropboxRefusal.of(status: 403, json: try JSON.parse(capBody)) == nil)  // route unknown
-        #expect(try refusal(403, #"{"error_summary":"invalid_account_type/endpoint/.","error":{".tag":"invalid_account_type","invalid_account_type":{".tag":"endpoint"}}}"#) == nil)
+        #expect(
+            try refusal(
+                403, #"{"error_summary":"invalid_account_type/endpoint/.","error":{".tag":"invalid_account_type","invalid_account_type":{".tag":"endpoint"}}}"#)
+                == nil)
     }
 
     @Test func pathRootErrors() throws {
-        let invalid = try refusal(422, #"{"error_summary":"invalid_root/..","error":{".tag":"invalid_root","invalid_root":{".tag":"team","root_namespace_id":"7001","home_namespace_id":"1","home_path":"/F"}}}"#)
+        let invalid = try refusal(
+            422,
+            #"{"error_summary":"invalid_root/..","error":{".tag":"invalid_root","invalid_root":{".tag":"team","root_namespace_id":"7001","home_namespace_id":"1","home_path":"/F"}}}"#
+        )
         #expect(invalid == .invalidRoot(root: "7001", kind: "team"))
         let e = try #require(invalid).error("files/get_metadata", status: 422, summary: "invalid_root/..", path: "/d.db", pathRoot: "{}")
         #expect(e.code == .pathRoot && e.message.contains("is now 7001 (team)") && e.message.contains("DROPBOX_ROOT_NAMESPACE=7001"))
@@ -47,11 +64,15 @@ import TestSupport
     }
 
     @Test func writeContentionIn429AndIn409() throws {
-        #expect(try refusal(429, #"{"error_summary":"too_many_write_operations/..","error":{"reason":{".tag":"too_many_write_operations"},"retry_after":1}}"#) == .writeContention)
+        #expect(
+            try refusal(429, #"{"error_summary":"too_many_write_operations/..","error":{"reason":{".tag":"too_many_write_operations"},"retry_after":1}}"#)
+                == .writeContention)
         #expect(try refusal(429, #"{"error_summary":"too_many_requests/..","error":{"reason":{".tag":"too_many_requests"},"retry_after":1}}"#) == nil)
         #expect(DropboxRefusal.of(status: 429, json: nil) == nil)  // plain text: too_many_requests
         #expect(try refusal(409, #"{"error_summary":"too_many_write_operations/..","error":{".tag":"too_many_write_operations"}}"#) == .writeContention)
-        #expect(try refusal(409, #"{"error_summary":"path/too_many_write_operations/..","error":{".tag":"path","reason":{".tag":"too_many_write_operations"}}}"#) == .writeContention)
+        #expect(
+            try refusal(409, #"{"error_summary":"path/too_many_write_operations/..","error":{".tag":"path","reason":{".tag":"too_many_write_operations"}}}"#)
+                == .writeContention)
     }
 
     @Test func rootNamespaceSetting() throws {

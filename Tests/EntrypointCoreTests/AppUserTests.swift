@@ -101,7 +101,10 @@ import Testing
         #expect(ok.secrets.contains("https://hc-ping.com/5f1c-uuid"))
         #expect(ok.redactedSummary.contains { $0.0 == "ENTRYPOINT_HEARTBEAT_URL" && $0.1 == "(set, redacted)" })
         #expect(try Configuration(environment: ["ENTRYPOINT_HEARTBEAT_URL": "http://127.0.0.1:9/ping"]).heartbeatURL == "http://127.0.0.1:9/ping")
-        for value in ["http://hc.example/SECRETKEY", "ftp://hc.example/SECRETKEY", "https://user:SECRETKEY@hc.example/", "https://hc.example/SECRETKEY?x=1", "https://hc.example:0/SECRETKEY"] {
+        for value in [
+            "http://hc.example/SECRETKEY", "ftp://hc.example/SECRETKEY", "https://user:SECRETKEY@hc.example/", "https://hc.example/SECRETKEY?x=1",
+            "https://hc.example:0/SECRETKEY",
+        ] {
             do {
                 _ = try Configuration(environment: ["ENTRYPOINT_HEARTBEAT_URL": value])
                 Issue.record("\(value) accepted")
@@ -117,7 +120,10 @@ import Testing
         #expect(ok.method == "GET" && ok.url == "https://hc.example/k")
         let fail = Heartbeat.request(url: "https://hc.example/k", failure: "periodic backup failed (exit 69)")
         #expect(fail.method == "POST" && fail.url == "https://hc.example/k/fail")
-        guard case .bytes(let body) = fail.body else { Issue.record("no body"); return }
+        guard case .bytes(let body) = fail.body else {
+            Issue.record("no body")
+            return
+        }
         #expect(String(decoding: body, as: UTF8.self) == "periodic backup failed (exit 69)\n")
     }
 }

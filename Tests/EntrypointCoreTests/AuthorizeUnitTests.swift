@@ -31,10 +31,13 @@ import Testing
 
     @Test func authorizeURL() {
         let pkce = PKCE(verifier: "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
-        #expect(OAuth.authorizeURL(base: OAuth.defaultAuthorizeURL, appKey: "abc123", pkce: pkce)
-            == "https://www.dropbox.com/oauth2/authorize?client_id=abc123&response_type=code&token_access_type=offline&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256")
-        #expect(OAuth.authorizeURL(base: "https://x/a", appKey: "k y&z=", pkce: nil)
-            == "https://x/a?client_id=k%20y%26z%3D&response_type=code&token_access_type=offline")
+        #expect(
+            OAuth.authorizeURL(base: OAuth.defaultAuthorizeURL, appKey: "abc123", pkce: pkce)
+                == "https://www.dropbox.com/oauth2/authorize?client_id=abc123&response_type=code&token_access_type=offline&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+        )
+        #expect(
+            OAuth.authorizeURL(base: "https://x/a", appKey: "k y&z=", pkce: nil)
+                == "https://x/a?client_id=k%20y%26z%3D&response_type=code&token_access_type=offline")
     }
 
     @Test func option() throws {

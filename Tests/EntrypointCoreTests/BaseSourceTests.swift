@@ -1,8 +1,8 @@
 // Issue 21: where a merge's base comes from, chosen by a pure function the restore, the backup and
 // --check share: the proven copy on the volume first (no download), else the record's rev.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import EntrypointCore
 

@@ -1,8 +1,8 @@
 // The configuration read from the environment: the seed's defaults, the credential forms, secrets
 // from files, every invalid setting named by its variable, API hosts parsed, secrets redacted.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import EntrypointCore
 
@@ -65,7 +65,8 @@ import TestSupport
         #expect(c.secrets.contains("rt-from-file"))
         expectConfigError(["DROPBOX_ACCESS_TOKEN_FILE": dir.file("missing")], mentioning: "DROPBOX_ACCESS_TOKEN_FILE: cannot read")
         expectConfigError(["DROPBOX_ACCESS_TOKEN_FILE": dir.file("empty")], mentioning: "is empty")
-        expectConfigError(["DROPBOX_ACCESS_TOKEN": "a", "DROPBOX_ACCESS_TOKEN_FILE": dir.file("rt")], mentioning: "both DROPBOX_ACCESS_TOKEN and DROPBOX_ACCESS_TOKEN_FILE")
+        expectConfigError(
+            ["DROPBOX_ACCESS_TOKEN": "a", "DROPBOX_ACCESS_TOKEN_FILE": dir.file("rt")], mentioning: "both DROPBOX_ACCESS_TOKEN and DROPBOX_ACCESS_TOKEN_FILE")
     }
 
     @Test func invalidSettingsNameTheVariable() {
@@ -126,7 +127,8 @@ import TestSupport
 
     @Test(arguments: [
         ("http://127.0.0.1", "http://127.0.0.1"), ("http://127.0.0.1:9999/", "http://127.0.0.1:9999"), ("http://127.1.2.3:1", "http://127.1.2.3:1"),
-        ("http://127.255.255.255", "http://127.255.255.255"), ("http://localhost", "http://localhost"), ("http://LocalHost:8080/base//", "http://LocalHost:8080/base"),
+        ("http://127.255.255.255", "http://127.255.255.255"), ("http://localhost", "http://localhost"),
+        ("http://LocalHost:8080/base//", "http://LocalHost:8080/base"),
         ("http://[::1]", "http://[::1]"), ("http://[::1]:65535/x", "http://[::1]:65535/x"), ("https://api.dropboxapi.com", "https://api.dropboxapi.com"),
         ("https://content.dropboxapi.com/", "https://content.dropboxapi.com"), ("https://proxy.internal:8443/dropbox", "https://proxy.internal:8443/dropbox"),
         ("https://[2001:db8::1]:443", "https://[2001:db8::1]:443"), ("https://10.0.0.1", "https://10.0.0.1"),
@@ -142,7 +144,9 @@ import TestSupport
     }
 
     @Test func summaryRedactsSecrets() throws {
-        let c = try config(["DROPBOX_ACCESS_TOKEN": "sl.SECRET1", "DROPBOX_APP_KEY": "KEY2", "DROPBOX_APP_SECRET": "SECRET3", "DROPBOX_REFRESH_TOKEN": "RT4444"])
+        let c = try config([
+            "DROPBOX_ACCESS_TOKEN": "sl.SECRET1", "DROPBOX_APP_KEY": "KEY2", "DROPBOX_APP_SECRET": "SECRET3", "DROPBOX_REFRESH_TOKEN": "RT4444",
+        ])
         let text = c.redactedSummary.map { "\($0) \($1)" }.joined(separator: "\n")
         expectNoSecrets(in: text, ["sl.SECRET1", "KEY2", "SECRET3", "RT4444"])
         #expect(text.contains("RAILWAY_DB_PATH /app/data/database/production.db"))

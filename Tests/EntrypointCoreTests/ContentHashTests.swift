@@ -1,8 +1,8 @@
 // Dropbox's content hash: the published vectors around the 4 MiB block boundaries, the same result
 // streamed in any chunk size or with fewer threads, and never a plain SHA-256 of the file.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import EntrypointCore
 
@@ -50,7 +50,8 @@ import TestSupport
             try #require(fd >= 0)
             defer { close(fd) }
             for threads in [1, 3] {
-                #expect(try ContentHash.ofDescriptor(fd, offset: offset, size: Int64(count), threads: threads) == expected, "offset=\(offset) threads=\(threads)")
+                #expect(
+                    try ContentHash.ofDescriptor(fd, offset: offset, size: Int64(count), threads: threads) == expected, "offset=\(offset) threads=\(threads)")
             }
         }
         let hasher = ContentHasher()

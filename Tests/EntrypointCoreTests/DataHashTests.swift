@@ -1,7 +1,7 @@
+import TestSupport
 // The data hash: a snapshot's equals its live database's in every journal mode (the header fields
 // the online backup rewrites are left out), and it is defined for empty and tiny files.
 import Testing
-import TestSupport
 
 @testable import EntrypointCore
 
@@ -11,11 +11,13 @@ import TestSupport
     @Test(arguments: ["DELETE", "WAL", "PERSIST", "TRUNCATE"])
     func snapshotHasTheLiveDatabasesDataHash(journalMode: String) throws {
         let dir = TempDir()
-        let db = dir.file("live.db"), copy = dir.file("copy.db")
+        let db = dir.file("live.db")
+        let copy = dir.file("copy.db")
         try DB.sql(db, "PRAGMA journal_mode=\(journalMode); CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(5000)), (randomblob(9000000));")
         _ = try SQLite.normalize(db, log: Logger(level: .error))
         try SQLite.snapshot(db, to: copy)
-        let live = try DataHash.ofFile(db), snap = try DataHash.ofFile(copy)
+        let live = try DataHash.ofFile(db)
+        let snap = try DataHash.ofFile(copy)
         if journalMode == "WAL" {
             #expect(live.content != snap.content, "the backup API changes header bytes, so the content hashes differ")
         } else {

@@ -39,7 +39,8 @@ private final class RecordingSink: DownloadSink {
     func file() -> RemoteFile {
         let h = ContentHasher()
         h.update(content)
-        let json = try! JSON.parse(Array(#"{".tag": "file", "name": "db.sqlite", "rev": "015f00000001", "size": \#(content.count), "content_hash": "\#(h.finalize())"}"#.utf8))
+        let json = try! JSON.parse(
+            Array(#"{".tag": "file", "name": "db.sqlite", "rev": "015f00000001", "size": \#(content.count), "content_hash": "\#(h.finalize())"}"#.utf8))
         return RemoteFile(json)!
     }
 

@@ -27,10 +27,11 @@ import Testing
         #expect(DropboxClient.httpDate("Wed, 21 Oct 2015 07:28:00 GMT") == 1_445_412_480)
         #expect(DropboxClient.httpDate("Thu, 01 Jan 1970 00:00:00 GMT") == 0)
         #expect(DropboxClient.httpDate("Sun, 29 Feb 2032 23:59:59 GMT") == 1_961_711_999)
-        for bad in ["", "Wed, 21 Oct 2026 07:28:00", "Wed, 21 Oct 2026 07:28:00 UTC", "Wed, 21 Okt 2026 07:28:00 GMT",
-                    "Wed, 1 Oct 2026 07:28:00 GMT", "Wed, 21 Oct 2026 7:28:00 GMT", "Wed, 21 Oct 2026 24:00:00 GMT",
-                    "Wednesday, 21-Oct-26 07:28:00 GMT", "120"]
-        {
+        for bad in [
+            "", "Wed, 21 Oct 2026 07:28:00", "Wed, 21 Oct 2026 07:28:00 UTC", "Wed, 21 Okt 2026 07:28:00 GMT",
+            "Wed, 1 Oct 2026 07:28:00 GMT", "Wed, 21 Oct 2026 7:28:00 GMT", "Wed, 21 Oct 2026 24:00:00 GMT",
+            "Wednesday, 21-Oct-26 07:28:00 GMT", "120",
+        ] {
             #expect(DropboxClient.httpDate(bad) == nil, "\(bad)")
         }
     }
@@ -87,9 +88,10 @@ import Testing
     }
 
     @Test func transportErrorsWorthRetrying() {
-        for code in [CURLE_WEIRD_SERVER_REPLY, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_OPERATION_TIMEDOUT, CURLE_GOT_NOTHING,
-                     CURLE_COULDNT_CONNECT, CURLE_PARTIAL_FILE, CURLE_SEND_FAIL_REWIND]
-        {
+        for code in [
+            CURLE_WEIRD_SERVER_REPLY, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_OPERATION_TIMEDOUT, CURLE_GOT_NOTHING,
+            CURLE_COULDNT_CONNECT, CURLE_PARTIAL_FILE, CURLE_SEND_FAIL_REWIND,
+        ] {
             #expect(TransportError(code: code, message: "").isRetryable, "curl \(code.rawValue)")
         }
         for code in [CURLE_PEER_FAILED_VERIFICATION, CURLE_WRITE_ERROR, CURLE_UNSUPPORTED_PROTOCOL, CURLE_URL_MALFORMAT] {
@@ -99,8 +101,12 @@ import Testing
 
     @Test func summaryNamesDropboxsReason() {
         #expect(DropboxClient.summary(response(409, #"{"error_summary": "path/not_found/..", "error": {".tag": "path"}}"#)) == "path/not_found/..")
-        #expect(DropboxClient.summary(response(400, #"{"error": "invalid_grant", "error_description": "refresh token is malformed"}"#)) == "invalid_grant: refresh token is malformed")
-        #expect(DropboxClient.summary(response(400, "Error in call to API function \"files/download\": bad header\nmore")) == "Error in call to API function \"files/download\": bad header")
+        #expect(
+            DropboxClient.summary(response(400, #"{"error": "invalid_grant", "error_description": "refresh token is malformed"}"#))
+                == "invalid_grant: refresh token is malformed")
+        #expect(
+            DropboxClient.summary(response(400, "Error in call to API function \"files/download\": bad header\nmore"))
+                == "Error in call to API function \"files/download\": bad header")
     }
 
     @Test func metadataNeedsRevSizeAndHash() throws {

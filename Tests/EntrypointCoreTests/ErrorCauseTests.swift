@@ -2,8 +2,8 @@
 import CCurl
 import Foundation
 import Glibc
-import Testing
 import TestSupport
+import Testing
 
 @testable import EntrypointCore
 
@@ -64,17 +64,20 @@ private final class AnsweringTransport: Transport {
 
     @Test func theDeadlineAndCurlCodesAreCauses() throws {
         #expect(cause { _ = try client(FailingTransport(CURLE_OPERATION_TIMEDOUT, .deadline)).metadata("/db.sqlite") } == .deadline)
-        #expect(cause { _ = try client(FailingTransport(CURLE_UNSUPPORTED_PROTOCOL)).metadata("/db.sqlite") }
-            == .curl(code: Int32(CURLE_UNSUPPORTED_PROTOCOL.rawValue), option: nil))
+        #expect(
+            cause { _ = try client(FailingTransport(CURLE_UNSUPPORTED_PROTOCOL)).metadata("/db.sqlite") }
+                == .curl(code: Int32(CURLE_UNSUPPORTED_PROTOCOL.rawValue), option: nil))
         #expect(cause { _ = try client(FailingTransport(CURLE_OK, .signal(SIGTERM))).metadata("/db.sqlite") } == .signal(SIGTERM))
     }
 
     @Test func anHTTPRefusalCarriesItsStatusAndSummary() throws {
         let body = #"{"error_summary": "path/malformed_path/..", "error": {".tag": "path"}}"#
-        #expect(cause { _ = try client(AnsweringTransport(400, body)).metadata("/db.sqlite") }
-            == .http(status: 400, summary: "path/malformed_path/.."))
-        #expect(cause { _ = try client(AnsweringTransport(409, #"{"error_summary": "other/..", "error": {".tag": "other"}}"#)).metadata("/db.sqlite") }
-            == .http(status: 409, summary: "other/.."))
+        #expect(
+            cause { _ = try client(AnsweringTransport(400, body)).metadata("/db.sqlite") }
+                == .http(status: 400, summary: "path/malformed_path/.."))
+        #expect(
+            cause { _ = try client(AnsweringTransport(409, #"{"error_summary": "other/..", "error": {".tag": "other"}}"#)).metadata("/db.sqlite") }
+                == .http(status: 409, summary: "other/.."))
     }
 
     @Test func aSignalErrorExitsWith128PlusTheSignalWithItsOwnLine() {

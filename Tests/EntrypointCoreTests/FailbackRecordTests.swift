@@ -1,8 +1,8 @@
 // The failback record: the side copy's name beside Dropbox's file, and the record saved and loaded
 // with the divergence it belongs to.
 import Glibc
-import Testing
 import TestSupport
+import Testing
 
 @testable import EntrypointCore
 

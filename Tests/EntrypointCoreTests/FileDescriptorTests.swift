@@ -1,8 +1,8 @@
 // The owning descriptor closes on every path; a temporary is removed unless it was kept.
 import Foundation
 import Glibc
-import Testing
 import TestSupport
+import Testing
 
 @testable import EntrypointCore
 

@@ -1,8 +1,8 @@
 // The shared SQLite fixture itself (Tests/TestSupport): what it returns, and that a statement failing
 // while it runs is an error rather than a silently different fixture.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct FixtureTests {
     @Test func returnsTheFirstColumnOfEveryRow() throws {

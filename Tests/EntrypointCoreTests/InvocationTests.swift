@@ -1,7 +1,7 @@
+import TestSupport
 // The command line: where entrypoint's options end and the command starts, the modes, usage errors,
 // and the arguments of --merge.
 import Testing
-import TestSupport
 
 @testable import EntrypointCore
 
@@ -33,7 +33,10 @@ import TestSupport
         #expect(try Invocation(arguments: ["--no-expand", "app"]).noExpand)
     }
 
-    @Test(arguments: [["--bogus"], ["--check", "app"], ["--check", "--backup"], ["--force"], ["--hash"], ["-x", "app"], ["--auto"], ["--check", "--auto"], ["--backup", "--auto", "--force"]])
+    @Test(arguments: [
+        ["--bogus"], ["--check", "app"], ["--check", "--backup"], ["--force"], ["--hash"], ["-x", "app"], ["--auto"], ["--check", "--auto"],
+        ["--backup", "--auto", "--force"],
+    ])
     func usageErrors(arguments: [String]) {
         #expect {
             try Invocation(arguments: arguments)

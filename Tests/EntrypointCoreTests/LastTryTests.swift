@@ -19,7 +19,9 @@ import Testing
         return DropboxClient(config: config, log: log, curl: transport, deadline: Clock.now() + deadline)
     }
 
-    let metadata = Array(#"{".tag": "file", "name": "db.sqlite", "rev": "015f00000001", "size": 0, "content_hash": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "server_modified": "2026-12-01T00:00:00Z"}"#.utf8)
+    let metadata = Array(
+        #"{".tag": "file", "name": "db.sqlite", "rev": "015f00000001", "size": 0, "content_hash": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "server_modified": "2026-12-01T00:00:00Z"}"#
+            .utf8)
 
     @Test func theWaitBeforeTheLastTryIsShortenedToFitTheWindow() {
         #expect(RetryPolicy.lastTryWait(left: 8) == 7)

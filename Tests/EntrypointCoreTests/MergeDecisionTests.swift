@@ -1,7 +1,7 @@
 // The restore decision's merge outcome, and the base copy that makes it possible.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import EntrypointCore
 
@@ -18,17 +18,25 @@ import TestSupport
         #expect(RestoreDecision.decide(local: local(data: "newer"), remote: remote, record: record(), baseAvailable: true) == .merge(rev: "r2"))
         #expect(RestoreDecision.decide(local: local(data: "newer"), remote: remote, record: record()) == .download(keepCopy: true, reason: .bothChanged))
         // A base changes nothing else: no record, remote only, local only, unusable.
-        #expect(RestoreDecision.decide(local: local(data: "newer"), remote: remote, record: nil, baseAvailable: true) == .download(keepCopy: true, reason: .noRecord))
-        #expect(RestoreDecision.decide(local: local(data: "data-r1"), remote: remote, record: record(), baseAvailable: true) == .download(keepCopy: false, reason: .remoteChanged))
-        #expect(RestoreDecision.decide(local: local(data: "newer"), remote: remote, record: record(rev: "r2"), baseAvailable: true) == .keepLocalChanges(rev: "r2"))
+        #expect(
+            RestoreDecision.decide(local: local(data: "newer"), remote: remote, record: nil, baseAvailable: true)
+                == .download(keepCopy: true, reason: .noRecord))
+        #expect(
+            RestoreDecision.decide(local: local(data: "data-r1"), remote: remote, record: record(), baseAvailable: true)
+                == .download(keepCopy: false, reason: .remoteChanged))
+        #expect(
+            RestoreDecision.decide(local: local(data: "newer"), remote: remote, record: record(rev: "r2"), baseAvailable: true) == .keepLocalChanges(rev: "r2"))
         let unusable = LocalState(size: 100, contentHash: "live", dataHash: "x", unusable: "bad")
-        #expect(RestoreDecision.decide(local: unusable, remote: remote, record: record(), baseAvailable: true) == .download(keepCopy: true, reason: .localUnusable("bad")))
+        #expect(
+            RestoreDecision.decide(local: unusable, remote: remote, record: record(), baseAvailable: true)
+                == .download(keepCopy: true, reason: .localUnusable("bad")))
         #expect(RestoreDecision.merge(rev: "r2").checkLine(remote: remote, record: record(), keepCopies: 3).hasPrefix("result: would merge Dropbox's rev r2"))
     }
 
     @Test func theBaseIsUsedOnlyWhenItsDataHashIsTheRecords() throws {
         let dir = TempDir()
-        let db = dir.file("app.db"), snapshot = dir.file("snap.db")
+        let db = dir.file("app.db")
+        let snapshot = dir.file("snap.db")
         try DB.make(snapshot, rows: ["base"])
         let data = try DataHash.ofFile(snapshot).data
         #expect(BaseCopy.proven(for: db, record: record(data: data)) == nil, "no base kept yet")
@@ -47,8 +55,12 @@ import TestSupport
     }
 
     @Test func theBackupDecision() {
-        func decide(_ remote: RemoteFile?, _ record: StateRecord?, data: String = "snap", force: Bool = false, auto: Bool = false, merge: Bool = false, base: Bool = false) -> BackupDecision {
-            BackupDecision.decide(remote: remote, record: record, contentHash: "snap-content", dataHash: data, force: force, automatic: auto, merge: merge, baseAvailable: base)
+        func decide(
+            _ remote: RemoteFile?, _ record: StateRecord?, data: String = "snap", force: Bool = false, auto: Bool = false, merge: Bool = false,
+            base: Bool = false
+        ) -> BackupDecision {
+            BackupDecision.decide(
+                remote: remote, record: record, contentHash: "snap-content", dataHash: data, force: force, automatic: auto, merge: merge, baseAvailable: base)
         }
         let same = RemoteFile(.object([("rev", .string("r2")), ("size", .number(100)), ("content_hash", .string("snap-content"))]))!
         let atRecord = StateRecord(contentHash: "remote", rev: "r2", size: 100, event: "uploaded", time: "t", dataHash: "snap")

@@ -3,8 +3,8 @@
 // merge or set aside: a row set aside with its children, NUL bytes in TEXT, BASE given as THEIRS,
 // WITHOUT ROWID children, replacements that break UNIQUE, a parent named in another case, INTO a link.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import EntrypointCore
 

@@ -1,8 +1,8 @@
 // The merge on small schemas: one side's changes taken, each conflict kind settled (data, not found,
 // constraint, foreign key), re-keys, the app's triggers, and the merges it refuses, nothing changed.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import EntrypointCore
 
@@ -88,17 +88,23 @@ import TestSupport
     }
 
     @Test func rekeyMovesOursRowAndItsReferencesOnly() throws {
-        let schema = people + """
-            CREATE TABLE note(id INTEGER PRIMARY KEY AUTOINCREMENT, person_id INTEGER REFERENCES person(id) ON UPDATE CASCADE, body TEXT);
-            """
+        let schema =
+            people + """
+                CREATE TABLE note(id INTEGER PRIMARY KEY AUTOINCREMENT, person_id INTEGER REFERENCES person(id) ON UPDATE CASCADE, body TEXT);
+                """
         let trio = try MergeTrio(
             schema, base: three,
             ours: "INSERT INTO person VALUES (4, 'Di', 'di@x'); INSERT INTO note(person_id, body) VALUES (4, 'Di note'), (1, 'Ann note');",
-            theirs: "INSERT INTO person VALUES (4, 'Ed', 'ed@x'); INSERT INTO note(person_id, body) VALUES (4, 'Ed note'); INSERT INTO note(person_id, body) VALUES (4, 'Ed 2'); DELETE FROM note WHERE body = 'Ed 2';")
+            theirs:
+                "INSERT INTO person VALUES (4, 'Ed', 'ed@x'); INSERT INTO note(person_id, body) VALUES (4, 'Ed note'); INSERT INTO note(person_id, body) VALUES (4, 'Ed 2'); DELETE FROM note WHERE body = 'Ed 2';"
+        )
         let report = try trio.merge()
         // Ours' note 2 keeps its key: theirs handed 2 out too but deleted that row (no collision).
         #expect(Set(report.rekeys.map { "\($0.table) \($0.old)->\($0.new)" }) == ["person 4->5", "note 1->3"])
-        #expect(try trio.rows("SELECT n.body || ' ' || p.name FROM note n JOIN person p ON p.id = n.person_id ORDER BY n.body") == ["Ann note Ann", "Di note Di", "Ed note Ed"])
+        #expect(
+            try trio.rows("SELECT n.body || ' ' || p.name FROM note n JOIN person p ON p.id = n.person_id ORDER BY n.body") == [
+                "Ann note Ann", "Di note Di", "Ed note Ed",
+            ])
         #expect(try trio.rows("SELECT id FROM person WHERE name = 'Ed'") == ["4"], "a key from the other side never changes")
         #expect(try trio.rows("SELECT seq FROM sqlite_sequence WHERE name = 'note'") == ["3"])
         #expect(report.conflicts.isEmpty)
@@ -106,10 +112,11 @@ import TestSupport
     }
 
     @Test func theAppsTriggersDoNotRunAgain() throws {
-        let schema = people + """
-            CREATE TABLE audit(id INTEGER PRIMARY KEY, what TEXT);
-            CREATE TRIGGER person_added AFTER INSERT ON person BEGIN INSERT INTO audit(what) VALUES ('added ' || new.name); END;
-            """
+        let schema =
+            people + """
+                CREATE TABLE audit(id INTEGER PRIMARY KEY, what TEXT);
+                CREATE TRIGGER person_added AFTER INSERT ON person BEGIN INSERT INTO audit(what) VALUES ('added ' || new.name); END;
+                """
         let trio = try MergeTrio(schema, ours: "", theirs: "INSERT INTO person VALUES (1, 'Ann', 'ann@x');")
         try trio.merge()
         #expect(try trio.rows("SELECT what FROM audit") == ["added Ann"])
@@ -142,7 +149,8 @@ import TestSupport
     @Test func withoutRowidTablesMerge() throws {
         let trio = try MergeTrio(
             "CREATE TABLE kv(k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;", base: "INSERT INTO kv VALUES ('a', '1'), ('b', '2');",
-            ours: "UPDATE kv SET v = '10' WHERE k = 'a'; INSERT INTO kv VALUES ('c', '3');", theirs: "DELETE FROM kv WHERE k = 'b'; INSERT INTO kv VALUES ('d', '4');")
+            ours: "UPDATE kv SET v = '10' WHERE k = 'a'; INSERT INTO kv VALUES ('c', '3');",
+            theirs: "DELETE FROM kv WHERE k = 'b'; INSERT INTO kv VALUES ('d', '4');")
         let report = try trio.merge()
         #expect(try trio.rows("SELECT k || v FROM kv ORDER BY k") == ["a10", "c3", "d4"])
         #expect(report.conflicts.isEmpty)

@@ -57,6 +57,8 @@ import Testing
     }
 
     @Test func everyKindHasItsCode() {
-        #expect(ConflictKind.allCases.map { ConflictKind(code: Int32($0 == .data ? 1 : $0 == .notFound ? 2 : $0 == .conflict ? 3 : $0 == .constraint ? 4 : 5)) } == ConflictKind.allCases)
+        #expect(
+            ConflictKind.allCases.map { ConflictKind(code: Int32($0 == .data ? 1 : $0 == .notFound ? 2 : $0 == .conflict ? 3 : $0 == .constraint ? 4 : 5)) }
+                == ConflictKind.allCases)
     }
 }

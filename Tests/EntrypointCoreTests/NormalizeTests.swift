@@ -1,8 +1,8 @@
 // Normalization follows SQLite's own hot-journal rule; one rule for an unusable
 // local database, with or without sidecars.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import EntrypointCore
 
@@ -21,7 +21,8 @@ func journalHead(_ db: String) -> [UInt8] {
         let dir = TempDir()
         let db = dir.file("app.db")
         try DB.sql(db, "CREATE TABLE items(name TEXT);")
-        try python("""
+        try python(
+            """
             import sqlite3, sys
             c = sqlite3.connect(sys.argv[1])
             c.execute('PRAGMA journal_mode=\(journalMode)')
@@ -82,7 +83,9 @@ func journalHead(_ db: String) -> [UInt8] {
         let ready = dir.file("ready")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", """
+        p.arguments = [
+            "python3", "-c",
+            """
             import sqlite3, sys, time
             c = sqlite3.connect(sys.argv[1], isolation_level=None)
             c.execute('PRAGMA cache_size=10')
@@ -91,7 +94,8 @@ func journalHead(_ db: String) -> [UInt8] {
                 c.execute('INSERT INTO pad VALUES (randomblob(3000))')  # spills: the journal gets its magic
             open(sys.argv[2], 'w').close()
             time.sleep(30)
-            """, db, ready]
+            """, db, ready,
+        ]
         try p.run()
         defer {
             kill(p.processIdentifier, SIGKILL)  // the test runner's blocked signals are inherited: not SIGTERM

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import EntrypointCore
 
@@ -30,7 +30,8 @@ import TestSupport
         let expected = try DataHash.ofFile(path)
         for sizes in [[1], [7, 3, 50, 1 << 20], [100, 4096], [1 << 22, 1]] {
             let piped = PipelinedContentHasher(capacity: 65536, dataHash: true)
-            var offset = 0, step = 0
+            var offset = 0
+            var step = 0
             while offset < bytes.count {
                 let end = min(bytes.count, offset + sizes[step % sizes.count])
                 bytes[offset..<end].withUnsafeBytes { piped.update($0) }

@@ -20,7 +20,9 @@ import Testing
         #expect(RestoreDecision.decide(local: local(content: "remote"), remote: remote, record: nil) == .hashMatch)
         // No local database, or an empty one.
         #expect(RestoreDecision.decide(local: nil, remote: remote, record: record()) == .download(keepCopy: false, reason: .noLocal))
-        #expect(RestoreDecision.decide(local: LocalState(size: 0, contentHash: "e", dataHash: "e"), remote: remote, record: nil) == .download(keepCopy: false, reason: .noLocal))
+        #expect(
+            RestoreDecision.decide(local: LocalState(size: 0, contentHash: "e", dataHash: "e"), remote: remote, record: nil)
+                == .download(keepCopy: false, reason: .noLocal))
         // Neither changed: same data, no download.
         #expect(RestoreDecision.decide(local: local(), remote: remote, record: record()) == .sameData(rev: "r2"))
         // Local changed, Dropbox unchanged: keep it.
@@ -29,11 +31,13 @@ import Testing
         #expect(RestoreDecision.decide(local: local(), remote: remote, record: record(rev: "r1")) == .download(keepCopy: false, reason: .remoteChanged))
         #expect(RestoreDecision.decide(local: local(), remote: remote, record: record(content: "old")) == .download(keepCopy: false, reason: .remoteChanged))
         // Both changed: divergence, download and keep a copy.
-        #expect(RestoreDecision.decide(local: local(data: "newer"), remote: remote, record: record(rev: "r1")) == .download(keepCopy: true, reason: .bothChanged))
+        #expect(
+            RestoreDecision.decide(local: local(data: "newer"), remote: remote, record: record(rev: "r1")) == .download(keepCopy: true, reason: .bothChanged))
         // No record: cannot prove unchanged.
         #expect(RestoreDecision.decide(local: local(), remote: remote, record: nil) == .download(keepCopy: true, reason: .noRecord))
         // Not a usable database: replaced, kept as a copy, whatever the record says.
-        #expect(RestoreDecision.decide(local: local(unusable: "bad"), remote: remote, record: record()) == .download(keepCopy: true, reason: .localUnusable("bad")))
+        #expect(
+            RestoreDecision.decide(local: local(unusable: "bad"), remote: remote, record: record()) == .download(keepCopy: true, reason: .localUnusable("bad")))
     }
 
     /// Records of older versions have no data_hash: the old content-hash rule applies.

@@ -74,7 +74,9 @@ private func hash(_ bytes: [UInt8]) -> String {
         return DropboxClient(config: config, log: log, curl: transport, deadline: Clock.now() + deadline)
     }
 
-    let metadata = json(#"{".tag": "file", "name": "db.sqlite", "rev": "015f00000001", "size": 3, "content_hash": "\#(hash([1, 2, 3]))", "server_modified": "2026-12-01T00:00:00Z"}"#)
+    let metadata = json(
+        #"{".tag": "file", "name": "db.sqlite", "rev": "015f00000001", "size": 3, "content_hash": "\#(hash([1, 2, 3]))", "server_modified": "2026-12-01T00:00:00Z"}"#
+    )
 
     @Test func retryableStatusesThenSuccess() throws {
         let t = ScriptedTransport([.answer(503, [:], json("busy")), .answer(408, [:], []), .answer(200, [:], metadata)])

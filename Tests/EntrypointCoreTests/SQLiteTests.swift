@@ -2,8 +2,8 @@
 // and leaves a non-database alone, and a file: URI never names a host.
 import CSQLite
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import EntrypointCore
 
@@ -26,7 +26,10 @@ import TestSupport
         }
         // A valid header and a damaged b-tree page.
         let corrupt = dir.file("corrupt.db")
-        try DB.sql(corrupt, "PRAGMA page_size=1024; CREATE TABLE t(x); INSERT INTO t SELECT randomblob(500) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<200) SELECT i FROM c);")
+        try DB.sql(
+            corrupt,
+            "PRAGMA page_size=1024; CREATE TABLE t(x); INSERT INTO t SELECT randomblob(500) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<200) SELECT i FROM c);"
+        )
         var data = try Data(contentsOf: URL(fileURLWithPath: corrupt))
         for i in 2048..<2048 + 64 { data[i] = 0xFF }
         try data.write(to: URL(fileURLWithPath: corrupt))

@@ -7,8 +7,8 @@
 import CSQLite
 import Foundation
 import Glibc
-import Testing
 import TestSupport
+import Testing
 
 @testable import EntrypointCore
 
@@ -23,7 +23,9 @@ final class AppConnection: @unchecked Sendable {
 
     init(_ db: String, timeout: Double = 5) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", """
+        process.arguments = [
+            "python3", "-c",
+            """
             import sqlite3, sys
             c = sqlite3.connect(sys.argv[1], timeout=float(sys.argv[2]), isolation_level=None)
             for line in sys.stdin:
@@ -35,7 +37,8 @@ final class AppConnection: @unchecked Sendable {
                     print("ok " + ",".join(str(r[0]) for r in rows), flush=True)
                 except Exception as e:
                     print("error " + str(e), flush=True)
-            """, db, String(timeout)]
+            """, db, String(timeout),
+        ]
         process.standardInput = input
         process.standardOutput = output
         try process.run()
@@ -94,7 +97,9 @@ final class StepHook: @unchecked Sendable {
     /// version v = 1, and an empty `log` table.
     static func database(_ dir: TempDir, rows: Int = 1500, pageSize: Int = 4096, autoVacuum: String? = nil) throws -> String {
         let db = dir.file("app.db")
-        try DB.sql(db, """
+        try DB.sql(
+            db,
+            """
             PRAGMA page_size=\(pageSize); \(autoVacuum.map { "PRAGMA auto_vacuum=\($0);" } ?? "")
             CREATE TABLE filler(v INTEGER, b BLOB); CREATE TABLE log(n INTEGER PRIMARY KEY);
             WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < \(rows))
@@ -143,9 +148,12 @@ final class StepHook: @unchecked Sendable {
         let original = try Self.bytes(db)
         let stop = dir.file("stop-writer")
         let writer = Process()
-        let output = Pipe(), errors = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
         writer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        writer.arguments = ["python3", "-c", """
+        writer.arguments = [
+            "python3", "-c",
+            """
             import os, sqlite3, sys, time
             db, stop, mode = sys.argv[1], sys.argv[2], sys.argv[3]
             c = sqlite3.connect(db, timeout=5, isolation_level=None)
@@ -167,7 +175,8 @@ final class StepHook: @unchecked Sendable {
                 if n == 2: open(stop + ".ready", "w").close()
                 time.sleep(0.005)   # a gap longer than the snapshot's poll, so each step gets in soon
             print(n, failures, flush=True)
-            """, db, stop, journalMode]
+            """, db, stop, journalMode,
+        ]
         writer.standardOutput = output
         writer.standardError = errors
         try writer.run()
@@ -177,7 +186,13 @@ final class StepHook: @unchecked Sendable {
         for round in 0..<3 {
             let copy = try Self.emptyCopy(dir)
             // A pause before every step (no lock is held then) lets the writer spill in between.
-            reports.append(try SQLite.snapshot(db, to: copy, deadline: Clock.now() + 60, stop: { usleep(2_000); return 0 }))
+            reports.append(
+                try SQLite.snapshot(
+                    db, to: copy, deadline: Clock.now() + 60,
+                    stop: {
+                        usleep(2_000)
+                        return 0
+                    }))
             #expect(try Self.bytes(copy) == original, "round \(round): the copy holds pages of a transaction that was rolled back")
             try Self.expectOneState(copy, version: 1)
             #expect(try DB.sql(copy, "SELECT count(*) FROM log") == ["0"])
@@ -207,7 +222,8 @@ final class StepHook: @unchecked Sendable {
         let original = try Self.bytes(db)
         let copy = try Self.emptyCopy(dir)
         let hook = StepHook()
-        var spilled = false, hot = false
+        var spilled = false
+        var hot = false
         hook.actions[8] = {  // three steps copied
             let app = try AppConnection(db)
             #expect(app.run("PRAGMA journal_mode=\(journalMode)") == "ok \(journalMode.lowercased())")
@@ -258,7 +274,9 @@ final class StepHook: @unchecked Sendable {
             hook.actions[8] = { try DB.sql(db, "DELETE FROM filler WHERE rowid > 300; UPDATE filler SET v = 2; VACUUM;") }
         case .growsByTwelveMiB:
             hook.actions[8] = {
-                try DB.sql(db, """
+                try DB.sql(
+                    db,
+                    """
                     UPDATE filler SET v = 2;
                     WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000)
                     INSERT INTO filler SELECT 2, randomblob(3000) FROM c;

@@ -2,8 +2,8 @@
 // and the full volume, never the source database, and never SQLite's "not an error" (the message of
 // the source connection, which had none).
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import EntrypointCore
 
@@ -25,7 +25,8 @@ import TestSupport
     @Test(.enabled(if: canMount, "skipped: needs root with mount rights for a small tmpfs"))
     func aFullSnapshotVolumeNamesTheSnapshotAndTheVolume() throws {
         let dir = TempDir()
-        let db = dir.file("live.db"), mnt = dir.file("small")
+        let db = dir.file("live.db")
+        let mnt = dir.file("small")
         try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
         #expect(try Self.run("mount -t tmpfs -o size=1m tmpfs '\(mnt)'") == 0)
         defer { _ = try? Self.run("umount '\(mnt)' || umount -l '\(mnt)'") }

@@ -2,8 +2,8 @@
 import CSQLite
 import Foundation
 import Glibc
-import Testing
 import TestSupport
+import Testing
 
 @testable import EntrypointCore
 
@@ -74,7 +74,9 @@ final class AppWriter {
     /// A 64 MiB database in `journalMode` with an empty `log` table for the writer.
     static func database(_ dir: TempDir, journalMode: String) throws -> String {
         let db = dir.file("app.db")
-        try DB.sql(db, """
+        try DB.sql(
+            db,
+            """
             PRAGMA journal_mode=\(journalMode);
             CREATE TABLE filler(b); CREATE TABLE log(n INTEGER PRIMARY KEY);
             WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 64)
@@ -120,10 +122,13 @@ final class AppWriter {
         let took = Date().timeIntervalSince(started)
         usleep(300_000)  // the writer goes on after the snapshot
         let result = try writer.finish()
-        print("snapshot \(journalMode): \(report), \(Int(took * 1000)) ms; writer: \(result.committed) commits, \(result.failures) failed, longest commit \(result.longest) s")
+        print(
+            "snapshot \(journalMode): \(report), \(Int(took * 1000)) ms; writer: \(result.committed) commits, \(result.failures) failed, longest commit \(result.longest) s"
+        )
         #expect(result.failures == 0, "the app's commits failed during the snapshot: \(result.errors)")
         try Self.expectConsistentPrefix(copy, committed: result.committed)
-        #expect(result.committed > (try DB.sql(copy, "SELECT count(*) FROM log").first.flatMap { Int($0) } ?? 0), "the writer committed after the snapshot's state")
+        #expect(
+            result.committed > (try DB.sql(copy, "SELECT count(*) FROM log").first.flatMap { Int($0) } ?? 0), "the writer committed after the snapshot's state")
         if journalMode == "WAL" {
             #expect(report.method == .walReadTransaction)
         } else {
@@ -146,7 +151,9 @@ final class AppWriter {
         let probe = Process()
         let output = Pipe()
         probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        probe.arguments = ["python3", "-c", """
+        probe.arguments = [
+            "python3", "-c",
+            """
             import os, sqlite3, sys, time
             db, trigger = sys.argv[1], sys.argv[2]
             c = sqlite3.connect(db, timeout=0.1)
@@ -159,7 +166,8 @@ final class AppWriter {
                 print(f"committed {time.monotonic() - t:.3f}", flush=True)
             except sqlite3.OperationalError as e:
                 print(f"failed {time.monotonic() - t:.3f} {e}", flush=True)
-            """, db, trigger]
+            """, db, trigger,
+        ]
         probe.standardOutput = output
         try probe.run()
         for _ in 0..<1000 where !FileManager.default.fileExists(atPath: trigger + ".ready") { usleep(5_000) }
@@ -215,12 +223,14 @@ final class AppWriter {
         // The stop check runs before every step: the 20th call (a dozen steps in) commits, from a
         // connection of its own, a row and a rewrite of the first MiB blob, which the copy already holds.
         let calls = Counter()
-        let report = try SQLite.snapshot(db, to: copy, stop: {
-            if calls.next() == 20 {
-                _ = try? DB.sql(db, "INSERT INTO log VALUES (2); UPDATE filler SET b = randomblob(1048576) WHERE rowid = 1;")
-            }
-            return 0
-        })
+        let report = try SQLite.snapshot(
+            db, to: copy,
+            stop: {
+                if calls.next() == 20 {
+                    _ = try? DB.sql(db, "INSERT INTO log VALUES (2); UPDATE filler SET b = randomblob(1048576) WHERE rowid = 1;")
+                }
+                return 0
+            })
         #expect(calls.value > 20, "the commit happened during the copy")
         #expect(report.method == .steps)
         #expect(report.restarts == 1, "\(report)")
@@ -290,8 +300,9 @@ final class AppWriter {
         var handle: OpaquePointer?
         try #require(sqlite3_open(db, &handle) == SQLITE_OK)
         defer { sqlite3_close(handle) }
-        #expect(sqlite3_exec(handle, "BEGIN EXCLUSIVE; INSERT INTO log VALUES (NULL); ROLLBACK;", nil, nil, nil) == SQLITE_OK,
-                "\(String(cString: sqlite3_errmsg(handle)))")
+        #expect(
+            sqlite3_exec(handle, "BEGIN EXCLUSIVE; INSERT INTO log VALUES (NULL); ROLLBACK;", nil, nil, nil) == SQLITE_OK,
+            "\(String(cString: sqlite3_errmsg(handle)))")
     }
 }
 
@@ -303,5 +314,8 @@ final class ReportBox: @unchecked Sendable {
 /// A call counter for the stop closures.
 final class Counter: @unchecked Sendable {
     private(set) var value = 0
-    func next() -> Int { value += 1; return value }
+    func next() -> Int {
+        value += 1
+        return value
+    }
 }

@@ -53,9 +53,12 @@ import Testing
     }
 
     @Test func checkShowsTheSettings() throws {
-        let rows = Dictionary(uniqueKeysWithValues: try config(token.merging([
-            "ENTRYPOINT_BACKUP_INTERVAL": "300", "ENTRYPOINT_BACKUP_ON_STOP": "1", "RAILWAY_DEPLOYMENT_DRAINING_SECONDS": "30",
-        ]) { $1 }).redactedSummary)
+        let rows = Dictionary(
+            uniqueKeysWithValues: try config(
+                token.merging([
+                    "ENTRYPOINT_BACKUP_INTERVAL": "300", "ENTRYPOINT_BACKUP_ON_STOP": "1", "RAILWAY_DEPLOYMENT_DRAINING_SECONDS": "30",
+                ]) { $1 }
+            ).redactedSummary)
         #expect(rows["ENTRYPOINT_BACKUP_INTERVAL"] == "5m")
         #expect(rows["ENTRYPOINT_BACKUP_ON_STOP"] == "1")
         #expect(rows["ENTRYPOINT_STOP_DEADLINE"]?.hasPrefix("28s (RAILWAY_DEPLOYMENT_DRAINING_SECONDS=30") == true)

@@ -3,8 +3,8 @@
 // standard input, and the printed refresh token then drives a real restore.
 import CShims
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The binary run with a controllable standard input: a pipe, a pseudo-terminal, /dev/null or closed.
 final class Interactive: @unchecked Sendable {
@@ -24,7 +24,9 @@ final class Interactive: @unchecked Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        var inPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        var inPipe: [Int32] = [-1, -1]
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
         guard ep_pipe_cloexec(&outPipe) == 0, ep_pipe_cloexec(&errPipe) == 0 else { throw CocoaError(.fileWriteUnknown) }
         var slave: String?
         switch input {
@@ -34,8 +36,11 @@ final class Interactive: @unchecked Sendable {
         case .pty:
             // posix_openpt/unlockpt/ptsname by hand (Glibc's overlay lacks them): /dev/ptmx, TIOCSPTLCK, TIOCGPTN.
             let master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
-            var unlock: CInt = 0, number: CInt = -1
-            guard master >= 0, ioctl(master, 0x4004_5431 /* TIOCSPTLCK */, &unlock) == 0, ioctl(master, 0x8004_5430 /* TIOCGPTN */, &number) == 0 else {
+            var unlock: CInt = 0
+            var number: CInt = -1
+            let tiocsptlck: UInt = 0x4004_5431
+            let tiocgptn: UInt = 0x8004_5430  // unlock the pty; its number
+            guard master >= 0, ioctl(master, tiocsptlck, &unlock) == 0, ioctl(master, tiocgptn, &number) == 0 else {
                 throw CocoaError(.fileWriteUnknown)
             }
             slave = "/dev/pts/\(number)"
@@ -147,7 +152,8 @@ final class Interactive: @unchecked Sendable {
 
     /// Opens `url` as the user's browser would and returns the code the page shows (nil on an error page).
     func openInBrowser(_ url: String) throws -> String? {
-        let script = "import ssl,sys,urllib.request\nc=ssl.create_default_context(cafile=sys.argv[1])\nprint(urllib.request.urlopen(sys.argv[2],context=c,timeout=20).read().decode().strip())"
+        let script =
+            "import ssl,sys,urllib.request\nc=ssl.create_default_context(cafile=sys.argv[1])\nprint(urllib.request.urlopen(sys.argv[2],context=c,timeout=20).read().decode().strip())"
         let child = try Spawned("/usr/bin/env", ["python3", "-c", script, Paths.certs + "/ca.pem", url], env: ProcessInfo.processInfo.environment)
         let r = child.finish(timeout: 30)
         guard r.status == 0 else { return nil }
@@ -210,7 +216,9 @@ final class Interactive: @unchecked Sendable {
         #expect(form["client_secret"] == nil)
         let verifier = try #require(form["code_verifier"] as? String)
         #expect((43...128).contains(verifier.count))
-        #expect(verifier.unicodeScalars.allSatisfy { CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~").contains($0) })
+        #expect(
+            verifier.unicodeScalars.allSatisfy { CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~").contains($0) }
+        )
         #expect(!r.output.contains(verifier))
         // One authenticated check of the new token.
         let check = try #require(w.fake.requests("users/get_current_account").first)

@@ -4,8 +4,8 @@
 // that collide with the main server's are re-keyed (only rows that never reached Dropbox), each
 // named in a warning. The merge holds the app's write lock at most ENTRYPOINT_LOCK_TIMEOUT.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct AutoBackupMergeTests {
     /// The main server and Railway diverge: Railway booked B-205 (never uploaded), the main server
@@ -21,7 +21,8 @@ import TestSupport
         #expect(try run(["--backup", "--auto"], env: w.env()).status == 0)
         try DB.sql(w.db, MergeAtStartTests.book("B-205", "erin@x", "Erin", "fri 16") + "UPDATE bookings SET slot = 'mon 15' WHERE ref = 'B-102';")
         #expect(try run([], env: mainEnv).status == 0)
-        try DB.sql(mainDB, MergeAtStartTests.book("B-104", "carol@x", "Carol", "wed 14", pay: 90) + "UPDATE bookings SET status = 'cancelled' WHERE ref = 'B-101';")
+        try DB.sql(
+            mainDB, MergeAtStartTests.book("B-104", "carol@x", "Carol", "wed 14", pay: 90) + "UPDATE bookings SET status = 'cancelled' WHERE ref = 'B-101';")
         #expect(try run(["--backup"], env: mainEnv).status == 0)
         return (mainDB, mainEnv, dir)
     }
@@ -32,7 +33,8 @@ import TestSupport
     ]
 
     func sideCopies(_ w: World) -> [String] {
-        let json = FileManager.default.contents(atPath: w.fake.state.file("uploaded.json"))
+        let json =
+            FileManager.default.contents(atPath: w.fake.state.file("uploaded.json"))
             .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
         return json.keys.filter { $0.contains(".failback-") }
     }
@@ -75,7 +77,9 @@ import TestSupport
         // ENTRYPOINT_LOCK_TIMEOUT=0: the app's writes may not wait for the merge at all.
         let r = try run(["--backup", "--auto"], env: w.env(["ENTRYPOINT_LOCK_TIMEOUT": "0"]))
         #expect(r.status == 0, "\(r.output)")
-        #expect(r.stderr.contains("would hold the app's write lock longer than ENTRYPOINT_LOCK_TIMEOUT (0s); it was rolled back, nothing was changed"), "\(r.output)")
+        #expect(
+            r.stderr.contains("would hold the app's write lock longer than ENTRYPOINT_LOCK_TIMEOUT (0s); it was rolled back, nothing was changed"),
+            "\(r.output)")
         #expect(r.stderr.contains("uploaded this database beside it as"), "\(r.output)")
         // Nothing of the merge in the live database; Dropbox's file untouched; this volume's data beside it.
         #expect(try DB.sql(w.db, MergeAtStartTests.byNaturalKeys) == before)
@@ -90,7 +94,8 @@ import TestSupport
         let w = try World()
         _ = try diverged(w)
         let dir = TempDir()
-        let stop = dir.file("stop"), out = dir.file("out")
+        let stop = dir.file("stop")
+        let out = dir.file("out")
         let script = """
             import os, sqlite3, sys, time
             db, stop, out, mode = sys.argv[1:5]
@@ -159,7 +164,9 @@ import TestSupport
         while !FileManager.default.fileExists(atPath: holding) && Date() < giveUp { usleep(10_000) }
         let r = try run(["--backup", "--auto"], env: w.env(["ENTRYPOINT_LOCK_TIMEOUT": "1"]))
         #expect(r.status == 74, "\(r.output)")
-        #expect(r.stderr.contains("the app kept \(w.db) locked for more than 1s (ENTRYPOINT_LOCK_TIMEOUT); the merge was not made, nothing was changed"), "\(r.output)")
+        #expect(
+            r.stderr.contains("the app kept \(w.db) locked for more than 1s (ENTRYPOINT_LOCK_TIMEOUT); the merge was not made, nothing was changed"),
+            "\(r.output)")
         #expect(app.finish(timeout: 60).status == 0)
         #expect(try DB.sql(w.db, MergeAtStartTests.byNaturalKeys) == before)
         #expect(w.fake.uploaded("/database.db").count == uploadsBefore)

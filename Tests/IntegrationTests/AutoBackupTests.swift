@@ -5,8 +5,8 @@
 // volume's data goes beside it as <stem>.failback-<UTC time><ext>: one copy per divergence,
 // updated in place.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct AutoBackupTests {
     static let upload = ["files/upload", "files/upload_session/start", "files/upload_session/append_v2", "files/upload_session/finish"]
@@ -114,7 +114,9 @@ import TestSupport
         #expect(r.status == 0, "\(r.output)")
         let warning = try #require(r.stderr.split(separator: "\n").first { $0.contains("warning:") }.map(String.init), "\(r.stderr)")
         let side = try #require(sidePath(in: warning), "\(warning)")
-        #expect(warning.hasPrefix("entrypoint: warning: Dropbox's /database.db changed since this volume's last restore (rev \(restoredRev), now rev "), "\(warning)")
+        #expect(
+            warning.hasPrefix("entrypoint: warning: Dropbox's /database.db changed since this volume's last restore (rev \(restoredRev), now rev "),
+            "\(warning)")
         #expect(warning.contains("), and it cannot be merged: table items: changed on both sides since the base and it has no primary key"), "\(warning)")
         #expect(warning.contains(": uploaded this database beside it as \(side) (rev "), "\(warning)")
         #expect(warning.contains("nothing was overwritten. Reconcile by hand (docs/operations.md"), "\(warning)")
@@ -192,7 +194,9 @@ import TestSupport
     @Test func anIDPathGetsItsSideCopyBesideTheRealPath() throws {
         let w = try World()
         // The fake's file ids are "id:" + the first 22 hex digits of sha1(path_lower).
-        let id = try Spawned("/usr/bin/env", ["python3", "-c", "import hashlib; print('id:' + hashlib.sha1(b'/database.db').hexdigest()[:22])"], env: ProcessInfo.processInfo.environment)
+        let id = try Spawned(
+            "/usr/bin/env", ["python3", "-c", "import hashlib; print('id:' + hashlib.sha1(b'/database.db').hexdigest()[:22])"],
+            env: ProcessInfo.processInfo.environment)
         let out = id.finish(timeout: 30)
         try w.publish(["base"])
         w.remotePath = String(decoding: out.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -1,8 +1,8 @@
 // A backup names its own deadline and its own wait for the volume's lock (never the restore's), and
 // a worker gives up at the deadline the supervisor gave it by name (ENTRYPOINT_WORKER_DEADLINE).
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct BackupDeadlineTests {
     /// A restored volume with a local change, and another process holding the volume's lock.
@@ -21,8 +21,13 @@ import TestSupport
         defer { close(fd) }
         let r = try run(["--backup"], env: w.env(["ENTRYPOINT_LOCK_TIMEOUT": "1"]))
         #expect(r.status == 75, "\(r.output)")
-        #expect(r.stderr.contains("another start or backup holds this volume's lock; this backup waits for it (lock \(w.db).entrypoint.lock, up to 1s)"), "\(r.stderr)")
-        #expect(r.stderr.contains("another start or backup held this volume's lock \(w.db).entrypoint.lock for more than 1s (ENTRYPOINT_LOCK_TIMEOUT); nothing was changed"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("another start or backup holds this volume's lock; this backup waits for it (lock \(w.db).entrypoint.lock, up to 1s)"),
+            "\(r.stderr)")
+        #expect(
+            r.stderr.contains(
+                "another start or backup held this volume's lock \(w.db).entrypoint.lock for more than 1s (ENTRYPOINT_LOCK_TIMEOUT); nothing was changed"),
+            "\(r.stderr)")
         #expect(!r.stderr.contains("restor"), "\(r.stderr)")
         #expect(w.fake.requests("files/upload").isEmpty)
     }
@@ -32,7 +37,9 @@ import TestSupport
         defer { close(fd) }
         let r = try run(["--backup"], env: w.env(["ENTRYPOINT_LOCK_TIMEOUT": "60", "ENTRYPOINT_DEADLINE": "1"]))
         #expect(r.status == 75, "\(r.output)")
-        #expect(r.stderr.contains("held this volume's lock \(w.db).entrypoint.lock until the 1s backup deadline (ENTRYPOINT_DEADLINE); nothing was changed"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("held this volume's lock \(w.db).entrypoint.lock until the 1s backup deadline (ENTRYPOINT_DEADLINE); nothing was changed"),
+            "\(r.stderr)")
     }
 
     /// Dropbox unreachable: the worker keeps trying until the deadline it was given, and names it.

@@ -1,7 +1,7 @@
 // The exit codes of --backup on a damaged database and on Ctrl-C while hashing.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct BackupExitCodeTests {
     /// A snapshot failing quick_check means the local database is damaged: exit 74 (docs/exit-codes.md).

@@ -2,8 +2,8 @@
 // uploads no stale side copy after a start on the local database, and a lost answer to the first
 // `add` upload (no record yet) leaves an upload-in-progress note that the next run resolves.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct BackupNoteTests {
     @Test func aStartOnTheLocalDatabaseThenABackupUploadsNoStaleCopy() throws {

@@ -1,7 +1,7 @@
 // `--backup` of a rollback-journal database while the app commits throughout.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct BackupSnapshotTests {
     /// A 64 MiB database in the default rollback journal; a Python app (sqlite3.connect(timeout=1), a
@@ -11,25 +11,30 @@ import TestSupport
         let w = try World()
         try w.publish(["base"])
         #expect(try run([], env: w.env()).status == 0)
-        try DB.sql(w.db, """
+        try DB.sql(
+            w.db,
+            """
             INSERT INTO pad SELECT randomblob(1048576) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 64) SELECT i FROM c);
             """)
         #expect(try DB.sql(w.db, "PRAGMA journal_mode") == ["delete"])
         let stop = w.volume.file("stop-writer")
         let writer = try Spawned(
             "/usr/bin/env",
-            ["python3", "-c", """
-            import os, sqlite3, sys, time
-            c = sqlite3.connect(sys.argv[1], timeout=1)
-            i = 0; failures = 0
-            while not os.path.exists(sys.argv[2]):
-                try:
-                    c.execute("INSERT INTO items VALUES (?)", (f"row-{i + 1}",)); c.commit(); i += 1
-                except sqlite3.OperationalError as e:
-                    failures += 1; print(f"commit failed: {e}", file=sys.stderr, flush=True); c.rollback()
-                time.sleep(0.002)
-            print(i, failures)
-            """, w.db, stop], env: ProcessInfo.processInfo.environment)
+            [
+                "python3", "-c",
+                """
+                import os, sqlite3, sys, time
+                c = sqlite3.connect(sys.argv[1], timeout=1)
+                i = 0; failures = 0
+                while not os.path.exists(sys.argv[2]):
+                    try:
+                        c.execute("INSERT INTO items VALUES (?)", (f"row-{i + 1}",)); c.commit(); i += 1
+                    except sqlite3.OperationalError as e:
+                        failures += 1; print(f"commit failed: {e}", file=sys.stderr, flush=True); c.rollback()
+                    time.sleep(0.002)
+                print(i, failures)
+                """, w.db, stop,
+            ], env: ProcessInfo.processInfo.environment)
         for _ in 0..<500 where ((try? DB.sql(w.db, "SELECT count(*) FROM items").first) ?? nil).flatMap({ Int($0) }) ?? 0 < 20 {
             usleep(10_000)
         }

@@ -1,7 +1,7 @@
 // --backup against the fake Dropbox.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct BackupTests {
     func restored(_ w: World, rows: [String] = ["base"], padding: Int = 0) throws {
@@ -102,14 +102,17 @@ import TestSupport
         // A writer commits numbered rows continuously while the backup runs.
         let writer = try Spawned(
             "/usr/bin/env",
-            ["python3", "-c", """
-            import sqlite3, sys, time
-            c = sqlite3.connect(sys.argv[1], timeout=5)
-            end = time.time() + 4; i = 0
-            while time.time() < end:
-                i += 1; c.execute("INSERT INTO items VALUES (?)", (f"row-{i}",)); c.execute("INSERT INTO pad VALUES (randomblob(20000))"); c.commit()
-            print(i)
-            """, w.db], env: ProcessInfo.processInfo.environment)
+            [
+                "python3", "-c",
+                """
+                import sqlite3, sys, time
+                c = sqlite3.connect(sys.argv[1], timeout=5)
+                end = time.time() + 4; i = 0
+                while time.time() < end:
+                    i += 1; c.execute("INSERT INTO items VALUES (?)", (f"row-{i}",)); c.execute("INSERT INTO pad VALUES (randomblob(20000))"); c.commit()
+                print(i)
+                """, w.db,
+            ], env: ProcessInfo.processInfo.environment)
         // Start the backup once the writer is committing.
         for _ in 0..<200 where ((try? DB.sql(w.db, "SELECT count(*) FROM items").first) ?? nil).flatMap({ Int($0) }) ?? 0 < 20 {
             usleep(20_000)

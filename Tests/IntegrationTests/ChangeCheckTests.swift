@@ -2,8 +2,8 @@
 // file system with 1-second timestamps a same-size commit in the same second as the clean state
 // leaves stat() exactly as it was; the stop backup must upload it all the same.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct ChangeCheckTests {
     /// Skipped only where loop devices cannot be used (not root, no /dev/loop-control).
@@ -46,7 +46,8 @@ import TestSupport
         let w = try World()
         try w.publish(["base"])
         // Reads (the app's own SELECTs) are no change.
-        let app = "import os, sqlite3, time; c = sqlite3.connect(os.environ['RAILWAY_DB_PATH']); [c.execute('SELECT * FROM items').fetchall() for _ in range(5)]; time.sleep(2.5)"
+        let app =
+            "import os, sqlite3, time; c = sqlite3.connect(os.environ['RAILWAY_DB_PATH']); [c.execute('SELECT * FROM items').fetchall() for _ in range(5)]; time.sleep(2.5)"
         let r = try run(["python3", "-c", app], env: w.env(["ENTRYPOINT_BACKUP_INTERVAL": "1", "ENTRYPOINT_BACKUP_ON_STOP": "1"]))
         #expect(r.status == 0, "\(r.output)")
         #expect(!r.stderr.contains("taking a snapshot"), "\(r.stderr)")
@@ -75,7 +76,6 @@ import TestSupport
         #expect(uploaded.count == 1, "\(r.stderr)")
         if let last = uploaded.last { #expect(try DB.items(last) == ["base", "local-1"]) }
     }
-
 
     /// The same with periodic backups only: the first tick uploads the kept changes.
     @Test func keptLocalChangesAreUploadedByTheFirstPeriodicBackup() throws {

@@ -1,7 +1,7 @@
 // --check and --hash against the fake Dropbox.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct CheckAndHashTests {
     @Test func checkSaysWhatARestoreWouldDoAndChangesNothing() throws {

@@ -1,7 +1,7 @@
 // Full disk and read-only volume, on a real small tmpfs (needs root, as CI has).
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// A tmpfs of `size` mounted on a fresh directory; unmounted at deinit.
 final class SmallVolume {

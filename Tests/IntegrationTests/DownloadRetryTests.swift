@@ -1,8 +1,8 @@
 // Downloads retried: one retry loop per operation (never one inside another), and a bad download (a
 // corrupted byte, an HTML page with 200, a link that drops) retried until it is good or the budget ends.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct DownloadRetryTests {
     @Test func oneCorruptedByteOnceThenGoodIsRestored() throws {

@@ -4,8 +4,8 @@
 // modelled behaviour (space_quota, data_transport_limit); the others are faults with the documented
 // bodies (files.stone WriteError / RateLimitError, common.stone PathRootError).
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct DropboxErrorAnswerTests {
     func restoredWithAWrite(_ w: World, padding: Int = 0) throws {
@@ -53,10 +53,15 @@ import TestSupport
     @Test func writeContentionIsRetriedAndNamed() throws {
         let w = try World()
         try restoredWithAWrite(w)
-        try w.fake.fault(["route": "files/upload", "kind": "status", "status": 429, "headers": ["Retry-After": "0"],
-            "body": #"{"error_summary": "too_many_write_operations/..", "error": {"reason": {".tag": "too_many_write_operations"}, "retry_after": 0}}"#])
-        try w.fake.fault(["route": "files/upload", "kind": "status", "status": 409,
-            "body": #"{"error_summary": "path/too_many_write_operations/..", "error": {".tag": "path", "reason": {".tag": "too_many_write_operations"}, "upload_session_id": "s2"}}"#])
+        try w.fake.fault([
+            "route": "files/upload", "kind": "status", "status": 429, "headers": ["Retry-After": "0"],
+            "body": #"{"error_summary": "too_many_write_operations/..", "error": {"reason": {".tag": "too_many_write_operations"}, "retry_after": 0}}"#,
+        ])
+        try w.fake.fault([
+            "route": "files/upload", "kind": "status", "status": 409,
+            "body":
+                #"{"error_summary": "path/too_many_write_operations/..", "error": {".tag": "path", "reason": {".tag": "too_many_write_operations"}, "upload_session_id": "s2"}}"#,
+        ])
         let r = try run(["--backup"], env: w.env(fast))
         #expect(r.status == 0, "\(r.output)")
         #expect(countLines(r.stderr, containing: "lock contention, not a rate limit") == 2, "\(r.stderr)")
@@ -68,8 +73,11 @@ import TestSupport
         let w = try World()
         try w.publish(["base"])
         // The account left the team: Dropbox answers the old root with the account's new root info.
-        try w.fake.fault(["route": "files/get_metadata", "kind": "status", "status": 422,
-            "body": #"{"error_summary": "invalid_root/..", "error": {".tag": "invalid_root", "invalid_root": {".tag": "user", "root_namespace_id": "3235641", "home_namespace_id": "3235641"}}}"#])
+        try w.fake.fault([
+            "route": "files/get_metadata", "kind": "status", "status": 422,
+            "body":
+                #"{"error_summary": "invalid_root/..", "error": {".tag": "invalid_root", "invalid_root": {".tag": "user", "root_namespace_id": "3235641", "home_namespace_id": "3235641"}}}"#,
+        ])
         let r = try run([], env: w.env(fast))
         #expect(r.status == 73, "\(r.output)")
         let line = lines(r.stderr, containing: "error:")
@@ -89,7 +97,9 @@ import TestSupport
             let r = try run(["/bin/sh", "-c", "touch '\(marker)'"], env: w.env(fast.merging(["DROPBOX_ROOT_NAMESPACE": "7001"]) { $1 }))
             #expect(r.status == 73, "\(r.output)")
             let line = lines(r.stderr, containing: "error:")
-            #expect(line.count == 1 && line[0].contains("HTTP 422") && line[0].contains("Dropbox-API-Path-Root") && line[0].contains("DROPBOX_ROOT_NAMESPACE"), "\(r.stderr)")
+            #expect(
+                line.count == 1 && line[0].contains("HTTP 422") && line[0].contains("Dropbox-API-Path-Root") && line[0].contains("DROPBOX_ROOT_NAMESPACE"),
+                "\(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: marker), "the app was started: \(r.stderr)")
             #expect(try DB.items(w.db) == ["base", "railway"])
         }
@@ -101,11 +111,16 @@ import TestSupport
     @Test func invalidAccountTypeOutsideTheUploadRoutesIsNotTheUploadCap() throws {
         let w = try World()
         try w.publish(["base"])
-        try w.fake.fault(["route": "files/get_metadata", "kind": "status", "status": 403, "times": -1,
-            "body": #"{"error_summary": "invalid_account_type/feature/.", "error": {".tag": "invalid_account_type", "invalid_account_type": {".tag": "feature"}}}"#])
+        try w.fake.fault([
+            "route": "files/get_metadata", "kind": "status", "status": 403, "times": -1,
+            "body":
+                #"{"error_summary": "invalid_account_type/feature/.", "error": {".tag": "invalid_account_type", "invalid_account_type": {".tag": "feature"}}}"#,
+        ])
         let r = try run([], env: w.env(fast))
         #expect(r.status == 77, "\(r.output)")
         let line = lines(r.stderr, containing: "error:")
-        #expect(line.count == 1 && line[0].contains("HTTP 403") && !line[0].contains("data transport") && !line[0].contains("restores are not affected"), "\(r.stderr)")
+        #expect(
+            line.count == 1 && line[0].contains("HTTP 403") && !line[0].contains("data transport") && !line[0].contains("restores are not affected"),
+            "\(r.stderr)")
     }
 }

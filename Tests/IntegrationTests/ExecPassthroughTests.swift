@@ -1,7 +1,7 @@
 // The wrapped command: argv, environment, PID, exit status, 126/127, $NAME expansion.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct ExecPassthroughTests {
     let python = "import json, os, sys; print(json.dumps({'argv': sys.argv[1:], 'pid': os.getpid(), 'env': dict(os.environ)}))"
@@ -82,14 +82,18 @@ import TestSupport
     }
 
     @Test func portIsExpandedForNonShellCommands() throws {
-        let r = try run(["python3", "-c", "import sys; print(sys.argv[1:])", "--port", "$PORT", "${HOST}:${PORT}", "$$PORT", "${MISSING:-d}"], env: ["PORT": "8123", "HOST": "0.0.0.0"])
+        let r = try run(
+            ["python3", "-c", "import sys; print(sys.argv[1:])", "--port", "$PORT", "${HOST}:${PORT}", "$$PORT", "${MISSING:-d}"],
+            env: ["PORT": "8123", "HOST": "0.0.0.0"])
         #expect(r.status == 0, "\(r.output)")
         #expect(r.stdout.contains("['--port', '8123', '0.0.0.0:8123', '$PORT', 'd']"))
     }
 
     // Nested and unexpanded defaults never reach the app as text.
     @Test func nestedDefaultsAreExpandedBeforeTheApp() throws {
-        let r = try run(["python3", "-c", "import sys; print(sys.argv[1:])", "${PORT:-${DEF}}", "${MISSING:-$DEF}", "${MISSING:-${HOST:-h}:$DEF}"], env: ["PORT": "8123", "DEF": "9"])
+        let r = try run(
+            ["python3", "-c", "import sys; print(sys.argv[1:])", "${PORT:-${DEF}}", "${MISSING:-$DEF}", "${MISSING:-${HOST:-h}:$DEF}"],
+            env: ["PORT": "8123", "DEF": "9"])
         #expect(r.status == 0, "\(r.output)")
         #expect(r.stdout.contains("['8123', '9', 'h:9']"), "\(r.output)")
         let unset = try run(["python3", "-c", "print('started')", "${MISSING:-$DEF}"], env: [:])

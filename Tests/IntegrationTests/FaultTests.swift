@@ -1,7 +1,7 @@
 // Fault injection.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct FaultTests {
     @Test func serviceUnavailableThenSuccess() throws {

@@ -1,8 +1,8 @@
 // A backup never takes the app's disk. On a volume with less free space than the
 // database, a snapshot would fill it and the app's commits would fail; it is skipped instead.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct FreeSpaceTests {
     @Test(.enabled(if: Mount.canMountTmpfs, "skipped: needs root with mount rights for a small tmpfs"))
@@ -28,7 +28,8 @@ import TestSupport
                 time.sleep(0.01)
             print(ok, failed)
             """
-        let r = try run(["python3", "-c", app], env: w.env(["RAILWAY_DB_PATH": db, "ENTRYPOINT_BACKUP_INTERVAL": "1", "ENTRYPOINT_BACKUP_ON_STOP": "1"]), timeout: 60)
+        let r = try run(
+            ["python3", "-c", app], env: w.env(["RAILWAY_DB_PATH": db, "ENTRYPOINT_BACKUP_INTERVAL": "1", "ENTRYPOINT_BACKUP_ON_STOP": "1"]), timeout: 60)
         #expect(r.status == 0, "\(r.output)")
         let counts = r.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
         #expect(counts.count == 2 && counts[0] > 0, "\(r.output)")

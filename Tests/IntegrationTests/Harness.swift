@@ -2,8 +2,8 @@
 // both. The fake's process control, the SQLite fixtures, the binary runner and the secret-leak check
 // live in the shared TestSupport target (Tests/TestSupport).
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 func bytes(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
 
@@ -116,7 +116,8 @@ func countLines(_ text: String, containing needle: String) -> Int {
 /// and -shm (a crash, a redeploy); the other modes close cleanly, leaving what they leave.
 func appCommits(_ rows: [String], to db: String, journalMode: String) throws {
     let end = journalMode == "WAL" ? "os._exit(0)" : "c.close()"
-    let status = try app("""
+    let status = try app(
+        """
         import sqlite3, sys, os
         c = sqlite3.connect(sys.argv[1])
         c.execute('PRAGMA journal_mode=\(journalMode)')

@@ -2,8 +2,8 @@
 // loopback): a GET after successful periodic and stop backups, a POST to /fail with the reason after
 // a failed one, an unreachable URL changes nothing, and the URL (a secret) never reaches the log.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// An HTTP server on 127.0.0.1 that records every request (method, path, body) and answers 200.
 final class HeartbeatServer: @unchecked Sendable {
@@ -33,7 +33,8 @@ final class HeartbeatServer: @unchecked Sendable {
         """
 
     init() throws {
-        server = try LocalServer(python: ["-c", Self.script, dir.file("log.jsonl"), dir.file("port")], portFile: dir.file("port"), what: "the heartbeat receiver")
+        server = try LocalServer(
+            python: ["-c", Self.script, dir.file("log.jsonl"), dir.file("port")], portFile: dir.file("port"), what: "the heartbeat receiver")
     }
 
     func stop() { server.stop() }
@@ -51,14 +52,17 @@ final class HeartbeatServer: @unchecked Sendable {
 @Suite struct HeartbeatTests {
     /// Writes a row, then lives `seconds` more (periodic backups tick meanwhile), then exits 0.
     static func app(_ seconds: Double) -> [String] {
-        ["python3", "-c", """
+        [
+            "python3", "-c",
+            """
             import os, sqlite3, time
             db = sqlite3.connect(os.environ["RAILWAY_DB_PATH"])
             db.execute("INSERT INTO items VALUES ('written-by-the-app')")
             db.commit()
             db.close()
             time.sleep(\(seconds))
-            """]
+            """,
+        ]
     }
 
     func check(_ r: RunResult, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -67,14 +71,17 @@ final class HeartbeatServer: @unchecked Sendable {
 
     /// Dropbox holds `base`, a heartbeat receiver listens; with `failingUploads` every upload answers 503.
     func world(failingUploads: Bool = false) throws -> (World, HeartbeatServer) {
-        let w = try World(), hb = try HeartbeatServer()
+        let w = try World()
+        let hb = try HeartbeatServer()
         try w.publish(["base"])
         if failingUploads { try w.fake.fault(["route": "files/upload", "kind": "status", "status": 503, "times": -1]) }
         return (w, hb)
     }
 
     /// Runs `command` with the heartbeat URL and `settings`; the URL is checked never to show in the output.
-    func run(_ command: [String], _ w: World, _ hb: HeartbeatServer, _ settings: [String: String], sourceLocation: SourceLocation = #_sourceLocation) throws -> RunResult {
+    func run(_ command: [String], _ w: World, _ hb: HeartbeatServer, _ settings: [String: String], sourceLocation: SourceLocation = #_sourceLocation) throws
+        -> RunResult
+    {
         let r = try TestSupport.run(command, env: w.env(settings.merging(["ENTRYPOINT_HEARTBEAT_URL": hb.url]) { _, url in url }))
         check(r, sourceLocation: sourceLocation)
         return r

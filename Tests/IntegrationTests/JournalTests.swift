@@ -1,7 +1,7 @@
 // Journals that apps leave behind, a real hot journal, one rule for a damaged database.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Journals that apps leave behind, a real hot journal, and one rule for a damaged database.
 @Suite struct JournalTests {

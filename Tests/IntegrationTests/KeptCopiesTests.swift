@@ -1,7 +1,7 @@
 // Kept copies (distinct files, crash-safe full copies) and a database path starting with //.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct KeptCopiesTests {
     func copies(_ w: World) -> [String] {

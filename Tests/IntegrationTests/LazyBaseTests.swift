@@ -3,8 +3,8 @@
 // removed afterwards; a rev gone from Dropbox's version history makes the merge impossible, and the
 // start or the backup does what it does without a base, with nothing lost.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct LazyBaseTests {
     /// Publishes the bookings schema plus `sql` as Dropbox's newest revision.

@@ -2,8 +2,8 @@
 // backup workers still back up; ENTRYPOINT_APP_USER gives the database's directory and files to
 // that user and runs the app as it (a real uid: the tests run as root), checked through /proc.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct LeastPrivilegeTests {
     /// The app: writes what it is (/proc/self/status's Uid, Gid, Groups; HOME; the secret
@@ -96,7 +96,8 @@ import TestSupport
         try w.publish(["base"])
         let out = TempDir()
         chmod(out.path, 0o777)
-        let r = try run(["python3", "-c", Self.app, out.file("report.json"), "wal"],
+        let r = try run(
+            ["python3", "-c", Self.app, out.file("report.json"), "wal"],
             env: try env(w, ["ENTRYPOINT_APP_USER": "54321:54322", "ENTRYPOINT_BACKUP_ON_STOP": "1"]))
         #expect(r.status == 0, "\(r.output)")
         let status = try #require(try report(out.file("report.json"))["status"] as? [String: [String]])
@@ -144,7 +145,10 @@ import TestSupport
             let extra = ["ENTRYPOINT_APP_USER": "no-such-user-x"].merging(supervised ? ["ENTRYPOINT_BACKUP_ON_STOP": "1"] : [:]) { $1 }
             let r = try run(["touch", marker], env: try env(w, extra))
             #expect(r.status == 71, "\(r.output)")
-            #expect(r.stderr == "entrypoint: error: cannot switch to ENTRYPOINT_APP_USER=no-such-user-x: no user no-such-user-x in /etc/passwd (create it in the image, or use a numeric uid[:gid])\n")
+            #expect(
+                r.stderr
+                    == "entrypoint: error: cannot switch to ENTRYPOINT_APP_USER=no-such-user-x: no user no-such-user-x in /etc/passwd (create it in the image, or use a numeric uid[:gid])\n"
+            )
             #expect(!FileManager.default.fileExists(atPath: marker))
         }
         #expect(w.fake.requests("files/download").isEmpty)

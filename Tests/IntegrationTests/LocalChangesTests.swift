@@ -1,8 +1,8 @@
 // The restore decision against the fake Dropbox when the
 // volume holds local changes. The app's writes are made by Python's sqlite3 (the seed's stack).
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct LocalChangesTests {
     /// Restore, the app commits, the container restarts while Dropbox still has the same
@@ -18,7 +18,8 @@ import TestSupport
         if journalMode == "PERSIST" || journalMode == "TRUNCATE" { #expect(FileManager.default.fileExists(atPath: w.db + "-journal")) }
         let recordBefore = bytes(w.db + ".entrypoint.json")
 
-        let filesBefore = w.leftovers(), dbBefore = bytes(w.db)
+        let filesBefore = w.leftovers()
+        let dbBefore = bytes(w.db)
         let check = try run(["--check"], env: w.env())
         #expect(check.status == 0, "\(check.output)")
         #expect(check.stdout.contains("result: would keep the local database: it has changes not yet in Dropbox (rev \(rev) unchanged)"), "\(check.stdout)")
@@ -98,8 +99,12 @@ import TestSupport
         let r = try run([], env: w.env())
         #expect(r.status == 0, "\(r.output)")
         if journalMode == "WAL" {
-            #expect(check.stdout.contains("result: no download needed: the local database holds the same data as Dropbox's rev \(rev) (uploaded from this volume)"), "\(check.stdout)")
-            #expect(r.stderr.contains("No download needed: the local database holds the same data as Dropbox's rev \(rev) (uploaded from this volume)"), "\(r.stderr)")
+            #expect(
+                check.stdout.contains("result: no download needed: the local database holds the same data as Dropbox's rev \(rev) (uploaded from this volume)"),
+                "\(check.stdout)")
+            #expect(
+                r.stderr.contains("No download needed: the local database holds the same data as Dropbox's rev \(rev) (uploaded from this volume)"),
+                "\(r.stderr)")
         } else {
             #expect(check.stdout.contains("result: no download needed (hash match)"), "\(check.stdout)")
             #expect(r.stderr.contains("No download needed (hash match)"), "\(r.stderr)")
@@ -121,18 +126,23 @@ import TestSupport
         try w.publish(["base"], padding: 24_000_000)
         #expect(try run([], env: w.env()).status == 0)
         if journalMode == "WAL" { try DB.sql(w.db, "PRAGMA journal_mode=WAL;") }
-        let writer = try Spawned("/usr/bin/env", ["python3", "-c", """
-            import sqlite3, sys, os, time
-            db = sys.argv[1]; d = os.path.dirname(db); base = os.path.basename(db) + '.entrypoint-backup-'
-            c = sqlite3.connect(db, timeout=60, isolation_level=None)
-            i = 0; end = time.time() + 60
-            while not any(n.startswith(base) for n in os.listdir(d)) and time.time() < end:
-                i += 1; c.execute('INSERT INTO items VALUES (?)', (f'row-{i}',)); time.sleep(0.005)
-            c.execute('BEGIN IMMEDIATE'); i += 1; c.execute('INSERT INTO items VALUES (?)', (f'row-{i}',))
-            time.sleep(0.03)
-            c.execute('COMMIT')
-            print(i, flush=True)
-            """, w.db], env: ProcessInfo.processInfo.environment)
+        let writer = try Spawned(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                """
+                import sqlite3, sys, os, time
+                db = sys.argv[1]; d = os.path.dirname(db); base = os.path.basename(db) + '.entrypoint-backup-'
+                c = sqlite3.connect(db, timeout=60, isolation_level=None)
+                i = 0; end = time.time() + 60
+                while not any(n.startswith(base) for n in os.listdir(d)) and time.time() < end:
+                    i += 1; c.execute('INSERT INTO items VALUES (?)', (f'row-{i}',)); time.sleep(0.005)
+                c.execute('BEGIN IMMEDIATE'); i += 1; c.execute('INSERT INTO items VALUES (?)', (f'row-{i}',))
+                time.sleep(0.03)
+                c.execute('COMMIT')
+                print(i, flush=True)
+                """, w.db,
+            ], env: ProcessInfo.processInfo.environment)
         // Let the writer commit a few rows before the backup starts.
         for _ in 0..<400 where ((try? DB.sql(w.db, "SELECT count(*) FROM items").first) ?? nil).flatMap({ Int($0) }) ?? 0 < 10 {
             usleep(10_000)

@@ -1,7 +1,7 @@
 // SQLite-aware local state, local writes kept.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct LocalStateTests {
     @Test func walModeLocalDatabaseWithUncheckpointedWritesIsKept() throws {
@@ -12,12 +12,15 @@ import TestSupport
         try DB.sql(w.db, "PRAGMA journal_mode=WAL;")
         let writer = try Spawned(
             "/usr/bin/env",
-            ["python3", "-c", """
-            import sqlite3, os, sys
-            c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA wal_autocheckpoint=0')
-            c.execute("INSERT INTO items VALUES ('written-in-emergency')"); c.commit()
-            os._exit(0)
-            """, w.db], env: ProcessInfo.processInfo.environment)
+            [
+                "python3", "-c",
+                """
+                import sqlite3, os, sys
+                c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA wal_autocheckpoint=0')
+                c.execute("INSERT INTO items VALUES ('written-in-emergency')"); c.commit()
+                os._exit(0)
+                """, w.db,
+            ], env: ProcessInfo.processInfo.environment)
         #expect(writer.finish(timeout: 30).status == 0)
         #expect(FileManager.default.fileExists(atPath: w.db + "-wal"))
         try w.publish(["remote", "newer"])

@@ -2,8 +2,8 @@
 // time (ENTRYPOINT_LOCK_TIMEOUT for one wait, the stop deadline for the stop backup), says so in one
 // line, and the app runs on undisturbed.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct LockedDatabaseTests {
     let onStop = ["ENTRYPOINT_BACKUP_ON_STOP": "1"]
@@ -32,7 +32,6 @@ import TestSupport
         #expect(r.stderr.contains("periodic backup failed (exit 74"), "\(r.stderr)")
     }
 
-
     @Test func aDatabaseLockedThroughTheStopEndsTheStopBackupAtItsDeadline() throws {
         let w = try World()
         try w.publish(["base"])
@@ -41,7 +40,8 @@ import TestSupport
         // The app commits, then a process outside the app (the app's own processes are killed at the
         // end of its grace, before the stop backup) keeps the database locked (rollback journal,
         // BEGIN EXCLUSIVE): the stop backup's snapshot waits for the lock and would never end.
-        let locker = "import os, sqlite3, sys, time; db = sqlite3.connect(sys.argv[2], isolation_level=None); db.execute('BEGIN EXCLUSIVE'); open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(20)"
+        let locker =
+            "import os, sqlite3, sys, time; db = sqlite3.connect(sys.argv[2], isolation_level=None); db.execute('BEGIN EXCLUSIVE'); open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(20)"
         let committed = dir.file("committed")
         let app = """
             import os, sqlite3, sys, time

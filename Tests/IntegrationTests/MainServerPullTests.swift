@@ -1,8 +1,8 @@
 // The main server's pull is the normal restore and keeps its old file as a copy
 // when it changed.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The main server's side of the round trip is the normal restore, run without a
 /// command on the main server's database path while its app is stopped.

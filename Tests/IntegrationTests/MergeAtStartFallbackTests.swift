@@ -3,8 +3,8 @@
 // every start: it falls back to today's rule, as a refusal does (Dropbox's file installed, the local
 // database kept as a copy, nothing lost). It used to exit 74 at each start: a restart loop.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct MergeAtStartFallbackTests {
     @Test func aMergeThatFailsFallsBackInsteadOfStoppingTheStart() throws {
@@ -22,7 +22,10 @@ import TestSupport
         #expect(r.status == 0, "\(r.output)")
         #expect(r.stderr.contains("warning: the merge failed: ") && r.stderr.contains("keeping the local database as a copy"), "\(r.output)")
         #expect(try DB.sql(mainDB, "SELECT note FROM entrypoint_conflicts") == ["railway"])
-        let kept = try #require(FileManager.default.contentsOfDirectory(atPath: main.path).first { $0.hasPrefix("main.db.local-") && !$0.contains("-wal") && !$0.contains("-journal") })
+        let kept = try #require(
+            FileManager.default.contentsOfDirectory(atPath: main.path).first {
+                $0.hasPrefix("main.db.local-") && !$0.contains("-wal") && !$0.contains("-journal")
+            })
         #expect(try DB.sql(main.file(kept), "SELECT note FROM entrypoint_conflicts") == ["main"])
     }
 }

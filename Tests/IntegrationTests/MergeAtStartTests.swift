@@ -2,8 +2,8 @@
 // last shared (its base, kept by every restore and upload): the start merges Dropbox's changes into
 // the local database instead of replacing it. Checked by natural keys (booking references, emails).
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct MergeAtStartTests {
     static let schema = """
@@ -45,8 +45,11 @@ import TestSupport
         // Railway restores the last upload and takes bookings; its periodic backup uploads them.
         r = try run([], env: w.env())
         #expect(r.status == 0, "\(r.output)")
-        try DB.sql(w.db, "PRAGMA journal_mode=\(journal);" + Self.book("B-204", "dave@x", "Dave", "thu 08", pay: 30) + Self.book("B-205", "alice@x", "Alice", "fri 16")
-            + "UPDATE bookings SET slot = 'mon 15' WHERE ref = 'B-102'; DELETE FROM bookings WHERE ref = 'B-103'; UPDATE customers SET name = 'Robert' WHERE email = 'bob@x';")
+        try DB.sql(
+            w.db,
+            "PRAGMA journal_mode=\(journal);" + Self.book("B-204", "dave@x", "Dave", "thu 08", pay: 30) + Self.book("B-205", "alice@x", "Alice", "fri 16")
+                + "UPDATE bookings SET slot = 'mon 15' WHERE ref = 'B-102'; DELETE FROM bookings WHERE ref = 'B-103'; UPDATE customers SET name = 'Robert' WHERE email = 'bob@x';"
+        )
         r = try run(["--backup", "--auto"], env: w.env())
         #expect(r.status == 0 && r.stderr.contains("Backed up"), "\(r.output)")
         // Railway keeps writing after that upload.
@@ -91,7 +94,8 @@ import TestSupport
         try DB.sql(w.db, "UPDATE bookings SET slot = 'mon 15' WHERE ref = 'B-102';")
         #expect(try run(["--backup"], env: w.env()).status == 0)
         // --check says what the merge would do, and changes nothing.
-        let before = bytes(mainDB), files = try FileManager.default.contentsOfDirectory(atPath: main.path).sorted()
+        let before = bytes(mainDB)
+        let files = try FileManager.default.contentsOfDirectory(atPath: main.path).sorted()
         let check = try run(["--check"], env: env(w, mainDB))
         #expect(check.status == 0, "\(check.output)")
         #expect(check.stdout.contains("result: would merge Dropbox's rev"), "\(check.stdout)")
@@ -124,7 +128,10 @@ import TestSupport
         #expect(r.stderr.contains("warning: table bookings: changed in Dropbox's rev"), "\(r.output)")
         #expect(r.stderr.contains("KEPT A COPY"), "today's rule: Dropbox's file installed, the local one kept: \(r.output)")
         #expect(try DB.sql(mainDB, "SELECT ref FROM bookings ORDER BY ref") == ["B-101", "B-102", "B-103", "B-204"])
-        let kept = try #require(FileManager.default.contentsOfDirectory(atPath: main.path).first { $0.hasPrefix("main.db.local-") && !$0.contains("-wal") && !$0.contains("-journal") })
+        let kept = try #require(
+            FileManager.default.contentsOfDirectory(atPath: main.path).first {
+                $0.hasPrefix("main.db.local-") && !$0.contains("-wal") && !$0.contains("-journal")
+            })
         #expect(try DB.sql(main.file(kept), "SELECT ref FROM bookings ORDER BY ref") == ["B-101", "B-102", "B-103", "B-104"])
     }
 }
@@ -140,7 +147,8 @@ import TestSupport
             let mainDB = main.file("main.db")
             try DB.sql(mainDB, "PRAGMA journal_mode=WAL;" + MergeAtStartTests.schema)
             #expect(try run(["--backup"], env: w.env(["RAILWAY_DB_PATH": mainDB])).status == 0)
-            try DB.sql(mainDB, MergeAtStartTests.book("B-104", "carol@x", "Carol", "wed 14", pay: 90) + "UPDATE bookings SET slot = 'mon 12' WHERE ref = 'B-102';")
+            try DB.sql(
+                mainDB, MergeAtStartTests.book("B-104", "carol@x", "Carol", "wed 14", pay: 90) + "UPDATE bookings SET slot = 'mon 12' WHERE ref = 'B-102';")
             #expect(try run([], env: w.env()).status == 0)
             try DB.sql(w.db, MergeAtStartTests.book("B-204", "dave@x", "Dave", "thu 08") + "UPDATE bookings SET slot = 'mon 15' WHERE ref = 'B-102';")
             #expect(try run(["--backup"], env: w.env()).status == 0)
@@ -151,12 +159,16 @@ import TestSupport
             #expect(try DB.sql(mainDB, "PRAGMA integrity_check") == ["ok"], "\(point)")
             let r = try run([], env: w.env(["RAILWAY_DB_PATH": mainDB]))
             #expect(r.status == 0, "\(point): \(r.output)")
-            #expect(try DB.sql(mainDB, "SELECT ref || ' ' || c.email || ' ' || slot FROM bookings b JOIN customers c ON c.id = b.customer_id ORDER BY ref") == [
-                "B-101 alice@x mon 10", "B-102 bob@x mon 15", "B-103 alice@x tue 09", "B-104 carol@x wed 14", "B-204 dave@x thu 08",
-            ], "\(point): \(r.output)")
+            #expect(
+                try DB.sql(mainDB, "SELECT ref || ' ' || c.email || ' ' || slot FROM bookings b JOIN customers c ON c.id = b.customer_id ORDER BY ref") == [
+                    "B-101 alice@x mon 10", "B-102 bob@x mon 15", "B-103 alice@x tue 09", "B-104 carol@x wed 14", "B-204 dave@x thu 08",
+                ], "\(point): \(r.output)")
             #expect(try DB.sql(mainDB, "PRAGMA foreign_key_check").isEmpty, "\(point)")
             let names = try FileManager.default.contentsOfDirectory(atPath: main.path)
-            #expect(!names.contains { $0.contains(".entrypoint-merge-") || $0.contains(".entrypoint-download-") || $0.contains("-tmp-") || $0.contains(".entrypoint-conflicts-") }, "\(point): \(names)")
+            #expect(
+                !names.contains {
+                    $0.contains(".entrypoint-merge-") || $0.contains(".entrypoint-download-") || $0.contains("-tmp-") || $0.contains(".entrypoint-conflicts-")
+                }, "\(point): \(names)")
             // The local version of B-102 is set aside, in one conflicts database or (a kill after it was written) two.
             let conflicts = names.filter { $0.hasPrefix("main.conflicts-") }
             #expect(!conflicts.isEmpty, "\(point): \(names)")

@@ -2,8 +2,8 @@
 // everything merged, 80 when changes were set aside (named, in the conflicts database), 81 when
 // refused (one line naming the table; INTO unchanged).
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct MergeCommandTests {
     let schema = """
@@ -16,7 +16,9 @@ import TestSupport
 
     func files(ours: String, theirs: String) throws -> (dir: TempDir, base: String, theirs: String, into: String) {
         let dir = TempDir()
-        let base = dir.file("base.db"), other = dir.file("theirs.db"), into = dir.file("app.db")
+        let base = dir.file("base.db")
+        let other = dir.file("theirs.db")
+        let into = dir.file("app.db")
         try DB.sql(base, schema)
         try FileManager.default.copyItem(atPath: base, toPath: other)
         try FileManager.default.copyItem(atPath: base, toPath: into)
@@ -57,7 +59,10 @@ import TestSupport
         let before = bytes(f.into)
         let r = try run(["--merge", f.base, f.theirs, f.into], env: [:])
         #expect(r.status == 81, "\(r.output)")
-        #expect(lines(r.stderr, containing: "error:") == ["entrypoint: error: table bookings: changed in THEIRS \(f.theirs) since the base BASE \(f.base); a merge needs the same schema on both sides; the merge was refused, nothing was changed"])
+        #expect(
+            lines(r.stderr, containing: "error:") == [
+                "entrypoint: error: table bookings: changed in THEIRS \(f.theirs) since the base BASE \(f.base); a merge needs the same schema on both sides; the merge was refused, nothing was changed"
+            ])
         #expect(bytes(f.into) == before)
         #expect(try FileManager.default.contentsOfDirectory(atPath: f.dir.path).sorted() == ["app.db", "base.db", "theirs.db"])
     }

@@ -2,8 +2,8 @@
 // a plain `--backup` refuses (76); `--backup --merge` merges Dropbox's changes into the live
 // database and uploads the result over that rev, so Dropbox's file holds both sites' writes.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct MergeOnUploadTests {
     @Test func backupMergeUploadsDropboxsFilePlusOurChanges() throws {
@@ -20,7 +20,8 @@ import TestSupport
         // Railway keeps writing; the main server pulls Railway's upload, writes and uploads.
         try DB.sql(w.db, MergeAtStartTests.book("B-205", "erin@x", "Erin", "fri 16") + "UPDATE bookings SET slot = 'mon 15' WHERE ref = 'B-102';")
         #expect(try run([], env: mainEnv).status == 0)
-        try DB.sql(mainDB, MergeAtStartTests.book("B-104", "carol@x", "Carol", "wed 14", pay: 90) + "UPDATE bookings SET status = 'cancelled' WHERE ref = 'B-101';")
+        try DB.sql(
+            mainDB, MergeAtStartTests.book("B-104", "carol@x", "Carol", "wed 14", pay: 90) + "UPDATE bookings SET status = 'cancelled' WHERE ref = 'B-101';")
         #expect(try run(["--backup"], env: mainEnv).status == 0)
         // Railway's plain backup refuses, as before.
         var r = try run(["--backup"], env: w.env())

@@ -6,8 +6,8 @@
 // automatic backups (which merge) made at most one side copy in Dropbox.
 // MERGE_SEED=<n> replays a run; the seed is printed.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct MergeRandomizedTests {
     /// SplitMix64: the same seed, the same run, on every platform.
@@ -59,19 +59,24 @@ import TestSupport
             switch action {
             case 0..<4:
                 sites[s].counter += 1
-                let ref = "\(site.name)-\(sites[s].counter)", slot = "slot \(random.below(50))"
+                let ref = "\(site.name)-\(sites[s].counter)"
+                let slot = "slot \(random.below(50))"
                 let email = random.below(2) == 0 ? "alice@x" : "\(ref)@x"
                 try DB.sql(site.db, "PRAGMA foreign_keys = ON;" + MergeAtStartTests.book(ref, email, ref, slot, pay: random.below(2) == 0 ? 10 + step : nil))
                 model[ref] = slot
                 what = "book \(ref)"
             case 4..<6 where !own.isEmpty:
-                let ref = own[random.below(own.count)], slot = "moved \(random.below(50))"
+                let ref = own[random.below(own.count)]
+                let slot = "moved \(random.below(50))"
                 try DB.sql(site.db, "UPDATE bookings SET slot = '\(slot)' WHERE ref = '\(ref)'")
                 model[ref] = slot
                 what = "reschedule \(ref)"
             case 6 where !own.isEmpty:
                 let ref = own[random.below(own.count)]
-                try DB.sql(site.db, "PRAGMA foreign_keys = ON; DELETE FROM payments WHERE booking_id = (SELECT id FROM bookings WHERE ref = '\(ref)'); DELETE FROM bookings WHERE ref = '\(ref)'")
+                try DB.sql(
+                    site.db,
+                    "PRAGMA foreign_keys = ON; DELETE FROM payments WHERE booking_id = (SELECT id FROM bookings WHERE ref = '\(ref)'); DELETE FROM bookings WHERE ref = '\(ref)'"
+                )
                 model[ref] = nil
                 what = "delete \(ref)"
             case 7, 8:
@@ -92,7 +97,8 @@ import TestSupport
             #expect(r.status == 0, "seed \(seed) final \(sites[s].name) \(args): \(r.output)\n\(history.joined(separator: "\n"))")
         }
         print("seed \(seed): \(history.filter { $0.contains("merged") }.count) merges at start in \(history.count) steps")
-        let uploaded = FileManager.default.contents(atPath: w.fake.state.file("uploaded.json"))
+        let uploaded =
+            FileManager.default.contents(atPath: w.fake.state.file("uploaded.json"))
             .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
         let sideCopies = uploaded.keys.filter { $0.contains(".failback-") }
         #expect(sideCopies.count <= 1, "seed \(seed): side copies \(sideCopies.sorted())\n\(history.joined(separator: "\n"))")

@@ -1,8 +1,8 @@
 // Small real file systems for the tests that need one (root only): an ext4 image with 128-byte
 // inodes (1-second timestamps) on a loop device, and a tmpfs of a given size.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Runs `command` with /bin/sh; its exit status.
 @discardableResult
@@ -22,7 +22,8 @@ final class Mount {
 
     /// Whether an ext4 image can be mounted on a loop device: the above, a free loop device, mkfs.ext4.
     static let canMountLoop: Bool = {
-        canMountTmpfs && FileManager.default.fileExists(atPath: "/dev/loop-control") && (try? shell("losetup -f >/dev/null && command -v mkfs.ext4 >/dev/null")) == 0
+        canMountTmpfs && FileManager.default.fileExists(atPath: "/dev/loop-control")
+            && (try? shell("losetup -f >/dev/null && command -v mkfs.ext4 >/dev/null")) == 0
     }()
 
     /// `ext4` (an image with `-I 128`: 1-second timestamps) or `tmpfs`, of `megabytes`.
@@ -30,7 +31,8 @@ final class Mount {
         path = dir.file("mnt")
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let image = dir.file("image")
-        let command = kind == "ext4"
+        let command =
+            kind == "ext4"
             ? "truncate -s \(megabytes)M '\(image)' && mkfs.ext4 -q -F -I 128 '\(image)' 2>/dev/null && mount -o loop '\(image)' '\(path)'"
             : "mount -t tmpfs -o size=\(megabytes)m tmpfs '\(path)'"
         let status = try shell(command)

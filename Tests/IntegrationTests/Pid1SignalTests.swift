@@ -2,8 +2,8 @@
 // the start: the kernel discards a default action for PID 1 (the command used to start anyway), so
 // a handler acts on the signal until execve resets it.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct Pid1SignalTests {
     /// Root with the right to make a PID namespace (not in an unprivileged container).

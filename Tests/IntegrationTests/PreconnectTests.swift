@@ -4,8 +4,8 @@
 // https://localhost:PORT (api) and https://127.0.0.1:PORT (content) are two origins on one fake;
 // its log gives every request its connection's id (`conn`) and its Host header.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct PreconnectTests {
     /// The environment with the API on https://localhost:PORT and the content host on https://127.0.0.1:PORT.
@@ -48,7 +48,8 @@ import TestSupport
         #expect(warm["status"] as? Int == 206 && warm["bytes_sent"] as? Int == 1, "\(warm)")
         #expect((warm["arg"] as? [String: Any])?["path"] as? String == w.remotePath)
         // The warm-up was answered while get_metadata was still waiting (the 2 s delay).
-        let warmDone = try #require(warm["t"] as? Double), metadataDone = try #require(metadata["t"] as? Double)
+        let warmDone = try #require(warm["t"] as? Double)
+        let metadataDone = try #require(metadata["t"] as? Double)
         #expect(warmDone < metadataDone, "warm-up answered at \(warmDone), metadata at \(metadataDone)")
         // The download went over the warm-up's connection: one TLS connection per origin, no third.
         #expect(conn(real) == conn(warm), "download on connection \(conn(real)), warm-up on \(conn(warm))")
@@ -72,7 +73,9 @@ import TestSupport
         #expect(r.status == 0, "\(r.output)")
         #expect(bytes(w.db) == bytes(source))
         #expect(countLines(r.stderr, containing: "pre-connect") == 1, "\(r.stderr)")
-        #expect(r.stderr.contains("debug: pre-connect to https://127.0.0.1:\(w.fake.port) answered HTTP 400; the download takes over its handle and connection"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("debug: pre-connect to https://127.0.0.1:\(w.fake.port) answered HTTP 400; the download takes over its handle and connection"),
+            "\(r.stderr)")
         let refreshes = w.fake.requests("oauth2/token")
         #expect(refreshes.count == 1, "\(refreshes)")
         let warm = try #require(warmUps(w).first)
@@ -81,7 +84,8 @@ import TestSupport
         #expect(w.fake.requests("files/get_metadata").first?["auth"] as? String == Secrets.issued[0])
         // Its connection was accepted, and its answer sent, before the token's answer.
         let tokenAnswered = try #require(refreshes.first?["t"] as? Double)
-        let accepted = try #require(warm["conn_t"] as? Double), warmDone = try #require(warm["t"] as? Double)
+        let accepted = try #require(warm["conn_t"] as? Double)
+        let warmDone = try #require(warm["t"] as? Double)
         #expect(accepted < tokenAnswered - 1, "content connection accepted at \(accepted), token answered at \(tokenAnswered)")
         #expect(warmDone < tokenAnswered, "warm-up answered at \(warmDone), token at \(tokenAnswered)")
         let real = try #require(w.fake.requests("files/download").first { $0["range"] as? String == nil })
@@ -126,7 +130,8 @@ import TestSupport
         #expect(r.status == 0, "\(r.output)")
         #expect(bytes(w.db) == bytes(source))
         #expect(took < 5, "took \(took) s: the restore waited for the warm-up")
-        #expect(r.stderr.contains("debug: pre-connect to https://127.0.0.1:\(w.fake.port) still in flight; the download opens its own connection"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("debug: pre-connect to https://127.0.0.1:\(w.fake.port) still in flight; the download opens its own connection"), "\(r.stderr)")
         let real = try #require(w.fake.requests("files/download").first { $0["range"] as? String == nil })
         #expect(real["status"] as? Int == 200)
     }
@@ -141,7 +146,9 @@ import TestSupport
         let r = try run([], env: split(w, ["ENTRYPOINT_LOG_LEVEL": "debug"]))
         #expect(r.status == 0, "\(r.output)")
         #expect(bytes(w.db) == bytes(source))
-        #expect(r.stderr.contains("debug: pre-connect to https://127.0.0.1:\(w.fake.port) answered HTTP 206; the download takes over its handle and connection"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("debug: pre-connect to https://127.0.0.1:\(w.fake.port) answered HTTP 206; the download takes over its handle and connection"),
+            "\(r.stderr)")
         let warm = try #require(w.fake.requests("files/download").first { $0["range"] as? String == "bytes=0-0" })
         let real = try #require(w.fake.requests("files/download").first { $0["range"] as? String == nil })
         let metadata = try #require(w.fake.requests("files/get_metadata").first)

@@ -1,8 +1,8 @@
 // A restore stopped by SIGTERM, two starts on one volume, a lock held too long, a kill at any
 // instant of the install: nothing partial is left and nothing is lost.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite(.serialized) struct RestoreInterruptionTests {
     @Test func sigtermDuringDownloadStopsCleanly() throws {
@@ -31,7 +31,8 @@ import TestSupport
         try w.fake.fault(["route": "files/download", "kind": "throttle", "bytes_per_second": 2_000_000])
         let a = try Runner([], env: w.env())
         let b = try Runner([], env: w.env())
-        let ra = a.wait(), rb = b.wait()
+        let ra = a.wait()
+        let rb = b.wait()
         #expect(ra.status == 0 && rb.status == 0, "\(ra.output)\n\(rb.output)")
         #expect(w.fake.requests("files/download").count == 1)
         #expect((ra.stderr + rb.stderr).contains("waiting for it"))

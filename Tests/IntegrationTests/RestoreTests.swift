@@ -2,8 +2,8 @@
 // an identical one downloads nothing, a missing one follows the policy; the credential forms and
 // token refreshes; a file that fails its checks is never installed; proxies; bad settings stop first.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct RestoreTests {
     @Test func coldRestoreInstallsTheRemoteDatabase() throws {
@@ -18,9 +18,10 @@ import TestSupport
         #expect(w.leftovers().isEmpty, "\(w.leftovers())")
         // Exactly the checked revision was downloaded, with an escaped header and no Content-Type.
         let download = try #require(w.fake.requests("files/download").first)
-        let rev = try #require(w.fake.requests("files/get_metadata").first.flatMap { _ in
-            (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: w.db + ".entrypoint.json")))) as? [String: Any]
-        }?["rev"] as? String)
+        let rev = try #require(
+            w.fake.requests("files/get_metadata").first.flatMap { _ in
+                (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: w.db + ".entrypoint.json")))) as? [String: Any]
+            }?["rev"] as? String)
         #expect((download["arg"] as? [String: Any])?["path"] as? String == "rev:" + rev)
         #expect(w.fake.requests("files/download").count == 1)
     }

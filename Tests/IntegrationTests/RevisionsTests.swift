@@ -2,8 +2,8 @@
 // files/list_revisions, newest first; `entrypoint --download REV FILE` fetches one, pinned to its
 // rev, verified, written crash-safely, never over an existing file.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct RevisionsTests {
     @Test func listsEveryRevisionNewestFirst() throws {
@@ -162,7 +162,8 @@ import TestSupport
         try #require(rows.count == 2 && rows.allSatisfy { $0.count == 4 })
         let revs = rows.map { $0[0] }
         // The newest rev's FileMetadata, whatever rev was asked for.
-        let meta = #"{".tag": "file", "name": "database.db", "path_lower": "/database.db", "path_display": "/database.db", "id": "id:x", "server_modified": "\#(rows[0][1])", "rev": "\#(revs[0])", "size": \#(rows[0][2]), "content_hash": "\#(rows[0][3])"}"#
+        let meta =
+            #"{".tag": "file", "name": "database.db", "path_lower": "/database.db", "path_display": "/database.db", "id": "id:x", "server_modified": "\#(rows[0][1])", "rev": "\#(revs[0])", "size": \#(rows[0][2]), "content_hash": "\#(rows[0][3])"}"#
         try w.fake.fault(["route": "files/get_metadata", "kind": "status", "status": 200, "body": meta])
         let out = w.volume.file("old.db")
         let r = try run(["--download", revs[1], out], env: w.env())

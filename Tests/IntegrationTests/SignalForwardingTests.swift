@@ -3,8 +3,8 @@
 // while a backup worker is uploading. The app decides what a signal means.
 import CShims
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct SignalForwardingTests {
     /// A world whose remote database is published.
@@ -19,7 +19,8 @@ import TestSupport
     @Test func everyListedSignalReachesTheChild() throws {
         let w = try world()
         let dir = TempDir()
-        let report = dir.file("signals"), ready = dir.file("ready")
+        let report = dir.file("signals")
+        let ready = dir.file("ready")
         let app = """
             import signal, sys, time
             names = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGTERM"]
@@ -62,7 +63,8 @@ import TestSupport
         let w = try World()
         try w.publish(["base"])
         let dir = TempDir()
-        let report = dir.file("signals"), ready = dir.file("ready")
+        let report = dir.file("signals")
+        let ready = dir.file("ready")
         let app = """
             import os, signal, sys, time
             names = ["SIGALRM", "SIGPWR", "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGURG"]
@@ -83,7 +85,10 @@ import TestSupport
         func appPid() -> Int32? { Int32(fileText(ready)) }
         #expect(eventually { appPid() != nil }, "the app did not start")
         let rtmin = __libc_current_sigrtmin()
-        for (sig, name) in [(SIGALRM, "SIGALRM"), (SIGPWR, "SIGPWR"), (SIGVTALRM, "SIGVTALRM"), (SIGPROF, "SIGPROF"), (SIGXCPU, "SIGXCPU"), (SIGURG, "SIGURG"), (rtmin + 3, "SIGRTMIN+3")] {
+        for (sig, name) in [
+            (SIGALRM, "SIGALRM"), (SIGPWR, "SIGPWR"), (SIGVTALRM, "SIGVTALRM"), (SIGPROF, "SIGPROF"), (SIGXCPU, "SIGXCPU"), (SIGURG, "SIGURG"),
+            (rtmin + 3, "SIGRTMIN+3"),
+        ] {
             kill(runner.pid, sig)
             #expect(eventually(5) { fileText(report).contains(name) }, "\(name) did not reach the app")
             let alive = procState(runner.pid).map { $0.state != "Z" } ?? false
@@ -97,11 +102,11 @@ import TestSupport
         #expect(r.stderr.contains("did not change since the last restore or upload"), "no stop sequence: \(r.stderr)")
     }
 
-
     @Test func signalsAreForwardedWhileABackupRuns() throws {
         let w = try world()
         let dir = TempDir()
-        let report = dir.file("report"), ready = dir.file("ready")
+        let report = dir.file("report")
+        let ready = dir.file("ready")
         // The periodic upload is held by the fake for 6 s.
         try w.fake.fault(["route": "files/upload", "kind": "delay", "seconds": 6, "times": 1])
         let app = """

@@ -1,8 +1,8 @@
 // The stop's lines say what happened, and with Dropbox unreachable the stop
 // backup keeps trying for the whole window that is left.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct StopLinesTests {
     /// Dropbox unreachable (a closed loopback port), a local database with a change, restore off.
@@ -18,7 +18,9 @@ import TestSupport
 
     @Test func dropboxUnreachableForTheWholeStopWindowIsCutOffAtItsEnd() throws {
         // Backoffs far longer than the window: the last try must not be skipped for them.
-        let (w, env) = try unreachable(["ENTRYPOINT_STOP_DEADLINE": "4", "ENTRYPOINT_MAX_ATTEMPTS": "100", "ENTRYPOINT_BACKOFF_BASE": "30", "ENTRYPOINT_BACKOFF_CAP": "30"])
+        let (w, env) = try unreachable([
+            "ENTRYPOINT_STOP_DEADLINE": "4", "ENTRYPOINT_MAX_ATTEMPTS": "100", "ENTRYPOINT_BACKOFF_BASE": "30", "ENTRYPOINT_BACKOFF_CAP": "30",
+        ])
         let started = Date()
         let r = try run(["sh", "-c", "exit 3"], env: env)
         withExtendedLifetime(w) {}
@@ -56,7 +58,8 @@ import TestSupport
         try w.publish(["base"])
         // A worker deaf to SIGTERM, stuck after creating its snapshot file: SIGKILL at the deadline.
         let app = "import os, sqlite3; db = sqlite3.connect(os.environ['RAILWAY_DB_PATH']); db.execute(\"INSERT INTO items VALUES ('late')\"); db.commit()"
-        let r = try run(["python3", "-c", app], env: w.env(["ENTRYPOINT_BACKUP_ON_STOP": "1", "ENTRYPOINT_STOP_DEADLINE": "2", "ENTRYPOINT_TEST_HANG_AT": "snapshot"]))
+        let r = try run(
+            ["python3", "-c", app], env: w.env(["ENTRYPOINT_BACKUP_ON_STOP": "1", "ENTRYPOINT_STOP_DEADLINE": "2", "ENTRYPOINT_TEST_HANG_AT": "snapshot"]))
         #expect(r.status == 0, "\(r.output)")
         #expect(r.stderr.contains("stopped it (exit 137"), "\(r.stderr)")
         #expect(w.leftovers().filter { $0.contains("entrypoint-backup") }.isEmpty, "\(w.leftovers())")
@@ -69,27 +72,31 @@ import TestSupport
         let driver = dir.file("tty_driver.py")  // not pty.py: it would shadow the module
         // Runs entrypoint on a new pseudo-terminal with `stty tostop`, prints its output and status.
         try """
-            import os, pty, select, sys, termios, time
-            pid, fd = pty.fork()
-            if pid == 0:
-                a = termios.tcgetattr(0); a[3] |= termios.TOSTOP; termios.tcsetattr(0, termios.TCSANOW, a)
-                os.execv(sys.argv[1], sys.argv[1:])
-            out, status, end = b"", None, time.time() + 40
-            while time.time() < end and status is None:
-                if select.select([fd], [], [], 0.1)[0]:
-                    try:
-                        out += os.read(fd, 65536)
-                    except OSError:
-                        pass
-                p, st = os.waitpid(pid, os.WNOHANG)
-                if p:
-                    status = os.waitstatus_to_exitcode(st)
-            sys.stdout.write(out.decode(errors="replace"))
-            print("STATUS", status)
-            """.write(toFile: driver, atomically: true, encoding: .utf8)
-        let app = "import os, sqlite3, time; db = sqlite3.connect(os.environ['RAILWAY_DB_PATH']); db.execute(\"INSERT INTO items VALUES ('on-a-tty')\"); db.commit(); time.sleep(2.5)"
-        let p = try Spawned("/usr/bin/python3", [driver, Paths.binary, "python3", "-c", app],
-                            env: w.env(["PATH": "/usr/local/bin:/usr/bin:/bin", "ENTRYPOINT_BACKUP_INTERVAL": "1", "ENTRYPOINT_BACKUP_ON_STOP": "1", "ENTRYPOINT_STOP_DEADLINE": "6"]))
+        import os, pty, select, sys, termios, time
+        pid, fd = pty.fork()
+        if pid == 0:
+            a = termios.tcgetattr(0); a[3] |= termios.TOSTOP; termios.tcsetattr(0, termios.TCSANOW, a)
+            os.execv(sys.argv[1], sys.argv[1:])
+        out, status, end = b"", None, time.time() + 40
+        while time.time() < end and status is None:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    out += os.read(fd, 65536)
+                except OSError:
+                    pass
+            p, st = os.waitpid(pid, os.WNOHANG)
+            if p:
+                status = os.waitstatus_to_exitcode(st)
+        sys.stdout.write(out.decode(errors="replace"))
+        print("STATUS", status)
+        """.write(toFile: driver, atomically: true, encoding: .utf8)
+        let app =
+            "import os, sqlite3, time; db = sqlite3.connect(os.environ['RAILWAY_DB_PATH']); db.execute(\"INSERT INTO items VALUES ('on-a-tty')\"); db.commit(); time.sleep(2.5)"
+        let p = try Spawned(
+            "/usr/bin/python3", [driver, Paths.binary, "python3", "-c", app],
+            env: w.env([
+                "PATH": "/usr/local/bin:/usr/bin:/bin", "ENTRYPOINT_BACKUP_INTERVAL": "1", "ENTRYPOINT_BACKUP_ON_STOP": "1", "ENTRYPOINT_STOP_DEADLINE": "6",
+            ]))
         let r = p.finish(timeout: 60)
         let out = String(decoding: r.stdout, as: UTF8.self)
         #expect(out.contains("STATUS 0"), "\(out) \(String(decoding: r.stderr, as: UTF8.self))")

@@ -1,8 +1,8 @@
 // The stop reaches the app behind a shell, a slow or stubborn app is bounded by its grace, and
 // everything it committed before it was gone is in Dropbox's copy.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct StopSequenceTests {
     let onStop = ["ENTRYPOINT_BACKUP_ON_STOP": "1"]
@@ -33,7 +33,8 @@ import TestSupport
         let w = try World()
         try w.publish(["base"])
         let dir = TempDir()
-        let ready = dir.file("ready"), script = dir.file("app.py")
+        let ready = dir.file("ready")
+        let script = dir.file("app.py")
         try app(onTerm: "time.sleep(0.5)\ncommit(\"shutdown\")\nsys.exit(0)").write(toFile: script, atomically: true, encoding: .utf8)
         // dash keeps the last command as a child (no exec), like `alembic upgrade head && uvicorn ...`.
         let runner = try Runner(["sh", "-c", "python3 \"$0\" \"$1\"; echo done", script, ready], env: w.env(onStop))
@@ -55,7 +56,9 @@ import TestSupport
         let ready = dir.file("ready")
         // On SIGTERM it commits a row every 0.1 s for 2.5 s, then exits: within its grace (5 s).
         let slow = "for i in range(25):\n    commit(\"shutdown-%d\" % i)\n    time.sleep(0.1)\nsys.exit(0)"
-        let runner = try Runner(["python3", "-c", app(onTerm: slow), ready], env: w.env(onStop.merging(["ENTRYPOINT_BACKUP_INTERVAL": "1", "ENTRYPOINT_STOP_DEADLINE": "10"]) { $1 }))
+        let runner = try Runner(
+            ["python3", "-c", app(onTerm: slow), ready],
+            env: w.env(onStop.merging(["ENTRYPOINT_BACKUP_INTERVAL": "1", "ENTRYPOINT_STOP_DEADLINE": "10"]) { $1 }))
         #expect(eventually { pid(in: ready) != nil })
         #expect(eventually { !w.fake.uploaded("/database.db").isEmpty }, "the first periodic backup")
         kill(runner.pid, SIGTERM)
@@ -79,7 +82,8 @@ import TestSupport
         // slow: commits a row every 0.1 s for 30 s after SIGTERM; deaf: ignores SIGTERM.
         let onTerm = kind == "slow" ? "for i in range(300):\n    commit(\"shutdown-%d\" % i)\n    time.sleep(0.1)\nsys.exit(0)" : "pass"
         let started = Date()
-        let runner = try Runner(["python3", "-c", app(onTerm: onTerm), ready], env: w.env(onStop.merging(["ENTRYPOINT_STOP_DEADLINE": "8", "ENTRYPOINT_STOP_GRACE": "2"]) { $1 }))
+        let runner = try Runner(
+            ["python3", "-c", app(onTerm: onTerm), ready], env: w.env(onStop.merging(["ENTRYPOINT_STOP_DEADLINE": "8", "ENTRYPOINT_STOP_GRACE": "2"]) { $1 }))
         #expect(eventually { pid(in: ready) != nil })
         let appPid = pid(in: ready) ?? 0
         let stopAt = Date()

@@ -2,8 +2,8 @@
 // the supervisor execs instead, periodic backups, and the stop backup within the stop deadline.
 // Signal forwarding: SignalForwardingTests; a database kept locked: LockedDatabaseTests.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct SupervisorTests {
     /// A world whose remote database is published; `env` turns on supervision.
@@ -17,7 +17,9 @@ import TestSupport
 
     // MARK: - exit status, reaping, what the child sees
 
-    @Test(arguments: [(["true"], Int32(0)), (["sh", "-c", "exit 7"], Int32(7)), (["sh", "-c", "kill -KILL $$"], Int32(137)), (["sh", "-c", "kill -TERM $$"], Int32(143))])
+    @Test(arguments: [
+        (["true"], Int32(0)), (["sh", "-c", "exit 7"], Int32(7)), (["sh", "-c", "kill -KILL $$"], Int32(137)), (["sh", "-c", "kill -TERM $$"], Int32(143)),
+    ])
     func exitsWithTheChildsStatus(command: [String], expected: Int32) throws {
         let w = try world()
         let r = try run(command, env: w.env(onStop.merging(["ENTRYPOINT_BACKUP_INTERVAL": "1h"]) { $1 }))
@@ -224,7 +226,8 @@ import TestSupport
 
     @Test func aCrashedAppStillGetsItsStopBackup() throws {
         let w = try world()
-        let app = "import os, sqlite3; db = sqlite3.connect(os.environ['RAILWAY_DB_PATH']); db.execute(\"INSERT INTO items VALUES ('before-the-crash')\"); db.commit(); os.abort()"
+        let app =
+            "import os, sqlite3; db = sqlite3.connect(os.environ['RAILWAY_DB_PATH']); db.execute(\"INSERT INTO items VALUES ('before-the-crash')\"); db.commit(); os.abort()"
         let r = try run(["python3", "-c", app], env: w.env(onStop))
         #expect(r.status == 128 + SIGABRT, "\(r.output)")
         let uploaded = try #require(w.fake.uploaded("/database.db").last, "\(r.stderr)")

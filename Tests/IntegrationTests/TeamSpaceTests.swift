@@ -3,8 +3,8 @@
 // models a team space (its own root namespace, the member's home folder mounted in it) per
 // common.stone PathRoot / RootInfo.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct TeamSpaceTests {
     /// A team whose root namespace 7001 holds /Shared/production.db; the member's home is 3235641.
@@ -92,7 +92,11 @@ import TestSupport
         let other = String(try #require(try run(["--revisions"], env: w.env(["DROPBOX_DB_PATH": "/other.db"])).stdout.split(separator: " ").first))
         let r = try run(["--download", other, w.volume.file("other.db")], env: w.env())
         #expect(r.status == 0, "\(r.output)")
-        #expect(countLines(r.stderr, containing: "warning: rev \(other) is a revision of /other.db, not of DROPBOX_DB_PATH=ns:7001/Shared/production.db (/Shared/production.db)") == 1, "\(r.stderr)")
+        #expect(
+            countLines(
+                r.stderr,
+                containing: "warning: rev \(other) is a revision of /other.db, not of DROPBOX_DB_PATH=ns:7001/Shared/production.db (/Shared/production.db)")
+                == 1, "\(r.stderr)")
         let mine = try run(["--download", own, w.volume.file("own.db")], env: w.env())
         #expect(mine.status == 0, "\(mine.output)")
         #expect(!mine.stderr.contains("warning:"), "\(mine.stderr)")

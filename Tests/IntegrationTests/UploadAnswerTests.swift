@@ -3,8 +3,8 @@
 // so later backups update Dropbox's file (no failback copy beside it) and a restart keeps no copy.
 // A page that is not Dropbox's answer (a proxy's HTML with 200) is a failure, the record unchanged.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct UploadAnswerTests {
     /// files/upload stored the file, but its 200 answer arrived cut short (a truncated JSON body):
@@ -37,7 +37,6 @@ import TestSupport
         #expect(w.fake.uploaded(w.remotePath).count == 4)
     }
 
-
     /// An HTML page with 200 on the upload route (a proxy's page): nothing was stored, so it stays
     /// a failure, and the record keeps describing the restore.
     @Test func anHTMLPageOnTheUploadRouteIsNotASuccess() throws {
@@ -50,7 +49,6 @@ import TestSupport
         #expect(try savedRecord(w)["event"] as? String == "restored")
     }
 
-
     /// `--backup --auto` SIGKILLed once Dropbox has stored its upload, before the answer arrives
     /// (it trickles at 20 bytes/s); the fault is cleared afterwards.
     func backupKilledAfterDropboxCommitted(_ w: World) throws {
@@ -61,7 +59,6 @@ import TestSupport
         _ = killed.wait()
         try w.fake.clearFaults()
     }
-
 
     /// A backup killed after Dropbox committed its upload but before the answer arrived (the stop
     /// deadline's SIGTERM/SIGKILL of a worker waiting for a slow answer; here the answer trickles
@@ -90,7 +87,6 @@ import TestSupport
         #expect(try DB.items(w.db) == ["base", "local-1", "local-2"])
     }
 
-
     /// The same kill, then the restart right away: the local database holds exactly the killed
     /// upload's data, so there is nothing to download and no copy to keep.
     @Test func aRestartAfterAKilledUploadKeepsNoCopy() throws {
@@ -105,7 +101,6 @@ import TestSupport
         #expect(w.leftovers().filter { $0.contains(".local-") }.isEmpty, "\(w.leftovers())")
         #expect(try DB.items(w.db) == ["base", "local-1"])
     }
-
 
     /// Dropbox committed the upload, then the check after it (get_metadata) got a garbled answer:
     /// exit 69, and the record was left naming the old rev. The next automatic backup must see that

@@ -3,8 +3,8 @@
 // snapshot the record describes, never a duplicate revision or a skipped byte; a real conflict stays
 // a conflict, and an answer that does not show the snapshot is not a success.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct UploadRetryTests {
     /// Short backoff, and uploads of more than 4 MiB in a session of 4 MiB appends.
@@ -127,7 +127,8 @@ import TestSupport
         let w = try World()
         try w.restoredThenWritten("railway")
         // The get_metadata after the upload (the second one) reports other content.
-        let other = #"{".tag": "file", "name": "database.db", "path_display": "/database.db", "rev": "0123456789abc", "size": 5, "content_hash": "\#(String(repeating: "ab", count: 32))", "server_modified": "2026-12-01T00:00:00Z"}"#
+        let other =
+            #"{".tag": "file", "name": "database.db", "path_display": "/database.db", "rev": "0123456789abc", "size": 5, "content_hash": "\#(String(repeating: "ab", count: 32))", "server_modified": "2026-12-01T00:00:00Z"}"#
         try w.fake.fault(["route": "files/get_metadata", "kind": "status", "status": 200, "body": other, "skip": 1])
         let r = try run(["--backup"], env: w.env(fast))
         #expect(r.status == 65, "\(r.output)")

@@ -1,10 +1,10 @@
+import CSQLite
 // `--version` names the build (version, commit) and the libraries the binary runs
 // with, as the libraries themselves report them at run time.
 import CShims
-import CSQLite
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct VersionTests {
     /// The binary's answer against the same libraries asked from this test process: the debug binary

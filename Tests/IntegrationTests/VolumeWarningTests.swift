@@ -1,7 +1,7 @@
 // On Railway, a database that is not on the attached volume is said at every start.
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct VolumeWarningTests {
     @Test func aDatabaseOutsideRailwaysVolumeIsOneWarningAtEveryStart() throws {

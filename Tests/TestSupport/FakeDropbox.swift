@@ -65,7 +65,8 @@ public final class FakeDropbox: @unchecked Sendable {
     public func requests() -> [[String: Any]] {
         let log = state.file("log.jsonl")
         func size() -> Int { (try? FileManager.default.attributesOfItem(atPath: log)[.size] as? Int) ?? -1 }
-        var last = size(), stableSince = Date()
+        var last = size()
+        var stableSince = Date()
         let giveUp = Date().addingTimeInterval(3)
         while Date().timeIntervalSince(stableSince) < 0.15 && Date() < giveUp {
             usleep(25_000)

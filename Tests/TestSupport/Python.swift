@@ -20,7 +20,8 @@ public func python(_ script: String, _ db: String, timeout: Double = 60) throws 
 /// needs the tables `items(name)` and `pad(b)`. Returns the writer's status (128 + SIGKILL).
 @discardableResult
 public func killWriterMidTransaction(_ db: String) throws -> Int32 {
-    try app("""
+    try app(
+        """
         import sqlite3, sys, os
         c = sqlite3.connect(sys.argv[1], isolation_level=None)
         c.execute('PRAGMA cache_size=10')

@@ -45,7 +45,10 @@ public enum DB {
         try? FileManager.default.removeItem(atPath: path)
         var sql = "CREATE TABLE items(name TEXT); CREATE TABLE pad(b BLOB);"
         for row in rows { sql += "INSERT INTO items VALUES ('\(row)');" }
-        if bytes > 0 { sql += "INSERT INTO pad SELECT randomblob(4000) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < \(bytes / 4000)) SELECT i FROM c);" }
+        if bytes > 0 {
+            sql +=
+                "INSERT INTO pad SELECT randomblob(4000) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < \(bytes / 4000)) SELECT i FROM c);"
+        }
         try DB.sql(path, sql)
     }
 
@@ -59,4 +62,3 @@ public enum DB {
         (try? sql(path, "PRAGMA integrity_check").joined(separator: ",")) ?? "unreadable"
     }
 }
-

@@ -13,7 +13,8 @@ public final class Spawned: @unchecked Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         if capture {
             guard ep_pipe_cloexec(&outPipe) == 0, ep_pipe_cloexec(&errPipe) == 0 else { throw CocoaError(.fileWriteUnknown) }
@@ -42,7 +43,8 @@ public final class Spawned: @unchecked Sendable {
 
     /// Reads both pipes to EOF and reaps the child; kills it after `timeout` seconds.
     public func finish(timeout: Double) -> (status: Int32, stdout: Data, stderr: Data, timedOut: Bool) {
-        var out = Data(), err = Data()
+        var out = Data()
+        var err = Data()
         let deadline = Date().addingTimeInterval(timeout)
         var timedOut = false
         var fds = [outFD, errFD].filter { $0 >= 0 }
@@ -93,7 +95,8 @@ public func spawn(_ executable: String, _ arguments: [String], env: [String: Str
     var attr = posix_spawnattr_t()
     posix_spawnattr_init(&attr)
     defer { posix_spawnattr_destroy(&attr) }
-    var empty = sigset_t(), all = sigset_t()
+    var empty = sigset_t()
+    var all = sigset_t()
     sigemptyset(&empty)
     sigfillset(&all)
     posix_spawnattr_setsigmask(&attr, &empty)

@@ -139,7 +139,10 @@ struct BackupRun {
 
     /// What a decision leads to: the backup is over (with its outcome), or the snapshot is uploaded
     /// to DROPBOX_DB_PATH in this write mode.
-    enum Step { case finished(Outcome), upload(mode: JSON) }
+    enum Step {
+        case finished(Outcome)
+        case upload(mode: JSON)
+    }
 
     /// The decision's consequence (Backup/BackupDecision.swift). --auto: the data is what Dropbox still
     /// has at the record's rev: nothing to upload. (When Dropbox's file moved on, even unchanged data
@@ -170,7 +173,9 @@ struct BackupRun {
         case .update(let rev):
             return .upload(mode: .object([(".tag", .string("update")), ("update", .string(rev))]))
         case .nothingOfOurs(let rev, let since):
-            log.info("backup: Dropbox's \(config.remotePath) moved on since rev \(since) (now rev \(rev)), and this volume has written nothing since; nothing uploaded (the next restart restores rev \(rev))")
+            log.info(
+                "backup: Dropbox's \(config.remotePath) moved on since rev \(since) (now rev \(rev)), and this volume has written nothing since; nothing uploaded (the next restart restores rev \(rev))"
+            )
         case .mergeThenUpload(let rev):
             guard let remote, let record, let base else { break }  // decide() returns this case only with all three
             let merged = try mergeIntoLive(remote, record: record, base: base, client: client)
@@ -182,14 +187,19 @@ struct BackupRun {
             }
             try uploadBeside(client, snapshot, remote: remote, base: record.rev, why: movedOn(record, rev) + ", and it cannot be merged: " + reason)
         case .beside(let rev):
-            let why = record.map {
-                movedOn($0, rev) + (merge ? ", and it cannot be merged: no base of rev \($0.rev) on this volume (\(BaseCopy.path(for: db)) is missing or describes another state)" : "")
-            }
+            let why =
+                record.map {
+                    movedOn($0, rev)
+                        + (merge
+                            ? ", and it cannot be merged: no base of rev \($0.rev) on this volume (\(BaseCopy.path(for: db)) is missing or describes another state)"
+                            : "")
+                }
                 ?? "(rev \(rev)) is not known to this volume (\(StateRecord.path(for: db)) is missing)"
             try uploadBeside(client, snapshot, remote: remote, base: record?.rev, why: why)
         case .refuse:
             if merge, let record {
-                log.warning("--merge: no base of rev \(record.rev) on this volume (\(BaseCopy.path(for: db)) is missing or describes another state); not merging")
+                log.warning(
+                    "--merge: no base of rev \(record.rev) on this volume (\(BaseCopy.path(for: db)) is missing or describes another state); not merging")
             }
             try refuse(remote, record)
         }
@@ -204,8 +214,12 @@ struct BackupRun {
     /// Manual `--backup` when Dropbox's file moved on (or this volume has no record): exit 76.
     func refuse(_ remote: RemoteFile?, _ record: StateRecord?) throws(EntrypointError) {
         let rev = remote?.rev ?? "?"
-        let why = record.map { "it is rev \(rev) (modified \(remote?.serverModified ?? "?")), but this volume last restored rev \($0.rev)" }
+        let why =
+            record.map { "it is rev \(rev) (modified \(remote?.serverModified ?? "?")), but this volume last restored rev \($0.rev)" }
             ?? "this volume has no record of restoring it (\(StateRecord.path(for: config.localPath)) is missing)"
-        throw EntrypointError(.conflict, "not overwriting \(config.remotePath) in Dropbox: \(why); the main server may have uploaded since. Nothing was changed. Use --backup --force to overwrite it")
+        throw EntrypointError(
+            .conflict,
+            "not overwriting \(config.remotePath) in Dropbox: \(why); the main server may have uploaded since. Nothing was changed. Use --backup --force to overwrite it"
+        )
     }
 }

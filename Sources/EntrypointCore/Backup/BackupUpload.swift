@@ -31,7 +31,8 @@ extension BackupRun {
             try uploadBeside(client, snapshot, remote: now, base: record?.rev, why: why)
             return .done
         }
-        try StateRecord(contentHash: snapshot.hash, rev: file.rev, size: file.size, event: "uploaded", time: Clock.utcStamp(), dataHash: snapshot.dataHash).save(db)
+        try StateRecord(contentHash: snapshot.hash, rev: file.rev, size: file.size, event: "uploaded", time: Clock.utcStamp(), dataHash: snapshot.dataHash)
+            .save(db)
         try FailbackRecord.remove(db)
         BaseCopy.keep(snapshotPath, for: db, log: log)  // the uploaded snapshot: the base of a later merge
         log.info("Backed up \(db) to \(config.remotePath) (rev \(file.rev), \(Progress.bytes(file.size)))")
@@ -46,6 +47,7 @@ extension BackupRun {
             ("path", .string(path)), ("mode", mode), ("autorename", .bool(false)),
             ("mute", .bool(true)), ("strict_conflict", .bool(true)),
         ])
-        return try client.upload(fd: snapshot.fd, size: snapshot.size, contentHash: snapshot.hash, commit: commit, progress: progress, blockDigests: snapshot.blockDigests)
+        return try client.upload(
+            fd: snapshot.fd, size: snapshot.size, contentHash: snapshot.hash, commit: commit, progress: progress, blockDigests: snapshot.blockDigests)
     }
 }

@@ -54,12 +54,14 @@ struct FailbackRecord: Equatable {
     /// attempt (n > 1, after a name collision) gets `-n` after the stamp. A name without a dot (or
     /// whose only dot is its first character) has no extension.
     static func sidePath(_ remote: String, stamp: String, attempt: Int = 1) -> String {
-        var folder = "", name = remote[...]
+        var folder = ""
+        var name = remote[...]
         if let slash = remote.lastIndex(of: "/") {
             folder = String(remote[...slash])
             name = remote[remote.index(after: slash)...]
         }
-        var stem = name, ext: Substring = ""
+        var stem = name
+        var ext: Substring = ""
         if let dot = name.lastIndex(of: "."), dot != name.startIndex {
             stem = name[..<dot]
             ext = name[dot...]

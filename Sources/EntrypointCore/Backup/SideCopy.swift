@@ -20,25 +20,32 @@ extension BackupRun {
         let main = config.remotePath
         if let previous = FailbackRecord.load(config.localPath), previous.remotePath == main, previous.baseRev == divergence {
             if previous.dataHash == snapshot.dataHash, let there = try client.metadata(previous.path), there.rev == previous.rev {
-                log.info("backup: no change since the failback copy \(previous.path) (rev \(previous.rev)); nothing uploaded. Dropbox's \(main) still differs from this volume: reconcile by hand (docs/operations.md)")
+                log.info(
+                    "backup: no change since the failback copy \(previous.path) (rev \(previous.rev)); nothing uploaded. Dropbox's \(main) still differs from this volume: reconcile by hand (docs/operations.md)"
+                )
                 return
             }
             do throws(EntrypointError) {
                 let file = try store(client, snapshot, path: previous.path, mode: .object([(".tag", .string("update")), ("update", .string(previous.rev))]))
-                log.warning("Dropbox's \(main) \(why): updated this volume's copy beside it, \(previous.path) (rev \(file.rev)); nothing else was overwritten. Reconcile by hand (docs/operations.md, \"The round trip (failback)\")")
+                log.warning(
+                    "Dropbox's \(main) \(why): updated this volume's copy beside it, \(previous.path) (rev \(file.rev)); nothing else was overwritten. Reconcile by hand (docs/operations.md, \"The round trip (failback)\")"
+                )
                 try FailbackRecord(
                     path: previous.path, rev: file.rev, contentHash: snapshot.hash, dataHash: snapshot.dataHash, size: file.size,
                     time: Clock.utcStamp(), remotePath: main, remoteRev: remote?.rev, baseRev: divergence
                 ).save(config.localPath)
                 return
-            } catch where error.code == .conflict {
+            } catch  where error.code == .conflict {
                 log.info("\(previous.path) is no longer this volume's copy (rev \(previous.rev)) in Dropbox; making a new copy beside \(main)")
             }
         }
         // DROPBOX_DB_PATH may be an id: path: the copy goes beside the file's real path then.
         // An ns:<id>/... path keeps its namespace: the copy goes beside it in the same namespace.
         guard let base = main.hasPrefix("/") || main.hasPrefix("ns:") ? main : remote.map(\.pathDisplay), base.hasPrefix("/") || base.hasPrefix("ns:") else {
-            throw EntrypointError(.conflict, "Dropbox's \(main) \(why), and Dropbox gave no folder to put a copy beside it (DROPBOX_DB_PATH is an id: path); nothing was uploaded or overwritten")
+            throw EntrypointError(
+                .conflict,
+                "Dropbox's \(main) \(why), and Dropbox gave no folder to put a copy beside it (DROPBOX_DB_PATH is an id: path); nothing was uploaded or overwritten"
+            )
         }
         let stamp = Clock.utcStamp(compact: true)
         for attempt in 1...Self.sideCopyNames {
@@ -52,13 +59,18 @@ extension BackupRun {
                 log.info("\(path) already exists in Dropbox with other content; trying the next name")
                 continue
             }
-            log.warning("Dropbox's \(main) \(why): uploaded this database beside it as \(path) (rev \(file.rev)); nothing was overwritten. Reconcile by hand (docs/operations.md, \"The round trip (failback)\")")
+            log.warning(
+                "Dropbox's \(main) \(why): uploaded this database beside it as \(path) (rev \(file.rev)); nothing was overwritten. Reconcile by hand (docs/operations.md, \"The round trip (failback)\")"
+            )
             try FailbackRecord(
                 path: path, rev: file.rev, contentHash: snapshot.hash, dataHash: snapshot.dataHash, size: file.size,
                 time: Clock.utcStamp(), remotePath: main, remoteRev: remote?.rev, baseRev: divergence
             ).save(config.localPath)
             return
         }
-        throw EntrypointError(.conflict, "Dropbox's \(main) \(why), and \(Self.sideCopyNames) names for a copy beside it (\(FailbackRecord.sidePath(base, stamp: stamp))...) already exist with other content; nothing was uploaded or overwritten")
+        throw EntrypointError(
+            .conflict,
+            "Dropbox's \(main) \(why), and \(Self.sideCopyNames) names for a copy beside it (\(FailbackRecord.sidePath(base, stamp: stamp))...) already exist with other content; nothing was uploaded or overwritten"
+        )
     }
 }

@@ -99,7 +99,9 @@ extension SQLite {
             }
             guard let held = try run.lockedCopy() else { continue }
             report.longestLock = max(report.longestLock, held)
-            log?.info("snapshot: the app kept writing to \(source) (the stepped copy restarted \(report.restarts) times); copied it under one read lock instead, which held the app's writes for \(Int(held * 1000)) ms")
+            log?.info(
+                "snapshot: the app kept writing to \(source) (the stepped copy restarted \(report.restarts) times); copied it under one read lock instead, which held the app's writes for \(Int(held * 1000)) ms"
+            )
             return report
         }
         throw EntrypointError(.localIO, "the snapshot of \(source) failed: its journal mode kept changing between WAL and a rollback journal")
@@ -147,14 +149,22 @@ struct SnapshotRun {
             let since = waitingSince ?? now
             waitingSince = since
             if now >= deadline {
-                throw EntrypointError(.localIO, "the snapshot of \(source) gave up \(what): another process kept it locked until \(deadlineName): \(String(cString: sqlite3_errstr(rc))); nothing was uploaded", cause: .deadline)
+                throw EntrypointError(
+                    .localIO,
+                    "the snapshot of \(source) gave up \(what): another process kept it locked until \(deadlineName): \(String(cString: sqlite3_errstr(rc))); nothing was uploaded",
+                    cause: .deadline)
             }
             if now - since >= lockTimeout {
-                throw EntrypointError(.localIO, "the snapshot of \(source) gave up \(what): another connection kept the database locked for more than \(lockTimeout.clean)s (ENTRYPOINT_LOCK_TIMEOUT; an app with PRAGMA locking_mode=EXCLUSIVE never lets a backup read it): \(String(cString: sqlite3_errstr(rc))); nothing was uploaded")
+                throw EntrypointError(
+                    .localIO,
+                    "the snapshot of \(source) gave up \(what): another connection kept the database locked for more than \(lockTimeout.clean)s (ENTRYPOINT_LOCK_TIMEOUT; an app with PRAGMA locking_mode=EXCLUSIVE never lets a backup read it): \(String(cString: sqlite3_errstr(rc))); nothing was uploaded"
+                )
             }
             if !announced && now - since >= SQLite.SnapshotTuning.announceWait {
                 announced = true
-                log?.info("snapshot: \(source) is locked by another connection (a long write transaction, or an app with PRAGMA locking_mode=EXCLUSIVE); waiting up to \(min(lockTimeout, max(0, deadline - since)).clean)s (ENTRYPOINT_LOCK_TIMEOUT)")
+                log?.info(
+                    "snapshot: \(source) is locked by another connection (a long write transaction, or an app with PRAGMA locking_mode=EXCLUSIVE); waiting up to \(min(lockTimeout, max(0, deadline - since)).clean)s (ENTRYPOINT_LOCK_TIMEOUT)"
+                )
             }
             try pause(SQLite.SnapshotTuning.busyPause)
         }
@@ -187,7 +197,9 @@ struct SnapshotRun {
         let primary = rc & 0xff
         guard primary == SQLITE_FULL || primary == SQLITE_IOERR else { return failure("copying", rc, to) }
         let hint = primary == SQLITE_FULL ? " (the volume is full)" : ""
-        return EntrypointError(.localIO, "cannot write the snapshot \(destination): \(String(cString: sqlite3_errstr(rc)))\(hint); \(source) itself is intact; nothing was uploaded")
+        return EntrypointError(
+            .localIO,
+            "cannot write the snapshot \(destination): \(String(cString: sqlite3_errstr(rc)))\(hint); \(source) itself is intact; nothing was uploaded")
     }
 
     /// Starts a read transaction on the source (taking SQLite's shared lock, or a WAL read mark) and
@@ -213,7 +225,9 @@ struct SnapshotRun {
             return scalar(from, "SELECT count(*) FROM sqlite_schema").rc
         }
         if moved {
-            throw EntrypointError(.localIO, "the snapshot of \(source) stopped: the file was replaced (renamed over) or deleted while the snapshot had it open; nothing was uploaded")
+            throw EntrypointError(
+                .localIO,
+                "the snapshot of \(source) stopped: the file was replaced (renamed over) or deleted while the snapshot had it open; nothing was uploaded")
         }
         guard read == SQLITE_OK else { throw failure("reading the schema", read, from) }
         let mode = scalar(from, "PRAGMA journal_mode")

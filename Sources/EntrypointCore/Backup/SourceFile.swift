@@ -18,7 +18,8 @@ struct SourceFile {
         var pointer: UnsafeMutablePointer<sqlite3_file>?
         let rc = sqlite3_file_control(connection.db, "main", SQLITE_FCNTL_FILE_POINTER, &pointer)
         guard rc == SQLITE_OK, let pointer, let methods = pointer.pointee.pMethods?.pointee,
-              methods.xRead != nil, methods.xFileSize != nil else {
+            methods.xRead != nil, methods.xFileSize != nil
+        else {
             throw EntrypointError(.localIO, "cannot read \(path) through its SQLite connection: \(String(cString: sqlite3_errstr(rc)))")
         }
         file = pointer

@@ -148,7 +148,8 @@ public struct Invocation: Equatable, Sendable {
                 case "--revisions": f.revisions = true
                 case "--download": f.download = f.download ?? []
                 default:
-                    throw EntrypointError(.usage, "unknown option \(arg) (options go before the command; use -- before a command that starts with -; see --help)")
+                    throw EntrypointError(
+                        .usage, "unknown option \(arg) (options go before the command; use -- before a command that starts with -; see --help)")
                 }
                 index += 1
             }
@@ -170,9 +171,12 @@ public struct Invocation: Equatable, Sendable {
             if force && !backup { throw EntrypointError(.usage, "--force only applies to --backup") }
             if auto && !backup { throw EntrypointError(.usage, "--auto only applies to --backup") }
             if auto && force { throw EntrypointError(.usage, "--auto and --force cannot be combined (an automatic backup never overwrites)") }
-            if backupMerge && force { throw EntrypointError(.usage, "--merge and --force cannot be combined (--force overwrites, --merge keeps both sides' writes)") }
+            if backupMerge && force {
+                throw EntrypointError(.usage, "--merge and --force cannot be combined (--force overwrites, --merge keeps both sides' writes)")
+            }
             if modes == 1 && !command.isEmpty {
-                throw EntrypointError(.usage, "a command cannot follow --check, --backup, --hash, --merge, --authorize, --revisions or --download (got \(command[0]))")
+                throw EntrypointError(
+                    .usage, "a command cannot follow --check, --backup, --hash, --merge, --authorize, --revisions or --download (got \(command[0]))")
             }
             if let got = download, got.count < 2 || got.contains(where: \.isEmpty) {
                 throw EntrypointError(.usage, "--download needs REV and FILE (entrypoint --download REV FILE; --revisions lists the revs)")

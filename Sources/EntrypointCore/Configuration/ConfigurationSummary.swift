@@ -35,9 +35,13 @@ extension Configuration {
         ]
         rows += operatorSummary
         if backupInterval != nil || backupOnStop {
-            rows.append(("supervision", credentials == .none
-                ? "off: no Dropbox credentials, so no backups; the command is exec'd"
-                : "on: the command runs as a child; entrypoint stays to forward signals, reap and back up"))
+            rows.append(
+                (
+                    "supervision",
+                    credentials == .none
+                        ? "off: no Dropbox credentials, so no backups; the command is exec'd"
+                        : "on: the command runs as a child; entrypoint stays to forward signals, reap and back up"
+                ))
         }
         return rows
     }

@@ -16,7 +16,8 @@ extension Configuration {
         case (nil, _?):
             throw EntrypointError(.config, "DROPBOX_REFRESH_TOKEN is set but DROPBOX_APP_KEY is not: the refresh needs the app key")
         case (_?, nil):
-            throw EntrypointError(.config, "DROPBOX_APP_KEY is set but DROPBOX_REFRESH_TOKEN is not: set the refresh token, or unset the app key and use DROPBOX_ACCESS_TOKEN")
+            throw EntrypointError(
+                .config, "DROPBOX_APP_KEY is set but DROPBOX_REFRESH_TOKEN is not: set the refresh token, or unset the app key and use DROPBOX_ACCESS_TOKEN")
         case (nil, nil):
             if appSecret != nil {
                 throw EntrypointError(.config, "DROPBOX_APP_SECRET is set but DROPBOX_APP_KEY and DROPBOX_REFRESH_TOKEN are not")
@@ -81,7 +82,8 @@ extension Configuration {
 
     static func remotePath(_ path: String) throws(EntrypointError) -> String {
         guard path.hasPrefix("/") || path.hasPrefix("id:") || path.hasPrefix("ns:") else {
-            throw EntrypointError(.config, "DROPBOX_DB_PATH=\(path) must start with / (a path in the Dropbox app folder, e.g. /database.db), id: or ns:<namespace id>/")
+            throw EntrypointError(
+                .config, "DROPBOX_DB_PATH=\(path) must start with / (a path in the Dropbox app folder, e.g. /database.db), id: or ns:<namespace id>/")
         }
         try RootNamespace.checkNamespacePath(path)
         guard path != "/" && !path.hasSuffix("/") else {
@@ -122,7 +124,11 @@ extension Configuration {
         let scheme = String(value[..<sep.lowerBound])
         guard scheme == "https" || scheme == "http" else { return .failure(.notHTTPS) }
         let rest = value[sep.upperBound...]
-        guard !rest.utf8.contains(where: { $0 <= 0x20 || $0 >= 0x7F || $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") || $0 == UInt8(ascii: "%") }) else {
+        guard
+            !rest.utf8.contains(where: {
+                $0 <= 0x20 || $0 >= 0x7F || $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") || $0 == UInt8(ascii: "%")
+            })
+        else {
             return .failure(.badCharacter)
         }
         let authority = rest.firstIndex(of: "/").map { rest[..<$0] } ?? rest
@@ -148,7 +154,12 @@ extension Configuration {
             } else {
                 host = authority
             }
-            guard !host.isEmpty, host.utf8.allSatisfy({ isHexDigit($0) || ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") }) else {
+            guard !host.isEmpty,
+                host.utf8.allSatisfy({
+                    isHexDigit($0) || ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".")
+                        || $0 == UInt8(ascii: "_")
+                })
+            else {
                 return .failure(.badHost)
             }
         }
@@ -229,7 +240,10 @@ extension Configuration {
             (zeroAllowed && parsed == 0) || range.contains(parsed)
         else {
             let zero = zeroAllowed ? "0 (off) or " : ""
-            throw EntrypointError(.config, "\(name)=\(raw) is not \(zero)a duration between \(formatDuration(range.lowerBound)) and \(formatDuration(range.upperBound)) (seconds, or with a unit: 90s, 5m, 1h)")
+            throw EntrypointError(
+                .config,
+                "\(name)=\(raw) is not \(zero)a duration between \(formatDuration(range.lowerBound)) and \(formatDuration(range.upperBound)) (seconds, or with a unit: 90s, 5m, 1h)"
+            )
         }
         return parsed
     }

@@ -22,7 +22,10 @@ extension Configuration {
         [
             ("ENTRYPOINT_HEARTBEAT_URL", heartbeatURL == nil ? "(not set)" : "(set, redacted)"),
             ("ENTRYPOINT_APP_USER", appUser?.raw ?? "(not set: the app runs as entrypoint's user)"),
-            ("ENTRYPOINT_PASS_SECRETS", passSecrets ? "1 (the app's environment keeps the Dropbox secrets: a risk)" : "0 (the app's environment has no Dropbox secrets)"),
+            (
+                "ENTRYPOINT_PASS_SECRETS",
+                passSecrets ? "1 (the app's environment keeps the Dropbox secrets: a risk)" : "0 (the app's environment has no Dropbox secrets)"
+            ),
         ]
     }
 }

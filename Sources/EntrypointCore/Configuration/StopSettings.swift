@@ -34,7 +34,10 @@ struct StopSettings: Equatable {
             source = "set"
             // Railway SIGKILLs at the end of the draining window: a longer deadline would be cut off there.
             if let draining, let limit = fromDraining, deadline > limit {
-                throw EntrypointError(.config, "ENTRYPOINT_STOP_DEADLINE=\(env["ENTRYPOINT_STOP_DEADLINE"]!) is longer than Railway's draining window allows (RAILWAY_DEPLOYMENT_DRAINING_SECONDS=\(draining.raw), minus \(drainingMargin.clean)s to exit before its SIGKILL): set it to at most \(limit.clean)s, unset it (the default follows the window), or raise drainingSeconds")
+                throw EntrypointError(
+                    .config,
+                    "ENTRYPOINT_STOP_DEADLINE=\(env["ENTRYPOINT_STOP_DEADLINE"]!) is longer than Railway's draining window allows (RAILWAY_DEPLOYMENT_DRAINING_SECONDS=\(draining.raw), minus \(drainingMargin.clean)s to exit before its SIGKILL): set it to at most \(limit.clean)s, unset it (the default follows the window), or raise drainingSeconds"
+                )
             }
         } else if let draining, let limit = fromDraining {
             deadline = limit
@@ -49,7 +52,10 @@ struct StopSettings: Equatable {
             grace = try Configuration.duration("ENTRYPOINT_STOP_GRACE", env, default: 0, range: 0...86_400, zeroAllowed: true)
             graceSource = "set"
             guard grace < deadline || (!backupOnStop && grace <= deadline) else {
-                throw EntrypointError(.config, "ENTRYPOINT_STOP_GRACE=\(raw) leaves no time of the \(deadline.clean)s stop deadline (ENTRYPOINT_STOP_DEADLINE) for the stop backup: set it below \(deadline.clean)s")
+                throw EntrypointError(
+                    .config,
+                    "ENTRYPOINT_STOP_GRACE=\(raw) leaves no time of the \(deadline.clean)s stop deadline (ENTRYPOINT_STOP_DEADLINE) for the stop backup: set it below \(deadline.clean)s"
+                )
             }
         } else if backupOnStop {
             // Half for the app, half for the stop backup (one snapshot and one upload).

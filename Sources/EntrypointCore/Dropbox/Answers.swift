@@ -38,7 +38,8 @@ enum DropboxRefusal: Equatable {
         let error = json?["error"]
         let tag = error?[".tag"]?.string
         switch status {
-        case 403 where tag == "invalid_account_type" && isDataTransport(route)
+        case 403
+        where tag == "invalid_account_type" && isDataTransport(route)
             && error?["invalid_account_type"]?[".tag"]?.string == "feature":
             // data-transport-limit: "a 403 status code with the invalid_account_type/feature error".
             // Elsewhere (a restore's get_metadata or download) it is a permission problem (77).
@@ -70,24 +71,40 @@ enum DropboxRefusal: Equatable {
     }
 
     /// The reason of a retry for `.writeContention`, as the retry line shows it.
-    static let contentionReason = "too_many_write_operations: another write holds the lock in this Dropbox account or folder (lock contention, not a rate limit)"
+    static let contentionReason =
+        "too_many_write_operations: another write holds the lock in this Dropbox account or folder (lock contention, not a rate limit)"
 
     /// The operator's line and exit code for a refusal that ends the operation (not `.writeContention`).
     func error(_ route: String, status: Int, summary: String, path: String, pathRoot: String?) -> EntrypointError {
         let cause = EntrypointError.Cause.http(status: status, summary: summary)
         switch self {
         case .insufficientSpace:
-            return EntrypointError(.accountLimit, "Dropbox refused \(route) to \(path): the Dropbox account is full (HTTP \(status) \(summary)); nothing was uploaded or overwritten. Free space in the account (or raise the team space's quota): until then every backup fails, the main server's backups to the same account too", cause: cause)
+            return EntrypointError(
+                .accountLimit,
+                "Dropbox refused \(route) to \(path): the Dropbox account is full (HTTP \(status) \(summary)); nothing was uploaded or overwritten. Free space in the account (or raise the team space's quota): until then every backup fails, the main server's backups to the same account too",
+                cause: cause)
         case .uploadCap(let message):
             let said = message.map { " Dropbox says: \"\($0)\"" } ?? ""
-            return EntrypointError(.accountLimit, "Dropbox refused \(route) to \(path): the Dropbox team has used its monthly data transport (upload) calls (HTTP \(status) \(summary)); nothing was uploaded. Uploads work again when the limit resets (the 1st of the month) or the team's plan changes; restores are not affected.\(said)", cause: cause)
+            return EntrypointError(
+                .accountLimit,
+                "Dropbox refused \(route) to \(path): the Dropbox team has used its monthly data transport (upload) calls (HTTP \(status) \(summary)); nothing was uploaded. Uploads work again when the limit resets (the 1st of the month) or the team's plan changes; restores are not affected.\(said)",
+                cause: cause)
         case .invalidRoot(let root, let kind):
             let now = root.map { " is now \($0)\(kind.map { " (\($0))" } ?? "")" } ?? " changed"
-            return EntrypointError(.pathRoot, "Dropbox refused \(route): HTTP \(status) \(summary): the account's root namespace\(now), not the one sent in Dropbox-API-Path-Root (\(pathRoot ?? "none")); the account joined or left a team, so its paths moved. Check DROPBOX_DB_PATH, then set DROPBOX_ROOT_NAMESPACE=\(root ?? "auto") (or auto)", cause: cause)
+            return EntrypointError(
+                .pathRoot,
+                "Dropbox refused \(route): HTTP \(status) \(summary): the account's root namespace\(now), not the one sent in Dropbox-API-Path-Root (\(pathRoot ?? "none")); the account joined or left a team, so its paths moved. Check DROPBOX_DB_PATH, then set DROPBOX_ROOT_NAMESPACE=\(root ?? "auto") (or auto)",
+                cause: cause)
         case .noPermissionForRoot:
-            return EntrypointError(.pathRoot, "Dropbox refused \(route): HTTP \(status) \(summary): this account has no access to the namespace in Dropbox-API-Path-Root (\(pathRoot ?? "none")); check DROPBOX_ROOT_NAMESPACE", cause: cause)
+            return EntrypointError(
+                .pathRoot,
+                "Dropbox refused \(route): HTTP \(status) \(summary): this account has no access to the namespace in Dropbox-API-Path-Root (\(pathRoot ?? "none")); check DROPBOX_ROOT_NAMESPACE",
+                cause: cause)
         case .otherPathRootError:
-            return EntrypointError(.pathRoot, "Dropbox refused \(route): HTTP \(status) \(summary.isEmpty ? "(no body)" : summary): Dropbox's answer to a refused Dropbox-API-Path-Root (\(pathRoot ?? "none sent")); check DROPBOX_ROOT_NAMESPACE and DROPBOX_DB_PATH", cause: cause)
+            return EntrypointError(
+                .pathRoot,
+                "Dropbox refused \(route): HTTP \(status) \(summary.isEmpty ? "(no body)" : summary): Dropbox's answer to a refused Dropbox-API-Path-Root (\(pathRoot ?? "none sent")); check DROPBOX_ROOT_NAMESPACE and DROPBOX_DB_PATH",
+                cause: cause)
         case .writeContention:
             return EntrypointError(.unavailable, "\(route): HTTP \(status) \(Self.contentionReason)", cause: cause)
         }

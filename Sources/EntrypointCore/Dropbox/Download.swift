@@ -66,7 +66,8 @@ extension DropboxClient {
     /// A complete answer: all bytes (then they must be the ones Dropbox describes), a short body
     /// (resume), or a refusal that ends the download.
     private func concludeDownload(_ response: HTTPResponse, _ transfer: DownloadTransfer, before: Int64) throws(EntrypointError) -> Attempt<String> {
-        let file = transfer.file, route = DownloadTransfer.route
+        let file = transfer.file
+        let route = DownloadTransfer.route
         switch response.status {
         case 200, 206:
             if UInt64(transfer.taken) < file.size {
@@ -78,7 +79,9 @@ extension DropboxClient {
         case 409:
             let summary = Self.summary(response)
             if summary.hasPrefix("path/not_found") {
-                throw EntrypointError(.remoteMissing, "\(route): rev \(file.rev) of \(config.remotePath) no longer exists (HTTP 409 \(summary))", cause: .http(status: 409, summary: summary))
+                throw EntrypointError(
+                    .remoteMissing, "\(route): rev \(file.rev) of \(config.remotePath) no longer exists (HTTP 409 \(summary))",
+                    cause: .http(status: 409, summary: summary))
             }
             throw EntrypointError(.unavailable, "\(route): HTTP 409 \(summary)", cause: .http(status: 409, summary: summary))
         default:
@@ -86,7 +89,10 @@ extension DropboxClient {
         }
         let got = transfer.sink.contentHash()
         if got != file.contentHash {
-            return try transfer.startOver(EntrypointError(.badRemoteData, "the downloaded file's content hash \(got) does not match Dropbox's \(file.contentHash) for rev \(file.rev); nothing was installed"))
+            return try transfer.startOver(
+                EntrypointError(
+                    .badRemoteData,
+                    "the downloaded file's content hash \(got) does not match Dropbox's \(file.contentHash) for rev \(file.rev); nothing was installed"))
         }
         return .done(got)
     }
@@ -146,7 +152,9 @@ final class DownloadTransfer {
     private func accept(_ response: HTTPResponse) -> Bool {
         let route = Self.route
         if let type = response.headers["content-type"], type.lowercased().hasPrefix("text/html") {
-            refusal = EntrypointError(.badRemoteData, "Dropbox answered \(route) with an HTML page (HTTP \(response.status), Content-Type \(type)) instead of the file; nothing was installed")
+            refusal = EntrypointError(
+                .badRemoteData,
+                "Dropbox answered \(route) with an HTML page (HTTP \(response.status), Content-Type \(type)) instead of the file; nothing was installed")
             return false
         }
         if let result = response.headers["dropbox-api-result"], let json = try? JSON.parse(result),
@@ -166,7 +174,8 @@ final class DownloadTransfer {
         } else if response.status == 206 {
             let range = response.headers["content-range"] ?? ""
             if !range.hasPrefix("bytes \(taken)-") {
-                refusal = EntrypointError(.badRemoteData, "\(route): resumed at the wrong offset (Content-Range \(range), wanted \(taken)); nothing was installed")
+                refusal = EntrypointError(
+                    .badRemoteData, "\(route): resumed at the wrong offset (Content-Range \(range), wanted \(taken)); nothing was installed")
                 return false
             }
         }

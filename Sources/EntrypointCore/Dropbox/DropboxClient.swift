@@ -85,7 +85,10 @@ public final class DropboxClient {
             case "invalid_client":
                 EntrypointError(.authRejected, "Dropbox rejected DROPBOX_APP_KEY or DROPBOX_APP_SECRET (HTTP \(status) \(detail))")
             case "invalid_request" where r.appSecret == nil:
-                EntrypointError(.authRejected, "Dropbox refused the refresh without DROPBOX_APP_SECRET (HTTP \(status) \(detail)); this refresh token was not issued with PKCE, so set DROPBOX_APP_SECRET")
+                EntrypointError(
+                    .authRejected,
+                    "Dropbox refused the refresh without DROPBOX_APP_SECRET (HTTP \(status) \(detail)); this refresh token was not issued with PKCE, so set DROPBOX_APP_SECRET"
+                )
             default:
                 EntrypointError(.authRejected, "token refresh refused: HTTP \(status) \(detail)")
             }
@@ -140,7 +143,9 @@ public final class DropboxClient {
     ) throws(EntrypointError) -> HTTPResponse {
         var refreshed = false
         return try withRetry(route) { () throws(EntrypointError) -> Attempt<HTTPResponse> in
-            try attempt(route, host: host, headers: headers, body: body, sink: sink, sinkError: sinkError, progress: progress, refreshed: &refreshed, pathRoot: pathRoot)
+            try attempt(
+                route, host: host, headers: headers, body: body, sink: sink, sinkError: sinkError, progress: progress, refreshed: &refreshed, pathRoot: pathRoot
+            )
         }
     }
 
@@ -175,9 +180,15 @@ public final class DropboxClient {
             let reason = Self.summary(response)
             if refreshed || config.credentials.refreshCredentials == nil {
                 if config.credentials.refreshCredentials == nil {
-                    throw EntrypointError(.authRejected, "Dropbox rejected DROPBOX_ACCESS_TOKEN (HTTP 401 \(reason)); access tokens expire after 4 hours: set DROPBOX_APP_KEY, DROPBOX_APP_SECRET and DROPBOX_REFRESH_TOKEN instead")
+                    throw EntrypointError(
+                        .authRejected,
+                        "Dropbox rejected DROPBOX_ACCESS_TOKEN (HTTP 401 \(reason)); access tokens expire after 4 hours: set DROPBOX_APP_KEY, DROPBOX_APP_SECRET and DROPBOX_REFRESH_TOKEN instead"
+                    )
                 }
-                throw EntrypointError(.authRejected, "Dropbox rejected a freshly refreshed access token for \(route) (HTTP 401 \(reason)); check the app's permissions (files.content.read/write)")
+                throw EntrypointError(
+                    .authRejected,
+                    "Dropbox rejected a freshly refreshed access token for \(route) (HTTP 401 \(reason)); check the app's permissions (files.content.read/write)"
+                )
             }
             log.info("access token rejected by \(route) (\(reason)); refreshing it")
             refreshed = true

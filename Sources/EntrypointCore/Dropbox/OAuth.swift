@@ -67,9 +67,15 @@ extension DropboxClient {
         let json = try tokenRequest(what, fields: fields) { status, code, detail in
             switch code {
             case "invalid_grant":
-                EntrypointError(.authRejected, "Dropbox rejected the authorization code (HTTP \(status) \(detail)); a code works once and only for a few minutes: run entrypoint --authorize again and paste the new code")
+                EntrypointError(
+                    .authRejected,
+                    "Dropbox rejected the authorization code (HTTP \(status) \(detail)); a code works once and only for a few minutes: run entrypoint --authorize again and paste the new code"
+                )
             case "invalid_client":
-                EntrypointError(.authRejected, "Dropbox rejected DROPBOX_APP_KEY\(secret == nil ? "" : " or DROPBOX_APP_SECRET") (HTTP \(status) \(detail)); copy them from the app's Settings page in the Dropbox App Console")
+                EntrypointError(
+                    .authRejected,
+                    "Dropbox rejected DROPBOX_APP_KEY\(secret == nil ? "" : " or DROPBOX_APP_SECRET") (HTTP \(status) \(detail)); copy them from the app's Settings page in the Dropbox App Console"
+                )
             default:
                 EntrypointError(.authRejected, "\(what) refused: HTTP \(status) \(detail)")
             }

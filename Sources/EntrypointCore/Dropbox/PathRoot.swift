@@ -72,7 +72,8 @@ extension DropboxClient {
         guard response.status == 200 else { throw failure(route, response) }
         let info = response.json?["root_info"]
         guard let root = info?["root_namespace_id"]?.string, RootNamespace.parse(root) == .id(root) else {
-            throw EntrypointError(.unavailable, "\(route) answered without root_info.root_namespace_id; DROPBOX_ROOT_NAMESPACE=auto needs it (set the namespace id instead)")
+            throw EntrypointError(
+                .unavailable, "\(route) answered without root_info.root_namespace_id; DROPBOX_ROOT_NAMESPACE=auto needs it (set the namespace id instead)")
         }
         let home = info?["home_namespace_id"]?.string
         let kind = info?[".tag"]?.string == "team" ? "a team space; the member's home namespace is \(home ?? "?")" : "the account's own (no team space)"

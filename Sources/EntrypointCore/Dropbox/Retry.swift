@@ -46,12 +46,17 @@ extension DropboxClient {
         case .deadline: throw deadlineError(what)
         case nil: if Clock.now() >= deadline { throw deadlineError(what) }
         }
-        if error.refusedOption != nil { throw EntrypointError(.software, "\(what): \(error.message)", cause: .curl(code: Int32(error.code.rawValue), option: error.refusedOption)) }
+        if error.refusedOption != nil {
+            throw EntrypointError(.software, "\(what): \(error.message)", cause: .curl(code: Int32(error.code.rawValue), option: error.refusedOption))
+        }
         if error.code == CURLE_PEER_FAILED_VERIFICATION || error.code == CURLE_SSL_CACERT_BADFILE {
-            throw EntrypointError(.unavailable, "\(what): TLS certificate verification failed: \(error.message) (check SSL_CERT_FILE / the CA bundle)", cause: .curl(code: Int32(error.code.rawValue), option: nil))
+            throw EntrypointError(
+                .unavailable, "\(what): TLS certificate verification failed: \(error.message) (check SSL_CERT_FILE / the CA bundle)",
+                cause: .curl(code: Int32(error.code.rawValue), option: nil))
         }
         if error.isRetryable { return .retry(after: nil, reason: "\(error.message) (curl \(error.code.rawValue))") }
-        throw EntrypointError(.unavailable, "\(what): \(error.message) (curl \(error.code.rawValue))", cause: .curl(code: Int32(error.code.rawValue), option: nil))
+        throw EntrypointError(
+            .unavailable, "\(what): \(error.message) (curl \(error.code.rawValue))", cause: .curl(code: Int32(error.code.rawValue), option: nil))
     }
 
     /// Seconds to wait from a 429/503: the Retry-After header (seconds, or an HTTP date, RFC 9110

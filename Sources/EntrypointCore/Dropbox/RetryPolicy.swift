@@ -101,7 +101,8 @@ struct RetryPolicy {
                 }
                 delay = shortened
             }
-            let budget = progressed
+            let budget =
+                progressed
                 ? "attempt \(attempt + 1); the last one made progress and does not count against ENTRYPOINT_MAX_ATTEMPTS=\(maxAttempts)"
                 : "attempt \(attempt + 1), \(wasted) of \(maxAttempts) without progress used"
             log.warning("\(what): \(reason); retrying in \(delay.clean)s (\(budget))")

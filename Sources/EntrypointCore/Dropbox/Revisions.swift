@@ -33,7 +33,10 @@ extension DropboxClient {
             }
             if entries.isEmpty, case .bool(let d)? = json["is_deleted"] { deleted = d }
             entries += page
-            guard case .bool(true)? = json["has_more"], !page.isEmpty else { more = false; break }
+            guard case .bool(true)? = json["has_more"], !page.isEmpty else {
+                more = false
+                break
+            }
             more = true  // true at the end only when the limit ended the loop
         }
         return (entries, deleted, more && entries.count >= limit)

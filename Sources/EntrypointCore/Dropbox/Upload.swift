@@ -42,18 +42,25 @@ extension DropboxClient {
             }
             reported = try committing("files/upload", arg: arg, fd: fd, offset: 0, length: size, path: path, contentHash: contentHash, progress: progress)
         } else {
-            reported = try session(fd: fd, size: size, commit: commit, chunk: chunk, path: path, contentHash: contentHash, progress: progress, blockDigests: blockDigests)
+            reported = try session(
+                fd: fd, size: size, commit: commit, chunk: chunk, path: path, contentHash: contentHash, progress: progress, blockDigests: blockDigests)
         }
         progress.finish(UInt64(size))
         guard reported.contentHash == contentHash, reported.size == UInt64(size) else {
-            throw EntrypointError(.badRemoteData, "after the upload Dropbox reports content hash \(reported.contentHash) and \(reported.size) bytes, expected \(contentHash) and \(size) bytes; check \(path) in Dropbox")
+            throw EntrypointError(
+                .badRemoteData,
+                "after the upload Dropbox reports content hash \(reported.contentHash) and \(reported.size) bytes, expected \(contentHash) and \(size) bytes; check \(path) in Dropbox"
+            )
         }
         // What Dropbox holds now, asked separately: the upload's own answer is not the proof.
         guard let stored = try metadata(path) else {
             throw EntrypointError(.badRemoteData, "after the upload of rev \(reported.rev) Dropbox has no file at \(path); check it in Dropbox")
         }
         guard stored.contentHash == contentHash, stored.size == UInt64(size) else {
-            throw EntrypointError(.badRemoteData, "after the upload Dropbox's metadata of \(path) shows rev \(stored.rev), \(stored.size) bytes, content hash \(stored.contentHash); the snapshot is \(size) bytes, \(contentHash)")
+            throw EntrypointError(
+                .badRemoteData,
+                "after the upload Dropbox's metadata of \(path) shows rev \(stored.rev), \(stored.size) bytes, content hash \(stored.contentHash); the snapshot is \(size) bytes, \(contentHash)"
+            )
         }
         return stored
     }
@@ -69,7 +76,9 @@ extension DropboxClient {
         case .stored(let json):
             return try storedFile(route, json, path: path, contentHash: contentHash)
         case .incorrectOffset(let correct):
-            throw EntrypointError(.unavailable, "\(route): Dropbox's upload session is at offset \(correct), not \(offset + length) as expected", cause: .incorrectOffset(correct))
+            throw EntrypointError(
+                .unavailable, "\(route): Dropbox's upload session is at offset \(correct), not \(offset + length) as expected", cause: .incorrectOffset(correct)
+            )
         case .conflict(let summary):
             return try resolveConflict(route, summary, path: path, contentHash: contentHash)
         case .sessionGone(let summary):
@@ -82,10 +91,15 @@ extension DropboxClient {
     /// already moved the rev on. Ask Dropbox: if it holds this snapshot, the backup is done.
     func resolveConflict(_ route: String, _ summary: String, path: String, contentHash: String) throws(EntrypointError) -> RemoteFile {
         if let remote = try metadata(path), remote.contentHash == contentHash {
-            log.info("\(route): Dropbox answered \(summary), but it holds this snapshot at \(path) (rev \(remote.rev)): the first upload attempt had already stored it")
+            log.info(
+                "\(route): Dropbox answered \(summary), but it holds this snapshot at \(path) (rev \(remote.rev)): the first upload attempt had already stored it"
+            )
             return remote
         }
-        throw EntrypointError(.conflict, "Dropbox refused the upload to \(path): \(summary) (the remote file changed since the last restore); nothing was overwritten. Use --backup --force to overwrite it", cause: .http(status: 409, summary: summary))
+        throw EntrypointError(
+            .conflict,
+            "Dropbox refused the upload to \(path): \(summary) (the remote file changed since the last restore); nothing was overwritten. Use --backup --force to overwrite it",
+            cause: .http(status: 409, summary: summary))
     }
 
     /// The session is gone on a finish: a resend of a finish that was carried out. Ask Dropbox.
@@ -94,7 +108,9 @@ extension DropboxClient {
             log.info("\(route): Dropbox answered \(summary), but it holds this snapshot at \(path) (rev \(remote.rev)): the first finish had already stored it")
             return remote
         }
-        throw EntrypointError(.unavailable, "\(route): HTTP 409 \(summary) (the upload session is gone and \(path) does not hold this snapshot)", cause: .http(status: 409, summary: summary))
+        throw EntrypointError(
+            .unavailable, "\(route): HTTP 409 \(summary) (the upload session is gone and \(path) does not hold this snapshot)",
+            cause: .http(status: 409, summary: summary))
     }
 
     /// A 200 on a commit. An answer that is not a file's metadata (cut short, garbled, a proxy's
@@ -106,7 +122,9 @@ extension DropboxClient {
             log.info("\(route) answered 200 without a file's metadata, but Dropbox holds this snapshot at \(path) (rev \(remote.rev)): the upload was stored")
             return remote
         }
-        throw EntrypointError(.badRemoteData, "\(route) answered 200 without a file's rev, size and content_hash, and \(path) in Dropbox does not hold this snapshot; nothing was uploaded")
+        throw EntrypointError(
+            .badRemoteData,
+            "\(route) answered 200 without a file's rev, size and content_hash, and \(path) in Dropbox does not hold this snapshot; nothing was uploaded")
     }
 
     /// An upload session: start, append in chunks (multiples of 4 MiB), finish with the commit. An
@@ -159,7 +177,9 @@ extension DropboxClient {
             }
             corrections += 1
             guard corrections <= 10, correct <= UInt64(size) else {
-                throw EntrypointError(.unavailable, "upload session: Dropbox keeps reporting incorrect_offset (now \(correct) of \(size) bytes)", cause: .incorrectOffset(correct))
+                throw EntrypointError(
+                    .unavailable, "upload session: Dropbox keeps reporting incorrect_offset (now \(correct) of \(size) bytes)", cause: .incorrectOffset(correct)
+                )
             }
             if correct == UInt64(offset) + UInt64(length) {
                 log.info("upload session: Dropbox already has the \(length) bytes at offset \(offset) (the answer was lost); continuing at \(correct)")

@@ -215,52 +215,55 @@ final class Curl: Transport {
             try Curl.set(handle, CURLOPT_CUSTOMREQUEST, "CURLOPT_CUSTOMREQUEST", method)
         }
 
-        try Curl.check(ep_curl_setopt_data_callback(handle, CURLOPT_WRITEFUNCTION) { ptr, size, count, userdata in
-            let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
-            let bytes = UnsafeRawBufferPointer(start: ptr, count: size * count)
-            if let sink = state.sink, (200..<300).contains(state.response.status) {
-                return sink(bytes, state) ? bytes.count : 0
-            }
-            // Error bodies are small; cap what we keep.
-            if state.response.body.count < 1 << 20 { state.response.body.append(contentsOf: bytes) }
-            return bytes.count
-        }, "CURLOPT_WRITEFUNCTION")
+        try Curl.check(
+            ep_curl_setopt_data_callback(handle, CURLOPT_WRITEFUNCTION) { ptr, size, count, userdata in
+                let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
+                let bytes = UnsafeRawBufferPointer(start: ptr, count: size * count)
+                if let sink = state.sink, (200..<300).contains(state.response.status) {
+                    return sink(bytes, state) ? bytes.count : 0
+                }
+                // Error bodies are small; cap what we keep.
+                if state.response.body.count < 1 << 20 { state.response.body.append(contentsOf: bytes) }
+                return bytes.count
+            }, "CURLOPT_WRITEFUNCTION")
         try Curl.set(handle, CURLOPT_WRITEDATA, "CURLOPT_WRITEDATA", pointer: context)
-        try Curl.check(ep_curl_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION) { ptr, size, count, userdata in
-            let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
-            let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: size * count), as: UTF8.self)
-            if let status = Curl.statusCode(line) {
-                // A new response (e.g. after a 100 Continue): start over.
-                state.response = HTTPResponse()
-                state.response.status = status
-            } else if let colon = line.firstIndex(of: ":") {
-                let name = line[..<colon].lowercased()
-                let value = String(line[line.index(after: colon)...]).trimmingWhitespace()
-                state.response.headers[name] = value
-            }
-            return size * count
-        }, "CURLOPT_HEADERFUNCTION")
+        try Curl.check(
+            ep_curl_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION) { ptr, size, count, userdata in
+                let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
+                let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: size * count), as: UTF8.self)
+                if let status = Curl.statusCode(line) {
+                    // A new response (e.g. after a 100 Continue): start over.
+                    state.response = HTTPResponse()
+                    state.response.status = status
+                } else if let colon = line.firstIndex(of: ":") {
+                    let name = line[..<colon].lowercased()
+                    let value = String(line[line.index(after: colon)...]).trimmingWhitespace()
+                    state.response.headers[name] = value
+                }
+                return size * count
+            }, "CURLOPT_HEADERFUNCTION")
         try Curl.set(handle, CURLOPT_HEADERDATA, "CURLOPT_HEADERDATA", pointer: context)
         try Curl.set(handle, CURLOPT_NOPROGRESS, "CURLOPT_NOPROGRESS", 0)
-        try Curl.check(ep_curl_setopt_xferinfo(handle) { clientp, dltotal, dlnow, ultotal, ulnow in
-            let state = Unmanaged<TransferState>.fromOpaque(clientp!).takeUnretainedValue()
-            if let sig = Optional(Signals.pending), sig != 0 {
-                state.abortReason = "stopped by \(Signals.name(sig))"
-                state.abort = .signal(sig)
-                return 1
-            }
-            if Clock.now() > state.deadline {
-                state.abortReason = "the deadline was reached"
-                state.abort = .deadline
-                return 1
-            }
-            if let cancelled = state.cancelled, cancelled() {
-                state.abortReason = "cancelled"
-                return 1
-            }
-            state.progress?(Int64(max(dlnow, ulnow)), Int64(max(dltotal, ultotal)))
-            return 0
-        }, "CURLOPT_XFERINFOFUNCTION")
+        try Curl.check(
+            ep_curl_setopt_xferinfo(handle) { clientp, dltotal, dlnow, ultotal, ulnow in
+                let state = Unmanaged<TransferState>.fromOpaque(clientp!).takeUnretainedValue()
+                if let sig = Optional(Signals.pending), sig != 0 {
+                    state.abortReason = "stopped by \(Signals.name(sig))"
+                    state.abort = .signal(sig)
+                    return 1
+                }
+                if Clock.now() > state.deadline {
+                    state.abortReason = "the deadline was reached"
+                    state.abort = .deadline
+                    return 1
+                }
+                if let cancelled = state.cancelled, cancelled() {
+                    state.abortReason = "cancelled"
+                    return 1
+                }
+                state.progress?(Int64(max(dlnow, ulnow)), Int64(max(dltotal, ultotal)))
+                return 0
+            }, "CURLOPT_XFERINFOFUNCTION")
         try Curl.set(handle, CURLOPT_XFERINFODATA, "CURLOPT_XFERINFODATA", pointer: context)
         let remaining = deadline - Clock.now()
         if remaining.isFinite {
@@ -286,23 +289,24 @@ final class Curl: Transport {
             state.uploadPosition = offset
             try Curl.set(handle, CURLOPT_POST, "CURLOPT_POST", 1)
             try Curl.set(handle, CURLOPT_POSTFIELDSIZE_LARGE, "CURLOPT_POSTFIELDSIZE_LARGE", large: curl_off_t(length))
-            try Curl.check(ep_curl_setopt_data_callback(handle, CURLOPT_READFUNCTION) { buffer, size, count, userdata in
-                let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
-                guard case .file(let fd, let offset, let length) = state.upload else { return 0 }
-                let remaining = offset + length - state.uploadPosition
-                let want = min(Int64(size * count), remaining)
-                if want <= 0 { return 0 }
-                while true {
-                    let n = pread(fd, buffer, Int(want), off_t(state.uploadPosition))
-                    if n < 0 && errno == EINTR { continue }
-                    if n <= 0 {
-                        state.uploadError = SystemError(errno: n < 0 ? errno : EIO, call: "pread")
-                        return Int(CURL_READFUNC_ABORT)
+            try Curl.check(
+                ep_curl_setopt_data_callback(handle, CURLOPT_READFUNCTION) { buffer, size, count, userdata in
+                    let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
+                    guard case .file(let fd, let offset, let length) = state.upload else { return 0 }
+                    let remaining = offset + length - state.uploadPosition
+                    let want = min(Int64(size * count), remaining)
+                    if want <= 0 { return 0 }
+                    while true {
+                        let n = pread(fd, buffer, Int(want), off_t(state.uploadPosition))
+                        if n < 0 && errno == EINTR { continue }
+                        if n <= 0 {
+                            state.uploadError = SystemError(errno: n < 0 ? errno : EIO, call: "pread")
+                            return Int(CURL_READFUNC_ABORT)
+                        }
+                        state.uploadPosition += Int64(n)
+                        return n
                     }
-                    state.uploadPosition += Int64(n)
-                    return n
-                }
-            }, "CURLOPT_READFUNCTION")
+                }, "CURLOPT_READFUNCTION")
             try Curl.set(handle, CURLOPT_READDATA, "CURLOPT_READDATA", pointer: context)
             // A body curl must send again (a retried connection, a redirect-free resend) is re-read
             // from the file: without this callback curl fails with CURLE_SEND_FAIL_REWIND (65).

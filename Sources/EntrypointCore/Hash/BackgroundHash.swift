@@ -39,7 +39,10 @@ public final class BackgroundDataHash {
     private var joined = false
 
     final class Job: @unchecked Sendable {
-        enum Source { case path(String), descriptor(Int32, Int64) }
+        enum Source {
+            case path(String)
+            case descriptor(Int32, Int64)
+        }
         let source: Source
         let cancel = HashCancel()
         var result: Result<(content: String, data: String, blocks: [UInt8]), SystemError>?

@@ -5,7 +5,6 @@ import CCrypto
 import CShims
 import Glibc
 
-
 public enum ContentHash {
     public static let blockSize = 4 * 1024 * 1024
     /// The hash of an empty file (no blocks): SHA-256 of nothing.
@@ -74,7 +73,8 @@ public enum ContentHash {
         guard offset >= 0, length > 0, offset % bs == 0, offset + length <= size,
             length % bs == 0 || offset + length == size
         else { return nil }
-        let first = Int(offset / bs), count = Int((length + bs - 1) / bs)
+        let first = Int(offset / bs)
+        let count = Int((length + bs - 1) / bs)
         guard (first + count) * 32 <= blocks.count else { return nil }
         return finish(Array(blocks[first * 32..<(first + count) * 32]))
     }
@@ -138,8 +138,14 @@ final class BlockJob: @unchecked Sendable {
         defer { buffer.deallocate() }
         let sha = SHA256()
         while let block = claim() {
-            if Signals.pending != 0 { fail(SystemError(errno: EINTR, call: "hash")); return }
-            if cancel?.isSet == true { fail(SystemError(errno: ECANCELED, call: "hash")); return }
+            if Signals.pending != 0 {
+                fail(SystemError(errno: EINTR, call: "hash"))
+                return
+            }
+            if cancel?.isSet == true {
+                fail(SystemError(errno: ECANCELED, call: "hash"))
+                return
+            }
             let start = Int64(block) * Int64(ContentHash.blockSize)
             let end = min(size, start + Int64(ContentHash.blockSize))
             var position = start

@@ -180,7 +180,8 @@ final class HashRing: @unchecked Sendable {
     private func writeback(upTo end: UInt64, final: Bool) {
         guard writebackFD >= 0, end > writtenBack, final || end - writtenBack >= Self.writebackStep else { return }
         // Only starts writeback early; the install's fsync is what makes the bytes durable (and reports).
-        bestEffort("a writeback hint; the fsync before the rename is the check", ep_sync_file_range_write(writebackFD, Int64(writtenBack), Int64(end - writtenBack)))
+        bestEffort(
+            "a writeback hint; the fsync before the rename is the check", ep_sync_file_range_write(writebackFD, Int64(writtenBack), Int64(end - writtenBack)))
         writtenBack = end
     }
 }

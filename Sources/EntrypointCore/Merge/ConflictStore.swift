@@ -8,8 +8,10 @@ import Glibc
 enum ConflictStore {
     /// `/data/app.db` → `/data/app.conflicts-20261207T153000Z.db` (`-2`, `-3`... if taken).
     static func path(for db: String, stamp: String) -> String {
-        let folder = FileIO.dirname(db), name = FileIO.basename(db)
-        var stem = Substring(name), ext: Substring = ""
+        let folder = FileIO.dirname(db)
+        let name = FileIO.basename(db)
+        var stem = Substring(name)
+        var ext: Substring = ""
         if let dot = name.lastIndex(of: "."), dot != name.startIndex {
             stem = name[..<dot]
             ext = name[dot...]
@@ -34,7 +36,8 @@ enum ConflictStore {
         do {
             let out = try SQLite.Connection(tempPath, flags: SQLITE_OPEN_READWRITE)
             try out.exec("PRAGMA journal_mode=OFF; BEGIN")
-            try out.exec("""
+            try out.exec(
+                """
                 CREATE TABLE entrypoint_conflicts(id INTEGER PRIMARY KEY, "table" TEXT NOT NULL, kind TEXT NOT NULL,
                   change TEXT NOT NULL, "key" TEXT NOT NULL, why TEXT NOT NULL, merged_at TEXT NOT NULL,
                   local TEXT NOT NULL, dropbox TEXT NOT NULL, base TEXT NOT NULL)
@@ -44,12 +47,16 @@ enum ConflictStore {
             for (i, record) in records.enumerated() {
                 try out.rows(
                     "INSERT INTO entrypoint_conflicts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    [.integer(Int64(i + 1)), .text(record.table), .text(record.kind.rawValue), .text(record.change.rawValue),
-                     .text(record.key), .text(record.why), .text(stamp), .text(labels.ours), .text(labels.theirs), .text(labels.base)])
+                    [
+                        .integer(Int64(i + 1)), .text(record.table), .text(record.kind.rawValue), .text(record.change.rawValue),
+                        .text(record.key), .text(record.why), .text(stamp), .text(labels.ours), .text(labels.theirs), .text(labels.base),
+                    ])
                 let columns = tables.first { $0.name == record.table }?.columns ?? []
                 if !created.contains(record.table) {
                     let list = columns.map(quoted).joined(separator: ", ")
-                    try out.exec("CREATE TABLE \(quoted(record.table))(entrypoint_conflict INTEGER NOT NULL REFERENCES entrypoint_conflicts(id), entrypoint_version TEXT NOT NULL\(list.isEmpty ? "" : ", " + list))")
+                    try out.exec(
+                        "CREATE TABLE \(quoted(record.table))(entrypoint_conflict INTEGER NOT NULL REFERENCES entrypoint_conflicts(id), entrypoint_version TEXT NOT NULL\(list.isEmpty ? "" : ", " + list))"
+                    )
                     created.insert(record.table)
                 }
                 for (version, values) in record.rows where values.count == columns.count {

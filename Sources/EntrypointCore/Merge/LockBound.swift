@@ -17,13 +17,15 @@ final class LockBound {
     /// From now on, interrupt statements on `db` once `seconds` have passed.
     func start(_ db: SQLite.Connection) {
         until = Clock.now() + seconds
-        sqlite3_progress_handler(db.db, 64, { context in
-            guard let context else { return 0 }
-            let bound = Unmanaged<LockBound>.fromOpaque(context).takeUnretainedValue()
-            guard Clock.now() > bound.until else { return 0 }
-            bound.exceeded = true
-            return 1
-        }, Unmanaged.passUnretained(self).toOpaque())
+        sqlite3_progress_handler(
+            db.db, 64,
+            { context in
+                guard let context else { return 0 }
+                let bound = Unmanaged<LockBound>.fromOpaque(context).takeUnretainedValue()
+                guard Clock.now() > bound.until else { return 0 }
+                bound.exceeded = true
+                return 1
+            }, Unmanaged.passUnretained(self).toOpaque())
     }
 
     /// Before the COMMIT: the merge is done, the commit itself is never interrupted.
@@ -34,10 +36,16 @@ final class LockBound {
 
     /// The app held its lock longer than the setting: no merge now (74; the next backup tries again).
     func locked(_ output: String) -> EntrypointError {
-        EntrypointError(.localIO, "the app kept \(output) locked for more than \(seconds.clean)s (ENTRYPOINT_LOCK_TIMEOUT); the merge was not made, nothing was changed; the next backup tries again")
+        EntrypointError(
+            .localIO,
+            "the app kept \(output) locked for more than \(seconds.clean)s (ENTRYPOINT_LOCK_TIMEOUT); the merge was not made, nothing was changed; the next backup tries again"
+        )
     }
 
     func error(_ output: String) -> EntrypointError {
-        EntrypointError(.mergeRefused, "the merge into \(output) would hold the app's write lock longer than ENTRYPOINT_LOCK_TIMEOUT (\(seconds.clean)s); it was rolled back, nothing was changed")
+        EntrypointError(
+            .mergeRefused,
+            "the merge into \(output) would hold the app's write lock longer than ENTRYPOINT_LOCK_TIMEOUT (\(seconds.clean)s); it was rolled back, nothing was changed"
+        )
     }
 }

@@ -53,7 +53,8 @@ extension MergeRepair {
         let set = from.map { "c.\(quoted($0)) IS NOT NULL" }.joined(separator: " AND ")
         let match = zip(from, to).map { "p.\(quoted($1)) = c.\(quoted($0))" }.joined(separator: " AND ")
         let keys = try connection.rows(
-            "SELECT \(child.primaryKey.map { "c." + quoted($0) }.joined(separator: ", ")) FROM main.\(quoted(child.name)) c WHERE \(set) AND NOT EXISTS (SELECT 1 FROM main.\(quoted(parent.name)) p WHERE \(match))")
+            "SELECT \(child.primaryKey.map { "c." + quoted($0) }.joined(separator: ", ")) FROM main.\(quoted(child.name)) c WHERE \(set) AND NOT EXISTS (SELECT 1 FROM main.\(quoted(parent.name)) p WHERE \(match))"
+        )
         return keys.map { values in
             let names = zip(child.primaryKey, values).map { "\($0)=\($1)" }
             return ChildRow(condition: keyCondition(child), values: values, key: names.count == 1 ? names[0] : "(" + names.joined(separator: ", ") + ")")
@@ -62,7 +63,10 @@ extension MergeRepair {
 
     func settle(child: MergeTable, _ at: ChildRow, parent: MergeTable, fk: Int64, _ handler: ConflictHandler) throws(EntrypointError) {
         let (from, to) = try columns(of: fk, child, parent)
-        guard let values = try connection.rows("SELECT \(from.map(quoted).joined(separator: ", ")) FROM main.\(quoted(child.name)) WHERE \(at.condition)", at.values).first,
+        guard
+            let values = try connection.rows(
+                "SELECT \(from.map(quoted).joined(separator: ", ")) FROM main.\(quoted(child.name)) WHERE \(at.condition)", at.values
+            ).first,
             let childRow = try connection.rows("SELECT \(columnList(child)) FROM main.\(quoted(child.name)) WHERE \(at.condition)", at.values).first
         else { return }
         let match = to.enumerated().map { "\(quoted($0.element)) IS ?\($0.offset + 1)" }.joined(separator: " AND ")
@@ -80,17 +84,20 @@ extension MergeRepair {
                 blocked = true
                 break
             }
-            handler.records.append(ConflictRecord(
-                table: parent.name, kind: .foreignKey, change: .delete, key: description,
-                why: "deleted on one side while \(child.name) rows of the other side still point at it: the row stays, its deletion is set aside",
-                rows: [("deleted", back)]))
+            handler.records.append(
+                ConflictRecord(
+                    table: parent.name, kind: .foreignKey, change: .delete, key: description,
+                    why: "deleted on one side while \(child.name) rows of the other side still point at it: the row stays, its deletion is set aside",
+                    rows: [("deleted", back)]))
             return
         }
         try connection.rows("DELETE FROM main.\(quoted(child.name)) WHERE \(at.condition)", at.values)
-        let why = blocked
+        let why =
+            blocked
             ? "points at \(parent.name) (\(description)), which cannot come back: its key or a UNIQUE value now belongs to another row; the row is set aside"
             : "points at \(parent.name) (\(description)), which neither side has: the row is set aside"
-        handler.records.append(ConflictRecord(
-            table: child.name, kind: .foreignKey, change: .insert, key: at.key, why: why, rows: [("merged", childRow)]))
+        handler.records.append(
+            ConflictRecord(
+                table: child.name, kind: .foreignKey, change: .insert, key: at.key, why: why, rows: [("merged", childRow)]))
     }
 }

@@ -72,7 +72,7 @@ struct MergeInstall {
         try FileIO.operation("keep a copy of the local database as", target) { () throws(SystemError) in
             do throws(SystemError) {
                 try FileIO.link(db, target)
-            } catch where [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) {
+            } catch  where [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) {
                 try FileIO.copyFile(db, target, near: db, infix: MergeInstall.tempInfix + "copy-", mode: 0o600) {}
             }
             try FileIO.fsyncDirectory(directory)

@@ -65,18 +65,26 @@ struct MergeRepair {
     func wholeTables(_ schema: MergeSchema) throws(EntrypointError) -> [String] {
         var taken: [String] = []
         for table in tables where !table.rowByRow {
-            let ours = try schema.differs(table, MergeSchemas.ours), theirs = try schema.differs(table, MergeSchemas.theirs)
+            let ours = try schema.differs(table, MergeSchemas.ours)
+            let theirs = try schema.differs(table, MergeSchemas.theirs)
             if table.isVirtual && (ours || theirs) {
-                throw EntrypointError(.mergeRefused, "table \(table.name): a virtual table changed since the base (in \(ours ? labels.ours : labels.theirs)); sessions cannot merge virtual tables; the merge was refused, nothing was changed")
+                throw EntrypointError(
+                    .mergeRefused,
+                    "table \(table.name): a virtual table changed since the base (in \(ours ? labels.ours : labels.theirs)); sessions cannot merge virtual tables; the merge was refused, nothing was changed"
+                )
             }
             guard theirs else { continue }
             if ours {
                 let reason = table.primaryKey.isEmpty ? "it has no primary key" : "it has generated columns or rows with a NULL key"
-                throw EntrypointError(.mergeRefused, "table \(table.name): changed on both sides since the base and \(reason), so its rows cannot be paired; the merge was refused, nothing was changed")
+                throw EntrypointError(
+                    .mergeRefused,
+                    "table \(table.name): changed on both sides since the base and \(reason), so its rows cannot be paired; the merge was refused, nothing was changed"
+                )
             }
             let rowid = table.withoutRowid ? "" : "rowid, "
             try connection.exec("DELETE FROM main.\(quoted(table.name))")
-            try connection.exec("INSERT INTO main.\(quoted(table.name)) (\(rowid)\(columnList(table))) SELECT \(rowid)\(columnList(table)) FROM theirs.\(quoted(table.name))")
+            try connection.exec(
+                "INSERT INTO main.\(quoted(table.name)) (\(rowid)\(columnList(table))) SELECT \(rowid)\(columnList(table)) FROM theirs.\(quoted(table.name))")
             taken.append(table.name)
         }
         return taken
@@ -87,7 +95,8 @@ struct MergeRepair {
         guard try !connection.rows("SELECT 1 FROM main.sqlite_schema WHERE name = 'sqlite_sequence'").isEmpty else { return }
         let theirs = try !connection.rows("SELECT 1 FROM theirs.sqlite_schema WHERE name = 'sqlite_sequence'").isEmpty
         let names = try connection.rows(
-            "SELECT name, max(seq) FROM (SELECT name, seq FROM main.sqlite_sequence" + (theirs ? " UNION ALL SELECT name, seq FROM theirs.sqlite_sequence" : "") + ") GROUP BY name")
+            "SELECT name, max(seq) FROM (SELECT name, seq FROM main.sqlite_sequence" + (theirs ? " UNION ALL SELECT name, seq FROM theirs.sqlite_sequence" : "")
+                + ") GROUP BY name")
         for row in names {
             guard case .text(let name) = row[0], var seq = row[1].integer else { continue }
             if table(name)?.integerKey != nil, let top = try connection.rows("SELECT max(rowid) FROM main.\(quoted(name))").first?.first?.integer {

@@ -5,7 +5,11 @@ import CSQLite
 
 /// The conflict kinds SQLite's apply reports (sqlite3changeset_apply's eConflict).
 enum ConflictKind: String, Sendable, CaseIterable {
-    case data = "DATA", notFound = "NOTFOUND", conflict = "CONFLICT", constraint = "CONSTRAINT", foreignKey = "FOREIGN_KEY"
+    case data = "DATA"
+    case notFound = "NOTFOUND"
+    case conflict = "CONFLICT"
+    case constraint = "CONSTRAINT"
+    case foreignKey = "FOREIGN_KEY"
 
     init?(code: Int32) {
         switch code {
@@ -60,7 +64,9 @@ enum MergeRules {
             // different values is a conflict; the rest (same value, or untouched by ours) merges.
             let row = current ?? []
             for i in change.new.indices where change.new[i] != nil && i < row.count && i < change.old.count {
-                let ours = row[i], base = change.old[i], theirs = change.new[i]
+                let ours = row[i]
+                let base = change.old[i]
+                let theirs = change.new[i]
                 if ours != base && ours != theirs { return .theirsKeptOursSetAside }
             }
             return .same(apply: true)
@@ -92,7 +98,8 @@ enum MergeRules {
                 : "changed differently on both sides: Dropbox's version stays, the local version is set aside"
         case .oursKeptTheirDeletionSetAside: "deleted on Dropbox, changed locally: the local row stays, the deletion is set aside"
         case .theirsRestoredOurDeletionSetAside: "deleted locally, changed on Dropbox: Dropbox's row stays, the deletion is set aside"
-        case .theirsSetAside: "Dropbox's change breaks a UNIQUE, CHECK or NOT NULL constraint against the local rows: the local rows stay, Dropbox's change is set aside"
+        case .theirsSetAside:
+            "Dropbox's change breaks a UNIQUE, CHECK or NOT NULL constraint against the local rows: the local rows stay, Dropbox's change is set aside"
         }
     }
 }

@@ -36,7 +36,8 @@ struct MergeSchema {
             if other != base { throw changed(base, other, label) }
         }
         let list = try connection.rows(
-            "SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main' AND type IN ('table', 'virtual') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+            "SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main' AND type IN ('table', 'virtual') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+        )
         var tables: [MergeTable] = []
         for row in list {
             guard case .text(let name) = row[0] else { continue }
@@ -48,7 +49,8 @@ struct MergeSchema {
     /// Every schema object but SQLite's own: type, name, table, SQL text.
     func objects(_ schema: String) throws(EntrypointError) -> [[SQLValue]] {
         try connection.rows(
-            "SELECT type, name, tbl_name, coalesce(sql, '') FROM \(quoted(schema)).sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name")
+            "SELECT type, name, tbl_name, coalesce(sql, '') FROM \(quoted(schema)).sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name"
+        )
     }
 
     func changed(_ base: [[SQLValue]], _ other: [[SQLValue]], _ label: String) -> EntrypointError {
@@ -57,21 +59,29 @@ struct MergeSchema {
             for row in rows { map["\(row[0]) \(row[1])"] = "\(row[2]) \(row[3])" }
             return map
         }
-        let a = described(base), b = described(other)
+        let a = described(base)
+        let b = described(other)
         let name = Set(a.keys).union(b.keys).sorted().first { a[$0] != b[$0] } ?? "the schema"
         let what = a[name] == nil ? "added" : b[name] == nil ? "removed" : "changed"
         let object = name.replacingAll("'", with: "")
-        return EntrypointError(.mergeRefused, "\(object): \(what) in \(label) since the base \(labels.base); a merge needs the same schema on both sides; the merge was refused, nothing was changed")
+        return EntrypointError(
+            .mergeRefused,
+            "\(object): \(what) in \(label) since the base \(labels.base); a merge needs the same schema on both sides; the merge was refused, nothing was changed"
+        )
     }
 
     func table(_ name: String, isVirtual: Bool, withoutRowid: Bool) throws(EntrypointError) -> MergeTable {
         let info = try connection.rows("SELECT name, upper(type), pk, hidden FROM pragma_table_xinfo(?1, 'main') ORDER BY cid", [.text(name)])
-        var columns: [String] = [], keyed: [(Int64, String, String)] = []
+        var columns: [String] = []
+        var keyed: [(Int64, String, String)] = []
         var generated = false
         for row in info {
             guard case .text(let column) = row[0], case .text(let type) = row[1] else { continue }
             let hidden = row[3].integer ?? 0
-            if hidden == 2 || hidden == 3 { generated = true; continue }
+            if hidden == 2 || hidden == 3 {
+                generated = true
+                continue
+            }
             if hidden != 0 { continue }  // a virtual table's hidden column
             columns.append(column)
             if let pk = row[2].integer, pk > 0 { keyed.append((pk, column, type)) }
@@ -96,7 +106,8 @@ struct MergeSchema {
     func differs(_ table: MergeTable, _ schema: String) throws(EntrypointError) -> Bool {
         let cols = table.columns.map(quoted).joined(separator: ", ")
         func grouped(_ s: String) -> String { "SELECT \(cols), count(*) FROM \(quoted(s)).\(quoted(table.name)) GROUP BY \(cols)" }
-        let sql = "SELECT 1 FROM (\(grouped(schema)) EXCEPT \(grouped(MergeSchemas.base))) UNION ALL SELECT 1 FROM (\(grouped(MergeSchemas.base)) EXCEPT \(grouped(schema))) LIMIT 1"
+        let sql =
+            "SELECT 1 FROM (\(grouped(schema)) EXCEPT \(grouped(MergeSchemas.base))) UNION ALL SELECT 1 FROM (\(grouped(MergeSchemas.base)) EXCEPT \(grouped(schema))) LIMIT 1"
         return try !connection.rows(sql).isEmpty
     }
 }

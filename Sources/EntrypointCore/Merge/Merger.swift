@@ -1,9 +1,9 @@
+import CSQLite
 // The three-way merge (docs/design.md, "The merge"): OURS is a private copy of the local database,
 // merged in place; BASE is the state both sides last shared; THEIRS is Dropbox's file. In one
 // transaction: check the schemas, re-key OURS' colliding rows, apply THEIRS' changes since BASE
 // (sqlite3session_diff, sqlite3changeset_apply, MergeRules for each conflict), repair, check.
 import CShims
-import CSQLite
 
 struct Merger {
     /// The copy of OURS to merge into (never the live database).
@@ -59,7 +59,8 @@ struct Merger {
     /// (both), neither takes a write lock.
     func attach(_ db: SQLite.Connection, _ path: String, as name: String, label: String, readOnly: Bool = false) throws(EntrypointError) {
         guard SQLite.hasHeader(path) else {
-            throw EntrypointError(.mergeRefused, "\(label) is not a SQLite database (no \"SQLite format 3\" header); the merge was refused, nothing was changed")
+            throw EntrypointError(
+                .mergeRefused, "\(label) is not a SQLite database (no \"SQLite format 3\" header); the merge was refused, nothing was changed")
         }
         try db.rows("ATTACH ?1 AS \(name)", [.text(readOnly ? SQLite.fileURI(path) + "?mode=ro" : path)])
     }
@@ -75,7 +76,10 @@ struct Merger {
         let tables = try schema.tables()
         for (name, label) in [(MergeSchemas.ours, labels.ours), (MergeSchemas.theirs, labels.theirs)] {
             if let bad = try db.rows("PRAGMA \(name).foreign_key_check").first {
-                throw EntrypointError(.mergeRefused, "\(label) already fails PRAGMA foreign_key_check (\(bad[0]) row \(bad[1]) references \(bad[2]) that does not exist); the merge was refused, nothing was changed")
+                throw EntrypointError(
+                    .mergeRefused,
+                    "\(label) already fails PRAGMA foreign_key_check (\(bad[0]) row \(bad[1]) references \(bad[2]) that does not exist); the merge was refused, nothing was changed"
+                )
             }
         }
         var report = MergeReport()
@@ -94,7 +98,9 @@ struct Merger {
         report.conflicts = handler.records
         let integrity = try db.query("PRAGMA main.integrity_check")
         guard integrity == ["ok"] else {
-            throw EntrypointError(.mergeRefused, "the merged database fails PRAGMA integrity_check (\(integrity.first ?? "no result")); the merge was refused, nothing was changed")
+            throw EntrypointError(
+                .mergeRefused,
+                "the merged database fails PRAGMA integrity_check (\(integrity.first ?? "no result")); the merge was refused, nothing was changed")
         }
         return (report, tables)
     }

@@ -28,7 +28,8 @@ struct Rekeyer {
 
     /// Keys inserted on both sides (absent from the base) whose rows differ.
     func collisions(_ table: MergeTable, _ key: String) throws(EntrypointError) -> [Int64] {
-        let t = quoted(table.name), k = quoted(key)
+        let t = quoted(table.name)
+        let k = quoted(key)
         let same = table.columns.map { "o.\(quoted($0)) IS t.\(quoted($0))" }.joined(separator: " AND ")
         let sql = """
             SELECT o.\(k) FROM main.\(t) o JOIN theirs.\(t) t ON t.\(k) = o.\(k)
@@ -48,7 +49,9 @@ struct Rekeyer {
         }
         let rows = try connection.rows("SELECT max(coalesce(m, 0)) FROM (\(parts.map { "SELECT (\($0)) AS m" }.joined(separator: " UNION ALL ")))")
         let top = rows.first?.first?.integer ?? 0
-        guard top < Int64.max else { throw EntrypointError(.mergeRefused, "table \(table.name): no free key above \(top); the merge was refused, nothing was changed") }
+        guard top < Int64.max else {
+            throw EntrypointError(.mergeRefused, "table \(table.name): no free key above \(top); the merge was refused, nothing was changed")
+        }
         return top + 1
     }
 

@@ -20,7 +20,10 @@ enum SQLValue: Equatable, Sendable, CustomStringConvertible {
             self = .text(SQLValue.text(p, Int(sqlite3_value_bytes(value))))
         case SQLITE_BLOB:
             let n = Int(sqlite3_value_bytes(value))
-            guard n > 0, let p = sqlite3_value_blob(value) else { self = .blob([]); return }
+            guard n > 0, let p = sqlite3_value_blob(value) else {
+                self = .blob([])
+                return
+            }
             self = .blob(Array(UnsafeRawBufferPointer(start: p, count: n)))
         default: self = .null
         }
@@ -36,7 +39,10 @@ enum SQLValue: Equatable, Sendable, CustomStringConvertible {
             self = .text(SQLValue.text(p, Int(sqlite3_column_bytes(stmt, i))))
         case SQLITE_BLOB:
             let n = Int(sqlite3_column_bytes(stmt, i))
-            guard n > 0, let p = sqlite3_column_blob(stmt, i) else { self = .blob([]); return }
+            guard n > 0, let p = sqlite3_column_blob(stmt, i) else {
+                self = .blob([])
+                return
+            }
             self = .blob(Array(UnsafeRawBufferPointer(start: p, count: n)))
         default: self = .null
         }
@@ -105,16 +111,16 @@ extension SQLite.Connection {
         case .real(let v): return sqlite3_bind_double(stmt, i, v)
         case .text(let s):
             // By its byte count (a NUL inside the text is part of it).
-            if s.isEmpty { return sqlite3_bind_text(stmt, i, "", 0, SQLITE_TRANSIENT_VALUE) }  // '', not NULL
+            if s.isEmpty { return sqlite3_bind_text(stmt, i, "", 0, sqliteTransient) }  // '', not NULL
             var s = s
             return s.withUTF8 { u in
-                u.withMemoryRebound(to: CChar.self) { sqlite3_bind_text(stmt, i, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT_VALUE) }
+                u.withMemoryRebound(to: CChar.self) { sqlite3_bind_text(stmt, i, $0.baseAddress, Int32($0.count), sqliteTransient) }
             }
         case .blob(let b):
-            return b.withUnsafeBytes { sqlite3_bind_blob(stmt, i, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), SQLITE_TRANSIENT_VALUE) }
+            return b.withUnsafeBytes { sqlite3_bind_blob(stmt, i, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), sqliteTransient) }
         }
     }
 }
 
 /// SQLITE_TRANSIENT (a C macro Swift does not import): SQLite copies the value at once.
-let SQLITE_TRANSIENT_VALUE = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)

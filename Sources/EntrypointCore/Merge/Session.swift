@@ -25,7 +25,9 @@ final class Changeset {
         }
         while sqlite3changeset_next(iterator) == SQLITE_ROW {
             var table: UnsafePointer<CChar>?
-            var columns: Int32 = 0, op: Int32 = 0, indirect: Int32 = 0
+            var columns: Int32 = 0
+            var op: Int32 = 0
+            var indirect: Int32 = 0
             guard sqlite3changeset_op(iterator, &table, &columns, &op, &indirect) == SQLITE_OK, let table else { continue }
             result[String(cString: table), default: ChangeCounts()].add(op)
         }
@@ -104,7 +106,11 @@ enum Session {
 
 /// One change as the conflict handler sees it, with its values copied out (nil: not in the change).
 struct Change: Equatable, Sendable {
-    enum Op: String, Sendable { case insert = "INSERT", update = "UPDATE", delete = "DELETE" }
+    enum Op: String, Sendable {
+        case insert = "INSERT"
+        case update = "UPDATE"
+        case delete = "DELETE"
+    }
     let table: String
     let op: Op
     /// Which columns form the primary key.
@@ -129,7 +135,9 @@ struct Change: Equatable, Sendable {
     /// Reads the iterator's current change.
     init?(_ iterator: OpaquePointer) {
         var name: UnsafePointer<CChar>?
-        var count: Int32 = 0, code: Int32 = 0, indirect: Int32 = 0
+        var count: Int32 = 0
+        var code: Int32 = 0
+        var indirect: Int32 = 0
         guard sqlite3changeset_op(iterator, &name, &count, &code, &indirect) == SQLITE_OK, let name else { return nil }
         var flags: UnsafeMutablePointer<UInt8>?
         var pkCount: Int32 = 0

@@ -34,7 +34,9 @@ struct AuthorizeMode {
         // The instructions are info lines: a quieter ENTRYPOINT_LOG_LEVEL copied from the service must not hide them.
         log.level = min(config.logLevel, .info)
         guard let appKey = try Configuration.readSecret("DROPBOX_APP_KEY", environment) else {
-            throw EntrypointError(.config, "DROPBOX_APP_KEY is not set: --authorize needs the app key (App Console, the app's Settings page), and DROPBOX_APP_SECRET unless you want PKCE")
+            throw EntrypointError(
+                .config,
+                "DROPBOX_APP_KEY is not set: --authorize needs the app key (App Console, the app's Settings page), and DROPBOX_APP_SECRET unless you want PKCE")
         }
         let secret = try Configuration.readSecret("DROPBOX_APP_SECRET", environment)
         // The app key is public (it is in the URL); the secret is not.
@@ -69,10 +71,15 @@ struct AuthorizeMode {
         if let scopes = tokens.scopes {
             let missing = OAuth.restoreScopes.filter { !scopes.contains($0) }
             if !missing.isEmpty {
-                throw EntrypointError(.authRejected, "the Dropbox app lacks the permission\(missing.count > 1 ? "s" : "") \(missing.joined(separator: ", ")) needed to restore (granted: \(scopes.joined(separator: " "))); tick \(missing.joined(separator: ", ")) and files.content.write on the app's Permissions tab, Submit, then run entrypoint --authorize again (a token keeps the permissions it was issued with)")
+                throw EntrypointError(
+                    .authRejected,
+                    "the Dropbox app lacks the permission\(missing.count > 1 ? "s" : "") \(missing.joined(separator: ", ")) needed to restore (granted: \(scopes.joined(separator: " "))); tick \(missing.joined(separator: ", ")) and files.content.write on the app's Permissions tab, Submit, then run entrypoint --authorize again (a token keeps the permissions it was issued with)"
+                )
             }
             for scope in OAuth.backupScopes where !scopes.contains(scope) {
-                log.warning("the Dropbox app lacks the permission \(scope): restores work, --backup will be refused; tick it on the app's Permissions tab and run entrypoint --authorize again")
+                log.warning(
+                    "the Dropbox app lacks the permission \(scope): restores work, --backup will be refused; tick it on the app's Permissions tab and run entrypoint --authorize again"
+                )
             }
         }
         let account = try client.currentAccount(accessToken: tokens.accessToken)
@@ -83,7 +90,9 @@ struct AuthorizeMode {
         print("DROPBOX_APP_KEY=\(appKey)")
         print("DROPBOX_REFRESH_TOKEN=\(tokens.refreshToken)")
         if fflush(nil) != 0 {
-            throw EntrypointError(.localIO, "cannot write the variable lines to standard output: \(errnoText(errno)); the refresh token is lost, run entrypoint --authorize again")
+            throw EntrypointError(
+                .localIO, "cannot write the variable lines to standard output: \(errnoText(errno)); the refresh token is lost, run entrypoint --authorize again"
+            )
         }
         if secret != nil {
             log.info("also set DROPBOX_APP_SECRET to the app secret used here (not printed: it is a secret); this refresh token needs it")
@@ -127,7 +136,10 @@ struct AuthorizeMode {
         }
         let code = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
         guard !code.isEmpty else {
-            throw EntrypointError(.usage, "no code: \(ended ? "standard input ended before a code was pasted" : "the pasted line was blank"); run entrypoint --authorize again and paste the code the authorize page shows")
+            throw EntrypointError(
+                .usage,
+                "no code: \(ended ? "standard input ended before a code was pasted" : "the pasted line was blank"); run entrypoint --authorize again and paste the code the authorize page shows"
+            )
         }
         guard !code.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == 0x20 }) else {
             throw EntrypointError(.usage, "the pasted code contains spaces or control characters; paste only the code the authorize page shows")

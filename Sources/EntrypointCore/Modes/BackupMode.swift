@@ -27,7 +27,10 @@ struct BackupMode {
         while try backup.run() == .mergedRunAgain {
             merges += 1
             guard merges < BackupRun.mergeRounds else {
-                throw EntrypointError(.conflict, "Dropbox's \(config.remotePath) kept changing during the backup (merged \(merges) times); the merges are in the local database, nothing more was uploaded; run the backup again")
+                throw EntrypointError(
+                    .conflict,
+                    "Dropbox's \(config.remotePath) kept changing during the backup (merged \(merges) times); the merges are in the local database, nothing more was uploaded; run the backup again"
+                )
             }
         }
     }

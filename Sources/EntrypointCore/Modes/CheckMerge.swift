@@ -18,8 +18,10 @@ extension CheckMode {
         let base: ObtainedBase
         do throws(EntrypointError) {
             base = try restorer.obtainBase(source, client: client)
-        } catch where BaseSource.cannotBeHad(error) {
-            say("merge preview: the base, \(source.name), cannot be had (\(error.message)); the start would install Dropbox's rev \(remote.rev) instead and keep the local database as a copy")
+        } catch  where BaseSource.cannotBeHad(error) {
+            say(
+                "merge preview: the base, \(source.name), cannot be had (\(error.message)); the start would install Dropbox's rev \(remote.rev) instead and keep the local database as a copy"
+            )
             return
         }
         let temp = try FileIO.operation("create a temporary file in", FileIO.dirname(db)) { () throws(SystemError) in
@@ -36,7 +38,7 @@ extension CheckMode {
         do throws(EntrypointError) {
             let (report, _) = try Merger(output: path, base: base.path, theirs: download.path, labels: labels).run(commit: false)
             for line in report.lines() { say("merge preview: " + line) }
-        } catch where error.code == .mergeRefused {
+        } catch  where error.code == .mergeRefused {
             say("merge preview: \(error.message); the start would install Dropbox's rev \(remote.rev) instead and keep the local database as a copy")
         }
         withExtendedLifetime(temp.removal) {}

@@ -2,7 +2,6 @@
 import CShims
 import Glibc
 
-
 /// --check: says what a restore would do and why, without changing anything.
 struct CheckMode {
     let config: Configuration
@@ -14,15 +13,7 @@ struct CheckMode {
     func run() throws(EntrypointError) {
         say("configuration:")
         for (name, value) in config.redactedSummary { say("  \(name) = \(value)") }
-        if let spec = config.appUser {
-            do throws(EntrypointError) {
-                let user = try AppUser.resolve(spec)
-                say("app user: ENTRYPOINT_APP_USER=\(spec.raw) is \(user.summary), HOME=\(user.home)")
-            } catch {
-                say("result: FAIL: \(error.message)")
-                throw error
-            }
-        }
+        try checkAppUser()
         let scope = RunScope(config: config, log: log, environment: environment, deadline: .restore(config))
         defer { fflush(nil) }
         if config.restorePolicy == .off {
@@ -40,7 +31,9 @@ struct CheckMode {
             let sidecars = SQLite.sidecars(config.localPath)
             let pending = SQLite.pendingSidecars(config.localPath)
             if !sidecars.isEmpty {
-                say("local: sidecar files \(sidecars.joined(separator: ", "))\(pending.isEmpty ? " (a cold journal: SQLite ignores it; a restore that replaces the database moves it away)" : " would be checkpointed first")")
+                say(
+                    "local: sidecar files \(sidecars.joined(separator: ", "))\(pending.isEmpty ? " (a cold journal: SQLite ignores it; a restore that replaces the database moves it away)" : " would be checkpointed first")"
+                )
             }
             let client = try scope.makeClient()
             if config.credentials.refreshCredentials != nil {
@@ -52,20 +45,15 @@ struct CheckMode {
             }
             say("credentials: OK (files/get_metadata answered)")
             if let root = client.pathRoot { say("path root: every call carries Dropbox-API-Path-Root: \(root)") }
-            say("remote: \(remote.pathDisplay) rev \(remote.rev), \(Progress.bytes(remote.size)) (\(remote.size) bytes), modified \(remote.serverModified), content hash \(remote.contentHash)")
-            var local: LocalState?
-            if let size {
-                local = inspect(size: size, pending: hasLocal ? pending : [])
-                if let local {
-                    say("local: content hash \(local.contentHash), data hash \(local.dataHash)\(pending.isEmpty || !hasLocal ? "" : " (of a checkpointed copy: what the restore would find after checkpointing)")")
-                    if let why = local.unusable { say("local: not a usable SQLite database (\(why))") }
-                } else {
-                    say("local: content hash unreadable")
-                }
-            }
+            say(
+                "remote: \(remote.pathDisplay) rev \(remote.rev), \(Progress.bytes(remote.size)) (\(remote.size) bytes), modified \(remote.serverModified), content hash \(remote.contentHash)"
+            )
+            let local = size.flatMap { sayLocalState(size: $0, pending: hasLocal ? pending : []) }
             let record = StateRecord.load(config.localPath, resolvedAgainst: remote)
             if let record {
-                say("record: last \(record.event) rev \(record.rev) at \(record.time), content hash \(record.contentHash)\(record.dataHash.map { ", data hash \($0)" } ?? "")")
+                say(
+                    "record: last \(record.event) rev \(record.rev) at \(record.time), content hash \(record.contentHash)\(record.dataHash.map { ", data hash \($0)" } ?? "")"
+                )
             }
             if config.restorePolicy == .ifMissing && hasLocal {
                 say("result: would keep the local database (ENTRYPOINT_RESTORE_MODE=if-missing)")
@@ -75,18 +63,48 @@ struct CheckMode {
             let (decision, base) = RestoreDecision.decideWithBase(local: local, remote: remote, record: record, db: config.localPath)
             say(decision.checkLine(remote: remote, record: record, keepCopies: config.keepCopies, base: base))
             if case .merge = decision, let base { try previewMerge(remote, base: base, scope: scope, client: client) }
-            if case .download = decision {
-                var st = statvfs()
-                if statvfs(FileIO.dirname(config.localPath), &st) == 0 {
-                    let free = UInt64(st.f_bavail) * UInt64(st.f_frsize)
-                    if free < remote.size {
-                        throw EntrypointError(.localIO, "only \(Progress.bytes(free)) free in \(FileIO.dirname(config.localPath)), the download needs \(Progress.bytes(remote.size))")
-                    }
-                }
-            }
+            if case .download = decision { try checkRoom(for: remote) }
         } catch {
             say("result: FAIL: \(error.message)")
             throw error
+        }
+    }
+
+    /// ENTRYPOINT_APP_USER resolved as the start would resolve it.
+    func checkAppUser() throws(EntrypointError) {
+        guard let spec = config.appUser else { return }
+        do throws(EntrypointError) {
+            let user = try AppUser.resolve(spec)
+            say("app user: ENTRYPOINT_APP_USER=\(spec.raw) is \(user.summary), HOME=\(user.home)")
+        } catch {
+            say("result: FAIL: \(error.message)")
+            throw error
+        }
+    }
+
+    /// The local database's hashes as the restore would see them (`pending`: sidecars it would
+    /// checkpoint first), or nil when they cannot be read.
+    func sayLocalState(size: UInt64, pending: [String]) -> LocalState? {
+        guard let local = inspect(size: size, pending: pending) else {
+            say("local: content hash unreadable")
+            return nil
+        }
+        say(
+            "local: content hash \(local.contentHash), data hash \(local.dataHash)\(pending.isEmpty ? "" : " (of a checkpointed copy: what the restore would find after checkpointing)")"
+        )
+        if let why = local.unusable { say("local: not a usable SQLite database (\(why))") }
+        return local
+    }
+
+    /// A download needs room for Dropbox's file beside the database.
+    func checkRoom(for remote: RemoteFile) throws(EntrypointError) {
+        var st = statvfs()
+        guard statvfs(FileIO.dirname(config.localPath), &st) == 0 else { return }
+        let free = UInt64(st.f_bavail) * UInt64(st.f_frsize)
+        if free < remote.size {
+            throw EntrypointError(
+                .localIO,
+                "only \(Progress.bytes(free)) free in \(FileIO.dirname(config.localPath)), the download needs \(Progress.bytes(remote.size))")
         }
     }
 

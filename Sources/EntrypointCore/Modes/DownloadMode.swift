@@ -53,7 +53,8 @@ struct DownloadMode {
         let scope = RunScope(config: config, log: log, environment: environment, deadline: .long(.download, config, environment))
         let client = try scope.makeClient()
         guard let remote = try client.metadata("rev:" + rev) else {
-            throw EntrypointError(.remoteMissing, "rev \(rev) does not exist in Dropbox (HTTP 409 path/not_found); list the revisions with entrypoint --revisions")
+            throw EntrypointError(
+                .remoteMissing, "rev \(rev) does not exist in Dropbox (HTTP 409 path/not_found); list the revisions with entrypoint --revisions")
         }
         // The download is pinned to the answer's rev: an answer for another rev would be
         // downloaded and "verified" against that rev's hash, as if it were REV.
@@ -86,7 +87,10 @@ struct DownloadMode {
             }
             if error.call == "link" && (error.errno == EPERM || error.errno == EOPNOTSUPP) {
                 // link(2): EPERM when the file system has no hard links (vfat, some FUSE mounts).
-                throw EntrypointError(.localIO, "--download: the file system of \(FileIO.dirname(file)) has no hard links, which --download needs to create \(file) without ever replacing a file; choose a directory on another file system", cause: .system(call: "link", errno: error.errno))
+                throw EntrypointError(
+                    .localIO,
+                    "--download: the file system of \(FileIO.dirname(file)) has no hard links, which --download needs to create \(file) without ever replacing a file; choose a directory on another file system",
+                    cause: .system(call: "link", errno: error.errno))
             }
             throw error.localError("write", file)
         }

@@ -23,10 +23,14 @@ struct RevisionsMode {
         fflush(nil)
         if more {
             // Not silent: with a backup every 5 minutes, 1000 revisions are only a few days.
-            log.warning("Dropbox keeps older revisions of \(config.remotePath) than the \(entries.count) newest listed here (--revisions lists at most \(entries.count)); the oldest listed is \(entries.last.map { "\($0.rev) of \($0.serverModified)" } ?? "?")")
+            log.warning(
+                "Dropbox keeps older revisions of \(config.remotePath) than the \(entries.count) newest listed here (--revisions lists at most \(entries.count)); the oldest listed is \(entries.last.map { "\($0.rev) of \($0.serverModified)" } ?? "?")"
+            )
         }
         let note = deleted ? "; the file itself is deleted or moved in Dropbox" : ""
-        log.info("\(entries.count) revision\(entries.count == 1 ? "" : "s") of \(config.remotePath), newest first\(note); download one with entrypoint --download REV FILE")
+        log.info(
+            "\(entries.count) revision\(entries.count == 1 ? "" : "s") of \(config.remotePath), newest first\(note); download one with entrypoint --download REV FILE"
+        )
     }
 
     /// One revision's line: rev, time, size in bytes, content hash, separated by two spaces.

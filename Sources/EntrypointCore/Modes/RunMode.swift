@@ -5,7 +5,9 @@ import Glibc
 enum RunMode {
     /// Returns the exit status when there is no exec: 0 without a command, the command's status
     /// under the supervisor. Throws what stops the start.
-    static func run(_ command: [String], invocation: Invocation, config: Configuration, environment: [String: String], log: Logger) throws(EntrypointError) -> Int32 {
+    static func run(_ command: [String], invocation: Invocation, config: Configuration, environment: [String: String], log: Logger) throws(EntrypointError)
+        -> Int32
+    {
         // Expand before restoring: an unset $PORT is a configuration error, found before any download.
         var finalCommand = command
         if !command.isEmpty && config.expandArguments && !invocation.noExpand
@@ -19,13 +21,18 @@ enum RunMode {
         if let user = launch.user { try AppOwnership.give(config.localPath, to: user, log: log) }
         if !command.isEmpty { VolumeCheck.report(config, environment: environment, log: log) }
         // Periodic or on-stop backups: stay as the command's supervisor instead of exec'ing it.
-        let supervisor = !finalCommand.isEmpty && config.supervises
+        let supervisor =
+            !finalCommand.isEmpty && config.supervises
             ? Supervisor(command: finalCommand, config: config, environment: environment, log: log, startsInSync: inSync) : nil
         if !finalCommand.isEmpty && !config.supervises && (config.backupInterval != nil || config.backupOnStop) {
-            log.warning("ENTRYPOINT_BACKUP_INTERVAL / ENTRYPOINT_BACKUP_ON_STOP are set but there are no Dropbox credentials: no backups; starting \(finalCommand[0]) without supervision")
+            log.warning(
+                "ENTRYPOINT_BACKUP_INTERVAL / ENTRYPOINT_BACKUP_ON_STOP are set but there are no Dropbox credentials: no backups; starting \(finalCommand[0]) without supervision"
+            )
         }
         if !finalCommand.isEmpty && !config.supervises && config.heartbeatURL != nil {
-            log.warning("ENTRYPOINT_HEARTBEAT_URL is set but no backups run while \(finalCommand[0]) runs (no supervision: ENTRYPOINT_BACKUP_INTERVAL / ENTRYPOINT_BACKUP_ON_STOP and Dropbox credentials are needed), so no heartbeat will be sent")
+            log.warning(
+                "ENTRYPOINT_HEARTBEAT_URL is set but no backups run while \(finalCommand[0]) runs (no supervision: ENTRYPOINT_BACKUP_INTERVAL / ENTRYPOINT_BACKUP_ON_STOP and Dropbox credentials are needed), so no heartbeat will be sent"
+            )
         }
         // From here a signal is queued for the supervisor, not only recorded.
         supervisor?.blockSignals()

@@ -31,7 +31,10 @@ public struct AppLaunch: Sendable {
         let user = try AppUser.resolve(spec)
         if geteuid() != 0 {
             guard user.uid == geteuid() && user.gid == getegid() else {
-                throw EntrypointError(.appUser, "cannot switch to ENTRYPOINT_APP_USER=\(spec.raw) (\(user.summary)): entrypoint runs as uid \(geteuid()), not root; run the container as root (entrypoint drops to the user itself) or unset ENTRYPOINT_APP_USER")
+                throw EntrypointError(
+                    .appUser,
+                    "cannot switch to ENTRYPOINT_APP_USER=\(spec.raw) (\(user.summary)): entrypoint runs as uid \(geteuid()), not root; run the container as root (entrypoint drops to the user itself) or unset ENTRYPOINT_APP_USER"
+                )
             }
             log.debug("ENTRYPOINT_APP_USER=\(spec.raw) is the user entrypoint already runs as; nothing to switch")
             return AppLaunch(passSecrets: config.passSecrets, user: nil)
@@ -57,7 +60,9 @@ public struct AppLaunch: Sendable {
         }
         guard let user else { return nil }
         func fail(_ call: String, _ err: Int32) -> EntrypointError {
-            EntrypointError(.appUser, "cannot switch to ENTRYPOINT_APP_USER=\(user.spec) (\(user.summary)): \(call) failed: \(errnoText(err))", cause: .system(call: call, errno: err))
+            EntrypointError(
+                .appUser, "cannot switch to ENTRYPOINT_APP_USER=\(user.spec) (\(user.summary)): \(call) failed: \(errnoText(err))",
+                cause: .system(call: call, errno: err))
         }
         if setenv("HOME", user.home, 1) != 0 { return fail("setenv HOME", errno) }
         let groups = user.groups.map { gid_t($0) }

@@ -54,7 +54,9 @@ extension Supervisor {
                 // The child exited on its own and left others: they get the stop signal too (dumb-init).
                 if stopSignalAt == nil && !restTold {
                     restTold = true
-                    log.info("\(name) exited; other processes of its process group are still running: sent them SIGTERM, waiting up to \(config.stopGrace.clean)s (ENTRYPOINT_STOP_GRACE)")
+                    log.info(
+                        "\(name) exited; other processes of its process group are still running: sent them SIGTERM, waiting up to \(config.stopGrace.clean)s (ENTRYPOINT_STOP_GRACE)"
+                    )
                     signalApp(SIGTERM)
                 } else if !restTold {
                     restTold = true
@@ -83,7 +85,9 @@ extension Supervisor {
         killedAt = Clock.now()
         let grace = "\(config.stopGrace.clean)s grace (ENTRYPOINT_STOP_GRACE)"
         if childAlive {
-            log.warning("\(name) (pid \(child)) did not exit within its \(grace) after \(stopSignalAt != nil ? "the stop signal" : "it was told to stop"); killing its process group with SIGKILL")
+            log.warning(
+                "\(name) (pid \(child)) did not exit within its \(grace) after \(stopSignalAt != nil ? "the stop signal" : "it was told to stop"); killing its process group with SIGKILL"
+            )
         } else {
             log.warning("processes of \(name)'s process group were still running at the end of its \(grace); killing them with SIGKILL")
         }

@@ -33,7 +33,9 @@ public struct AppUser: Sendable, Equatable {
     public static func parse(_ value: String) -> Result<Spec, EntrypointError> {
         let parts = value.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         func bad(_ why: String) -> Result<Spec, EntrypointError> {
-            .failure(EntrypointError(.config, "ENTRYPOINT_APP_USER=\(value) \(why); write a user name or uid, optionally :group or :gid (nobody, 1000, 1000:1000, app:app)"))
+            .failure(
+                EntrypointError(
+                    .config, "ENTRYPOINT_APP_USER=\(value) \(why); write a user name or uid, optionally :group or :gid (nobody, 1000, 1000:1000, app:app)"))
         }
         guard parts.count <= 2 else { return bad("has more than one ':'") }
         guard parts.allSatisfy({ !$0.isEmpty }) else { return bad("has an empty part") }
@@ -74,8 +76,10 @@ public struct AppUser: Sendable, Equatable {
         let numericUser = number(spec.user)
         let entry = users.first { numericUser != nil ? number(String($0[2])) == numericUser : $0[0] == spec.user }
         guard let uid = numericUser ?? entry.flatMap({ number(String($0[2])) }) else {
-            return fail(passwd == nil ? "/etc/passwd does not exist, so the name \(spec.user) cannot be looked up; use a numeric uid[:gid]"
-                : "no user \(spec.user) in /etc/passwd (create it in the image, or use a numeric uid[:gid])")
+            return fail(
+                passwd == nil
+                    ? "/etc/passwd does not exist, so the name \(spec.user) cannot be looked up; use a numeric uid[:gid]"
+                    : "no user \(spec.user) in /etc/passwd (create it in the image, or use a numeric uid[:gid])")
         }
         let groups = (group ?? "").split(separator: "\n").compactMap(fields).filter { $0.count >= 4 }
         var gid = entry.flatMap { number(String($0[3])) } ?? uid
@@ -86,8 +90,10 @@ public struct AppUser: Sendable, Equatable {
             } else if let g = groups.first(where: { $0[0] == name }), let n = number(String(g[2])) {
                 gid = n
             } else {
-                return fail(group == nil ? "/etc/group does not exist, so the group name \(name) cannot be looked up; use a numeric gid"
-                    : "no group \(name) in /etc/group")
+                return fail(
+                    group == nil
+                        ? "/etc/group does not exist, so the group name \(name) cannot be looked up; use a numeric gid"
+                        : "no group \(name) in /etc/group")
             }
         } else if let entry {
             let name = entry[0]

@@ -71,7 +71,8 @@ public enum Exec {
             if lastError != nil && lastError!.1 != ENOEXEC { break }
         }
         if let (path, err) = sawAccessDenied {
-            let detail = FileIO.statIfPresent(path).map { ($0.st_mode & S_IFMT) == S_IFDIR } == true
+            let detail =
+                FileIO.statIfPresent(path).map { ($0.st_mode & S_IFMT) == S_IFDIR } == true
                 ? "it is a directory" : errnoText(err).lowercased()
             return EntrypointError(.notExecutable, "cannot execute \(path): \(detail)")
         }

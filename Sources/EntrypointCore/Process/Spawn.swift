@@ -22,7 +22,9 @@ enum Spawn {
         sigaddset(&ttou, SIGTTOU)
         // tcsetpgrp from a background group would stop us; SIG_BLOCK of a valid set cannot fail.
         bestEffort("SIG_BLOCK of a valid signal set cannot fail", sigprocmask(SIG_BLOCK, &ttou, nil))
-        if isatty(0) == 1 { bestEffort("without the foreground the command still runs; the terminal's Ctrl-C reaches us and is forwarded", tcsetpgrp(0, getpgrp())) }
+        if isatty(0) == 1 {
+            bestEffort("without the foreground the command still runs; the terminal's Ctrl-C reaches us and is forwarded", tcsetpgrp(0, getpgrp()))
+        }
         let error = launch.apply() ?? Exec.replaceProcess(with: command, environment: environment)
         let status = Entrypoint.report(error, log)
         fflush(nil)

@@ -53,7 +53,8 @@ extension Supervisor {
         }
         let now = changes.take()
         if let clean, now == clean {
-            log.info("stop backup: \(config.localPath) did not change since the last restore or upload; nothing to upload; exiting with \(name)'s status \(status)")
+            log.info(
+                "stop backup: \(config.localPath) did not change since the last restore or upload; nothing to upload; exiting with \(name)'s status \(status)")
             heartbeat(final: true, failure: nil)
             return status
         }
@@ -61,7 +62,9 @@ extension Supervisor {
         // Any time left is worth a try (a small database takes a fraction of a second); the worker is
         // given at least 1 s, and the SIGTERM/SIGKILL below keep to ours.
         guard left >= Self.minimumStopBackupTime else {
-            log.error("stop backup skipped: \(window) has passed (\(name) took \((Clock.now() - (stopStart ?? childExitedAt)).clean)s to stop); Dropbox keeps its previous file; exiting with \(name)'s status \(status)")
+            log.error(
+                "stop backup skipped: \(window) has passed (\(name) took \((Clock.now() - (stopStart ?? childExitedAt)).clean)s to stop); Dropbox keeps its previous file; exiting with \(name)'s status \(status)"
+            )
             heartbeat(final: true, failure: "stop backup skipped: \(window) had passed")
             return status
         }
@@ -81,7 +84,9 @@ extension Supervisor {
         case let code? where code == ExitCode.unavailable.rawValue && Clock.now() >= started + given - Self.cutOffTolerance:
             // It gave up at its own deadline, which is what was left of ours (exit 69, the deadline's
             // code): the window cut it off, not a Dropbox that said no.
-            log.error("stop backup did not finish within \(window): cut off after \(took)s (exit \(code): it gave up at its own deadline, the \(given.clean)s that were left of it); \(exiting)")
+            log.error(
+                "stop backup did not finish within \(window): cut off after \(took)s (exit \(code): it gave up at its own deadline, the \(given.clean)s that were left of it); \(exiting)"
+            )
         case ExitCode.unavailable.rawValue?:
             log.error("stop backup failed: Dropbox unreachable or failing (exit 69 after \(took)s, the line above says why); \(exiting)")
         case let code?:
@@ -91,7 +96,8 @@ extension Supervisor {
         }
         if let code = lastWorkerStatus {
             let what = stopped ? "did not finish within \(window)" : "failed"
-            heartbeat(final: true, failure: code == 0 ? nil : "stop backup \(what) (exit \(code) after \(took)s); Dropbox keeps its previous file", status: code)
+            heartbeat(
+                final: true, failure: code == 0 ? nil : "stop backup \(what) (exit \(code) after \(took)s); Dropbox keeps its previous file", status: code)
         }
         return status
     }
@@ -103,7 +109,8 @@ extension Supervisor {
         guard let lock = try? FileDescriptor.open(config.localPath + ".entrypoint.lock", O_RDWR | O_CLOEXEC),
             flock(lock.raw, LOCK_EX | LOCK_NB) == 0
         else { return }
-        let dir = FileIO.dirname(config.localPath), base = FileIO.basename(config.localPath)
+        let dir = FileIO.dirname(config.localPath)
+        let base = FileIO.basename(config.localPath)
         let prefixes = [base + ".entrypoint-backup-", base + ".entrypoint.json.tmp-", base + ".entrypoint-failback.json.tmp-", base + BaseCopy.tempInfix]
         for name in FileIO.listDirectory(dir) where prefixes.contains(where: name.hasPrefix) {
             let path = dir + "/" + name

@@ -143,7 +143,9 @@ final class Supervisor {
         }
         if stop && stopSignalAt == nil {
             stopSignalAt = Clock.now()
-            log.info("\(Signals.name(sig)) forwarded to \(name) and its process group (pid \(child)); waiting up to \(config.stopGrace.clean)s (ENTRYPOINT_STOP_GRACE) for it to exit\(config.backupOnStop ? ", then a last backup" : "")")
+            log.info(
+                "\(Signals.name(sig)) forwarded to \(name) and its process group (pid \(child)); waiting up to \(config.stopGrace.clean)s (ENTRYPOINT_STOP_GRACE) for it to exit\(config.backupOnStop ? ", then a last backup" : "")"
+            )
         } else {
             log.debug("\(Signals.name(sig)) forwarded to pid \(child)")
         }
@@ -163,7 +165,9 @@ final class Supervisor {
                 childStatus = Spawn.exitStatus(status)
                 childExitedAt = Clock.now()
                 let signal = status & 0x7F
-                log.info("\(name) (pid \(child)) \(signal == 0 ? "exited with status \(childStatus!)" : "was killed by \(Signals.name(signal)) (status \(childStatus!))")")
+                log.info(
+                    "\(name) (pid \(child)) \(signal == 0 ? "exited with status \(childStatus!)" : "was killed by \(Signals.name(signal)) (status \(childStatus!))")"
+                )
             } else if let w = worker, pid == w.pid {
                 workerEnded(w, status: Spawn.exitStatus(status))
             } else {

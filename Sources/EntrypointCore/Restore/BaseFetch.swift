@@ -75,13 +75,17 @@ extension Restorer {
         }
         guard let meta = try client.metadata("rev:" + rev) else {
             throw EntrypointError(
-                .remoteMissing, "Dropbox no longer has rev \(rev) (HTTP 409 path/not_found: older than the account's version history, or the file was deleted since)",
+                .remoteMissing,
+                "Dropbox no longer has rev \(rev) (HTTP 409 path/not_found: older than the account's version history, or the file was deleted since)",
                 cause: .http(status: 409, summary: "path/not_found"))
         }
         guard meta.rev == rev, meta.contentHash == contentHash else {
-            throw EntrypointError(.badRemoteData, "Dropbox's rev \(meta.rev) (asked for rev \(rev)) has content hash \(meta.contentHash), not the record's \(contentHash)")
+            throw EntrypointError(
+                .badRemoteData, "Dropbox's rev \(meta.rev) (asked for rev \(rev)) has content hash \(meta.contentHash), not the record's \(contentHash)")
         }
-        log.info("merge: downloading the base, Dropbox's rev \(rev) (\(Progress.bytes(meta.size)), the state this volume last shared); it is removed after the merge")
+        log.info(
+            "merge: downloading the base, Dropbox's rev \(rev) (\(Progress.bytes(meta.size)), the state this volume last shared); it is removed after the merge"
+        )
         var temp = try FileIO.operation("create a temporary file in", directory) { () throws(SystemError) in
             try FileIO.createTemporary(near: db, infix: BaseCopy.tempInfix, mode: 0o600)
         }

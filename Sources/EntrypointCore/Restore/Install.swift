@@ -3,7 +3,6 @@
 import CShims
 import Glibc
 
-
 /// A downloaded revision, verified, in its temporary file beside the database (removed when this
 /// goes out of scope unless it was installed).
 struct VerifiedDownload: ~Copyable {
@@ -57,7 +56,8 @@ extension Restorer {
 
     /// Steps 8-13: keep a copy of a changed local database, move its sidecars, rename the verified
     /// download over it, fsync, write the record, prune old copies.
-    func installVerified(_ download: consuming VerifiedDownload, remote: RemoteFile, keepLocal: Bool, reason: DownloadReason) throws(EntrypointError) -> String? {
+    func installVerified(_ download: consuming VerifiedDownload, remote: RemoteFile, keepLocal: Bool, reason: DownloadReason) throws(EntrypointError) -> String?
+    {
         let path = download.path
         let dataHash = download.dataHash
         crashPoint("verified")
@@ -69,7 +69,8 @@ extension Restorer {
                 keptCopy = try keepCopy()
                 log.warning("KEPT A COPY of the local database: \(RestoreDecision.copyReason(reason, remote: remote)); the old database is now \(keptCopy!)")
             } else {
-                log.warning("replacing the local database without keeping a copy (ENTRYPOINT_KEEP_COPIES=0): \(RestoreDecision.copyReason(reason, remote: remote))")
+                log.warning(
+                    "replacing the local database without keeping a copy (ENTRYPOINT_KEEP_COPIES=0): \(RestoreDecision.copyReason(reason, remote: remote))")
             }
         }
         crashPoint("before-sidecars")
@@ -90,7 +91,8 @@ extension Restorer {
         crashPoint("after-rename")
         try FileIO.operation("sync the directory", directory) { () throws(SystemError) in try FileIO.fsyncDirectory(directory) }
         crashPoint("before-record")
-        try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "restored", time: Clock.utcStamp(), dataHash: dataHash).save(db)
+        try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "restored", time: Clock.utcStamp(), dataHash: dataHash)
+            .save(db)
         crashPoint("after-record")
         // A base left by an earlier upload or merge describes another state than the new record:
         // never used again (BaseCopy.proven), so its space is given back.
@@ -115,7 +117,7 @@ extension Restorer {
                 // Test hook: behave as a file system without hard links (vfat, some FUSE and network mounts).
                 if environment["ENTRYPOINT_TEST_NO_HARD_LINKS"] == "1" { throw SystemError(errno: EPERM, call: "link") }
                 try FileIO.link(db, copy)
-            } catch where [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) {
+            } catch  where [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) {
                 try FileIO.copyFile(db, copy, near: db, infix: tempInfix + "copy-", mode: databaseMode) { crashPoint("copying") }
             }
             try FileIO.fsyncDirectory(directory)

@@ -90,7 +90,8 @@ enum RestoreDecision: Equatable {
     static func copyReason(_ reason: DownloadReason, remote: RemoteFile) -> String {
         switch reason {
         case .bothChanged:
-            return "both changed since the last restore or backup: the local database has writes that are not in Dropbox, and Dropbox has a new rev \(remote.rev)"
+            return
+                "both changed since the last restore or backup: the local database has writes that are not in Dropbox, and Dropbox has a new rev \(remote.rev)"
         case .noRecord:
             return "there is no record of a restore or backup on this volume, so nothing proves it unchanged; Dropbox has rev \(remote.rev)"
         case .localUnusable(let why):
@@ -118,12 +119,15 @@ enum RestoreDecision: Equatable {
         case .keepLocalChanges(let rev):
             return "result: would keep the local database: it has changes not yet in Dropbox (rev \(rev) unchanged); nothing would be downloaded"
         case .merge(let rev):
-            return "result: would merge Dropbox's rev \(rev) into the local database (both changed since rev \(record?.rev ?? "?"), \(Self.baseText(base))); if the merge is refused (a schema change, a table without a primary key changed on both sides, a base Dropbox no longer has), would download it instead, keeping the local database as a copy first: "
+            return
+                "result: would merge Dropbox's rev \(rev) into the local database (both changed since rev \(record?.rev ?? "?"), \(Self.baseText(base))); if the merge is refused (a schema change, a table without a primary key changed on both sides, a base Dropbox no longer has), would download it instead, keeping the local database as a copy first: "
                 + Self.copyReason(.bothChanged, remote: remote)
         case .download(let keepCopy, let reason):
-            var line = "result: would download rev \(remote.rev) (\(Progress.bytes(remote.size))) and replace \(reason == .noLocal ? "nothing (no local database)" : "the local database")"
+            var line =
+                "result: would download rev \(remote.rev) (\(Progress.bytes(remote.size))) and replace \(reason == .noLocal ? "nothing (no local database)" : "the local database")"
             if keepCopy {
-                line += keepCopies > 0
+                line +=
+                    keepCopies > 0
                     ? ", keeping the local database as a copy first: " + Self.copyReason(reason, remote: remote)
                     : " without keeping a copy (ENTRYPOINT_KEEP_COPIES=0) although " + Self.copyReason(reason, remote: remote)
             }

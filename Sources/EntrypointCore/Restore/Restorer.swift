@@ -62,7 +62,10 @@ public struct Restorer {
     /// else owns them.
     func removeStaleTemporaries() {
         let base = FileIO.basename(db)
-        let prefixes = [base + tempInfix, base + ".entrypoint-backup-", base + ".entrypoint.json.tmp-", base + MergeInstall.tempInfix, base + ".entrypoint-conflicts-", base + BaseCopy.tempInfix]
+        let prefixes = [
+            base + tempInfix, base + ".entrypoint-backup-", base + ".entrypoint.json.tmp-", base + MergeInstall.tempInfix, base + ".entrypoint-conflicts-",
+            base + BaseCopy.tempInfix,
+        ]
         for name in FileIO.listDirectory(directory) where prefixes.contains(where: name.hasPrefix) {
             let path = directory + "/" + name
             if (try? FileIO.unlinkIfPresent(path)) != nil {
@@ -85,12 +88,7 @@ public struct Restorer {
         defer { withExtendedLifetime(lock) {} }
         removeStaleTemporaries()
 
-        var size = try scope.localSize()
-        var unusable: String?
-        if let s = size, s > 0 {
-            if case .unusable(let why) = try SQLite.normalize(db, log: log) { unusable = why }
-            size = try scope.localSize()
-        }
+        let (size, unusable) = try normalizedLocal()
         let hasLocal = (size ?? 0) > 0
         if config.restorePolicy == .ifMissing && hasLocal {
             log.info("\(db) exists; not replacing it (ENTRYPOINT_RESTORE_MODE=if-missing)")
@@ -111,16 +109,7 @@ public struct Restorer {
         guard let remote = try client.metadata(config.remotePath) else {
             throw EntrypointError(.remoteMissing, "\(config.remotePath) does not exist in Dropbox (HTTP 409 path/not_found; check DROPBOX_DB_PATH)")
         }
-        var local: LocalState?
-        if let size, let hashing {
-            do throws(SystemError) {
-                let hashes = try hashing.wait()
-                local = LocalState(size: size, contentHash: hashes.content, dataHash: hashes.data, unusable: unusable)
-            } catch {
-                try client.checkSignal()
-                throw localError("read", db, error.errno)
-            }
-        }
+        let local = try localState(size: size, hashing: hashing, unusable: unusable, client: client)
         let record = StateRecord.load(db, resolvedAgainst: remote)
         let (decision, base) = RestoreDecision.decideWithBase(local: local, remote: remote, record: record, db: db)
         switch decision {
@@ -138,7 +127,9 @@ public struct Restorer {
             log.info(RestoreDecision.keepLocalLine(rev: rev))
             return .keptLocalChanges
         case .download(let keepCopy, let reason):
-            log.info("Hash mismatch - downloading from Dropbox (local: \(hasLocal ? local?.contentHash ?? "?" : "missing"), remote: \(remote.contentHash), rev \(remote.rev), \(Progress.bytes(remote.size)))")
+            log.info(
+                "Hash mismatch - downloading from Dropbox (local: \(hasLocal ? local?.contentHash ?? "?" : "missing"), remote: \(remote.contentHash), rev \(remote.rev), \(Progress.bytes(remote.size)))"
+            )
             preconnect?.handOver(to: client)
             let keptCopy = try install(remote, client: client, keepLocal: hasLocal && keepCopy, reason: reason)
             log.info("Restored to \(db)")
@@ -151,10 +142,33 @@ public struct Restorer {
         }
     }
 
+    /// The local database's size after it was brought to a complete state (SQLite/SQLiteNormalize),
+    /// and why it is not a usable database, when it is not.
+    func normalizedLocal() throws(EntrypointError) -> (size: UInt64?, unusable: String?) {
+        let size = try scope.localSize()
+        guard let found = size, found > 0 else { return (size, nil) }
+        var unusable: String?
+        if case .unusable(let why) = try SQLite.normalize(db, log: log) { unusable = why }
+        return (try scope.localSize(), unusable)
+    }
+
+    /// The local database's state from its background hash (nil without a local database).
+    func localState(size: UInt64?, hashing: BackgroundDataHash?, unusable: String?, client: DropboxClient) throws(EntrypointError) -> LocalState? {
+        guard let size, let hashing else { return nil }
+        do throws(SystemError) {
+            let hashes = try hashing.wait()
+            return LocalState(size: size, contentHash: hashes.content, dataHash: hashes.data, unusable: unusable)
+        } catch {
+            try client.checkSignal()
+            throw localError("read", db, error.errno)
+        }
+    }
+
     /// A hash match: the record says so (written only when it does not already).
     func recordHashMatch(_ remote: RemoteFile, record: StateRecord?, dataHash: String?) throws(EntrypointError) {
         if record?.contentHash != remote.contentHash || record?.rev != remote.rev || record?.localHash != nil || record?.dataHash != dataHash {
-            try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "verified", time: Clock.utcStamp(), dataHash: dataHash).save(db)
+            try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "verified", time: Clock.utcStamp(), dataHash: dataHash)
+                .save(db)
         }
     }
 

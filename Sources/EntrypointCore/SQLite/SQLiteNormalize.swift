@@ -53,7 +53,8 @@ extension SQLite {
             if let problem = readSchema(connection) {
                 if case .unusable(let reason) = problem { return .unusable(reason: reason) }
                 if case .failed(let message) = problem {
-                    throw EntrypointError(.localIO, "cannot read \(path) with SQLite: \(message) (is another process using it? the app already running on this volume?)")
+                    throw EntrypointError(
+                        .localIO, "cannot read \(path) with SQLite: \(message) (is another process using it? the app already running on this volume?)")
                 }
             }
             if FileIO.exists(path + "-wal") {
@@ -69,7 +70,8 @@ extension SQLite {
         // lock on the database: then the journal is that process's live transaction.
         if journalLooksHot(path) { still.append(path + "-journal") }
         if !still.isEmpty {
-            throw EntrypointError(.localIO, "\(still.joined(separator: ", ")) still exists after SQLite opened and checkpointed \(path) (is another process using it?)")
+            throw EntrypointError(
+                .localIO, "\(still.joined(separator: ", ")) still exists after SQLite opened and checkpointed \(path) (is another process using it?)")
         }
         try? FileIO.unlinkIfPresent(path + "-shm")
         return .complete

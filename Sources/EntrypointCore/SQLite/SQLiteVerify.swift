@@ -2,7 +2,6 @@
 import CSQLite
 import Glibc
 
-
 extension SQLite {
 
     /// Verifies a downloaded file before it may replace anything: the SQLite header, then

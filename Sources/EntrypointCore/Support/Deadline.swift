@@ -61,13 +61,17 @@ struct Deadline: CustomStringConvertible, Equatable, Sendable {
         guard let value = environment[workerVariable].nonEmpty else { return long(.backup, config, environment) }
         let parts = value.split(separator: ":", maxSplits: 1).map(String.init)
         guard parts.count == 2, let seconds = Double(parts[1]), seconds.isFinite, seconds > 0 else {
-            throw EntrypointError(.config, "\(workerVariable)=\(value) is not <name>:<seconds> (the supervisor sets it for its backup workers; do not set it yourself)")
+            throw EntrypointError(
+                .config, "\(workerVariable)=\(value) is not <name>:<seconds> (the supervisor sets it for its backup workers; do not set it yourself)")
         }
         switch parts[0] {
         case Name.stop.rawValue: return stop(seconds: seconds)
         case Name.backup.rawValue: return Deadline(.backup, seconds: seconds, setting: longSetting(.backup, environment))
         default:
-            throw EntrypointError(.config, "\(workerVariable)=\(value): a worker's deadline is named stop or backup (the supervisor sets it for its backup workers; do not set it yourself)")
+            throw EntrypointError(
+                .config,
+                "\(workerVariable)=\(value): a worker's deadline is named stop or backup (the supervisor sets it for its backup workers; do not set it yourself)"
+            )
         }
     }
 }

@@ -78,7 +78,10 @@ public indirect enum JSON: Equatable, Sendable {
                 i += 1
                 var members: [(String, JSON)] = []
                 skipSpace()
-                if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
+                if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
+                    i += 1
+                    return .object(members)
+                }
                 while true {
                     skipSpace()
                     guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a key") }
@@ -89,29 +92,50 @@ public indirect enum JSON: Equatable, Sendable {
                     members.append((key, try value(depth: depth + 1)))
                     skipSpace()
                     guard i < bytes.count else { throw fail("unexpected end") }
-                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                    if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
+                    if bytes[i] == UInt8(ascii: ",") {
+                        i += 1
+                        continue
+                    }
+                    if bytes[i] == UInt8(ascii: "}") {
+                        i += 1
+                        return .object(members)
+                    }
                     throw fail("expected , or }")
                 }
             case UInt8(ascii: "["):
                 i += 1
                 var items: [JSON] = []
                 skipSpace()
-                if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+                if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
+                    i += 1
+                    return .array(items)
+                }
                 while true {
                     skipSpace()
                     items.append(try value(depth: depth + 1))
                     skipSpace()
                     guard i < bytes.count else { throw fail("unexpected end") }
-                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                    if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+                    if bytes[i] == UInt8(ascii: ",") {
+                        i += 1
+                        continue
+                    }
+                    if bytes[i] == UInt8(ascii: "]") {
+                        i += 1
+                        return .array(items)
+                    }
                     throw fail("expected , or ]")
                 }
             case UInt8(ascii: "\""):
                 return .string(try string())
-            case UInt8(ascii: "t"): try expect("true"); return .bool(true)
-            case UInt8(ascii: "f"): try expect("false"); return .bool(false)
-            case UInt8(ascii: "n"): try expect("null"); return .null
+            case UInt8(ascii: "t"):
+                try expect("true")
+                return .bool(true)
+            case UInt8(ascii: "f"):
+                try expect("false")
+                return .bool(false)
+            case UInt8(ascii: "n"):
+                try expect("null")
+                return .null
             default:
                 return .number(try number())
             }
@@ -153,7 +177,10 @@ public indirect enum JSON: Equatable, Sendable {
                 i += 1
                 if c == UInt8(ascii: "\"") { break }
                 if c < 0x20 { throw fail("control character in string") }
-                if c != UInt8(ascii: "\\") { out.append(c); continue }
+                if c != UInt8(ascii: "\\") {
+                    out.append(c)
+                    continue
+                }
                 guard i < bytes.count else { throw fail("unterminated escape") }
                 let e = bytes[i]
                 i += 1

@@ -3,7 +3,8 @@ import Glibc
 
 /// Log levels, lowest first.
 public enum LogLevel: Int, Sendable, Comparable {
-    case debug = 0, info, warning, error
+    case debug = 0
+    case info, warning, error
 
     public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
 
@@ -104,7 +105,8 @@ public final class Logger: @unchecked Sendable {
 extension String {
     /// Replaces every occurrence of `target` (non-empty) with `replacement`.
     func replacingAll(_ target: String, with replacement: String) -> String {
-        let source = Array(self.utf8), pattern = Array(target.utf8)
+        let source = Array(self.utf8)
+        let pattern = Array(target.utf8)
         guard !pattern.isEmpty, source.count >= pattern.count else { return self }
         var out: [UInt8] = []
         out.reserveCapacity(source.count)

@@ -10,7 +10,8 @@ extension Optional where Wrapped == String {
 extension String {
     func trimmingWhitespace() -> String {
         let bytes = Array(utf8)
-        var start = 0, end = bytes.count
+        var start = 0
+        var end = bytes.count
         func space(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
         while start < end && space(bytes[start]) { start += 1 }
         while end > start && space(bytes[end - 1]) { end -= 1 }

@@ -14,10 +14,12 @@ struct PosixThread {
     static func start(_ body: @escaping @Sendable () -> Void) throws(SystemError) -> PosixThread {
         let context = Unmanaged.passRetained(Body(body)).toOpaque()
         var id = pthread_t()
-        let rc = pthread_create(&id, nil, { raw in
-            Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue().run()
-            return nil
-        }, context)
+        let rc = pthread_create(
+            &id, nil,
+            { raw in
+                Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue().run()
+                return nil
+            }, context)
         guard rc == 0 else {
             Unmanaged<Body>.fromOpaque(context).release()
             throw SystemError(errno: rc, call: "pthread_create")

@@ -15,12 +15,18 @@ enum AppOwnership {
     /// sidecar is changed itself, never the file it points to. Files already owned are not touched
     /// (a chown changes ctime, which the supervisor's fingerprint compares).
     static func give(_ database: String, to user: AppUser, log: Logger) throws(EntrypointError) {
-        let dir = FileIO.dirname(database), base = FileIO.basename(database)
+        let dir = FileIO.dirname(database)
+        let base = FileIO.basename(database)
         func fail(_ action: String, _ path: String, _ err: Int32) -> EntrypointError {
-            EntrypointError(.appUser, "cannot switch to ENTRYPOINT_APP_USER=\(user.spec): cannot \(action) \(path): \(errnoText(err))", cause: .system(call: action, errno: err))
+            EntrypointError(
+                .appUser, "cannot switch to ENTRYPOINT_APP_USER=\(user.spec): cannot \(action) \(path): \(errnoText(err))",
+                cause: .system(call: action, errno: err))
         }
         guard dir != "/" else {
-            throw EntrypointError(.appUser, "cannot switch to ENTRYPOINT_APP_USER=\(user.spec): the database's directory is /, which would be given to the app's user; put the database in a directory of its own (RAILWAY_DB_PATH=/app/data/database/production.db)")
+            throw EntrypointError(
+                .appUser,
+                "cannot switch to ENTRYPOINT_APP_USER=\(user.spec): the database's directory is /, which would be given to the app's user; put the database in a directory of its own (RAILWAY_DB_PATH=/app/data/database/production.db)"
+            )
         }
         do throws(SystemError) {
             try FileIO.makeDirectories(dir)

@@ -15,13 +15,14 @@ enum BaseCopy {
     /// that over the base, fsync the directory. A file system without hard links gets a copy. A
     /// failure costs only the base (logged): the backup or restore stands.
     static func keep(_ file: String, for db: String, log: Logger, link: Bool = true) {
-        let target = path(for: db), directory = FileIO.dirname(db)
+        let target = path(for: db)
+        let directory = FileIO.dirname(db)
         do throws(SystemError) {
             let fd = try FileDescriptor.open(file, O_RDONLY)
             try FileIO.fsync(fd.raw)
             let temp = db + tempInfix + FileIO.randomSuffix()
             if link {
-                do throws(SystemError) { try FileIO.link(file, temp) } catch where [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) {
+                do throws(SystemError) { try FileIO.link(file, temp) } catch  where [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) {
                     try FileIO.copyFile(file, temp, near: db, infix: tempInfix, mode: 0o600)
                 }
             } else {

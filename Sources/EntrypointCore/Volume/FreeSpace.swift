@@ -23,6 +23,7 @@ enum FreeSpace {
         guard shortfall(free: free, database: size, reserve: reserve) > 0 else { return }
         throw EntrypointError(
             .localIO,
-            "backup skipped: the volume of \(db) has \(Progress.bytes(free)) free, but a snapshot needs room for the database (\(Progress.bytes(size))) and must leave \(Progress.bytes(reserve)) for the app's own writes (ENTRYPOINT_BACKUP_RESERVE_MB); nothing was uploaded, the app's commits keep their space. Free some space or enlarge the volume (docs/operations.md)")
+            "backup skipped: the volume of \(db) has \(Progress.bytes(free)) free, but a snapshot needs room for the database (\(Progress.bytes(size))) and must leave \(Progress.bytes(reserve)) for the app's own writes (ENTRYPOINT_BACKUP_RESERVE_MB); nothing was uploaded, the app's commits keep their space. Free some space or enlarge the volume (docs/operations.md)"
+        )
     }
 }

@@ -26,7 +26,9 @@ final class RestoreLock {
                 throw localError("lock", path, err, call: "flock")
             }
             if !announced {
-                let who = restore ? "another start is restoring on this volume; waiting for it" : "another start or backup holds this volume's lock; this backup waits for it"
+                let who =
+                    restore
+                    ? "another start is restoring on this volume; waiting for it" : "another start or backup holds this volume's lock; this backup waits for it"
                 log.info("\(who) (lock \(path), up to \(timeout.clean)s)")
                 announced = true
             }

@@ -16,16 +16,22 @@ enum VolumeCheck {
     static func finding(db: String, environment: [String: String], inContainer: Bool, onRootFileSystem: Bool) -> Finding? {
         if environment["RAILWAY_ENVIRONMENT"].nonEmpty != nil {
             guard let mount = environment["RAILWAY_VOLUME_MOUNT_PATH"].nonEmpty else {
-                return .railway("RAILWAY_ENVIRONMENT is set but RAILWAY_VOLUME_MOUNT_PATH is not: no volume is attached to this service, so the database \(db) (RAILWAY_DB_PATH) lives in the container and every write made here is lost at the next deploy; attach a volume and put RAILWAY_DB_PATH under it (docs/operations.md, 4.4)")
+                return .railway(
+                    "RAILWAY_ENVIRONMENT is set but RAILWAY_VOLUME_MOUNT_PATH is not: no volume is attached to this service, so the database \(db) (RAILWAY_DB_PATH) lives in the container and every write made here is lost at the next deploy; attach a volume and put RAILWAY_DB_PATH under it (docs/operations.md, 4.4)"
+                )
             }
             let base = mount.hasSuffix("/") ? String(mount.dropLast()) : mount
             guard db.hasPrefix(base + "/") else {
-                return .railway("the database \(db) (RAILWAY_DB_PATH) is not under the volume at RAILWAY_VOLUME_MOUNT_PATH=\(mount) (RAILWAY_ENVIRONMENT is set): it lives in the container and every write made here is lost at the next deploy; put RAILWAY_DB_PATH under the volume (docs/operations.md, 4.4)")
+                return .railway(
+                    "the database \(db) (RAILWAY_DB_PATH) is not under the volume at RAILWAY_VOLUME_MOUNT_PATH=\(mount) (RAILWAY_ENVIRONMENT is set): it lives in the container and every write made here is lost at the next deploy; put RAILWAY_DB_PATH under the volume (docs/operations.md, 4.4)"
+                )
             }
             return nil
         }
         guard inContainer && onRootFileSystem else { return nil }
-        return .containerLayer("hint: \(FileIO.dirname(db)) is on the container's own file system (the same as /), not a mounted volume: the database's writes are lost when the container is removed (docker run -v data:\(FileIO.dirname(FileIO.dirname(db))))")
+        return .containerLayer(
+            "hint: \(FileIO.dirname(db)) is on the container's own file system (the same as /), not a mounted volume: the database's writes are lost when the container is removed (docker run -v data:\(FileIO.dirname(FileIO.dirname(db))))"
+        )
     }
 
     /// Gathers the facts and logs the finding, if any.
