@@ -9,7 +9,10 @@ extension BackupRun {
     /// nothing changed because the merge was refused or failed (`reason` says why; the
     /// caller then does what it did without a merge: `--backup --merge` refuses, `--auto` keeps
     /// this volume's data in a side copy).
-    enum LiveMerge: Equatable { case merged, notMerged(reason: String) }
+    enum LiveMerge: Equatable {
+        case merged
+        case notMerged(reason: String)
+    }
 
     /// The app's writes wait for the merge's one transaction, at most ENTRYPOINT_LOCK_TIMEOUT (Merge/LockBound.swift).
     /// `source` is where the base of `record` comes from (BaseSource.choose, the caller's decision):
@@ -23,7 +26,7 @@ extension BackupRun {
         let base: ObtainedBase
         do throws(EntrypointError) {
             base = try restorer.obtainBase(source, client: client)
-        } catch where BaseSource.cannotBeHad(error) {
+        } catch  where BaseSource.cannotBeHad(error) {
             return .notMerged(reason: "the base, \(source.name), cannot be had: \(error.message)")
         }
         let labels = MergeLabels(ours: "the local database \(db)", base: source.label, theirs: "Dropbox's rev \(remote.rev)")
@@ -36,14 +39,12 @@ extension BackupRun {
                     report.conflictsPath = try ConflictStore.write(report.conflicts, tables: tables, beside: db, labels: labels)
                 }
             }
-        } catch where error.code == .mergeRefused {
+        } catch  where error.code == .mergeRefused {
             return .notMerged(reason: error.message)
         }
         withExtendedLifetime(base) {}  // a downloaded base goes now: the download becomes the base below
-        for line in report.lines() {
-            if line.hasPrefix("merge: CONFLICT") || line.hasPrefix("merge: RE-KEYED") { log.warning(line) } else { log.info(line) }
-        }
-        try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "merged", time: Clock.utcStamp(), dataHash: download.dataHash).save(db)
+        report.log(to: log)
+        try StateRecord.merged(remote, dataHash: download.dataHash).save(db)
         BaseCopy.keep(download.path, for: db, log: log)
         return .merged
     }

@@ -39,6 +39,14 @@ public struct MergeReport: Sendable {
     /// The pre-merge database, kept as `<db>.local-<UTC time>`.
     var keptCopy: String?
 
+    /// Writes `lines()` to the log: re-keys and conflicts as warnings (an operator acts on them),
+    /// the rest as information.
+    func log(to log: Logger) {
+        for line in lines() {
+            if line.hasPrefix("merge: CONFLICT") || line.hasPrefix("merge: RE-KEYED") { log.warning(line) } else { log.info(line) }
+        }
+    }
+
     /// The log lines: one per table, re-key and conflict, then a summary.
     func lines() -> [String] {
         var out: [String] = []
@@ -46,9 +54,13 @@ public struct MergeReport: Sendable {
             let c = theirs[table]!
             out.append("merge: \(table): \(c.inserted) inserted, \(c.updated) updated, \(c.deleted) deleted since the base on the other side")
         }
-        for table in wholeTables { out.append("merge: \(table): taken whole from the other side (no row-by-row merge for this table; only the other side changed it)") }
+        for table in wholeTables {
+            out.append("merge: \(table): taken whole from the other side (no row-by-row merge for this table; only the other side changed it)")
+        }
         for r in rekeys {
-            out.append("merge: RE-KEYED \(r.table) \(r.column)=\(r.old) -> \(r.new) (a local row whose key the other side used for another row; tell whoever holds number \(r.old))")
+            out.append(
+                "merge: RE-KEYED \(r.table) \(r.column)=\(r.old) -> \(r.new) (a local row whose key the other side used for another row; tell whoever holds number \(r.old))"
+            )
         }
         for c in conflicts {
             let aside = c.rows.map(\.version).joined(separator: ", ")
@@ -60,7 +72,8 @@ public struct MergeReport: Sendable {
 
     var summary: String {
         let taken = theirs.values.reduce(0) { $0 + $1.total }
-        var line = "merge: \(taken) change\(taken == 1 ? "" : "s") taken from the other side, \(rekeys.count) row\(rekeys.count == 1 ? "" : "s") re-keyed, \(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s") set aside"
+        var line =
+            "merge: \(taken) change\(taken == 1 ? "" : "s") taken from the other side, \(rekeys.count) row\(rekeys.count == 1 ? "" : "s") re-keyed, \(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s") set aside"
         if let path = conflictsPath { line += " in \(path)" }
         return line
     }

@@ -25,14 +25,13 @@ struct MergeMode {
             throw EntrypointError(.usage, "--merge: INTO \(into) is a symbolic link; give the database file it points to; nothing was changed")
         }
         guard SQLite.hasHeader(into) else {
-            throw EntrypointError(.mergeRefused, "INTO \(into) is not a SQLite database (no \"SQLite format 3\" header); the merge was refused, nothing was changed")
+            throw EntrypointError(
+                .mergeRefused, "INTO \(into) is not a SQLite database (no \"SQLite format 3\" header); the merge was refused, nothing was changed")
         }
         let labels = MergeLabels(ours: "INTO \(into)", base: "BASE \(base)", theirs: "THEIRS \(theirs)")
         log.info("merging the changes of \(labels.theirs) since \(labels.base) into \(into)")
         let report = try MergeInstall(db: into, base: base, theirs: theirs, labels: labels, log: log).run()
-        for line in report.lines() {
-            if line.hasPrefix("merge: CONFLICT") || line.hasPrefix("merge: RE-KEYED") { log.warning(line) } else { log.info(line) }
-        }
+        report.log(to: log)
         return report.conflicts.isEmpty ? ExitCode.ok.rawValue : ExitCode.mergeConflicts.rawValue
     }
 }

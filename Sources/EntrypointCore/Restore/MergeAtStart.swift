@@ -16,8 +16,10 @@ extension Restorer {
         let base: ObtainedBase
         do throws(EntrypointError) {
             base = try obtainBase(source, client: client)
-        } catch where error.signal == nil {
-            log.warning("cannot merge: the base, \(source.name), cannot be had: \(error.message); installing Dropbox's rev \(remote.rev) instead and keeping the local database as a copy")
+        } catch  where error.signal == nil {
+            log.warning(
+                "cannot merge: the base, \(source.name), cannot be had: \(error.message); installing Dropbox's rev \(remote.rev) instead and keeping the local database as a copy"
+            )
             return .restored(keptCopy: try installVerified(download, remote: remote, keepLocal: true, reason: .bothChanged))
         }
         let labels = MergeLabels(ours: "the local database \(db)", base: source.label, theirs: "Dropbox's rev \(remote.rev)")
@@ -27,7 +29,7 @@ extension Restorer {
         let report: MergeReport
         do throws(EntrypointError) {
             report = try merge.run()
-        } catch where error.signal == nil {
+        } catch  where error.signal == nil {
             // Refused, or failed for another reason (a file the merge could not write, a case it
             // does not handle): the start goes on as without a base, as every start would fail
             // again the same way (a restart loop with the app down). Nothing is lost either way.
@@ -36,12 +38,10 @@ extension Restorer {
             return .restored(keptCopy: try installVerified(download, remote: remote, keepLocal: true, reason: .bothChanged))
         }
         withExtendedLifetime(base) {}  // a downloaded base goes now: the download becomes the base below
-        for line in report.lines() {
-            if line.hasPrefix("merge: CONFLICT") || line.hasPrefix("merge: RE-KEYED") { log.warning(line) } else { log.info(line) }
-        }
+        report.log(to: log)
         // Dropbox's rev is now the state this volume shares with it: the record and the base say so
         // (a kill in between leaves a base whose data hash is not the record's: never used).
-        try StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "merged", time: Clock.utcStamp(), dataHash: download.dataHash).save(db)
+        try StateRecord.merged(remote, dataHash: download.dataHash).save(db)
         crashPoint("merge-after-record")
         BaseCopy.keep(path, for: db, log: log)
         pruneCopies()

@@ -3,6 +3,12 @@ import Glibc
 
 /// The record beside the database of what was last installed, verified or uploaded.
 struct StateRecord: Equatable {
+    /// After a merge: the state this volume shares with Dropbox is Dropbox's rev, merged into the
+    /// local database (its data hash is the download's).
+    static func merged(_ remote: RemoteFile, dataHash: String?) -> StateRecord {
+        StateRecord(contentHash: remote.contentHash, rev: remote.rev, size: remote.size, event: "merged", time: Clock.utcStamp(), dataHash: dataHash)
+    }
+
     /// Dropbox's content hash of `rev`, as last restored, verified or uploaded.
     var contentHash: String
     var rev: String
