@@ -4,6 +4,7 @@
 #   - the schema itself rejects typical typos (self-test on a bad document);
 #   - hadolint on the Dockerfile with --failure-threshold warning;
 #   - shellcheck on scripts/*.sh;
+#   - the size limits (ci/check_sizes.py: files in Sources/ <= 400 lines, functions <= 80);
 #   - swift-format in lint mode (--strict) on Sources/, Tests/ and Package.swift with the checked-in
 #     .swift-format (self-tested on a badly formatted copy); `swift format format -i -r Sources Tests
 #     Package.swift` fixes what it names;
@@ -80,6 +81,18 @@ if swift format lint --strict "$tmp/fmt/Bad.swift" >/dev/null 2>&1; then
     die "swift format lint --strict accepted a badly formatted file"
 fi
 echo "ok -- rejected"
+
+step "size limits: no file in Sources/ over 400 lines, no function over 80 (ci/check_sizes.py)"
+python3 ci/check_sizes.py Sources
+{
+    printf 'struct A {\n    func f() {\n'
+    for _ in $(seq 90); do printf '        _ = 1\n'; done
+    printf '    }\n}\n'
+} >"$tmp/fmt/Long.swift"
+if python3 ci/check_sizes.py "$tmp/fmt" >/dev/null; then
+    die "ci/check_sizes.py accepted a function of 92 lines"
+fi
+echo "ok -- within the limits; a 92-line function is refused"
 
 # --- GitHub Actions workflows -------------------------------------------------------------------
 # actionlint runs shellcheck on every run: step when given its path; passing it explicitly makes a
