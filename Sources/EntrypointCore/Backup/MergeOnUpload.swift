@@ -21,11 +21,11 @@ extension BackupRun {
     func mergeIntoLive(_ remote: RemoteFile, record: StateRecord, base source: BaseSource, client: DropboxClient) throws(EntrypointError) -> LiveMerge {
         let db = config.localPath
         log.info("Dropbox's \(config.remotePath) moved on since rev \(record.rev) (now rev \(remote.rev)): merging its changes into \(db)")
-        let restorer = Restorer(scope: scope)
-        let download = try restorer.downloadVerified(remote, client: client)  // the restore's steps 1-7
+        let fetch = RevisionFetch(scope: scope)
+        let download = try fetch.downloadVerified(remote, client: client)  // the restore's steps 1-7
         let base: ObtainedBase
         do throws(EntrypointError) {
-            base = try restorer.obtainBase(source, client: client)
+            base = try fetch.obtainBase(source, client: client)
         } catch  where BaseSource.cannotBeHad(error) {
             return .notMerged(reason: "the base, \(source.name), cannot be had: \(error.message)")
         }

@@ -8,8 +8,8 @@ extension CheckMode {
     func previewMerge(_ remote: RemoteFile, base source: BaseSource, scope: RunScope, client: DropboxClient) throws(EntrypointError) {
         let db = config.localPath
         // The restore's own download (Restore/Install.swift, steps 1-7), as a merge at start makes it.
-        let restorer = Restorer(scope: scope)
-        let download = try restorer.downloadVerified(remote, client: client)
+        let fetch = RevisionFetch(scope: scope)
+        let download = try fetch.downloadVerified(remote, client: client)
         // A base that is not on the volume is downloaded by rev for the preview, as the start would,
         // into a temporary removed afterwards (Restore/BaseFetch.swift).
         if case .revision(let rev, _, _) = source {
@@ -17,7 +17,7 @@ extension CheckMode {
         }
         let base: ObtainedBase
         do throws(EntrypointError) {
-            base = try restorer.obtainBase(source, client: client)
+            base = try fetch.obtainBase(source, client: client)
         } catch  where BaseSource.cannotBeHad(error) {
             say(
                 "merge preview: the base, \(source.name), cannot be had (\(error.message)); the start would install Dropbox's rev \(remote.rev) instead and keep the local database as a copy"

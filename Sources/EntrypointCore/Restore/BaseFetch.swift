@@ -7,7 +7,7 @@
 import Glibc
 
 /// Where a merge's base can be had from. Chosen by a pure function (the restore, the backup and
-/// --check share it); obtaining it is the acting code's part (`Restorer.obtainBase`).
+/// --check share it); obtaining it is the acting code's part (`RevisionFetch.obtainBase`).
 enum BaseSource: Equatable {
     /// `<db>.entrypoint-base`, whose data hash is the record's (BaseCopy.proven).
     case onVolume(path: String)
@@ -34,7 +34,7 @@ enum BaseSource: Equatable {
     /// How the merge's lines name the base (MergeLabels.base).
     var label: String { "(\(name))" }
 
-    /// Whether `error`, from `Restorer.obtainBase`, means that Dropbox cannot give this base (the rev
+    /// Whether `error`, from `RevisionFetch.obtainBase`, means that Dropbox cannot give this base (the rev
     /// is gone from its history, restricted, or holds another state than the record says): the merge
     /// is impossible, and the caller does what it does without a base. Any other error (the network,
     /// the deadline, the volume, a stop signal) is the caller's to throw.
@@ -62,7 +62,7 @@ final class ObtainedBase {
     }
 }
 
-extension Restorer {
+extension RevisionFetch {
     /// The base named by `source`: the file on the volume, or the record's rev downloaded into
     /// `<db>.entrypoint-base-tmp-<random>` (mode 0600; removed by the next start or the supervisor if
     /// this process is killed) and checked: Dropbox's metadata for `rev:<rev>` must carry the record's

@@ -15,43 +15,8 @@ struct VerifiedDownload: ~Copyable {
 extension Restorer {
     /// Download → verify → keep a copy of a changed local database → rename over it → fsync.
     func install(_ remote: RemoteFile, client: DropboxClient, keepLocal: Bool, reason: DownloadReason) throws(EntrypointError) -> String? {
-        let download = try downloadVerified(remote, client: client)
+        let download = try RevisionFetch(scope: scope).downloadVerified(remote, client: client)
         return try installVerified(download, remote: remote, keepLocal: keepLocal, reason: reason)
-    }
-
-    /// Steps 1-7 of the install (docs/design.md): the checked rev downloaded into a temporary file
-    /// beside the database, fsynced, closed and verified.
-    func downloadVerified(_ remote: RemoteFile, client: DropboxClient) throws(EntrypointError) -> VerifiedDownload {
-        let mode = databaseMode
-        var temp = try FileIO.operation("create a temporary file in", directory) { () throws(SystemError) in
-            try FileIO.createTemporary(near: db, infix: tempInfix, mode: mode)
-        }
-        let fd = temp.descriptor.raw
-        // Reserve the space up front: a full volume fails here, before any byte is downloaded.
-        if remote.size > 0 {
-            let rc = posix_fallocate(fd, 0, off_t(remote.size))
-            if rc == ENOSPC || rc == EDQUOT {
-                throw localError("reserve \(Progress.bytes(remote.size)) for", temp.path, rc, call: "posix_fallocate")
-            }
-        }
-        let progress = Progress("downloading", total: remote.size, log: log, interval: config.progressInterval, threshold: config.progressThreshold)
-        // Both hashes of the bytes written, from the download's one pass (no second read for the record);
-        // the download returns only when the content hash is Dropbox's (it refuses and retries otherwise).
-        let (_, dataHash) = try client.downloadHashes(remote, to: fd, progress: progress)
-        crashPoint("downloaded")
-        let what = "the downloaded file (rev \(remote.rev))"
-        try FileIO.operation("write", temp.path) { () throws(SystemError) in
-            // fallocate may have sized the file; the content is exactly remote.size bytes.
-            try FileIO.truncate(fd, Int64(remote.size))
-            try FileIO.fsync(fd)
-        }
-        // Closed before SQLite opens the file to verify it.
-        let path = temp.path
-        let descriptor = temp.descriptor
-        descriptor.close()
-        try SQLite.verify(path, what: what)
-        try client.checkSignal()
-        return VerifiedDownload(removal: temp.removal, dataHash: dataHash)
     }
 
     /// Steps 8-13: keep a copy of a changed local database, move its sidecars, rename the verified
@@ -155,5 +120,42 @@ extension Restorer {
                 log.info("removed the old copy \(path) (ENTRYPOINT_KEEP_COPIES=\(config.keepCopies))")
             }
         }
+    }
+}
+
+extension RevisionFetch {
+    /// Steps 1-7 of the install (docs/design.md): the checked rev downloaded into a temporary file
+    /// beside the database, fsynced, closed and verified.
+    func downloadVerified(_ remote: RemoteFile, client: DropboxClient) throws(EntrypointError) -> VerifiedDownload {
+        let mode = databaseMode
+        var temp = try FileIO.operation("create a temporary file in", directory) { () throws(SystemError) in
+            try FileIO.createTemporary(near: db, infix: Self.tempInfix, mode: mode)
+        }
+        let fd = temp.descriptor.raw
+        // Reserve the space up front: a full volume fails here, before any byte is downloaded.
+        if remote.size > 0 {
+            let rc = posix_fallocate(fd, 0, off_t(remote.size))
+            if rc == ENOSPC || rc == EDQUOT {
+                throw localError("reserve \(Progress.bytes(remote.size)) for", temp.path, rc, call: "posix_fallocate")
+            }
+        }
+        let progress = Progress("downloading", total: remote.size, log: log, interval: config.progressInterval, threshold: config.progressThreshold)
+        // Both hashes of the bytes written, from the download's one pass (no second read for the record);
+        // the download returns only when the content hash is Dropbox's (it refuses and retries otherwise).
+        let (_, dataHash) = try client.downloadHashes(remote, to: fd, progress: progress)
+        crashPoint("downloaded")
+        let what = "the downloaded file (rev \(remote.rev))"
+        try FileIO.operation("write", temp.path) { () throws(SystemError) in
+            // fallocate may have sized the file; the content is exactly remote.size bytes.
+            try FileIO.truncate(fd, Int64(remote.size))
+            try FileIO.fsync(fd)
+        }
+        // Closed before SQLite opens the file to verify it.
+        let path = temp.path
+        let descriptor = temp.descriptor
+        descriptor.close()
+        try SQLite.verify(path, what: what)
+        try client.checkSignal()
+        return VerifiedDownload(removal: temp.removal, dataHash: dataHash)
     }
 }

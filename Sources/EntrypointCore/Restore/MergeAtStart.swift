@@ -9,13 +9,14 @@
 
 extension Restorer {
     func mergeAtStart(_ remote: RemoteFile, base source: BaseSource, client: DropboxClient) throws(EntrypointError) -> RestoreOutcome {
-        let download = try downloadVerified(remote, client: client)
+        let fetch = RevisionFetch(scope: scope)
+        let download = try fetch.downloadVerified(remote, client: client)
         let path = download.path
         // The base: the copy on the volume, or the record's rev downloaded now (Restore/BaseFetch.swift).
         // One that cannot be had makes the merge impossible: the start goes on as without a base.
         let base: ObtainedBase
         do throws(EntrypointError) {
-            base = try obtainBase(source, client: client)
+            base = try fetch.obtainBase(source, client: client)
         } catch  where error.signal == nil {
             log.warning(
                 "cannot merge: the base, \(source.name), cannot be had: \(error.message); installing Dropbox's rev \(remote.rev) instead and keeping the local database as a copy"

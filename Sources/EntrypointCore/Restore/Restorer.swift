@@ -46,7 +46,7 @@ public struct Restorer {
 
     var db: String { config.localPath }
     var directory: String { FileIO.dirname(db) }
-    var tempInfix: String { ".entrypoint-download-" }
+    var tempInfix: String { RevisionFetch.tempInfix }
     var copyInfix: String { ".local-" }
     /// The database's permission bits, or 0600 for a new one: temporaries and copies get the same.
     var databaseMode: mode_t { FileIO.statIfPresent(db).map { $0.st_mode & 0o7777 } ?? 0o600 }
