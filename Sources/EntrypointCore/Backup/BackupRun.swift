@@ -187,20 +187,12 @@ struct BackupRun {
             }
             try uploadBeside(client, snapshot, remote: remote, base: record.rev, why: movedOn(record, rev) + ", and it cannot be merged: " + reason)
         case .beside(let rev):
-            let why =
-                record.map {
-                    movedOn($0, rev)
-                        + (merge
-                            ? ", and it cannot be merged: no base of rev \($0.rev) on this volume (\(BaseCopy.path(for: db)) is missing or describes another state)"
-                            : "")
-                }
-                ?? "(rev \(rev)) is not known to this volume (\(StateRecord.path(for: db)) is missing)"
+            // `--auto` merges, and with a record a base can always be tried (the record's rev,
+            // BaseSource.choose): a side copy decided here means the volume has no record. (A merge
+            // that is refused, or whose base Dropbox no longer has, goes beside in `.mergeThenUpload`.)
+            let why = record.map { movedOn($0, rev) } ?? "(rev \(rev)) is not known to this volume (\(StateRecord.path(for: db)) is missing)"
             try uploadBeside(client, snapshot, remote: remote, base: record?.rev, why: why)
         case .refuse:
-            if merge, let record {
-                log.warning(
-                    "--merge: no base of rev \(record.rev) on this volume (\(BaseCopy.path(for: db)) is missing or describes another state); not merging")
-            }
             try refuse(remote, record)
         }
         return .finished(.done)
