@@ -1,4 +1,4 @@
-// Issue 21: a restore keeps no copy of the base (a cold start writes the database once). The base of
+// A restore keeps no copy of the base (a cold start writes the database once). The base of
 // a later merge is the record's rev, downloaded by `rev:` when the merge needs it, verified, and
 // removed afterwards; a rev gone from Dropbox's version history makes the merge impossible, and the
 // start or the backup does what it does without a base, with nothing lost.
@@ -98,6 +98,22 @@ import Testing
         let kept = try #require(w.leftovers().first { $0.hasPrefix("production.db.local-") && !$0.contains("-wal") && !$0.contains("-journal") })
         #expect(try refs(w.volume.path + "/database/" + kept) == ["B-101", "B-102", "B-103", "B-204"], "the local database is kept")
         #expect(!w.leftovers().contains { $0.contains("entrypoint-base-tmp") }, "\(w.leftovers())")
+    }
+
+    @Test func dropboxFailingWhileTheBaseDownloadsStartsOnTheLocalDatabaseNotRolledBack() throws {
+        let w = try World()
+        let rev = try diverge(w)
+        let before = baseDownloads(w, rev: rev)  // the cold start's pinned download of that rev
+        // Dropbox has just served its rev and its metadata, then fails every download of the base.
+        try w.fake.fault(["route": "files/download", "path": "rev:" + rev, "kind": "status", "status": 503, "times": -1])
+        let r = try run([], env: w.env(fast.merging(["ENTRYPOINT_MAX_ATTEMPTS": "3"]) { $1 }))
+        #expect(r.status == 0, "\(r.output)")
+        #expect(baseDownloads(w, rev: rev) == before + 3, "\(w.fake.requests("files/download"))")
+        let line = try #require(lines(r.stderr, containing: "starting on the existing local database").first, "\(r.output)")
+        #expect(line.hasPrefix("entrypoint: warning: ") && line.contains("HTTP 503"), "\(line)")
+        #expect(!r.stderr.contains("cannot merge") && !r.stderr.contains("KEPT A COPY"), "\(r.output)")
+        #expect(try refs(w.db) == ["B-101", "B-102", "B-103", "B-204"], "the running site's database is not replaced by Dropbox's")
+        #expect(w.leftovers().isEmpty, "no copy, no temporary: \(w.leftovers())")
     }
 
     @Test func aKillDuringTheBaseDownloadLeavesOnlyATemporary() throws {

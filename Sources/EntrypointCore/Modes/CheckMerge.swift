@@ -18,7 +18,7 @@ extension CheckMode {
         let base: ObtainedBase
         do throws(EntrypointError) {
             base = try fetch.obtainBase(source, client: client)
-        } catch  where BaseSource.cannotBeHad(error) {
+        } catch  where error.signal == nil && BaseSource.fallsBack(error) {
             say(
                 "merge preview: the base, \(source.name), cannot be had (\(error.message)); the start would install Dropbox's rev \(remote.rev) instead and keep the local database as a copy"
             )

@@ -43,6 +43,14 @@ enum BaseSource: Equatable {
         if case .http(409, _) = error.cause { return true }
         return false
     }
+
+    /// Whether a start that failed to obtain the base goes on without one (Dropbox's file installed,
+    /// the local database kept as a copy): the base cannot be had, or a local failure (a full or
+    /// read-only volume) stopped its download. Dropbox unreachable or failing is not a reason to
+    /// replace the running site's database: that error is the start's to report (ENTRYPOINT_ON_UNAVAILABLE).
+    static func fallsBack(_ error: EntrypointError) -> Bool {
+        cannotBeHad(error) || !error.isUnavailable
+    }
 }
 
 /// A base ready to be read by the merge. A downloaded one is a private temporary, removed with its

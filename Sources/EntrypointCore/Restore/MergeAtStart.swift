@@ -5,7 +5,8 @@
 // describes Dropbox's rev (the new shared state) and the download becomes the new base. The running
 // site is never rolled back. A refused (or failed) merge, or a base that cannot be had (the record's
 // rev gone from Dropbox's history), falls back to the restore without a base, with the same
-// download: Dropbox's file installed, the local database kept as a copy.
+// download: Dropbox's file installed, the local database kept as a copy. Dropbox failing while the
+// base downloads is the start's unavailable case (RunMode.restore), not a fallback.
 
 extension Restorer {
     func mergeAtStart(_ remote: RemoteFile, base source: BaseSource, client: DropboxClient) throws(EntrypointError) -> RestoreOutcome {
@@ -13,11 +14,15 @@ extension Restorer {
         let download = try fetch.downloadVerified(remote, client: client)
         let path = download.path
         // The base: the copy on the volume, or the record's rev downloaded now (Restore/BaseFetch.swift).
-        // One that cannot be had makes the merge impossible: the start goes on as without a base.
+        // One that cannot be had (gone from Dropbox's history, another content) makes the merge
+        // impossible, and so does a local failure (a full volume): the start goes on as without a
+        // base. Dropbox unreachable or failing is thrown instead: the start's ENTRYPOINT_ON_UNAVAILABLE
+        // policy applies (auto: start on the local database, not rolled back; the next start or
+        // backup merges), as when get_metadata fails.
         let base: ObtainedBase
         do throws(EntrypointError) {
             base = try fetch.obtainBase(source, client: client)
-        } catch  where error.signal == nil {
+        } catch  where error.signal == nil && BaseSource.fallsBack(error) {
             log.warning(
                 "cannot merge: the base, \(source.name), cannot be had: \(error.message); installing Dropbox's rev \(remote.rev) instead and keeping the local database as a copy"
             )
