@@ -42,6 +42,20 @@ import Testing
             "\(r.stderr)")
     }
 
+    /// A worker given the stop deadline meets a held lock: its wait line names the bound that ends
+    /// the wait (that deadline, sooner than ENTRYPOINT_LOCK_TIMEOUT), not the lock timeout.
+    @Test func aWorkerLockWaitNamesTheStopDeadlineThatEndsIt() throws {
+        let (w, fd) = try lockedVolume()
+        defer { close(fd) }
+        let r = try run(["--backup", "--auto"], env: w.env(["ENTRYPOINT_LOCK_TIMEOUT": "60", "ENTRYPOINT_WORKER_DEADLINE": "stop:1.5"]))
+        #expect(r.status == 75, "\(r.output)")
+        #expect(
+            r.stderr.contains(
+                "this backup waits for it (lock \(w.db).entrypoint.lock, until the 1.5s stop deadline (what was left of ENTRYPOINT_STOP_DEADLINE))"),
+            "\(r.stderr)")
+        #expect(!r.stderr.contains("up to 60s"), "\(r.stderr)")
+    }
+
     /// Dropbox unreachable: the worker keeps trying until the deadline it was given, and names it.
     func unreachable(_ extra: [String: String]) throws -> (World, [String: String]) {
         let w = try World()

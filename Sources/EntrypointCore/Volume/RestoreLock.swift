@@ -29,7 +29,9 @@ final class RestoreLock {
                 let who =
                     restore
                     ? "another start is restoring on this volume; waiting for it" : "another start or backup holds this volume's lock; this backup waits for it"
-                log.info("\(who) (lock \(path), up to \(timeout.clean)s)")
+                // The bound that ends the wait: the lock timeout, or the run's deadline when it is sooner.
+                let bound = deadline.instant < Clock.now() + timeout ? "until \(deadline)" : "up to \(timeout.clean)s"
+                log.info("\(who) (lock \(path), \(bound))")
                 announced = true
             }
             try Signals.throwIfPending()
