@@ -102,20 +102,15 @@ extension Supervisor {
         return status
     }
 
-    /// A worker that had to be stopped (SIGKILL) may have left its snapshot, a full-size copy, and a
-    /// record's temporary beside the database. Removed now instead of at the next restore, under the
+    /// A worker that had to be stopped (SIGKILL) may have left its snapshot (a full-size copy), the
+    /// download of Dropbox's rev for a merge, a base downloaded by rev, or a record's temporary beside
+    /// the database (Volume/Temporaries.swift). Removed now instead of at the next restore, under the
     /// restore lock, and only when nobody holds it (a `--backup` run by hand owns its own files).
     func removeStoppedWorkerLeftovers() {
         guard let lock = try? FileDescriptor.open(config.localPath + ".entrypoint.lock", O_RDWR | O_CLOEXEC),
             flock(lock.raw, LOCK_EX | LOCK_NB) == 0
         else { return }
-        let dir = FileIO.dirname(config.localPath)
-        let base = FileIO.basename(config.localPath)
-        let prefixes = [base + ".entrypoint-backup-", base + ".entrypoint.json.tmp-", base + ".entrypoint-failback.json.tmp-", base + BaseCopy.tempInfix]
-        for name in FileIO.listDirectory(dir) where prefixes.contains(where: name.hasPrefix) {
-            let path = dir + "/" + name
-            if (try? FileIO.unlinkIfPresent(path)) != nil { log.info("removed \(path), left by the stopped backup") }
-        }
+        Temporaries.removeLeftovers(of: config.localPath, leftBy: "the stopped backup", log: log)
         withExtendedLifetime(lock) {}  // closing it releases the flock
     }
 }

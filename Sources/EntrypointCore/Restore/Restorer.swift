@@ -61,17 +61,7 @@ public struct Restorer {
     /// Temporary files of a start, backup or record write that was killed: under the lock nobody
     /// else owns them.
     func removeStaleTemporaries() {
-        let base = FileIO.basename(db)
-        let prefixes = [
-            base + tempInfix, base + ".entrypoint-backup-", base + ".entrypoint.json.tmp-", base + MergeInstall.tempInfix, base + ".entrypoint-conflicts-",
-            base + BaseCopy.tempInfix,
-        ]
-        for name in FileIO.listDirectory(directory) where prefixes.contains(where: name.hasPrefix) {
-            let path = directory + "/" + name
-            if (try? FileIO.unlinkIfPresent(path)) != nil {
-                log.info("removed \(path), left by an interrupted start")
-            }
-        }
+        Temporaries.removeLeftovers(of: db, leftBy: "an interrupted start", log: log)
     }
 
     public func run() throws(EntrypointError) -> RestoreOutcome {
