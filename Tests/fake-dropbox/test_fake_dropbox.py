@@ -34,28 +34,31 @@ def dropbox_hash(data):
     return hashlib.sha256(blocks).hexdigest()
 
 
-class FakeDropboxTest(unittest.TestCase):
+class RunsTheFake:
+    """Starts fake_dropbox.py over TLS (a test CA from make_certs.sh) in a temporary directory for a
+    test class, and stops it (the server must exit 0 on SIGTERM)."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="fake-dropbox-test-")
-        certs = os.path.join(cls.tmp, "certs")
-        subprocess.run(["sh", os.path.join(HERE, "make_certs.sh"), certs], check=True)
+    def make_dirs(cls, prefix, quiet=False):
+        cls.tmp = tempfile.mkdtemp(prefix=prefix)
+        cls.certs = os.path.join(cls.tmp, "certs")
+        output = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if quiet else {}
+        subprocess.run(["sh", os.path.join(HERE, "make_certs.sh"), cls.certs], check=True, **output)
         cls.state = os.path.join(cls.tmp, "state")
         os.makedirs(cls.state)
+
+    @classmethod
+    def start(cls, *extra):
         cls.proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "fake_dropbox.py"), "--state", cls.state,
-             "--cert", os.path.join(certs, "server.pem"), "--key", os.path.join(certs, "server.key")],
+             "--cert", os.path.join(cls.certs, "server.pem"), "--key", os.path.join(cls.certs, "server.key"),
+             *extra],
             stdout=subprocess.PIPE, text=True)
         line = cls.proc.stdout.readline()
         with open(os.path.join(cls.state, "port")) as f:
             cls.port = int(f.read())
         assert line.strip() == f"listening on 127.0.0.1:{cls.port}", line
-        cls.ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
-        # Revision files.
-        cls.rev1 = cls.local("rev1.db", b"first revision")
-        cls.big = os.urandom((4 << 20) + 12345)
-        cls.rev2 = cls.local("rev2.db", cls.big)
+        cls.ctx = ssl.create_default_context(cafile=os.path.join(cls.certs, "ca.pem"))
 
     @classmethod
     def tearDownClass(cls):
@@ -66,6 +69,18 @@ class FakeDropboxTest(unittest.TestCase):
             cls.proc.stdout.close()
             shutil.rmtree(cls.tmp, ignore_errors=True)
         assert rc == 0, rc
+
+
+class FakeDropboxTest(RunsTheFake, unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.make_dirs("fake-dropbox-test-")
+        cls.start()
+        # Revision files.
+        cls.rev1 = cls.local("rev1.db", b"first revision")
+        cls.big = os.urandom((4 << 20) + 12345)
+        cls.rev2 = cls.local("rev2.db", cls.big)
 
     @classmethod
     def local(cls, name, data):
@@ -912,7 +927,7 @@ class FakeDropboxTest(unittest.TestCase):
             s.close()
 
 
-class ShapedLinkTest(unittest.TestCase):
+class ShapedLinkTest(RunsTheFake, unittest.TestCase):
     """--rtt-ms and --bandwidth-mbit (wan_link.py): every flight pays the round trip, handshakes
     included, and the bytes of each direction go through a token bucket."""
     RTT = 0.4                    # long against this machine's noise: the counts below are round trips
@@ -921,38 +936,14 @@ class ShapedLinkTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="fake-dropbox-shaped-")
-        certs = os.path.join(cls.tmp, "certs")
-        subprocess.run(["sh", os.path.join(HERE, "make_certs.sh"), certs], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cls.state = os.path.join(cls.tmp, "state")
-        os.makedirs(cls.state)
+        cls.make_dirs("fake-dropbox-shaped-", quiet=True)
         cls.data = os.urandom(cls.SIZE)
         blob = os.path.join(cls.tmp, "blob.db")
         with open(blob, "wb") as f:
             f.write(cls.data)
         with open(os.path.join(cls.state, "config.json"), "w") as f:
             json.dump({"files": {"/blob.db": [blob]}, "access_tokens": [TOKEN]}, f)
-        cls.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "fake_dropbox.py"), "--state", cls.state,
-             "--cert", os.path.join(certs, "server.pem"), "--key", os.path.join(certs, "server.key"),
-             "--rtt-ms", str(cls.RTT * 1000), "--bandwidth-mbit", str(cls.MBIT), "--also-host", "127.0.0.2"],
-            stdout=subprocess.PIPE, text=True)
-        line = cls.proc.stdout.readline()
-        with open(os.path.join(cls.state, "port")) as f:
-            cls.port = int(f.read())
-        assert line.strip() == f"listening on 127.0.0.1:{cls.port}", line
-        cls.ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = cls.proc.wait(10)
-        finally:
-            cls.proc.stdout.close()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-        assert rc == 0, rc
+        cls.start("--rtt-ms", str(cls.RTT * 1000), "--bandwidth-mbit", str(cls.MBIT), "--also-host", "127.0.0.2")
 
     def round_trips(self, seconds):
         return seconds / self.RTT
@@ -965,12 +956,7 @@ class ShapedLinkTest(unittest.TestCase):
         self.assertEqual(c.sock.version(), "TLSv1.3")   # one round trip of handshake
         rtts = []
         for _ in range(2):   # requests on the open connection: one round trip each
-            s = time.monotonic()
-            c.request("POST", "/2/files/get_metadata", body=json.dumps({"path": "/blob.db"}),
-                      headers=dict(AUTH, **{"Content-Type": "application/json"}))
-            r = c.getresponse()
-            self.assertEqual(json.loads(r.read())["size"], self.SIZE)
-            rtts.append(self.round_trips(time.monotonic() - s))
+            rtts.append(self.metadata_round_trips(c))
         c.close()
         connect = self.round_trips(t1 - t0)
         self.assertTrue(2 <= connect < 3, connect)
