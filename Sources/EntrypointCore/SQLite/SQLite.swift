@@ -39,6 +39,13 @@ public enum SQLite {
             sqlite3_extended_result_codes(db, 1)
         }
 
+        /// Takes over a handle opened elsewhere (a VFS of this program's own); closed with it.
+        init(adopting handle: OpaquePointer, path: String) {
+            db = handle
+            self.path = path
+            sqlite3_extended_result_codes(db, 1)
+        }
+
         deinit { sqlite3_close_v2(db) }
 
         var errorMessage: String { String(cString: sqlite3_errmsg(db)) }
