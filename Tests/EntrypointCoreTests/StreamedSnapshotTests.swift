@@ -4,8 +4,8 @@
 import CSQLite
 import Foundation
 import Glibc
-import Testing
 import TestSupport
+import Testing
 
 @testable import EntrypointCore
 
@@ -13,7 +13,9 @@ import TestSupport
     /// A WAL database of about `rows` KiB, with an index (pages of several b-trees interleave).
     func walDatabase(_ dir: String, rows: Int) throws -> String {
         let db = dir + "/live.db"
-        try Fixture.sql(db, """
+        try DB.sql(
+            db,
+            """
             PRAGMA journal_mode=WAL;
             CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(rows))
@@ -32,17 +34,20 @@ import TestSupport
     }
 
     @Test func bothPassesAgreeWhileTheAppCommitsAndTheStreamIsTheReadTransactionsState() throws {
-        let dir = try Fixture.directory()
+        let temp = TempDir()
+        let dir = temp.path
         let db = try walDatabase(dir, rows: 12_000)  // ~24 MiB with the index: 6 content-hash blocks
         let source = try reader(db)
         let first = try SQLite.hashPass(source, pageSize: 4096, stop: { 0 })
         // The app commits and checkpoints between the passes (the checkpoint cannot pass the reader).
-        try Fixture.sql(db, "INSERT INTO t(v) SELECT randomblob(1000) FROM t LIMIT 3000; PRAGMA wal_checkpoint(PASSIVE);")
+        try DB.sql(db, "INSERT INTO t(v) SELECT randomblob(1000) FROM t LIMIT 3000; PRAGMA wal_checkpoint(PASSIVE);")
         var streamed: [UInt8] = []
-        try SQLite.streamPass(source, first, stop: { 0 }) { bytes in
-            streamed.append(contentsOf: bytes)
-            return true
-        }
+        try SQLite.streamPass(
+            source, first, stop: { 0 },
+            sink: { bytes in
+                streamed.append(contentsOf: bytes)
+                return true
+            })
         _ = try source.query("COMMIT")
         #expect(Int64(streamed.count) == first.size)
         #expect(Array(streamed[0..<4096]) == first.pageOne)
@@ -51,16 +56,17 @@ import TestSupport
         let hashes = try DataHash.ofFile(file)
         #expect(hashes.content == first.contentHash)
         #expect(hashes.data == first.dataHash)
-        #expect(Fixture.integrity(file) == "ok")
-        #expect(try Fixture.sql(file, "SELECT count(*) FROM t") == ["12000"])
-        #expect(try Fixture.sql(db, "SELECT count(*) FROM t") == ["15000"])
+        #expect(DB.integrity(file) == "ok")
+        #expect(try DB.sql(file, "SELECT count(*) FROM t") == ["12000"])
+        #expect(try DB.sql(db, "SELECT count(*) FROM t") == ["15000"])
         // Nothing was written beside the database.
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
         #expect(names == ["live.db", "live.db-shm", "live.db-wal", "streamed.db"])
     }
 
     @Test func theStreamHoldsTheSameDataAsTheFileSnapshot() throws {
-        let dir = try Fixture.directory()
+        let temp = TempDir()
+        let dir = temp.path
         let db = try walDatabase(dir, rows: 3000)
         try SQLite.snapshot(db, to: dir + "/copy.db")
         let source = try reader(db)
@@ -70,30 +76,36 @@ import TestSupport
     }
 
     @Test func aStopSignalEndsAPass() throws {
-        let dir = try Fixture.directory()
+        let temp = TempDir()
+        let dir = temp.path
         let db = try walDatabase(dir, rows: 3000)
         let source = try reader(db)
         var steps = 0
         #expect(throws: EntrypointError.self) {
-            try SQLite.hashPass(source, pageSize: 4096, stop: {
-                steps += 1
-                return steps > 1 ? SIGTERM : 0
-            })
+            try SQLite.hashPass(
+                source, pageSize: 4096,
+                stop: {
+                    steps += 1
+                    return steps > 1 ? SIGTERM : 0
+                })
         }
         #expect(steps == 2)
     }
 
     @Test func aReaderThatStopsFailsThePassWithItsCause() throws {
-        let dir = try Fixture.directory()
+        let temp = TempDir()
+        let dir = temp.path
         let db = try walDatabase(dir, rows: 3000)
         let source = try reader(db)
         let first = try SQLite.hashPass(source, pageSize: 4096, stop: { 0 })
         var taken = 0
         do {
-            try SQLite.streamPass(source, first, stop: { 0 }) { bytes in
-                taken += bytes.count
-                return taken < 1 << 20
-            }
+            try SQLite.streamPass(
+                source, first, stop: { 0 },
+                sink: { bytes in
+                    taken += bytes.count
+                    return taken < 1 << 20
+                })
             Issue.record("a stopped reader did not fail the pass")
         } catch {
             #expect(error.message.contains("the stream's reader stopped"), "\(error.message)")

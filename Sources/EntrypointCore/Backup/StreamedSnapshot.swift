@@ -58,7 +58,8 @@ extension SQLite {
         }
         guard rc == SQLITE_DONE, finish == SQLITE_OK, let pageOne = stream.pageOne else {
             let code = rc == SQLITE_DONE ? finish : rc
-            throw EntrypointError(.localIO, "the streamed snapshot of \(source.path) failed: \(String(cString: sqlite3_errstr(code))) (\(to.errorMessage)); nothing was uploaded")
+            throw EntrypointError(
+                .localIO, "the streamed snapshot of \(source.path) failed: \(String(cString: sqlite3_errstr(code))) (\(to.errorMessage)); nothing was uploaded")
         }
         return (pageOne, stream.size)
     }
@@ -85,7 +86,8 @@ extension SQLite {
         }
         let (pageOne, size) = try streamPages(source, pageSize: expected.pageOne.count, stop: stop, sink: sink)
         guard pageOne == expected.pageOne, size == expected.size else {
-            throw EntrypointError(.localIO, "the streamed snapshot of \(source.path) differs between its two passes (\(size) bytes, then \(expected.size)); nothing was uploaded")
+            throw EntrypointError(
+                .localIO, "the streamed snapshot of \(source.path) differs between its two passes (\(size) bytes, then \(expected.size)); nothing was uploaded")
         }
     }
 }
