@@ -5,13 +5,6 @@ import CCurl
 import CShims
 import Glibc
 
-/// A request body: bytes held in memory, or a range of an open file (uploads, flat memory).
-enum RequestBody {
-    case none
-    case bytes([UInt8])
-    case file(fd: Int32, offset: Int64, length: Int64)
-}
-
 struct HTTPResponse {
     var status: Int = 0
     /// Lower-cased header names; the last value wins.
@@ -210,7 +203,7 @@ final class Curl: Transport {
         try Curl.set(handle, CURLOPT_URL, "CURLOPT_URL", url)
         try Curl.set(handle, CURLOPT_HTTPHEADER, "CURLOPT_HTTPHEADER", pointer: list)
 
-        try configureBody(method: method, body: body, state: state, context: context)
+        try Curl.configureBody(handle, method: method, body: body, state: state, context: context)
         if method != "POST" && method != "GET" {
             try Curl.set(handle, CURLOPT_CUSTOMREQUEST, "CURLOPT_CUSTOMREQUEST", method)
         }
@@ -273,65 +266,11 @@ final class Curl: Transport {
 
     /// The request body's options: none (an empty POST), bytes libcurl copies, or a range of an open
     /// file read by a callback (and re-read from the start when libcurl must send it again).
-    private func configureBody(method: String, body: RequestBody, state: TransferState, context: UnsafeMutableRawPointer) throws(CurlOptionRefused) {
-        switch body {
-        case .none:
-            if method == "POST" {
-                try Curl.set(handle, CURLOPT_POST, "CURLOPT_POST", 1)
-                try Curl.set(handle, CURLOPT_POSTFIELDSIZE, "CURLOPT_POSTFIELDSIZE", 0)
-                try Curl.set(handle, CURLOPT_COPYPOSTFIELDS, "CURLOPT_COPYPOSTFIELDS", "")
-            }
-        case .bytes(let bytes):
-            try Curl.set(handle, CURLOPT_POST, "CURLOPT_POST", 1)
-            try Curl.set(handle, CURLOPT_POSTFIELDSIZE, "CURLOPT_POSTFIELDSIZE", bytes.count)
-            try Curl.check(bytes.withUnsafeBytes { ep_curl_setopt_ptr(handle, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) }, "CURLOPT_COPYPOSTFIELDS")
-        case .file(_, let offset, let length):
-            state.uploadPosition = offset
-            try Curl.set(handle, CURLOPT_POST, "CURLOPT_POST", 1)
-            try Curl.set(handle, CURLOPT_POSTFIELDSIZE_LARGE, "CURLOPT_POSTFIELDSIZE_LARGE", large: curl_off_t(length))
-            try Curl.check(
-                ep_curl_setopt_data_callback(handle, CURLOPT_READFUNCTION) { buffer, size, count, userdata in
-                    let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
-                    guard case .file(let fd, let offset, let length) = state.upload else { return 0 }
-                    let remaining = offset + length - state.uploadPosition
-                    let want = min(Int64(size * count), remaining)
-                    if want <= 0 { return 0 }
-                    while true {
-                        let n = pread(fd, buffer, Int(want), off_t(state.uploadPosition))
-                        if n < 0 && errno == EINTR { continue }
-                        if n <= 0 {
-                            state.uploadError = SystemError(errno: n < 0 ? errno : EIO, call: "pread")
-                            return Int(CURL_READFUNC_ABORT)
-                        }
-                        state.uploadPosition += Int64(n)
-                        return n
-                    }
-                }, "CURLOPT_READFUNCTION")
-            try Curl.set(handle, CURLOPT_READDATA, "CURLOPT_READDATA", pointer: context)
-            // A body curl must send again (a retried connection, a redirect-free resend) is re-read
-            // from the file: without this callback curl fails with CURLE_SEND_FAIL_REWIND (65).
-            try Curl.set(handle, CURLOPT_SEEKFUNCTION, "CURLOPT_SEEKFUNCTION", pointer: unsafeBitCast(Curl.seekCallback, to: UnsafeRawPointer.self))
-            try Curl.set(handle, CURLOPT_SEEKDATA, "CURLOPT_SEEKDATA", pointer: context)
-        }
-    }
-
-    /// The status code of an HTTP status line (`HTTP/1.1 200 OK`, `HTTP/1.1 200`, `HTTP/2 200`), or
-    /// nil for any other header line. The reason phrase is optional (RFC 9112 section 4).
     static func statusCode(_ line: String) -> Int? {
         guard line.hasPrefix("HTTP/") else { return nil }
         let parts = line.split(whereSeparator: { $0.isWhitespace })
         guard parts.count >= 2, parts[1].count == 3, let status = Int(parts[1]), (100...999).contains(status) else { return nil }
         return status
-    }
-
-    /// CURLOPT_SEEKFUNCTION for a file body: curl asks to rewind before sending the body again.
-    static let seekCallback: @convention(c) (UnsafeMutableRawPointer?, curl_off_t, Int32) -> Int32 = { userdata, offset, origin in
-        let state = Unmanaged<TransferState>.fromOpaque(userdata!).takeUnretainedValue()
-        guard origin == SEEK_SET, case .file(_, let start, let length) = state.upload, offset >= 0, Int64(offset) <= length else {
-            return Int32(CURL_SEEKFUNC_CANTSEEK)
-        }
-        state.uploadPosition = start + Int64(offset)
-        return Int32(CURL_SEEKFUNC_OK)
     }
 
     /// Resets the per-request options while keeping connections, TLS sessions and our defaults.
