@@ -40,19 +40,25 @@ extension DropboxClient {
                 members.append(("content_hash", .string(contentHash)))
                 arg = .object(members)
             }
-            reported = try committing("files/upload", arg: arg, fd: fd, offset: 0, length: size, path: path, contentHash: contentHash, progress: progress)
+            reported = try committing(
+                "files/upload", arg: arg, body: .file(fd: fd, offset: 0, length: size), at: 0, path: path, contentHash: contentHash, progress: progress)
         } else {
             reported = try session(
                 fd: fd, size: size, commit: commit, chunk: chunk, path: path, contentHash: contentHash, progress: progress, blockDigests: blockDigests)
         }
         progress.finish(UInt64(size))
+        return try checkStored(reported, path: path, size: size, contentHash: contentHash)
+    }
+
+    /// Dropbox's answer to a commit, checked, then what Dropbox holds at `path`, asked separately
+    /// (the upload's own answer is not the proof): both the uploaded size and content hash.
+    func checkStored(_ reported: RemoteFile, path: String, size: Int64, contentHash: String) throws(EntrypointError) -> RemoteFile {
         guard reported.contentHash == contentHash, reported.size == UInt64(size) else {
             throw EntrypointError(
                 .badRemoteData,
                 "after the upload Dropbox reports content hash \(reported.contentHash) and \(reported.size) bytes, expected \(contentHash) and \(size) bytes; check \(path) in Dropbox"
             )
         }
-        // What Dropbox holds now, asked separately: the upload's own answer is not the proof.
         guard let stored = try metadata(path) else {
             throw EntrypointError(.badRemoteData, "after the upload of rev \(reported.rev) Dropbox has no file at \(path); check it in Dropbox")
         }
@@ -69,15 +75,16 @@ extension DropboxClient {
     /// a conflict, the first attempt may have been carried out with its answer lost: Dropbox's
     /// metadata decides (its content hash is this snapshot's: success; anything else: a conflict).
     func committing(
-        _ route: String, arg: JSON, fd: Int32, offset: Int64, length: Int64, path: String, contentHash: String, progress: Progress
+        _ route: String, arg: JSON, body: RequestBody, at offset: Int64, path: String, contentHash: String, progress: Progress
     ) throws(EntrypointError) -> RemoteFile {
-        let answer = try uploadRequest(route, arg: arg, fd: fd, offset: offset, length: length, progress: progress)
+        let answer = try uploadRequest(route, arg: arg, body: body, at: offset, progress: progress)
         switch answer {
         case .stored(let json):
             return try storedFile(route, json, path: path, contentHash: contentHash)
         case .incorrectOffset(let correct):
             throw EntrypointError(
-                .unavailable, "\(route): Dropbox's upload session is at offset \(correct), not \(offset + length) as expected", cause: .incorrectOffset(correct)
+                .unavailable, "\(route): Dropbox's upload session is at offset \(correct), not \(offset + body.length) as expected",
+                cause: .incorrectOffset(correct)
             )
         case .conflict(let summary):
             return try resolveConflict(route, summary, path: path, contentHash: contentHash)
@@ -144,7 +151,7 @@ extension DropboxClient {
         let started = try uploadRequest(
             "files/upload_session/start",
             arg: .object([("close", .bool(false)), ("content_hash", .string(try chunkHash(0, first)))]),
-            fd: fd, offset: 0, length: first, progress: progress)
+            body: .file(fd: fd, offset: 0, length: first), at: 0, progress: progress)
         guard case .stored(let json) = started, let sessionID = json["session_id"]?.string else {
             throw EntrypointError(.unavailable, "upload_session/start answered without a session_id")
         }
@@ -158,7 +165,7 @@ extension DropboxClient {
             if last {
                 let arg = JSON.object([("cursor", cursor), ("commit", commit), ("content_hash", .string(try chunkHash(offset, length)))])
                 let route = "files/upload_session/finish"
-                switch try uploadRequest(route, arg: arg, fd: fd, offset: offset, length: length, progress: progress) {
+                switch try uploadRequest(route, arg: arg, body: .file(fd: fd, offset: offset, length: length), at: offset, progress: progress) {
                 case .stored(let json): return try storedFile(route, json, path: path, contentHash: contentHash)
                 case .incorrectOffset(let c): correct = c
                 case .conflict(let summary): return try resolveConflict(route, summary, path: path, contentHash: contentHash)
@@ -166,7 +173,9 @@ extension DropboxClient {
                 }
             } else {
                 let arg = JSON.object([("cursor", cursor), ("close", .bool(false)), ("content_hash", .string(try chunkHash(offset, length)))])
-                switch try uploadRequest("files/upload_session/append_v2", arg: arg, fd: fd, offset: offset, length: length, progress: progress) {
+                switch try uploadRequest(
+                    "files/upload_session/append_v2", arg: arg, body: .file(fd: fd, offset: offset, length: length), at: offset, progress: progress)
+                {
                 case .stored:
                     offset += length
                     continue
@@ -190,12 +199,12 @@ extension DropboxClient {
         }
     }
 
-    /// One upload request streaming `length` bytes of `fd` from `offset`, inside one retry loop:
-    /// transport failures (reset, timeout) and retryable statuses are retried under the usual
-    /// backoff, Retry-After and deadline rules; the body is re-read from the file each time.
-    /// Returns the typed answer.
+    /// One upload request sending `body` (a file range or a chunk in memory) that starts at byte
+    /// `offset` of the upload, inside one retry loop: transport failures (reset, timeout) and
+    /// retryable statuses are retried under the usual backoff, Retry-After and deadline rules; the
+    /// body is sent again from its start each time. Returns the typed answer.
     func uploadRequest(
-        _ route: String, arg: JSON, fd: Int32, offset: Int64, length: Int64, progress: Progress
+        _ route: String, arg: JSON, body: RequestBody, at offset: Int64, progress: Progress
     ) throws(EntrypointError) -> UploadAnswer {
         let header = "Dropbox-API-Arg: " + arg.encoded(asciiOnly: true)
         var refreshed = false
@@ -203,7 +212,7 @@ extension DropboxClient {
             let outcome = try attempt(
                 route, host: config.contentURL,
                 headers: { [header, "Content-Type: application/octet-stream"] },
-                body: { .file(fd: fd, offset: offset, length: length) },
+                body: { body },
                 progress: { sent, _ in progress.update(UInt64(offset) + UInt64(max(0, sent))) },
                 refreshed: &refreshed)
             // A 409 too_many_write_operations (WriteError, or the finish's own) stored nothing: retry it.

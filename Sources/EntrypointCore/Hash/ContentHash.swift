@@ -79,6 +79,21 @@ public enum ContentHash {
         return finish(Array(blocks[first * 32..<(first + count) * 32]))
     }
 
+    /// The content hash of bytes in memory (a streamed upload's chunk tail, resent).
+    static func ofBytes(_ bytes: UnsafeRawBufferPointer) -> String {
+        var digests: [UInt8] = []
+        let sha = SHA256()
+        var at = 0
+        while at < bytes.count {
+            let end = min(bytes.count, at + blockSize)
+            sha.reset()
+            sha.update(UnsafeRawBufferPointer(rebasing: bytes[at..<end]))
+            digests += sha.finish()
+            at = end
+        }
+        return finish(digests)
+    }
+
     /// SHA-256 over the concatenated 32-byte block digests.
     static func finish(_ blockDigests: [UInt8]) -> String {
         let sha = SHA256()
