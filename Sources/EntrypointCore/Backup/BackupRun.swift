@@ -26,9 +26,15 @@ struct BackupRun {
     /// Merges in one `--backup --merge` before it gives up (Dropbox kept moving on).
     static let mergeRounds = 3
 
-    /// The snapshot being uploaded: its open descriptor, size and both hashes.
+    /// The snapshot being uploaded: where its bytes are, its size and both hashes.
     struct Snapshot {
-        let fd: Int32
+        /// A temporary copy on the volume (a rollback-journal database), or the stream of a WAL
+        /// database's read transaction with what its first pass learned (SnapshotReader.swift).
+        enum Bytes {
+            case file(fd: Int32, path: String)
+            case stream(SnapshotReader, SQLite.StreamedSnapshot)
+        }
+        let bytes: Bytes
         let size: Int64
         let hash: String
         let dataHash: String
@@ -44,7 +50,19 @@ struct BackupRun {
         try checkDatabase()
         let lock = try scope.lock()
         defer { withExtendedLifetime(lock) {} }
+        log.info("taking a snapshot of \(db)")
+        scope.hooks.hang(at: "snapshot")
+        // A WAL database streams its snapshot into the upload (nothing on the volume); a
+        // rollback-journal database is copied into a temporary file first (docs/design.md).
+        if let reader = try SnapshotReader.begin(db, deadline: scope.deadline, lockTimeout: config.lockTimeout, log: log) {
+            return try runStreamed(reader)
+        }
+        return try runFromCopy()
+    }
 
+    /// A rollback-journal database: a consistent copy into a temporary file beside it, checked and
+    /// hashed while Dropbox's metadata is fetched, then decided on and uploaded from that file.
+    func runFromCopy() throws(EntrypointError) -> Outcome {
         // Snapshot into a temporary file beside the database, only when the volume has room for it.
         try FreeSpace.check(db, reserve: config.backupReserve)
         let db = db
@@ -71,8 +89,30 @@ struct BackupRun {
             tempPath, what: "the snapshot of \(db)", code: .localIO, consequence: "the local database may be damaged, nothing was uploaded")
         let (client, remote) = try connect(whileHashing: hashing, tempPath, size: size)
         let (hash, dataHash, blocks) = try hashes(hashing, tempPath, size: size)
-        let snapshot = Snapshot(fd: fd, size: size, hash: hash, dataHash: dataHash, blockDigests: blocks)
+        let snapshot = Snapshot(bytes: .file(fd: fd, path: tempPath), size: size, hash: hash, dataHash: dataHash, blockDigests: blocks)
+        return try decideAndAct(snapshot, client: client, remote: remote)
+    }
 
+    /// A WAL database: pass 1 hashes the read transaction's state, quick_check checks it, then the
+    /// decision; an upload streams pass 2 from the same read transaction (SnapshotReader.swift).
+    func runStreamed(_ reader: SnapshotReader) throws(EntrypointError) -> Outcome {
+        scope.hooks.signal(at: "backup-hash")
+        let first = try reader.hashPass()
+        try reader.quickCheck()
+        log.info(
+            "snapshot: \(Progress.bytes(UInt64(first.size))), content hash \(first.contentHash) (streamed from one read transaction; no copy on the volume)")
+        scope.hooks.crash(at: "stream-hashed")
+        let client = try scope.makeClient()
+        let remote = try client.metadata(config.remotePath)
+        let snapshot = Snapshot(
+            bytes: .stream(reader, first), size: first.size, hash: first.contentHash, dataHash: first.dataHash, blockDigests: first.blockDigests)
+        let outcome = try decideAndAct(snapshot, client: client, remote: remote)
+        try reader.end()
+        return outcome
+    }
+
+    /// The record, the pure decision (BackupDecision.swift), and what it leads to.
+    func decideAndAct(_ snapshot: Snapshot, client: DropboxClient, remote: RemoteFile?) throws(EntrypointError) -> Outcome {
         // The record describes the snapshot itself: its data hash. No hash of the live file is taken
         // after the snapshot: a commit made during or after it changes the live file's data hash, so
         // the next restore sees a local change and keeps it (docs/design.md, "The record").
@@ -82,14 +122,24 @@ struct BackupRun {
         let mergeable = merge && record != nil && remote != nil && remote?.rev != record?.rev
         let base = mergeable ? BaseSource.choose(proven: BaseCopy.proven(for: db, record: record), record: record) : nil
         let decision = BackupDecision.decide(
-            remote: remote, record: record, contentHash: hash, dataHash: dataHash, force: force, automatic: automatic, merge: merge,
+            remote: remote, record: record, contentHash: snapshot.hash, dataHash: snapshot.dataHash, force: force, automatic: automatic, merge: merge,
             baseAvailable: base != nil)
         let mode: JSON
-        switch try act(on: decision, snapshot, remote: remote, record: record, base: base, client: client, snapshotPath: tempPath) {
+        switch try act(on: decision, snapshot, remote: remote, record: record, base: base, client: client) {
         case .finished(let outcome): return outcome
         case .upload(let how): mode = how
         }
-        return try upload(snapshot, mode: mode, remote: remote, record: record, client: client, snapshotPath: tempPath)
+        return try upload(snapshot, mode: mode, remote: remote, record: record, client: client)
+    }
+
+    /// After Dropbox holds this snapshot: a copied snapshot becomes the base of a later merge (a
+    /// hard link, no write); a streamed one left no file, so an older base is removed and the
+    /// record's rev is the base (downloaded by a merge, Restore/BaseFetch.swift).
+    func keepAsBase(_ snapshot: Snapshot) {
+        switch snapshot.bytes {
+        case .file(_, let path): BaseCopy.keep(path, for: db, log: log)
+        case .stream: BaseCopy.removeStale(for: db, log: log)
+        }
     }
 
     /// Credentials, and a non-empty SQLite database to back up (exit 78 otherwise).
@@ -107,8 +157,6 @@ struct BackupRun {
 
     /// The consistent snapshot of the live database into `path` (Snapshot.swift), within the run's deadline.
     func takeSnapshot(into path: String) throws(EntrypointError) {
-        log.info("taking a snapshot of \(db)")
-        scope.hooks.hang(at: "snapshot")
         let deadline = scope.deadline
         try SQLite.snapshot(db, to: path, deadline: deadline.instant, deadlineName: deadline.description, lockTimeout: config.lockTimeout, log: log)
     }
@@ -149,8 +197,7 @@ struct BackupRun {
     /// goes beside it: the record's rev may be this volume's own upload, which someone else's upload
     /// has just replaced.)
     func act(
-        on decision: BackupDecision, _ snapshot: Snapshot, remote: RemoteFile?, record: StateRecord?, base: BaseSource?, client: DropboxClient,
-        snapshotPath: String
+        on decision: BackupDecision, _ snapshot: Snapshot, remote: RemoteFile?, record: StateRecord?, base: BaseSource?, client: DropboxClient
     ) throws(EntrypointError) -> Step {
         switch decision {
         case .nothingToUpload(let rev):
@@ -164,7 +211,7 @@ struct BackupRun {
                 dataHash: snapshot.dataHash
             ).save(db)
             try FailbackRecord.remove(db)
-            BaseCopy.keep(snapshotPath, for: db, log: log)
+            keepAsBase(snapshot)
         case .add:
             return .upload(mode: .string("add"))
         case .overwrite(let rev):

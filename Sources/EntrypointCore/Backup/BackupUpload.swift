@@ -7,9 +7,7 @@
 extension BackupRun {
     /// Uploads `snapshot` over DROPBOX_DB_PATH with write mode `mode` (add, update on a rev, or
     /// overwrite); the record and the base then describe the uploaded snapshot.
-    func upload(
-        _ snapshot: Snapshot, mode: JSON, remote: RemoteFile?, record: StateRecord?, client: DropboxClient, snapshotPath: String
-    ) throws(EntrypointError) -> Outcome {
+    func upload(_ snapshot: Snapshot, mode: JSON, remote: RemoteFile?, record: StateRecord?, client: DropboxClient) throws(EntrypointError) -> Outcome {
         // Written before the commit: an answer that never arrives leaves it (StateRecord.resolved).
         if var intent = record {
             intent.uploadingContentHash = snapshot.hash
@@ -34,7 +32,7 @@ extension BackupRun {
         try StateRecord(contentHash: snapshot.hash, rev: file.rev, size: file.size, event: "uploaded", time: Clock.utcStamp(), dataHash: snapshot.dataHash)
             .save(db)
         try FailbackRecord.remove(db)
-        BaseCopy.keep(snapshotPath, for: db, log: log)  // the uploaded snapshot: the base of a later merge
+        keepAsBase(snapshot)  // the uploaded snapshot: the base of a later merge
         log.info("Backed up \(db) to \(config.remotePath) (rev \(file.rev), \(Progress.bytes(file.size)))")
         return .done
     }
@@ -47,7 +45,31 @@ extension BackupRun {
             ("path", .string(path)), ("mode", mode), ("autorename", .bool(false)),
             ("mute", .bool(true)), ("strict_conflict", .bool(true)),
         ])
-        return try client.upload(
-            fd: snapshot.fd, size: snapshot.size, contentHash: snapshot.hash, commit: commit, progress: progress, blockDigests: snapshot.blockDigests)
+        switch snapshot.bytes {
+        case .file(let fd, _):
+            return try client.upload(
+                fd: fd, size: snapshot.size, contentHash: snapshot.hash, commit: commit, progress: progress, blockDigests: snapshot.blockDigests)
+        case .stream(let reader, let first):
+            // Through one chunk in memory (at most StreamTuning.chunk); the commit waits for the
+            // stream's own checks (pass 2 is pass 1: page 1 and the size) and sends the last chunk.
+            let hooks = scope.hooks
+            return try client.uploadStream(
+                size: first.size, contentHash: first.contentHash, blockDigests: first.blockDigests, commit: commit, progress: progress,
+                chunk: min(config.uploadChunk, StreamTuning.chunk),
+                afterSend: { sent in
+                    guard sent == 1 else { return }  // the first chunk Dropbox took
+                    hooks.crash(at: "stream-sent")
+                    hooks.pause(at: "stream-sent")
+                },
+                beforeCommit: { () throws(EntrypointError) in hooks.crash(at: "stream-checked") },
+                produce: { (sink) throws(EntrypointError) in try reader.stream(first, sink: sink) })
+        }
     }
+}
+
+/// How a streamed backup holds its bytes.
+enum StreamTuning {
+    /// The chunk of a streamed upload held in memory (ENTRYPOINT_UPLOAD_CHUNK_MB when smaller): the
+    /// retry of a request resends it from here. 8 MiB keeps the process's memory under 16 MiB.
+    static let chunk = 8 << 20
 }

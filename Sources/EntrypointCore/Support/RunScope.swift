@@ -60,6 +60,12 @@ struct TestHooks {
         if environment["ENTRYPOINT_TEST_CRASH_AT"] == point { bestEffort("a test hook; kill of our own pid cannot fail", kill(getpid(), SIGKILL)) }
     }
 
+    /// ENTRYPOINT_TEST_STOP_AT=<point>: SIGSTOP this process at that point, so a test can change the
+    /// world (the database file under a read transaction) at an exact instant, then SIGCONT it.
+    func pause(at point: String) {
+        if environment["ENTRYPOINT_TEST_STOP_AT"] == point { bestEffort("a test hook; raise of a valid signal cannot fail", raise(SIGSTOP)) }
+    }
+
     /// ENTRYPOINT_TEST_HANG_AT=<point>: hang at that point, deaf to SIGTERM, as a process stuck in a
     /// system call would, so only SIGKILL ends it (the supervisor's last resort).
     func hang(at point: String) {

@@ -1,0 +1,78 @@
+// The read transaction a WAL database's streamed backup holds from its first pass to its commit
+// (docs/design.md, "The streamed snapshot"): pass 1 hashes, quick_check checks, pass 2 streams
+// into the upload, all three reading one state of the database while the app goes on committing
+// (a WAL reader never blocks the writers; the WAL cannot be reset past it, so it grows by what the
+// app writes meanwhile). A rollback-journal database gets no reader: it keeps its temporary copy
+// (Snapshot.swift), because a read lock held across an upload would hold the app's commits.
+import CSQLite
+import Glibc
+
+final class SnapshotReader {
+    /// The source connection and its limits (Snapshot.swift), inside the read transaction.
+    let run: SnapshotRun
+    let pageSize: Int
+    private var open = true
+
+    private init(run: SnapshotRun, pageSize: Int) {
+        self.run = run
+        self.pageSize = pageSize
+    }
+
+    deinit {
+        if open { bestEffort("the backup is over: ending its read transaction cannot lose anything", run.rollback()) }
+    }
+
+    /// Opens `source` and begins its read transaction (waiting for a writer's lock as the snapshot
+    /// does). Nil when the database is not in WAL mode: the read transaction is then ended.
+    static func begin(
+        _ source: String, deadline: Deadline, lockTimeout: Double, log: Logger, stop: @escaping () -> Int32 = { Signals.pending }
+    ) throws(EntrypointError) -> SnapshotReader? {
+        let from = try SQLite.Connection(source, flags: SQLITE_OPEN_READWRITE)
+        guard sqlite3_busy_timeout(from.db, 0) == SQLITE_OK else {
+            throw EntrypointError(.localIO, "cannot set up the snapshot of \(source): \(from.errorMessage)")
+        }
+        let run = SnapshotRun(
+            from: from, source: source, destination: "", deadline: deadline.instant, deadlineName: deadline.description, lockTimeout: lockTimeout,
+            log: log, stop: stop)
+        let mode = try run.beginRead()
+        guard mode.wal else {
+            try run.endRead()
+            return nil
+        }
+        return SnapshotReader(run: run, pageSize: mode.pageSize)
+    }
+
+    /// Pass 1: the snapshot's size, hashes, block digests and page 1.
+    func hashPass() throws(EntrypointError) -> SQLite.StreamedSnapshot {
+        try SQLite.hashPass(run.from, pageSize: pageSize, stop: run.stop)
+    }
+
+    /// PRAGMA quick_check of the state being backed up (the read transaction's: the bytes both
+    /// passes read), as the snapshot file's check is for a copied snapshot.
+    func quickCheck() throws(EntrypointError) {
+        let consequence = "the local database may be damaged, nothing was uploaded"
+        let result: [String]
+        do throws(EntrypointError) { result = try run.from.query("PRAGMA quick_check") } catch {
+            throw EntrypointError(.localIO, "the snapshot of \(run.source) failed PRAGMA quick_check: \(error.message); \(consequence)")
+        }
+        guard result == ["ok"] else {
+            let first = result.first ?? "no result"
+            throw EntrypointError(
+                .localIO,
+                "the snapshot of \(run.source) failed PRAGMA quick_check: \(first)\(result.count > 1 ? " (+\(result.count - 1) more)" : ""); \(consequence)")
+        }
+    }
+
+    /// Pass 2 (and any later one: a side copy after a refused commit): page 1 first, then every
+    /// other page in order, checked against pass 1 (StreamedSnapshot.swift).
+    func stream(_ expected: SQLite.StreamedSnapshot, sink: @escaping (UnsafeRawBufferPointer) -> Bool) throws(EntrypointError) {
+        try SQLite.streamPass(run.from, expected, stop: run.stop, sink: sink)
+    }
+
+    /// Ends the read transaction (the app's checkpoints can then reset the WAL).
+    func end() throws(EntrypointError) {
+        guard open else { return }
+        open = false
+        try run.endRead()
+    }
+}
