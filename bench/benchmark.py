@@ -12,7 +12,7 @@ docs/benchmarks.md between the GENERATED markers; the analysis around it is writ
 
     python bench/benchmark.py --binary dist/entrypoint [--work /var/tmp/entrypoint-bench]
                               [--sizes 64,1024] [--reps 5,3] [--out docs] [--json FILE]
-                              [--wan 40ms,200mbit]
+                              [--wan 40ms,200mbit] [--require-rclone]
 
 --wan runs the same scenarios against the fake behind a shaped link (bench/wan.py) and writes only
 the WAN block of docs/benchmarks.md.
@@ -141,6 +141,17 @@ RCLONE_IP = "127.0.14.1"
 DROPBOX_HOSTS = ("api.dropboxapi.com", "content.dropboxapi.com")
 
 
+def rclone_missing():
+    """What the rclone rows lack on this machine (root, unshare, rclone), or None."""
+    if os.geteuid() != 0:
+        return "not root"
+    if not shutil.which("unshare"):
+        return "unshare is not installed (apt-get install util-linux)"
+    if not shutil.which("rclone"):
+        return "rclone is not installed (apt-get install rclone; scripts/benchmark.sh does it as root)"
+    return None
+
+
 class Fake:
     def __init__(self, work, files, wan=None):
         self.wan = wan
@@ -153,12 +164,15 @@ class Fake:
         with open(os.path.join(self.state, "config.json"), "w") as f:
             config = {"files": files, "access_tokens": [TOKEN]}
             json.dump(wan_mode.fake_config(config) if wan else config, f)
-        self.rclone_ok = os.geteuid() == 0 and shutil.which("rclone") and shutil.which("unshare")
+        self.rclone_why = rclone_missing()  # why the rclone rows cannot be measured, or None
+        self.rclone_ok = self.rclone_why is None
         if self.rclone_ok:
             cert, key = self.named_cert()
             self.proc = self.start(cert, key, RCLONE_IP, 443)
             if self.proc is None:
                 self.rclone_ok = False
+                err = open(os.path.join(self.state, "server.err")).read().strip().splitlines()
+                self.rclone_why = "the fake did not start on %s:443: %s" % (RCLONE_IP, err[-1] if err else "(no error output)")
         if not self.rclone_ok:
             self.proc = self.start(os.path.join(self.certs, "server.pem"), os.path.join(self.certs, "server.key"),
                                    "127.0.0.1", 0)
@@ -474,6 +488,8 @@ def main():
     ap.add_argument("--reps", default="5,3", help="repetitions per size")
     ap.add_argument("--out", default=os.path.join(REPO, "docs"))
     ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--require-rclone", action="store_true",
+                    help="fail (naming the cause) instead of leaving the rclone rows out (scripts/benchmark.sh sets it as root)")
     ap.add_argument("--wan", help="RTT,BANDWIDTH such as 40ms,200mbit: the fake behind a shaped link; "
                                   "entrypoint with a refresh token; writes only the WAN block of the doc")
     args = ap.parse_args()
@@ -497,7 +513,10 @@ def main():
     trace = wan_mode.RequestTrace(os.path.join(fake.state, "log.jsonl")) if wan else None
     traced = trace.wrap if wan else (lambda tools, tool, size, kind: tools)
     if not fake.rclone_ok:
-        log("rclone rows skipped: they need root, unshare, rclone and 127.0.14.1:443 for the fake")
+        if args.require_rclone:
+            fake.stop()
+            raise SystemExit("--require-rclone: the rclone rows cannot be measured: %s" % fake.rclone_why)
+        log("rclone rows skipped: %s (they need root, unshare, rclone and 127.0.14.1:443 for the fake)" % fake.rclone_why)
     try:
         env_base = clean_env()
         for size, count in zip(sizes, reps):

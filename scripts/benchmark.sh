@@ -24,10 +24,17 @@ cd "$repo"
 
 # Tools the measurement runs: /usr/bin/time (package time), curl, openssl, cmp, sync, python3 with
 # venv, unshare; rclone for its rows (root only: it runs in a private mount namespace).
+# As root the rclone rows are required: benchmark.py then fails naming the cause instead of leaving
+# them out (a run that bypassed this script, on a machine without rclone, had none).
 need=(time curl openssl diffutils util-linux)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
-if [[ $(id -u) == 0 ]]; then need+=(rclone); fi
+rclone_flag=()
+if [[ $(id -u) == 0 ]]; then
+    need+=(rclone)
+    rclone_flag=(--require-rclone)
+fi
 apt_install_missing "${need[@]}"
+if ((${#rclone_flag[@]})); then command -v rclone >/dev/null || die "rclone is not on PATH after apt-get install rclone"; fi
 
 step "building the static release binary (scripts/build-static.sh)" >&2
 scripts/build-static.sh >&2
@@ -39,4 +46,5 @@ if ! "$venv/bin/python" -c 'import matplotlib, dropbox' 2>/dev/null; then
 fi
 
 step "measuring" >&2
-exec "$venv/bin/python" "$repo/bench/benchmark.py" --binary "$repo/dist/entrypoint" --python "$venv/bin/python" "$@"
+exec "$venv/bin/python" "$repo/bench/benchmark.py" --binary "$repo/dist/entrypoint" --python "$venv/bin/python" \
+    "${rclone_flag[@]}" "$@"
