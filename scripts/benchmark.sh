@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Benchmark of issues 6 and 14 (not a test; CI does not run it): builds the static release binary,
+# Benchmark of issues 6, 14 and 21 (not a test; CI does not run it): builds the static release binary,
 # sets up .venv-bench/ (matplotlib and the official dropbox SDK from PyPI), installs Debian's rclone
 # when missing, generates SQLite databases of 64 MiB and 1 GiB once under $ENTRYPOINT_BENCH_DIR
 # (default /var/tmp/entrypoint-bench), serves them from the fake Dropbox over TLS on loopback, and
-# measures entrypoint's warm start, cold restore and backup against openssl dgst, curl -o and a plain
-# curl upload, with the seed's approach (the SDK) and rclone, interleaved. It prints the tables and
-# rewrites the generated part of docs/benchmarks.md (between its GENERATED markers; the analysis
-# around it is written by hand) and docs/benchmarks.png.
+# measures entrypoint's warm start, cold restore and backup (of a rollback-journal and of a WAL
+# database) against openssl dgst, curl -o and a plain curl upload, with the seed's approach (the SDK)
+# and rclone, interleaved. It prints the tables and rewrites the generated part of docs/benchmarks.md
+# (between its GENERATED markers; the analysis around it is written by hand) and docs/benchmarks.png.
 #
 #   scripts/benchmark.sh [--reps 5,3] [--sizes 64,1024] [--out DIR] [--json FILE] [--wan 40ms,200mbit]
 #
@@ -15,7 +15,8 @@
 #
 # The rclone rows need root (rclone runs in a private mount namespace whose /etc/hosts sends
 # Dropbox's host names to the fake on 127.0.14.1:443); without it they are left out.
-# About 6 minutes on 2 cores once the databases exist (generating them the first time adds about a minute).
+# About 7 to 10 minutes on 2 cores once the databases exist, plus the build (generating the
+# databases the first time adds about a minute; docs/benchmarks.md, "How to rerun").
 set -euo pipefail
 export LC_ALL=C
 # shellcheck source=scripts/lib.sh
