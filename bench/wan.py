@@ -74,6 +74,8 @@ def protocol_rtts(kind, tool, nbytes, chunk):
         return 5, 6
     if tool == "curl -o":                        # connect, download
         return 3, 4
+    if tool == "entrypoint --backup" and kind == "backup-wal":
+        return None                              # the streamed upload's requests: not counted yet
     if tool == "entrypoint --backup":            # connect, token, get_metadata, each part, get_metadata
         return 5 + parts, 6 + parts
     if tool in ("curl upload", "cp, then curl upload"):
@@ -176,7 +178,7 @@ def render(results, sizes, reps, wan, scenarios, med, fmt_s, fmt_x, ratio, chunk
             "| size | scenario | connection | request | status | headers arrived, RTT after the first accept | answer sent, RTT |",
             "|---|---|---:|---|---:|---:|---:|"]
     for size in sizes:
-        for kind in ("cold", "warm", "backup"):
+        for kind in ("cold", "warm", "backup", "backup-wal"):
             reqs = results.get("requests", {}).get("%d %s" % (size, kind)) or []
             origin = min((r["conn_t"] for r in reqs if r.get("conn_t")), default=None)
             for r in reqs:
