@@ -56,4 +56,51 @@ import Testing
         #expect(r.status == 0, "\(r.output)")
         #expect(try DB.items(try #require(w.fake.uploaded("/database.db").last)) == ["base", "new"])
     }
+
+    /// A WAL database's backup streams (no copy on the volume): it needs no free space for a
+    /// snapshot, so a reserve no volume has does not stop it, and on a volume too small for a
+    /// second copy the app's commits go on while every backup uploads.
+    @Test func aWALDatabaseIsBackedUpWithoutRoomForACopy() throws {
+        let w = try World()
+        try w.publish(["base"])
+        #expect(try run([], env: w.env()).status == 0)
+        try DB.sql(w.db, "PRAGMA journal_mode=WAL; INSERT INTO items VALUES ('new')")
+        let r = try run(["--backup"], env: w.env(["ENTRYPOINT_BACKUP_RESERVE_MB": "1000000"]))
+        #expect(r.status == 0, "\(r.output)")
+        #expect(try DB.items(try #require(w.fake.uploaded("/database.db").last)) == ["base", "new"])
+    }
+
+    @Test(.enabled(if: Mount.canMountTmpfs, "skipped: needs root with mount rights for a small tmpfs"))
+    func aWALAppOnAVolumeSmallerThanTwiceTheDatabaseIsBackedUp() throws {
+        let volume = try Mount("tmpfs", megabytes: 10)
+        let w = try World()
+        try w.publish(["base"], padding: 6_000_000)
+        let db = volume.path + "/database/production.db"
+        let app = """
+            import os, sqlite3, time
+            c = sqlite3.connect(os.environ["RAILWAY_DB_PATH"], timeout=5)
+            c.execute("PRAGMA journal_mode=WAL")
+            ok = failed = 0
+            end = time.monotonic() + 4
+            while time.monotonic() < end:
+                try:
+                    c.execute("INSERT INTO items VALUES (?)", ("row-%d" % ok,))
+                    c.commit()
+                    ok += 1
+                except sqlite3.OperationalError as e:
+                    failed += 1
+                    c.rollback()
+                time.sleep(0.01)
+            print(ok, failed)
+            """
+        let r = try run(
+            ["python3", "-c", app], env: w.env(["RAILWAY_DB_PATH": db, "ENTRYPOINT_BACKUP_INTERVAL": "1", "ENTRYPOINT_BACKUP_ON_STOP": "1"]), timeout: 60)
+        #expect(r.status == 0, "\(r.output)")
+        let counts = r.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
+        #expect(counts.count == 2 && counts[0] > 0 && counts[1] == 0, "\(r.output)")
+        #expect(!r.stderr.contains("backup skipped"), "\(r.stderr)")
+        #expect(r.stderr.contains("no copy on the volume"), "\(r.stderr)")
+        let last = try #require(w.fake.uploaded("/database.db").last)
+        #expect(try DB.items(last).count == counts[0] + 1, "the stop backup holds every commit")
+    }
 }
