@@ -139,6 +139,34 @@ import Testing
         #expect(DB.integrity(uploaded) == "ok")
     }
 
+    /// The finish's answer is lost after Dropbox committed: the resend finds the session gone,
+    /// Dropbox's metadata holds this snapshot: a success, recorded; the next backup uploads nothing.
+    @Test func aLostAnswerOnTheFinishIsRecognisedAsOurOwnCommit() throws {
+        let w = try walWorld()
+        try w.fake.fault(["route": "files/upload_session/finish", "kind": "reset_after_store"])
+        let r = try run(["--backup"], env: w.env(["ENTRYPOINT_UPLOAD_CHUNK_MB": "4"]))
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.stderr.contains("the first finish had already stored it"), "\(r.output)")
+        #expect(w.fake.uploaded("/database.db").count == 1)
+        let again = try run(["--backup"], env: w.env(["ENTRYPOINT_UPLOAD_CHUNK_MB": "4"]))
+        #expect(again.status == 0 && again.stderr.contains("nothing uploaded"), "\(again.output)")
+    }
+
+    /// Someone else's upload lands while the stream is half sent: the rev-guarded finish is
+    /// refused, Dropbox keeps their file (76, nothing overwritten), this volume's data stays local.
+    @Test func aConflictOnTheFinishOverwritesNothing() throws {
+        let w = try walWorld()
+        let p = try backupStopped(at: "stream-sent", w, ["ENTRYPOINT_UPLOAD_CHUNK_MB": "4"])
+        let theirs = try w.publish(["main-server"])
+        kill(p.pid, SIGCONT)
+        let r = p.finish(timeout: 60)
+        let log = String(decoding: r.stderr, as: UTF8.self)
+        #expect(r.status == 76, "\(log)")
+        #expect(w.fake.uploaded("/database.db").isEmpty)
+        _ = theirs
+        #expect(try DB.items(w.db) == ["base", "streamed"])
+    }
+
     /// A rollback-journal database keeps its temporary copy (a read lock across the upload would
     /// hold the app's commits): its snapshot line does not claim a stream.
     @Test func aRollbackJournalDatabaseIsCopiedFirst() throws {
