@@ -92,6 +92,21 @@ private final class RecordingSink: DownloadSink {
         if let failure { throw failure }
     }
 
+    /// A full volume names the file being written (the base's or the download's temporary).
+    @Test func aFullVolumeNamesTheTemporaryFile() throws {
+        let fd = open("/dev/full", O_WRONLY)  // every write: ENOSPC
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let sink = TemporaryFileSink(fd: fd, path: "/data/db.sqlite.entrypoint-base-tmp-x")
+        #expect {
+            try put(sink, [1, 2, 3], at: 0)
+        } throws: { error in
+            let message = (error as? EntrypointError)?.message ?? ""
+            return message.contains("/data/db.sqlite.entrypoint-base-tmp-x") && message.contains("the volume is full")
+        }
+        _ = sink.contentHash()  // joins the hashing thread
+    }
+
     @Test func theTemporaryFileSinkWritesAtTheOffsetTruncatesOnRestartAndHashes() throws {
         var template = Array("/tmp/download-sink-test-XXXXXX".utf8CString)
         let fd = mkstemp(&template)

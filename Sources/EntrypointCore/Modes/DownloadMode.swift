@@ -76,7 +76,7 @@ struct DownloadMode {
             throw error.localError("create a temporary file beside", file)
         }
         let progress = Progress("downloading", total: remote.size, log: log, interval: config.progressInterval, threshold: config.progressThreshold)
-        _ = try client.downloadHashes(remote, to: temp.descriptor.raw, progress: progress)
+        _ = try client.downloadHashes(remote, to: temp.descriptor.raw, path: temp.path, progress: progress)
         do throws(SystemError) {
             try FileIO.fsync(temp.descriptor.raw)
             try FileIO.link(temp.path, file)

@@ -100,7 +100,7 @@ extension RevisionFetch {
         let base = ObtainedBase(path: temp.path, temporary: true)
         temp.removal.keep()  // `base` removes it (and its sidecars) from now on
         let progress = Progress("downloading the base", total: meta.size, log: log, interval: config.progressInterval, threshold: config.progressThreshold)
-        let (_, data) = try client.downloadHashes(meta, to: temp.descriptor.raw, progress: progress)
+        let (_, data) = try client.downloadHashes(meta, to: temp.descriptor.raw, path: temp.path, progress: progress)
         crashPoint("base-downloaded")
         let descriptor = temp.descriptor
         descriptor.close()  // SQLite opens it for the merge

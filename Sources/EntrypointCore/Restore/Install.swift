@@ -142,7 +142,7 @@ extension RevisionFetch {
         let progress = Progress("downloading", total: remote.size, log: log, interval: config.progressInterval, threshold: config.progressThreshold)
         // Both hashes of the bytes written, from the download's one pass (no second read for the record);
         // the download returns only when the content hash is Dropbox's (it refuses and retries otherwise).
-        let (_, dataHash) = try client.downloadHashes(remote, to: fd, progress: progress)
+        let (_, dataHash) = try client.downloadHashes(remote, to: fd, path: temp.path, progress: progress)
         crashPoint("downloaded")
         let what = "the downloaded file (rev \(remote.rev))"
         try FileIO.operation("write", temp.path) { () throws(SystemError) in
