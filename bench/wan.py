@@ -60,6 +60,9 @@ def entrypoint_env(env):
     return env
 
 
+STREAM_CHUNK = 8 * 1024 * 1024  # a WAL backup's in-memory chunk (Backup/BackupUpload.swift, StreamTuning)
+
+
 def protocol_rtts(kind, tool, nbytes, chunk):
     """Round trips the tool's sequence of requests needs at the least, as (TLS 1.3, TLS 1.2), or
     None where not counted (the peers, the local rows). A new connection: TCP 1 + TLS 1 (1.3) or 2
@@ -75,7 +78,9 @@ def protocol_rtts(kind, tool, nbytes, chunk):
     if tool == "curl -o":                        # connect, download
         return 3, 4
     if tool == "entrypoint --backup" and kind == "backup-wal":
-        return None                              # the streamed upload's requests: not counted yet
+        # Streamed: its chunks are held in memory, 8 MiB at most (docs/design.md, "The streamed snapshot").
+        streamed = max(1, math.ceil(nbytes / min(chunk, STREAM_CHUNK)))
+        return 5 + streamed, 6 + streamed
     if tool == "entrypoint --backup":            # connect, token, get_metadata, each part, get_metadata
         return 5 + parts, 6 + parts
     if tool in ("curl upload", "cp, then curl upload"):
