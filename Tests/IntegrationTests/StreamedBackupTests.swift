@@ -167,6 +167,46 @@ import Testing
         #expect(try DB.items(w.db) == ["base", "streamed"])
     }
 
+    /// An app that checkpoints with TRUNCATE while the upload is slow: the checkpoint waits for the
+    /// backup's reader and holds the app's commits behind it, so the backup gives way (ends its read
+    /// transaction, one line) and copies the database instead. The app's write goes through within
+    /// its own busy timeout (it failed with "database is locked" when the backup held on).
+    @Test func aBlockingCheckpointOfTheAppMakesTheBackupGiveWay() throws {
+        let w = try walWorld()
+        // The first append waits 12 s in Dropbox: the backup holds its read transaction meanwhile.
+        try w.fake.fault(["route": "files/upload_session/append_v2", "kind": "delay", "seconds": 12])
+        let p = try Spawned(Paths.binary, ["--backup"], env: w.env(["ENTRYPOINT_UPLOAD_CHUNK_MB": "4"]))
+        #expect(eventually(30) { w.fake.requests("files/upload_session/start").count == 1 }, "the upload began")
+        let out = try python(
+            """
+            import sqlite3, sys, threading, time
+            db = sys.argv[1]
+            w = sqlite3.connect(db, isolation_level=None, timeout=5)  # Python's default
+            w.execute("INSERT INTO items VALUES ('before')")  # the backup's reader is now on an older state
+            def checkpoint():
+                c = sqlite3.connect(db, isolation_level=None, timeout=20)
+                print('checkpoint', c.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchone(), flush=True)
+            t = threading.Thread(target=checkpoint)
+            t.start()
+            time.sleep(0.5)
+            try:
+                w.execute("INSERT INTO items VALUES ('during')")
+                print('write ok', flush=True)
+            except sqlite3.OperationalError as e:
+                print('write failed:', e, flush=True)
+            t.join()
+            """, w.db)
+        let r = p.finish(timeout: 60)
+        let log = String(decoding: r.stderr, as: UTF8.self)
+        #expect(out.contains("write ok"), "\(out)\n\(log)")
+        #expect(out.contains("checkpoint (0,"), "the checkpoint completed: \(out)")
+        #expect(r.status == 0, "\(log)")
+        #expect(log.contains("the backup gave way"), "\(log)")
+        let uploaded = try #require(w.fake.uploaded("/database.db").last)
+        #expect(DB.integrity(uploaded) == "ok")
+        #expect(try DB.items(uploaded).starts(with: ["base", "streamed", "before"]))
+    }
+
     /// A rollback-journal database keeps its temporary copy (a read lock across the upload would
     /// hold the app's commits): its snapshot line does not claim a stream.
     @Test func aRollbackJournalDatabaseIsCopiedFirst() throws {

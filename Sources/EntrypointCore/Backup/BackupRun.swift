@@ -55,7 +55,16 @@ struct BackupRun {
         // A WAL database streams its snapshot into the upload (nothing on the volume); a
         // rollback-journal database is copied into a temporary file first (docs/design.md).
         if let reader = try SnapshotReader.begin(db, deadline: scope.deadline, lockTimeout: config.lockTimeout, log: log) {
-            return try runStreamed(reader)
+            do throws(EntrypointError) {
+                return try runStreamed(reader)
+            } catch  where error.cause == .gaveWay {
+                // The app's FULL, RESTART or TRUNCATE checkpoint waits for this reader, and its
+                // commits wait behind it (Backup/CheckpointWatch.swift): end the read transaction now.
+                reader.abandon()
+                log.warning(
+                    "the app started a checkpoint that waits for every reader (FULL, RESTART or TRUNCATE) while this backup streamed \(db): the backup gave way (the app's commits wait behind such a checkpoint); nothing was committed, copying the database instead"
+                )
+            }
         }
         return try runFromCopy()
     }

@@ -74,6 +74,13 @@ final class SnapshotReader {
         try SQLite.streamPass(run.from, expected, stop: run.stop, sink: sink)
     }
 
+    /// Ends the read transaction on an error path (a backup that gave way): nothing to keep.
+    func abandon() {
+        guard open else { return }
+        open = false
+        bestEffort("a backup that gave way: rolling back its read transaction cannot lose anything", run.rollback())
+    }
+
     /// Ends the read transaction (the app's checkpoints can then reset the WAL).
     func end() throws(EntrypointError) {
         guard open else { return }

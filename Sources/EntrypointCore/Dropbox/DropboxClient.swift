@@ -43,6 +43,13 @@ public final class DropboxClient {
 
     // MARK: - the content host's connection
 
+    /// Every transfer of this client polls `check` from now on (nil: no more) and stops when it
+    /// says so (`EntrypointError.Cause.gaveWay`): a streamed backup giving way to the app.
+    func giveWay(when check: (() -> Bool)?) {
+        curl.giveWay(when: check)
+        contentCurl?.giveWay(when: check)
+    }
+
     /// A second handle like this client's own, with its own connection cache, for warming up the
     /// content host on another thread; nil when the client's transport cannot make one.
     func makeContentHandle() throws(EntrypointError) -> Curl? { try curl.sibling() }

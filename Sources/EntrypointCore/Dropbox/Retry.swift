@@ -44,6 +44,7 @@ extension DropboxClient {
         switch error.abort {
         case .signal(let sig): throw EntrypointError(signal: sig)
         case .deadline: throw deadlineError(what)
+        case .gaveWay: throw EntrypointError(.localIO, "\(what): stopped to give way", cause: .gaveWay)
         case nil: if Clock.now() >= deadline { throw deadlineError(what) }
         }
         if error.refusedOption != nil {

@@ -12,18 +12,23 @@ extension DropboxClient {
     /// `contentHash`; `blockDigests`, the content hash's 4 MiB block digests of the same bytes, give
     /// each chunk's hash), through one chunk of `chunk` bytes of memory (a multiple of 4 MiB).
     /// `produce` throws when its stream fails; the sink's false answer stops it (an upload request
-    /// failed: that error is the one thrown). `beforeCommit` runs after the stream has ended, before
+    /// failed: that error is the one thrown). `giveWay`, polled during every request before the
+    /// commit, stops the upload with `Cause.gaveWay` when it says so. `beforeCommit` runs after the stream has ended, before
     /// the commit: a throw there abandons the session. Then the stored file is checked as any
     /// upload's (DropboxClient.checkStored).
     func uploadStream(
         size: Int64, contentHash: String, blockDigests: [UInt8], commit: JSON, progress: Progress, chunk: Int,
-        afterSend: @escaping (_ chunks: Int) -> Void = { _ in },
+        giveWay: (() -> Bool)? = nil, afterSend: @escaping (_ chunks: Int) -> Void = { _ in },
         beforeCommit: () throws(EntrypointError) -> Void,
         produce: (_ sink: @escaping (UnsafeRawBufferPointer) -> Bool) throws(EntrypointError) -> Void
     ) throws(EntrypointError) -> RemoteFile {
         let path = commit["path"]?.string ?? config.remotePath
         let upload = ChunkedStream(client: self, size: size, blockDigests: blockDigests, chunk: chunk, progress: progress, afterSend: afterSend)
         defer { upload.release() }
+        // Until the commit a stream may give way (nothing of it is visible yet); the commit itself
+        // is never cut off by it (a finish cut short may or may not have been carried out).
+        self.giveWay(when: giveWay)
+        defer { self.giveWay(when: nil) }
         do throws(EntrypointError) {
             try produce { bytes in upload.take(bytes) }
         } catch {
@@ -34,6 +39,7 @@ extension DropboxClient {
             throw EntrypointError(.localIO, "the streamed snapshot ended after \(upload.received) of its \(size) bytes; nothing was uploaded")
         }
         try upload.checkLastChunk()
+        self.giveWay(when: nil)
         try beforeCommit()
         let reported = try upload.commit(commit, path: path, contentHash: contentHash)
         progress.finish(UInt64(size))

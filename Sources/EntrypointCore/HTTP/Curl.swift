@@ -22,6 +22,8 @@ enum TransferAbort: Equatable {
     case deadline
     /// A stop signal (SIGTERM, SIGINT) arrived.
     case signal(Int32)
+    /// The caller's `giveWay` said to stop (a streamed backup giving way to the app's checkpoint).
+    case gaveWay
 }
 
 /// A transport failure (no HTTP status): libcurl's code and its message.
@@ -61,6 +63,8 @@ final class TransferState {
     var deadline: Double = .infinity
     /// Polled with the stop signal: true stops the transfer (the pre-connect's cancel, another thread's).
     var cancelled: (() -> Bool)?
+    /// Polled likewise: true stops the transfer as `TransferAbort.gaveWay`.
+    var giveWay: (() -> Bool)?
 }
 
 /// What DropboxClient needs from HTTP: one request, no retries. `Curl` is the real one; unit tests
@@ -74,10 +78,14 @@ protocol Transport: AnyObject {
     /// A new handle with the same settings and its own connections (the content pre-connect's), or
     /// nil when this transport cannot make one (a scripted one).
     func sibling() throws(EntrypointError) -> Curl?
+    /// From now on every transfer polls `check` (nil: no more) and stops when it says so, as
+    /// `TransferAbort.gaveWay` (a scripted transport never stops).
+    func giveWay(when check: (() -> Bool)?)
 }
 
 extension Transport {
     func sibling() throws(EntrypointError) -> Curl? { nil }
+    func giveWay(when check: (() -> Bool)?) {}
 }
 
 final class Curl: Transport {
@@ -90,6 +98,10 @@ final class Curl: Transport {
     /// Polled by the progress callback of every transfer on this handle: true aborts it (within
     /// about a second: libcurl calls the callback at least that often, also while connecting).
     var cancelled: (() -> Bool)?
+    /// Polled likewise: true stops the transfer as `TransferAbort.gaveWay` (Transport.giveWay).
+    private var giveWayCheck: (() -> Bool)?
+
+    func giveWay(when check: (() -> Bool)?) { giveWayCheck = check }
 
     init(caSource: CASource, connectTimeout: Double, stallTimeout: Double) throws(EntrypointError) {
         let global = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
@@ -161,6 +173,7 @@ final class Curl: Transport {
         state.progress = progress
         state.deadline = deadline
         state.cancelled = cancelled
+        state.giveWay = giveWayCheck
 
         var list: UnsafeMutablePointer<curl_slist>?
         for header in headers { list = header.withCString { curl_slist_append(list, $0) } }
@@ -250,6 +263,11 @@ final class Curl: Transport {
                     state.abort = .deadline
                     return 1
                 }
+                if let giveWay = state.giveWay, giveWay() {
+                    state.abort = .gaveWay
+                    state.abortReason = "gave way"
+                    return 1
+                }
                 if let cancelled = state.cancelled, cancelled() {
                     state.abortReason = "cancelled"
                     return 1
@@ -264,8 +282,6 @@ final class Curl: Transport {
         }
     }
 
-    /// The request body's options: none (an empty POST), bytes libcurl copies, or a range of an open
-    /// file read by a callback (and re-read from the start when libcurl must send it again).
     static func statusCode(_ line: String) -> Int? {
         guard line.hasPrefix("HTTP/") else { return nil }
         let parts = line.split(whereSeparator: { $0.isWhitespace })

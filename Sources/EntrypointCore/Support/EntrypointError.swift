@@ -58,6 +58,8 @@ public struct EntrypointError: Error, CustomStringConvertible, Sendable {
         case deadline
         /// A stop signal arrived: the process exits with 128 + signal.
         case signal(Int32)
+        /// A streamed backup stopped its upload to give way to the app (Backup/CheckpointWatch.swift).
+        case gaveWay
     }
 
     public let code: ExitCode
