@@ -43,6 +43,8 @@ extension SQLite {
         static let maxRestarts = 3
         /// Chunk of the locked copy: the stop signal is checked between two chunks.
         static let copyChunk = 1 << 20
+        /// The page cache of a streamed snapshot's destination (StreamedSnapshot.swift), in bytes.
+        static let destinationCache = 256 << 10
     }
 
     /// Copies the live database `source` into `destination` (an existing, empty, private file) as one
