@@ -85,4 +85,62 @@ import Testing
             #expect(out.contains("write ok"), "\(out)")
         }
     }
+
+    /// Dropbox's file restored, then the app writes in WAL mode: `--backup` has a record to guard with.
+    func restoredWALWorld() throws -> World {
+        let w = try World()
+        try w.publish(["base"], padding: 12_000_000)
+        let r = try run([], env: w.env())
+        #expect(r.status == 0, "\(r.output)")
+        try DB.sql(w.db, "PRAGMA journal_mode=WAL; INSERT INTO items VALUES ('ours');")
+        return w
+    }
+
+    /// Someone uploads while the stream is half sent: the rev-guarded finish gets a conflict.
+    /// `--backup`: 76, Dropbox's file is theirs. `--backup --auto`: theirs stays, and this volume's
+    /// data goes beside it, streamed again from the volume (the merge of a table without a primary
+    /// key is refused).
+    @Test(arguments: [false, true]) func aConflictOnTheFinishNeverReplacesTheirUpload(automatic: Bool) throws {
+        let w = try restoredWALWorld()
+        let args = automatic ? ["--backup", "--auto"] : ["--backup"]
+        let p = try Spawned(Paths.binary, args, env: w.env(["ENTRYPOINT_UPLOAD_CHUNK_MB": "4", "ENTRYPOINT_TEST_STOP_AT": "stream-sent"]))
+        #expect(eventually(30) { procState(p.pid)?.state == "T" }, "the backup stopped with its first chunk sent")
+        let theirs = try w.publish(["base", "theirs"])
+        // Every stream of this run stops after its first chunk: go on each time.
+        while let state = procState(p.pid)?.state, state != "Z" {
+            if state == "T" { kill(p.pid, SIGCONT) }
+            usleep(20_000)
+        }
+        let r = p.finish(timeout: 60)
+        let log = String(decoding: r.stderr, as: UTF8.self)
+        #expect(w.fake.uploaded("/database.db").isEmpty, "Dropbox's file is still theirs: \(theirs)")
+        #expect(w.fake.requests("files/upload_session/finish").contains { $0["status"] as? Int == 409 })
+        if automatic {
+            #expect(r.status == 0, "\(log)")
+            let side = try #require(lines(log, containing: "uploaded this database beside it as ").first, "\(log)")
+            let path = try #require(side.split(separator: " ").first { $0.contains(".failback-") }.map(String.init))
+            let copy = try #require(w.fake.uploaded(path).last, "\(path)")
+            #expect(try DB.items(copy) == ["base", "ours"])
+            #expect(DB.integrity(copy) == "ok")
+        } else {
+            #expect(r.status == 76, "\(log)")
+            #expect(log.contains("nothing was overwritten"), "\(log)")
+        }
+    }
+
+    /// SIGTERM while a chunk is on its way: 128+15, no finish, nothing in Dropbox, the volume as it was.
+    @Test func aStopSignalMidUploadCommitsNothing() throws {
+        let w = try restoredWALWorld()
+        let p = try Spawned(Paths.binary, ["--backup"], env: w.env(["ENTRYPOINT_UPLOAD_CHUNK_MB": "4", "ENTRYPOINT_TEST_STOP_AT": "stream-sent"]))
+        #expect(eventually(30) { procState(p.pid)?.state == "T" }, "the backup stopped with its first chunk sent")
+        kill(p.pid, SIGTERM)
+        kill(p.pid, SIGCONT)
+        let r = p.finish(timeout: 30)
+        let log = String(decoding: r.stderr, as: UTF8.self)
+        #expect(r.status == 128 + SIGTERM, "\(log)")
+        #expect(w.fake.requests("files/upload_session/finish").isEmpty)
+        #expect(w.fake.uploaded("/database.db").isEmpty)
+        #expect(w.leftovers().filter { !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }.isEmpty, "\(w.leftovers())")
+        #expect(try DB.items(w.db) == ["base", "ours"])
+    }
 }
