@@ -143,4 +143,62 @@ import Testing
         #expect(w.leftovers().filter { !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }.isEmpty, "\(w.leftovers())")
         #expect(try DB.items(w.db) == ["base", "ours"])
     }
+
+    /// Issue 21: a backup's extra space on the volume is bounded by a small constant (at most the
+    /// upload chunk is the aim). Streamed, the backup writes nothing, but while its read transaction
+    /// is held the app's checkpoints cannot reuse the WAL past it: the WAL grows by every page the
+    /// app writes during the upload, and SQLite does not shrink the file afterwards (it is reused
+    /// from its start; only journal_size_limit or a TRUNCATE checkpoint of the app's truncates it).
+    /// Measured: an app inserting 30 MiB grows its WAL to 3.9 MiB without a backup, to 94 MiB while
+    /// a backup is held mid-upload, and 94 MiB it stays after the backup. Known, not fixed here:
+    /// this test records it.
+    @Test func theWALGrowthWhileTheUploadHoldsItsReadTransactionStaysOnTheVolume() throws {
+        let w = try World()
+        try w.localDatabase(["base"])
+        try DB.sql(
+            w.db,
+            "INSERT INTO pad SELECT randomblob(4000) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 3000) SELECT i FROM c); PRAGMA journal_mode=WAL;"
+        )
+        let p = try Spawned(Paths.binary, ["--backup"], env: w.env(["ENTRYPOINT_UPLOAD_CHUNK_MB": "4", "ENTRYPOINT_TEST_STOP_AT": "stream-sent"]))
+        #expect(eventually(30) { procState(p.pid)?.state == "T" }, "the backup stopped with its first chunk sent")
+        // The app writes about 30 MiB with SQLite's default automatic checkpoints while the upload
+        // goes on, then 5 MiB more once the backup is over; its WAL is measured while it is connected.
+        let write = """
+            import sqlite3, sys, os
+            db, mib = sys.argv[1], int(sys.argv[2])
+            c = sqlite3.connect(db, isolation_level=None, timeout=10)
+            for i in range(mib * 256):
+                c.execute('INSERT INTO pad VALUES (randomblob(4000))')
+            print(os.path.getsize(db + '-wal'), flush=True)
+            os._exit(0)  # still connected: the last connection's close would checkpoint and delete the WAL
+            """
+        func appWrites(_ mib: Int) throws -> Int {
+            let r = try Spawned("/usr/bin/env", ["python3", "-c", write, w.db, String(mib)], env: ProcessInfo.processInfo.environment).finish(timeout: 120)
+            return Int(String(decoding: r.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        }
+        // The app's long-lived connection (its server process): it stays open throughout.
+        let holder = try Spawned(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                "import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1])\nc.execute('SELECT count(*) FROM items').fetchall()\nopen(sys.argv[1] + '.connected', 'w').close()\ntime.sleep(600)",
+                w.db,
+            ], env: ProcessInfo.processInfo.environment)
+        defer {
+            kill(holder.pid, SIGKILL)
+            _ = holder.finish(timeout: 10)
+        }
+        #expect(eventually(30) { FileManager.default.fileExists(atPath: w.db + ".connected") })
+        let during = try appWrites(30)
+        kill(p.pid, SIGCONT)
+        let r = p.finish(timeout: 60)
+        #expect(r.status == 0, "\(String(decoding: r.stderr, as: UTF8.self))")
+        #expect(try DB.items(try #require(w.fake.uploaded("/database.db").last)) == ["base"])
+        let after = try appWrites(5)
+        #expect(during > 0 && after > 0, "WAL sizes \(during), \(after)")
+        withKnownIssue("the WAL grows by the app's writes during the upload and keeps that size") {
+            #expect(during <= 16 << 20, "the WAL while the upload held its read transaction: \(during) bytes")
+            #expect(after <= 16 << 20, "the WAL after the backup: \(after) bytes")
+        }
+    }
 }
