@@ -201,4 +201,29 @@ import Testing
             #expect(after <= 16 << 20, "the WAL after the backup: \(after) bytes")
         }
     }
+
+    /// A damaged WAL database: the check before the upload fails (74, nothing uploaded) with one
+    /// line, as every failure. SQLite 3.40's quick_check answers one row holding every problem on a
+    /// line of its own (here about 100): each became a line of the log (a Railway log entry each).
+    @Test func aDamagedDatabaseFailsItsCheckInOneLine() throws {
+        let w = try World()
+        try w.localDatabase(["base"])
+        try DB.sql(
+            w.db,
+            "INSERT INTO pad SELECT randomblob(4000) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 2500) SELECT i FROM c); PRAGMA journal_mode=WAL;"
+        )
+        // Damage the header of the pad table's root page (an interior page: its cells point nowhere).
+        let root = try #require(Int(try DB.sql(w.db, "SELECT rootpage FROM sqlite_schema WHERE name = 'pad'").first ?? ""))
+        let handle = try #require(FileHandle(forUpdatingAtPath: w.db))
+        try handle.seek(toOffset: UInt64((root - 1) * 4096 + 8))
+        handle.write(Data(repeating: 0xFF, count: 64))
+        try handle.close()
+        let r = try run(["--backup"], env: w.env())
+        #expect(r.status == 74, "\(r.output)")
+        let error = lines(r.stderr, containing: "error: ")
+        #expect(error.count == 1 && error[0].contains("failed PRAGMA quick_check: ") && error[0].hasSuffix("nothing was uploaded"), "\(r.stderr)")
+        let stray = r.stderr.split(separator: "\n").filter { !$0.hasPrefix("entrypoint: ") }
+        #expect(stray.isEmpty, "\(stray.count) lines without the program's prefix: \(stray.prefix(3))")
+        #expect(w.fake.requests().filter { ($0["route"] as? String ?? "").hasPrefix("files/upload") }.isEmpty)
+    }
 }
