@@ -226,4 +226,23 @@ import Testing
         #expect(stray.isEmpty, "\(stray.count) lines without the program's prefix: \(stray.prefix(3))")
         #expect(w.fake.requests().filter { ($0["route"] as? String ?? "").hasPrefix("files/upload") }.isEmpty)
     }
+
+    /// A full volume, the app not running (no -shm): opening the WAL database needs a new -shm,
+    /// which cannot be sized. The backup cannot run (74), and its line must say why: the volume is
+    /// full, not a bare "disk I/O error" (the copied snapshot's free-space check said so before).
+    @Test(.enabled(if: Mount.canMountTmpfs, "skipped: needs root with mount rights for a small tmpfs"))
+    func aFullVolumeIsNamedWhenTheSnapshotCannotOpenTheDatabase() throws {
+        let volume = try Mount("tmpfs", megabytes: 12)
+        let w = try World()
+        let db = volume.path + "/database/production.db"
+        try FileManager.default.createDirectory(atPath: volume.path + "/database", withIntermediateDirectories: true)
+        try DB.make(db, rows: ["base"], padding: 6_000_000)
+        try DB.sql(db, "PRAGMA journal_mode=WAL")
+        #expect(!FileManager.default.fileExists(atPath: db + "-shm"))
+        #expect(try shell("dd if=/dev/zero of='\(volume.path)/filler' bs=64k 2>/dev/null; true") == 0)
+        let r = try run(["--backup"], env: w.env(["RAILWAY_DB_PATH": db]))
+        #expect(r.status == 74, "\(r.output)")
+        #expect(r.stderr.contains("(the volume is full)"), "\(r.stderr)")
+        #expect(w.fake.requests().filter { ($0["route"] as? String ?? "").hasPrefix("files/upload") }.isEmpty)
+    }
 }
