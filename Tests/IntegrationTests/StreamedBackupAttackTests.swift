@@ -65,11 +65,11 @@ import Testing
             w = sqlite3.connect(db, isolation_level=None, timeout=1)
             w.execute("INSERT INTO items VALUES ('before')")  # a WAL frame the backup's snapshot does not hold
             def checkpoint():
-                c = sqlite3.connect(db, isolation_level=None, timeout=4)
+                c = sqlite3.connect(db, isolation_level=None, timeout=8)
                 print('checkpoint', c.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchone(), flush=True)
             t = threading.Thread(target=checkpoint)
             t.start()
-            time.sleep(0.5)
+            time.sleep(2)  # the checkpoint is waiting by now, even on a loaded machine
             try:
                 w.execute("INSERT INTO items VALUES ('during')")
                 print('write ok', flush=True)
