@@ -43,6 +43,8 @@ extension SQLite {
         static let maxRestarts = 3
         /// Chunk of the locked copy: the stop signal is checked between two chunks.
         static let copyChunk = 1 << 20
+        /// The page cache of a streamed snapshot's destination (StreamedSnapshot.swift), in bytes.
+        static let destinationCache = 256 << 10
     }
 
     /// Copies the live database `source` into `destination` (an existing, empty, private file) as one
@@ -187,8 +189,15 @@ struct SnapshotRun {
         return (SQLITE_OK, sqlite3_column_text(stmt, 0).map { String(cString: $0) } ?? "")
     }
 
+    /// A failed step on the source or the destination. An I/O error names what the file system
+    /// said (SQLite's own message is a bare "disk I/O error"): a full volume, for one, leaves no
+    /// room for the -shm a WAL database needs when its app is not running.
     func failure(_ what: String, _ rc: Int32, _ connection: SQLite.Connection) -> EntrypointError {
-        EntrypointError(.localIO, "the snapshot of \(source) failed \(what): \(String(cString: sqlite3_errstr(rc))) (\(connection.errorMessage))")
+        let primary = rc & 0xff
+        let os = primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN ? sqlite3_system_errno(connection.db) : 0
+        let cause = os != 0 ? "; \(errnoText(os))\(volumeHint(os))" : ""
+        return EntrypointError(
+            .localIO, "the snapshot of \(source) failed \(what): \(String(cString: sqlite3_errstr(rc))) (\(connection.errorMessage))\(cause)")
     }
 
     /// A failed backup step: SQLite reports it on the destination connection (sqlite3_backup_step(3)).

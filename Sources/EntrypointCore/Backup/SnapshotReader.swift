@@ -61,10 +61,7 @@ final class SnapshotReader {
             throw EntrypointError(.localIO, "the snapshot of \(run.source) failed PRAGMA quick_check: \(error.message); \(consequence)")
         }
         guard result == ["ok"] else {
-            let first = result.first ?? "no result"
-            throw EntrypointError(
-                .localIO,
-                "the snapshot of \(run.source) failed PRAGMA quick_check: \(first)\(result.count > 1 ? " (+\(result.count - 1) more)" : ""); \(consequence)")
+            throw EntrypointError(.localIO, "the snapshot of \(run.source) failed PRAGMA quick_check: \(SQLite.quickCheckProblems(result)); \(consequence)")
         }
     }
 

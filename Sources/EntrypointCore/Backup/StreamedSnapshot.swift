@@ -36,8 +36,11 @@ extension SQLite {
             }
             return Connection(adopting: handle, path: "the streamed snapshot of \(source.path)")
         }
-        // No journal, no sync, a small page cache (it spills pages in order as the copy goes).
-        for pragma in ["PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF", "PRAGMA cache_size=64", "PRAGMA locking_mode=EXCLUSIVE"] {
+        // No journal, no sync, a small page cache (it spills pages in order as the copy goes): 256 KiB,
+        // at least 8 pages. In pages: a size in KiB would be counted in the empty destination's 4 KiB
+        // pages, kept when the backup gives it the source's page size (64 pages of 64 KiB: 4 MiB).
+        let cachePages = max(8, SnapshotTuning.destinationCache / pageSize)
+        for pragma in ["PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF", "PRAGMA cache_size=\(cachePages)", "PRAGMA locking_mode=EXCLUSIVE"] {
             _ = try to.query(pragma)
         }
         guard let backup = sqlite3_backup_init(to.db, "main", source.db, "main") else {
@@ -105,6 +108,7 @@ final class BlockHasher {
     init(pageSize: Int) {
         self.pageSize = pageSize
         position = pageSize
+        blockZero.reserveCapacity(max(0, ContentHash.blockSize - pageSize))  // grown in place, never reallocated
     }
 
     func update(_ bytes: UnsafeRawBufferPointer) {
@@ -133,13 +137,18 @@ final class BlockHasher {
 
     func finish(pageOne: [UInt8]) -> (content: String, data: String, blocks: [UInt8]) {
         if inBlock > 0 { close() }
-        let first = pageOne + blockZero
-        let zero = SHA256()
-        first.withUnsafeBytes { zero.update($0) }
-        var masked = first
+        // Block 0 is page 1 and then blockZero, hashed in place: no copy of its 4 MiB. The volatile
+        // header fields are all in page 1's first 100 bytes: only page 1 is copied to be masked.
+        var masked = pageOne
         DataHash.mask(&masked)
+        let zero = SHA256()
         let maskedDigest = SHA256()
+        pageOne.withUnsafeBytes { zero.update($0) }
         masked.withUnsafeBytes { maskedDigest.update($0) }
+        blockZero.withUnsafeBytes {
+            zero.update($0)
+            maskedDigest.update($0)
+        }
         let blocks = zero.finish() + digests
         return (ContentHash.finish(blocks), ContentHash.finish(maskedDigest.finish() + digests), blocks)
     }

@@ -21,9 +21,18 @@ extension SQLite {
             throw EntrypointError(code, "\(what) failed PRAGMA quick_check: \(error.message); \(consequence)")
         }
         guard result == ["ok"] else {
-            let first = result.first ?? "no result"
-            throw EntrypointError(code, "\(what) failed PRAGMA quick_check: \(first)\(result.count > 1 ? " (+\(result.count - 1) more)" : ""); \(consequence)")
+            throw EntrypointError(code, "\(what) failed PRAGMA quick_check: \(quickCheckProblems(result)); \(consequence)")
         }
+    }
+
+    /// A failed quick_check's answer for one log line: its first problem and how many more. SQLite
+    /// answers a row per problem, or (3.40) one row holding every problem on a line of its own
+    /// after a "*** in database main ***" line: a hundred lines of the log for one failure.
+    static func quickCheckProblems(_ rows: [String]) -> String {
+        let problems = rows.flatMap { $0.split(whereSeparator: \.isNewline) }
+            .filter { !$0.allSatisfy(\.isWhitespace) && !($0.hasPrefix("*** in database ") && $0.hasSuffix(" ***")) }
+        guard let first = problems.first else { return "no result" }
+        return first + (problems.count > 1 ? " (+\(problems.count - 1) more)" : "")
     }
 
     /// A `file:` URI for `path` (sqlite.org/uri.html). `file://x/...` would name the host `x`, which

@@ -111,13 +111,16 @@ func errnoText(_ value: Int32) -> String {
 
 /// Maps an errno from a local file operation to an operator-facing error naming path and cause.
 func localError(_ action: String, _ path: String, _ err: Int32, call: String = "") -> EntrypointError {
-    var hint = ""
+    EntrypointError(.localIO, "cannot \(action) \(path): \(errnoText(err))\(volumeHint(err))", cause: .system(call: call, errno: err))
+}
+
+/// What an errno of a local file operation says about the volume, as the end of a line ("" if nothing).
+func volumeHint(_ err: Int32) -> String {
     switch err {
-    case ENOSPC: hint = " (the volume is full)"
-    case EROFS: hint = " (the volume is mounted read-only)"
-    case EACCES, EPERM: hint = " (check the volume's owner and mode; Railway mounts volumes as root)"
-    case EDQUOT: hint = " (disk quota exceeded)"
-    default: break
+    case ENOSPC: " (the volume is full)"
+    case EROFS: " (the volume is mounted read-only)"
+    case EACCES, EPERM: " (check the volume's owner and mode; Railway mounts volumes as root)"
+    case EDQUOT: " (disk quota exceeded)"
+    default: ""
     }
-    return EntrypointError(.localIO, "cannot \(action) \(path): \(errnoText(err))\(hint)", cause: .system(call: call, errno: err))
 }
