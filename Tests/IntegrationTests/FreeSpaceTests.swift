@@ -103,4 +103,50 @@ import Testing
         let last = try #require(w.fake.uploaded("/database.db").last)
         #expect(try DB.items(last).count == counts[0] + 1, "the stop backup holds every commit")
     }
+
+    /// The WAL grows behind a streamed backup's read transaction by everything the app commits
+    /// during the upload. When the volume's free space falls below ENTRYPOINT_BACKUP_RESERVE_MB,
+    /// the backup gives way (ends its read; the app's WAL stops growing once SQLite can reset it)
+    /// and, with no room for a copy either, is skipped: the app's commits never fail for it.
+    @Test(.enabled(if: Mount.canMountTmpfs, "skipped: needs root with mount rights for a small tmpfs"))
+    func aStreamedBackupGivesWayWhenTheWALEatsTheReserve() throws {
+        let volume = try Mount("tmpfs", megabytes: 30)  // 10 MiB database, 16 MiB reserve: 4 MiB for the WAL
+        let w = try World()
+        let db = volume.path + "/database/production.db"
+        try w.publish(["base"], padding: 10_000_000)  // three chunks of 4 MiB: start, append, finish
+        #expect(try run([], env: w.env(["RAILWAY_DB_PATH": db])).status == 0)
+        try DB.sql(db, "PRAGMA journal_mode=WAL; INSERT INTO items VALUES ('streamed'); PRAGMA wal_checkpoint(TRUNCATE);")
+        // The first append waits 30 s in Dropbox: the backup's read transaction is held meanwhile.
+        try w.fake.fault(["route": "files/upload_session/append_v2", "kind": "delay", "seconds": 30])
+        let p = try Spawned(Paths.binary, ["--backup"], env: w.env(["RAILWAY_DB_PATH": db, "ENTRYPOINT_UPLOAD_CHUNK_MB": "4"]))
+        #expect(eventually(30) { w.fake.requests("files/upload_session/start").count == 1 }, "the upload began")
+        // The app commits a 4 KB row every 5 ms for 10 s (about 24 MiB of WAL frames, more than the
+        // 20 MiB free), Python's default 5 s busy timeout, staying connected. Held behind the
+        // backup's reader the WAL would fill the volume; after the backup gives way, SQLite's own
+        // automatic checkpoints reset it and it stops growing.
+        let out = try python(
+            """
+            import sqlite3, sys, os, time
+            c = sqlite3.connect(sys.argv[1], isolation_level=None)
+            failed, errors = 0, set()
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                try:
+                    c.execute('INSERT INTO pad VALUES (randomblob(4000))')
+                except sqlite3.OperationalError as e:
+                    failed += 1
+                    errors.add(str(e))
+                time.sleep(0.005)
+            print('failed', failed, sorted(errors), flush=True)
+            os._exit(0)
+            """, db)
+        let r = p.finish(timeout: 60)
+        let log = String(decoding: r.stderr, as: UTF8.self)
+        #expect(out.contains("failed 0"), "the app's commits: \(out)")
+        #expect(log.contains("less than ENTRYPOINT_BACKUP_RESERVE_MB"), "\(log)")
+        #expect(log.contains("the backup gave way"), "\(log)")
+        #expect(r.status == 74 && log.contains("backup skipped"), "\(log)")
+        #expect(w.fake.requests("files/upload_session/finish").isEmpty)
+        #expect(DB.integrity(db) == "ok")
+    }
 }

@@ -41,51 +41,6 @@ import Testing
         #expect(try DB.items(uploaded) == ["base"])
     }
 
-    /// Issue 21 promises that the read transaction held across the upload does not block the app's
-    /// writers. It does not for an app that checkpoints with FULL, RESTART or TRUNCATE (to bound
-    /// its WAL, which grows while the backup reads): such a checkpoint takes SQLite's writer lock and
-    /// waits for every reader, the backup's too, for its busy timeout; the app's commits meanwhile
-    /// wait, and fail with "database is locked" after their own busy timeout. With the copied
-    /// snapshot this lasted as long as the copy; streamed, it lasts the whole upload. Known, not
-    /// fixed here (a design decision for the lead): this test records it.
-    @Test func anAppsTruncateCheckpointDuringTheUploadHoldsItsWritersOff() throws {
-        let w = try World()
-        try w.localDatabase(["base"])
-        try DB.sql(
-            w.db,
-            "INSERT INTO pad SELECT randomblob(4000) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 3000) SELECT i FROM c); PRAGMA journal_mode=WAL;"
-        )
-        // The backup holds its read transaction with the first chunk sent (a slow upload).
-        let p = try Spawned(Paths.binary, ["--backup"], env: w.env(["ENTRYPOINT_UPLOAD_CHUNK_MB": "4", "ENTRYPOINT_TEST_STOP_AT": "stream-sent"]))
-        #expect(eventually(30) { procState(p.pid)?.state == "T" }, "the backup stopped with its first chunk sent")
-        let out = try python(
-            """
-            import sqlite3, sys, threading, time
-            db = sys.argv[1]
-            w = sqlite3.connect(db, isolation_level=None, timeout=1)
-            w.execute("INSERT INTO items VALUES ('before')")  # a WAL frame the backup's snapshot does not hold
-            def checkpoint():
-                c = sqlite3.connect(db, isolation_level=None, timeout=8)
-                print('checkpoint', c.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchone(), flush=True)
-            t = threading.Thread(target=checkpoint)
-            t.start()
-            time.sleep(2)  # the checkpoint is waiting by now, even on a loaded machine
-            try:
-                w.execute("INSERT INTO items VALUES ('during')")
-                print('write ok', flush=True)
-            except sqlite3.OperationalError as e:
-                print('write failed:', e, flush=True)
-            t.join()
-            """, w.db)
-        kill(p.pid, SIGCONT)
-        let r = p.finish(timeout: 60)
-        #expect(r.status == 0, "\(String(decoding: r.stderr, as: UTF8.self))")
-        #expect(try DB.items(try #require(w.fake.uploaded("/database.db").last)) == ["base"])
-        withKnownIssue("an app's TRUNCATE checkpoint waits for the backup's reader and holds the app's writers off") {
-            #expect(out.contains("write ok"), "\(out)")
-        }
-    }
-
     /// Dropbox's file restored, then the app writes in WAL mode: `--backup` has a record to guard with.
     func restoredWALWorld() throws -> World {
         let w = try World()

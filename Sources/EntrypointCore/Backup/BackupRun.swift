@@ -54,15 +54,15 @@ struct BackupRun {
         scope.hooks.hang(at: "snapshot")
         // A WAL database streams its snapshot into the upload (nothing on the volume); a
         // rollback-journal database is copied into a temporary file first (docs/design.md).
-        if let reader = try SnapshotReader.begin(db, deadline: scope.deadline, lockTimeout: config.lockTimeout, log: log) {
+        if let reader = try SnapshotReader.begin(db, deadline: scope.deadline, lockTimeout: config.lockTimeout, reserve: config.backupReserve, log: log) {
             do throws(EntrypointError) {
                 return try runStreamed(reader)
             } catch  where error.cause == .gaveWay {
-                // The app's FULL, RESTART or TRUNCATE checkpoint waits for this reader, and its
-                // commits wait behind it (Backup/CheckpointWatch.swift): end the read transaction now.
+                // The app's commits would wait (a blocking checkpoint) or find the volume full (the
+                // WAL grows behind the reader): end the read transaction now (Backup/CheckpointWatch.swift).
                 reader.abandon()
                 log.warning(
-                    "the app started a checkpoint that waits for every reader (FULL, RESTART or TRUNCATE) while this backup streamed \(db): the backup gave way (the app's commits wait behind such a checkpoint); nothing was committed, copying the database instead"
+                    "\(reader.giveWay.reason ?? "the app needed the read transaction gone"): the backup gave way; nothing was committed, copying the database instead"
                 )
             }
         }

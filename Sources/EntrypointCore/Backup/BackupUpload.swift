@@ -53,10 +53,9 @@ extension BackupRun {
             // Through one chunk in memory (at most StreamTuning.chunk); the commit waits for the
             // stream's own checks (pass 2 is pass 1: page 1 and the size) and sends the last chunk.
             let hooks = scope.hooks
-            let watch = CheckpointWatch(database: db)
             return try client.uploadStream(
                 size: first.size, contentHash: first.contentHash, blockDigests: first.blockDigests, commit: commit, progress: progress,
-                chunk: min(config.uploadChunk, StreamTuning.chunk), giveWay: { watch.appWaits() },
+                chunk: min(config.uploadChunk, StreamTuning.chunk), giveWay: { reader.giveWay.now() },
                 afterSend: { sent in
                     guard sent == 1 else { return }  // the first chunk Dropbox took
                     hooks.crash(at: "stream-sent")

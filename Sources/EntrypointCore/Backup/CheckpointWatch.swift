@@ -4,7 +4,10 @@
 // every reader reads the newest state (RESTART, TRUNCATE: reads the database file only); the app's
 // commits wait behind it, and fail with "database is locked" after their own busy timeout. A
 // streamed backup holds its read transaction for the whole upload (docs/design.md, "The streamed
-// snapshot"), so it watches for that and gives way (BackupRun falls back to a copy).
+// snapshot"), so it watches for that and gives way (BackupRun falls back to a copy). It also
+// gives way when the volume's free space falls below ENTRYPOINT_BACKUP_RESERVE_MB: the WAL grows by
+// the app's commits behind the read transaction, and the app's commits must never find the volume
+// full because of a backup (`GiveWay`, below).
 //
 // The signs are SQLite's own locks on the `-shm` file (walformat.html: byte 120 is the writer lock,
 // byte 121 the checkpoint lock): both held by another process means such a checkpoint is pending
@@ -63,5 +66,40 @@ final class CheckpointWatch {
             if start <= 121 && 121 <= end { checkpoint = true }
         }
         return writer && checkpoint
+    }
+}
+
+/// When a streamed backup stops before its commit, ends its read transaction and copies instead:
+/// the app's blocking checkpoint (CheckpointWatch), or less than `reserve` bytes free on the volume
+/// (the WAL grows behind the read transaction). `reason` says which, for the log line.
+final class GiveWay {
+    let checkpoint: CheckpointWatch
+    let database: String
+    let reserve: UInt64
+    private(set) var reason: String?
+    private var lastFreeCheck = -Double.infinity
+
+    init(database: String, reserve: UInt64) {
+        checkpoint = CheckpointWatch(database: database)
+        self.database = database
+        self.reserve = reserve
+    }
+
+    /// Polled during the streamed upload's requests (every transfer's progress callback).
+    func now() -> Bool {
+        if reason != nil { return true }
+        if checkpoint.appWaits() {
+            reason = "the app started a checkpoint that waits for every reader (FULL, RESTART or TRUNCATE) while this backup streamed \(database)"
+            return true
+        }
+        let t = Clock.now()
+        guard t - lastFreeCheck >= CheckpointWatch.interval else { return false }
+        lastFreeCheck = t
+        if let free = FreeSpace.available(database), free < reserve {
+            reason =
+                "the volume of \(database) has \(Progress.bytes(free)) free, less than ENTRYPOINT_BACKUP_RESERVE_MB (\(Progress.bytes(reserve))), while the app's WAL grows behind this backup's read transaction"
+            return true
+        }
+        return false
     }
 }

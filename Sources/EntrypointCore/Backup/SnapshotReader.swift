@@ -11,11 +11,14 @@ final class SnapshotReader {
     /// The source connection and its limits (Snapshot.swift), inside the read transaction.
     let run: SnapshotRun
     let pageSize: Int
+    /// When its uploads stop before their commit to give way to the app (CheckpointWatch.swift).
+    let giveWay: GiveWay
     private var open = true
 
-    private init(run: SnapshotRun, pageSize: Int) {
+    private init(run: SnapshotRun, pageSize: Int, reserve: UInt64) {
         self.run = run
         self.pageSize = pageSize
+        giveWay = GiveWay(database: run.source, reserve: reserve)
     }
 
     deinit {
@@ -25,7 +28,7 @@ final class SnapshotReader {
     /// Opens `source` and begins its read transaction (waiting for a writer's lock as the snapshot
     /// does). Nil when the database is not in WAL mode: the read transaction is then ended.
     static func begin(
-        _ source: String, deadline: Deadline, lockTimeout: Double, log: Logger, stop: @escaping () -> Int32 = { Signals.pending }
+        _ source: String, deadline: Deadline, lockTimeout: Double, reserve: UInt64, log: Logger, stop: @escaping () -> Int32 = { Signals.pending }
     ) throws(EntrypointError) -> SnapshotReader? {
         let from = try SQLite.Connection(source, flags: SQLITE_OPEN_READWRITE)
         guard sqlite3_busy_timeout(from.db, 0) == SQLITE_OK else {
@@ -44,7 +47,7 @@ final class SnapshotReader {
             try run.endRead()
             return nil
         }
-        return SnapshotReader(run: run, pageSize: mode.pageSize)
+        return SnapshotReader(run: run, pageSize: mode.pageSize, reserve: reserve)
     }
 
     /// Pass 1: the snapshot's size, hashes, block digests and page 1.

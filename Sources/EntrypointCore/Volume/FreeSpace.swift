@@ -12,13 +12,18 @@ enum FreeSpace {
         return needed > free ? needed - free : 0
     }
 
+    /// The bytes an unprivileged writer can still use on the volume of `db`, or nil when unknown.
+    static func available(_ db: String) -> UInt64? {
+        var st = statvfs()
+        guard statvfs(FileIO.dirname(db), &st) == 0 else { return nil }
+        return UInt64(st.f_bavail) * UInt64(st.f_frsize)
+    }
+
     /// Throws the one line (exit 74) when a snapshot of `db` would not leave `reserve` bytes free on its
     /// volume. Unknown free space (statvfs failed) is not a reason to skip: the snapshot's own write
     /// errors still stop it.
     static func check(_ db: String, reserve: UInt64) throws(EntrypointError) {
-        var st = statvfs()
-        guard statvfs(FileIO.dirname(db), &st) == 0 else { return }
-        let free = UInt64(st.f_bavail) * UInt64(st.f_frsize)
+        guard let free = available(db) else { return }
         let size = UInt64(max(0, FileIO.statIfPresent(db)?.st_size ?? 0)) + UInt64(max(0, FileIO.statIfPresent(db + "-wal")?.st_size ?? 0))
         guard shortfall(free: free, database: size, reserve: reserve) > 0 else { return }
         throw EntrypointError(
