@@ -10,16 +10,17 @@ enum BaseCopy {
     static func path(for db: String) -> String { db + ".entrypoint-base" }
     static let tempInfix = ".entrypoint-base-tmp-"
 
-    /// Keeps `file` as the base: fsync it, hard-link it (`link`: a private temporary the caller then
-    /// removes) or copy it (a file about to become the live database) to a temporary name, rename
-    /// that over the base, fsync the directory. A file system without hard links gets a copy. A
-    /// failure costs only the base (logged): the backup or restore stands.
+    /// Keeps `file` as the base: hard-link it (`link`: a private temporary the caller then removes)
+    /// or copy it (a file about to become the live database) to a temporary name, rename that over
+    /// the base, fsync the directory. A file system without hard links gets a copy. The file is not
+    /// fsynced: a base is used only once its data hash proves it (`proven`), so one torn by a power
+    /// cut is never used (the record's rev is downloaded instead), and an fsync of a just-written
+    /// snapshot cost every backup seconds per GiB. A failure costs only the base (logged): the
+    /// backup or restore stands.
     static func keep(_ file: String, for db: String, log: Logger, link: Bool = true) {
         let target = path(for: db)
         let directory = FileIO.dirname(db)
         do throws(SystemError) {
-            let fd = try FileDescriptor.open(file, O_RDONLY)
-            try FileIO.fsync(fd.raw)
             let temp = db + tempInfix + FileIO.randomSuffix()
             if link {
                 do throws(SystemError) { try FileIO.link(file, temp) } catch  where [EXDEV, EPERM, ENOTSUP, EMLINK].contains(error.errno) {
