@@ -32,7 +32,7 @@ extension BackupRun {
         try StateRecord(contentHash: snapshot.hash, rev: file.rev, size: file.size, event: "uploaded", time: Clock.utcStamp(), dataHash: snapshot.dataHash)
             .save(db)
         try FailbackRecord.remove(db)
-        keepAsBase(snapshot)  // the uploaded snapshot: the base of a later merge
+        removeOlderBase()  // the record's rev (this upload) is the base of a later merge
         log.info("Backed up \(db) to \(config.remotePath) (rev \(file.rev), \(Progress.bytes(file.size)))")
         return .done
     }
