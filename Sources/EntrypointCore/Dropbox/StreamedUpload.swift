@@ -13,9 +13,9 @@ extension DropboxClient {
     /// each chunk's hash), through one chunk of `chunk` bytes of memory (a multiple of 4 MiB).
     /// `produce` throws when its stream fails; the sink's false answer stops it (an upload request
     /// failed: that error is the one thrown). `giveWay`, polled during every request before the
-    /// commit, stops the upload with `Cause.gaveWay` when it says so. `beforeCommit` runs after the stream has ended, before
-    /// the commit: a throw there abandons the session. Then the stored file is checked as any
-    /// upload's (DropboxClient.checkStored).
+    /// commit, stops the upload with `Cause.gaveWay` when it says so. `beforeCommit` runs after the
+    /// stream has ended, before the commit: a throw there abandons the session. Then the stored file
+    /// is checked as any upload's (DropboxClient.checkStored).
     func uploadStream(
         size: Int64, contentHash: String, blockDigests: [UInt8], commit: JSON, progress: Progress, chunk: Int,
         giveWay: (() -> Bool)? = nil, afterSend: @escaping (_ chunks: Int) -> Void = { _ in },
@@ -200,11 +200,7 @@ final class ChunkedStream {
     /// upload_session/finish. A lost answer and a conflict are decided by Dropbox's metadata.
     func commit(_ commit: JSON, path: String, contentHash: String) throws(EntrypointError) -> RemoteFile {
         guard let sessionID else {
-            var arg = commit
-            if case .object(var members) = commit {
-                members.append(("content_hash", .string(contentHash)))
-                arg = .object(members)
-            }
+            let arg = DropboxClient.singleCallArg(commit, contentHash: contentHash)
             return try client.committing("files/upload", arg: arg, body: body(from: 0), at: 0, path: path, contentHash: contentHash, progress: progress)
         }
         let route = "files/upload_session/finish"
@@ -214,14 +210,10 @@ final class ChunkedStream {
             let cursor = JSON.object([("session_id", .string(sessionID)), ("offset", .number(Double(offset + Int64(start))))])
             // An empty finish (Dropbox already has every byte: an earlier finish's data) carries no hash.
             let arg = JSON.object([("cursor", cursor), ("commit", commit)] + (start < filled ? [("content_hash", .string(hash(from: start)))] : []))
-            switch try request(route, arg: arg, from: start) {
-            case .stored(let json): return try client.storedFile(route, json, path: path, contentHash: contentHash)
-            case .conflict(let summary): return try client.resolveConflict(route, summary, path: path, contentHash: contentHash)
-            case .sessionGone(let summary): return try client.resolveSessionGone(route, summary, path: path, contentHash: contentHash)
-            case .incorrectOffset(let correct):
-                corrections += 1
-                start = try resume(at: correct, corrections: corrections)
-            }
+            let answer = try request(route, arg: arg, from: start)
+            guard case .incorrectOffset(let correct) = answer else { return try client.committed(route, answer, path: path, contentHash: contentHash) }
+            corrections += 1
+            start = try resume(at: correct, corrections: corrections)
         }
     }
 }

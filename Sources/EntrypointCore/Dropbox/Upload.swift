@@ -35,13 +35,9 @@ extension DropboxClient {
         let path = commit["path"]?.string ?? config.remotePath
         let reported: RemoteFile
         if size <= chunk {
-            var arg = commit
-            if case .object(var members) = commit {
-                members.append(("content_hash", .string(contentHash)))
-                arg = .object(members)
-            }
             reported = try committing(
-                "files/upload", arg: arg, body: .file(fd: fd, offset: 0, length: size), at: 0, path: path, contentHash: contentHash, progress: progress)
+                "files/upload", arg: Self.singleCallArg(commit, contentHash: contentHash), body: .file(fd: fd, offset: 0, length: size), at: 0, path: path,
+                contentHash: contentHash, progress: progress)
         } else {
             reported = try session(
                 fd: fd, size: size, commit: commit, chunk: chunk, path: path, contentHash: contentHash, progress: progress, blockDigests: blockDigests)
@@ -71,6 +67,25 @@ extension DropboxClient {
         return stored
     }
 
+    /// files/upload's argument: the commit (CommitInfo) with the whole file's content hash.
+    static func singleCallArg(_ commit: JSON, contentHash: String) -> JSON {
+        guard case .object(var members) = commit else { return commit }
+        members.append(("content_hash", .string(contentHash)))
+        return .object(members)
+    }
+
+    /// What a commit's answer means, other than `incorrectOffset` (the caller resumes the session or
+    /// fails on it first): stored, or a conflict or a gone session that Dropbox's metadata decides.
+    func committed(_ route: String, _ answer: UploadAnswer, path: String, contentHash: String) throws(EntrypointError) -> RemoteFile {
+        switch answer {
+        case .stored(let json): return try storedFile(route, json, path: path, contentHash: contentHash)
+        case .conflict(let summary): return try resolveConflict(route, summary, path: path, contentHash: contentHash)
+        case .sessionGone(let summary): return try resolveSessionGone(route, summary, path: path, contentHash: contentHash)
+        case .incorrectOffset(let correct):
+            throw EntrypointError(.unavailable, "\(route): Dropbox's upload session is at offset \(correct)", cause: .incorrectOffset(correct))
+        }
+    }
+
     /// A request that commits the file (files/upload, upload_session/finish). When a retry of it gets
     /// a conflict, the first attempt may have been carried out with its answer lost: Dropbox's
     /// metadata decides (its content hash is this snapshot's: success; anything else: a conflict).
@@ -78,19 +93,13 @@ extension DropboxClient {
         _ route: String, arg: JSON, body: RequestBody, at offset: Int64, path: String, contentHash: String, progress: Progress
     ) throws(EntrypointError) -> RemoteFile {
         let answer = try uploadRequest(route, arg: arg, body: body, at: offset, progress: progress)
-        switch answer {
-        case .stored(let json):
-            return try storedFile(route, json, path: path, contentHash: contentHash)
-        case .incorrectOffset(let correct):
+        if case .incorrectOffset(let correct) = answer {
             throw EntrypointError(
                 .unavailable, "\(route): Dropbox's upload session is at offset \(correct), not \(offset + body.length) as expected",
                 cause: .incorrectOffset(correct)
             )
-        case .conflict(let summary):
-            return try resolveConflict(route, summary, path: path, contentHash: contentHash)
-        case .sessionGone(let summary):
-            return try resolveSessionGone(route, summary, path: path, contentHash: contentHash)
         }
+        return try committed(route, answer, path: path, contentHash: contentHash)
     }
 
     /// A conflict on the commit. It may be our own success whose answer was lost: the request was
@@ -165,12 +174,9 @@ extension DropboxClient {
             if last {
                 let arg = JSON.object([("cursor", cursor), ("commit", commit), ("content_hash", .string(try chunkHash(offset, length)))])
                 let route = "files/upload_session/finish"
-                switch try uploadRequest(route, arg: arg, body: .file(fd: fd, offset: offset, length: length), at: offset, progress: progress) {
-                case .stored(let json): return try storedFile(route, json, path: path, contentHash: contentHash)
-                case .incorrectOffset(let c): correct = c
-                case .conflict(let summary): return try resolveConflict(route, summary, path: path, contentHash: contentHash)
-                case .sessionGone(let summary): return try resolveSessionGone(route, summary, path: path, contentHash: contentHash)
-                }
+                let answer = try uploadRequest(route, arg: arg, body: .file(fd: fd, offset: offset, length: length), at: offset, progress: progress)
+                guard case .incorrectOffset(let c) = answer else { return try committed(route, answer, path: path, contentHash: contentHash) }
+                correct = c
             } else {
                 let arg = JSON.object([("cursor", cursor), ("close", .bool(false)), ("content_hash", .string(try chunkHash(offset, length)))])
                 switch try uploadRequest(

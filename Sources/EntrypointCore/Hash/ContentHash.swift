@@ -81,17 +81,9 @@ public enum ContentHash {
 
     /// The content hash of bytes in memory (a streamed upload's chunk tail, resent).
     static func ofBytes(_ bytes: UnsafeRawBufferPointer) -> String {
-        var digests: [UInt8] = []
-        let sha = SHA256()
-        var at = 0
-        while at < bytes.count {
-            let end = min(bytes.count, at + blockSize)
-            sha.reset()
-            sha.update(UnsafeRawBufferPointer(rebasing: bytes[at..<end]))
-            digests += sha.finish()
-            at = end
-        }
-        return finish(digests)
+        let hasher = ContentHasher()
+        hasher.update(bytes)
+        return hasher.finalize()
     }
 
     /// SHA-256 over the concatenated 32-byte block digests.
