@@ -58,14 +58,8 @@ final class SnapshotReader {
     /// PRAGMA quick_check of the state being backed up (the read transaction's: the bytes both
     /// passes read), as the snapshot file's check is for a copied snapshot.
     func quickCheck() throws(EntrypointError) {
-        let consequence = "the local database may be damaged, nothing was uploaded"
-        let result: [String]
-        do throws(EntrypointError) { result = try run.from.query("PRAGMA quick_check") } catch {
-            throw EntrypointError(.localIO, "the snapshot of \(run.source) failed PRAGMA quick_check: \(error.message); \(consequence)")
-        }
-        guard result == ["ok"] else {
-            throw EntrypointError(.localIO, "the snapshot of \(run.source) failed PRAGMA quick_check: \(SQLite.quickCheckProblems(result)); \(consequence)")
-        }
+        try SQLite.quickCheck(
+            run.from, what: "the snapshot of \(run.source)", code: .localIO, consequence: "the local database may be damaged, nothing was uploaded")
     }
 
     /// Pass 2 (and any later one: a side copy after a refused commit): page 1 first, then every

@@ -13,11 +13,18 @@ extension SQLite {
         guard hasHeader(path) else {
             throw EntrypointError(code, "\(what) is not a SQLite database (no \"SQLite format 3\" header); \(consequence)")
         }
+        let connection: Connection
+        do throws(EntrypointError) { connection = try verifyConnection(path) } catch {
+            throw EntrypointError(code, "\(what) failed PRAGMA quick_check: \(error.message); \(consequence)")
+        }
+        try quickCheck(connection, what: what, code: code, consequence: consequence)
+    }
+
+    /// `PRAGMA quick_check` on an open connection (inside its transaction, if it has one): a failure,
+    /// or an answer other than "ok", is `code` with one line ending in `consequence`.
+    static func quickCheck(_ connection: Connection, what: String, code: ExitCode, consequence: String) throws(EntrypointError) {
         let result: [String]
-        do throws(EntrypointError) {
-            let connection = try verifyConnection(path)
-            result = try connection.query("PRAGMA quick_check")
-        } catch {
+        do throws(EntrypointError) { result = try connection.query("PRAGMA quick_check") } catch {
             throw EntrypointError(code, "\(what) failed PRAGMA quick_check: \(error.message); \(consequence)")
         }
         guard result == ["ok"] else {
