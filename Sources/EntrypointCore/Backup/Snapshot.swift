@@ -69,14 +69,8 @@ extension SQLite {
         _ source: String, to destination: String, deadline: Double = .infinity, deadlineName: String = "the backup deadline (ENTRYPOINT_DEADLINE)",
         lockTimeout: Double = .infinity, log: Logger? = nil, stop: @escaping () -> Int32 = { Signals.pending }
     ) throws(EntrypointError) -> SnapshotReport {
-        let from = try Connection(source, flags: SQLITE_OPEN_READWRITE)
+        let from = try SnapshotRun.openSource(source)
         defer { withExtendedLifetime(from) {} }
-        // No busy handler on the source: a step that meets a writer's lock returns at once and this
-        // loop retries, checking the stop signal and the deadline, and the measured step time is the
-        // time the lock was held.
-        guard sqlite3_busy_timeout(from.db, 0) == SQLITE_OK else {
-            throw EntrypointError(.localIO, "cannot set up the snapshot of \(source): \(from.errorMessage)")
-        }
         let run = SnapshotRun(
             from: from, source: source, destination: destination, deadline: deadline, deadlineName: deadlineName,
             lockTimeout: lockTimeout, log: log, stop: stop)
@@ -121,6 +115,17 @@ struct SnapshotRun {
     var lockTimeout: Double = .infinity
     var log: Logger? = nil
     let stop: () -> Int32
+
+    /// The source connection of a snapshot (copied or streamed). No busy handler: a step that meets
+    /// a writer's lock returns at once and the caller's loop retries, checking the stop signal and
+    /// the deadline, and the measured step time is the time the lock was held.
+    static func openSource(_ source: String) throws(EntrypointError) -> SQLite.Connection {
+        let from = try SQLite.Connection(source, flags: SQLITE_OPEN_READWRITE)
+        guard sqlite3_busy_timeout(from.db, 0) == SQLITE_OK else {
+            throw EntrypointError(.localIO, "cannot set up the snapshot of \(source): \(from.errorMessage)")
+        }
+        return from
+    }
 
     // MARK: waiting
 

@@ -30,10 +30,7 @@ final class SnapshotReader {
     static func begin(
         _ source: String, deadline: Deadline, lockTimeout: Double, reserve: UInt64, log: Logger, stop: @escaping () -> Int32 = { Signals.pending }
     ) throws(EntrypointError) -> SnapshotReader? {
-        let from = try SQLite.Connection(source, flags: SQLITE_OPEN_READWRITE)
-        guard sqlite3_busy_timeout(from.db, 0) == SQLITE_OK else {
-            throw EntrypointError(.localIO, "cannot set up the snapshot of \(source): \(from.errorMessage)")
-        }
+        let from = try SnapshotRun.openSource(source)
         // Pages not in the WAL are read through a memory map (page-cache pages, not the process's
         // own memory): pass 1, quick_check and pass 2 then copy each page once instead of twice.
         if let size = FileIO.statIfPresent(source).map({ Int64($0.st_size) }), size > 0 {
